@@ -1,0 +1,1 @@
+"""Shared foundations with no platform imports: the error hierarchy and typed settings."""

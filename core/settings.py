@@ -1,0 +1,163 @@
+"""Typed settings for every component, read from ``LEEDSWIN_*`` env vars.
+
+Each component has its own class and env prefix (``LEEDSWIN_MQTT_URL``,
+``LEEDSWIN_INFLUX_DATABASE``…). The CLI entry point builds the ones a command
+needs, with its flags passed as keyword overrides (they beat the environment),
+and hands them down; nothing here is built at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigError
+
+
+def _config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix=prefix, env_ignore_empty=True, extra="ignore", frozen=True
+    )
+
+
+class MqttSettings(BaseSettings):
+    """Broker connection and the bridge's session on it."""
+
+    model_config = _config("LEEDSWIN_MQTT_")
+
+    url: str = Field("mqtt://127.0.0.1:1883", description="mqtt://host:port")
+    username: str | None = None
+    password: SecretStr | None = None
+    client_id: str = Field(
+        "leedswin-bridge",
+        description="Stable id: the broker keeps this session's queue while the bridge is down",
+    )
+    session_expiry: int = Field(
+        3600, ge=0, description="Seconds the broker keeps the session after a disconnect"
+    )
+    max_in_flight: int = Field(
+        1000,
+        ge=1,
+        le=65535,
+        description="Receive Maximum: unacknowledged QoS 1 messages the broker may send us",
+    )
+    keepalive: int = Field(30, ge=5)
+    topics: tuple[str, ...] = Field(
+        ("application/+/device/+/event/up", "v3/+/devices/+/up"),
+        description="Uplink topic filters: ChirpStack v4 and The Things Stack v3",
+    )
+    share_group: str | None = Field(
+        None, description="Subscribe as $share/<group>/… so several bridges split the load"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
+            raise ValueError(f"MQTT URL must look like mqtt://host:port, got {value!r}")
+        return value
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.url).port or 1883
+
+
+class InfluxSettings(BaseSettings):
+    """Time-series store. v1 API (database/RP) unless a bucket is given (v2: org/bucket/token)."""
+
+    model_config = _config("LEEDSWIN_INFLUX_")
+
+    url: str = "http://127.0.0.1:8086"
+    database: str = Field("leedswin", description="v1 database; also the v1 /query target on 2.x")
+    retention_policy: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    token: SecretStr | None = Field(None, description="API token (InfluxDB 2.x/3.x)")
+    org: str | None = None
+    bucket: str | None = Field(None, description="Setting a bucket selects the v2 write API")
+    batch_size: int = Field(5000, ge=1, le=100_000, description="Points per write request")
+    flush_interval: float = Field(0.2, gt=0, description="Seconds before a partial batch is sent")
+    timeout: float = Field(10.0, gt=0)
+    max_retry_delay: float = Field(30.0, gt=0, description="Cap of the exponential backoff")
+    create_database: bool = Field(True, description="CREATE DATABASE on first use (v1 only)")
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"InfluxDB URL must look like http://host:port, got {value!r}")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _check_v2(self) -> InfluxSettings:
+        if self.bucket and not (self.org and self.token):
+            raise ValueError("the v2 API (bucket set) needs org and token too")
+        return self
+
+    @property
+    def api_version(self) -> Literal[1, 2]:
+        return 2 if self.bucket else 1
+
+
+class BridgeSettings(BaseSettings):
+    """What the bridge does with uplinks besides writing them."""
+
+    model_config = _config("LEEDSWIN_BRIDGE_")
+
+    device_registry: Path | None = Field(
+        None, description="YAML or CSV: dev_eui -> model, site, privacy (public|home), ward"
+    )
+    publish_readings: bool = Field(
+        True, description="Republish each stored reading on leedswin/v1/readings/… for live feeds"
+    )
+    metrics_port: int | None = Field(None, description="Serve Prometheus /metrics on this port")
+    spool_dir: Path | None = Field(
+        None, description="On-disk buffer used while InfluxDB is unreachable"
+    )
+    spool_max_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024)
+
+
+class ApiSettings(BaseSettings):
+    """The HTTP API."""
+
+    model_config = _config("LEEDSWIN_API_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    registry: Path = Field(
+        Path("leedswin.sqlite3"), description="SQLite file: API keys, alerts, audit trail"
+    )
+    rate_limit_per_minute: int = Field(600, ge=1)
+    max_points: int = Field(10_000, ge=1, description="Most rows one request may return")
+    max_range_days: int = Field(366, ge=1, description="Widest time range one query may scan")
+
+
+class InsightsSettings(BaseSettings):
+    """Scheduled derived series: damp risk, DAQI, footfall counts."""
+
+    model_config = _config("LEEDSWIN_INSIGHTS_")
+
+    interval: float = Field(300.0, gt=0, description="Seconds between scheduled runs")
+    outdoor_dev_eui: str | None = Field(None, description="Sensor giving outdoor temperature")
+    outdoor_temperature: float = Field(5.0, description="°C used when no outdoor sensor reads")
+    f_rsi: float = Field(0.75, gt=0, lt=1, description="Temperature factor of the cold spot")
+    timezone: str = "Europe/London"
+
+
+def build(cls: type[BaseSettings], **overrides: Any) -> Any:
+    """Build one settings class, CLI overrides beating env vars; bad values -> ConfigError."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return cls(**given)
+    except ValueError as exc:
+        raise ConfigError(f"{cls.__name__}: {exc}") from exc

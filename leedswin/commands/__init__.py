@@ -1,0 +1,1 @@
+"""One module per `leedswin` command group; each exposes ``register(app)``."""

@@ -1,0 +1,216 @@
+"""Private Mosquitto and InfluxDB servers on free loopback ports, for tests and ``leedswin up``.
+
+Each server gets its own generated config and data directory, binds only to
+127.0.0.1, and is stopped by the PID we started: never by process name, so a
+machine's other brokers and databases are never touched. The data directory
+outlives a restart, which is what the fault tests rely on (persistent MQTT
+sessions, stored points).
+"""
+
+from __future__ import annotations
+
+import getpass
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+from core.errors import ConfigError
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def require_binary(name: str, package: str) -> str:
+    """Path of a server binary, or a ConfigError saying which Debian package to install."""
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
+    if not found:
+        raise ConfigError(f"{name} not found: install the Debian package with `apt-get install {package}`")
+    return found
+
+
+class LocalServer:
+    """A child server process we own: start, wait until it answers, stop by PID."""
+
+    name = "server"
+
+    def __init__(self, root: Path | None = None, port: int | None = None) -> None:
+        self._own_root = root is None
+        self.root = Path(tempfile.mkdtemp(prefix=f"leedswin-{self.name}-")) if root is None else root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = self.root / f"{self.name}.log"
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def is_ready(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start the server and return once it answers; raise with its log if it does not."""
+        if self.process and self.process.poll() is None:
+            return
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            if self.is_ready():
+                return
+            time.sleep(0.05)
+        self.stop()
+        tail = self.log_path.read_text(errors="replace")[-2000:]
+        raise ConfigError(f"{self.name} on {LOOPBACK}:{self.port} did not start:\n{tail}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM our child, SIGKILL it if it lingers."""
+        if not self.process or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL our child: a crash, for fault tests."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        if self._own_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> LocalServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class LocalMosquitto(LocalServer):
+    """Mosquitto with queues deep enough that it never drops QoS 1 messages silently."""
+
+    name = "mosquitto"
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{LOOPBACK}:{self.port}"
+
+    def command(self) -> list[str]:
+        binary = require_binary("mosquitto", "mosquitto")
+        data = self.root / "data"
+        data.mkdir(exist_ok=True)
+        config = self.root / "mosquitto.conf"
+        # The default max_queued_messages (1000) drops a burst silently; see
+        # shared/reference/measured-pitfalls.md. Root would drop to user
+        # `mosquitto`, which cannot write our temp dirs: stay as ourselves.
+        config.write_text(
+            f"user {getpass.getuser()}\n"
+            f"listener {self.port} {LOOPBACK}\n"
+            "allow_anonymous true\n"
+            "max_queued_messages 10000000\n"
+            "max_queued_bytes 0\n"
+            "max_inflight_messages 0\n"
+            "persistence true\n"
+            f"persistence_location {data}/\n"
+            "autosave_interval 1\n"
+            "log_dest stderr\n"
+            "log_type error\n"
+            "log_type warning\n"
+            "set_tcp_nodelay true\n"
+        )
+        return [binary, "-c", str(config)]
+
+    def is_ready(self) -> bool:
+        try:
+            with socket.create_connection((LOOPBACK, self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+
+class LocalInfluxDB(LocalServer):
+    """InfluxDB 1.x (`influxd`) with every listener on loopback and nothing reported home."""
+
+    name = "influxd"
+
+    def __init__(self, root: Path | None = None, port: int | None = None) -> None:
+        super().__init__(root, port)
+        self.rpc_port = free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def command(self) -> list[str]:
+        binary = require_binary("influxd", "influxdb")
+        config = self.root / "influxdb.conf"
+        config.write_text(
+            "reporting-disabled = true\n"
+            f'bind-address = "{LOOPBACK}:{self.rpc_port}"\n'
+            "[meta]\n"
+            f'  dir = "{self.root / "meta"}"\n'
+            "  logging-enabled = false\n"
+            "[data]\n"
+            f'  dir = "{self.root / "data"}"\n'
+            f'  wal-dir = "{self.root / "wal"}"\n'
+            "  query-log-enabled = false\n"
+            "[monitor]\n"
+            "  store-enabled = false\n"
+            "[subscriber]\n"
+            "  enabled = false\n"
+            "[http]\n"
+            f'  bind-address = "{LOOPBACK}:{self.port}"\n'
+            "  log-enabled = false\n"
+            "  pprof-enabled = false\n"
+            "[logging]\n"
+            '  level = "warn"\n'
+            "  suppress-logo = true\n"
+            "[continuous_queries]\n"
+            "  enabled = false\n"
+        )
+        return [binary, "-config", str(config)]
+
+    def is_ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/ping", timeout=0.5) as response:
+                return bool(response.status == 204)
+        except OSError:
+            return False
+
+
+__all__ = ["LocalInfluxDB", "LocalMosquitto", "LocalServer", "free_port", "require_binary"]

@@ -1,0 +1,1 @@
+"""Everything that persists: InfluxDB writes and queries, the dead-letter store, the SQLite registry."""

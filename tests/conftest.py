@@ -1,0 +1,47 @@
+"""Shared fixtures: one private Mosquitto and one private InfluxDB per test session.
+
+Tests isolate themselves by database name (``influx_db``) and topic prefix,
+never by mocking the servers.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from leedswin.services import LocalInfluxDB, LocalMosquitto
+
+
+@pytest.fixture(scope="session")
+def mosquitto() -> Iterator[LocalMosquitto]:
+    with LocalMosquitto() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def influxdb() -> Iterator[LocalInfluxDB]:
+    with LocalInfluxDB() as server:
+        yield server
+
+
+@pytest.fixture
+def influx_db(influxdb: LocalInfluxDB) -> str:
+    """A fresh database name on the session's InfluxDB (created by whoever writes first)."""
+    return f"t_{uuid.uuid4().hex[:12]}"
+
+
+def influxql(url: str, database: str, query: str) -> list[dict[str, Any]]:
+    """Run InfluxQL over /query; the series of the first statement (empty list if none)."""
+    params = urllib.parse.urlencode({"db": database, "q": query, "epoch": "ns"})
+    with urllib.request.urlopen(f"{url}/query?{params}", timeout=30) as response:
+        body = json.loads(response.read())
+    result = body["results"][0]
+    if "error" in result:
+        raise AssertionError(f"{query}: {result['error']}")
+    return list(result.get("series", []))
