@@ -1,0 +1,1 @@
+"""The FastAPI service: devices, readings, aggregates, live feeds, keys and privacy scopes."""

@@ -1,0 +1,1 @@
+"""Grafana dashboards as code: generated, exported as JSON, provisioned or deployed."""

@@ -1,0 +1,1 @@
+"""Simulated Leeds WIN devices: realistic signals, real payload formats, real uplink events."""
