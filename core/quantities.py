@@ -26,4 +26,3 @@ CANONICAL_UNITS: Final[dict[str, str]] = {
     "battery_voltage": "V",
     "battery_percent": "%",
 }
-

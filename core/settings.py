@@ -19,9 +19,7 @@ from core.errors import ConfigError
 
 
 def _config(prefix: str) -> SettingsConfigDict:
-    return SettingsConfigDict(
-        env_prefix=prefix, env_ignore_empty=True, extra="ignore", frozen=True
-    )
+    return SettingsConfigDict(env_prefix=prefix, env_ignore_empty=True, extra="ignore", frozen=True)
 
 
 class MqttSettings(BaseSettings):

@@ -36,7 +36,9 @@ def require_binary(name: str, package: str) -> str:
     """Path of a server binary, or a ConfigError saying which Debian package to install."""
     found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
     if not found:
-        raise ConfigError(f"{name} not found: install the Debian package with `apt-get install {package}`")
+        raise ConfigError(
+            f"{name} not found: install the Debian package with `apt-get install {package}`"
+        )
     return found
 
 
@@ -47,7 +49,9 @@ class LocalServer:
 
     def __init__(self, root: Path | None = None, port: int | None = None) -> None:
         self._own_root = root is None
-        self.root = Path(tempfile.mkdtemp(prefix=f"leedswin-{self.name}-")) if root is None else root
+        self.root = (
+            Path(tempfile.mkdtemp(prefix=f"leedswin-{self.name}-")) if root is None else root
+        )
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
