@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
+
+from leedswin.commands import settings
 
 app = typer.Typer(
     name="leedswin",
@@ -10,3 +14,19 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def main(
+    log_level: str = typer.Option(
+        "INFO", envvar="LEEDSWIN_LOG_LEVEL", help="DEBUG, INFO, WARNING…"
+    ),
+) -> None:
+    """Structured key=value logs on stderr for every command."""
+    logging.basicConfig(
+        level=log_level.upper(),
+        format="time=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
+    )
+
+
+settings.register(app)
