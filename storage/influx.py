@@ -1,0 +1,223 @@
+"""Sinks: where encoded line protocol goes, with failures sorted into retry-or-give-up.
+
+Two transports behind one ``InfluxSink`` protocol: ``V1Sink`` speaks ``/write``
+(InfluxDB 1.x, and the v1-compatible endpoint of 2.x/3.x), ``V2Sink`` uses
+influxdb-client's v2 write API (2.x/3.x buckets). Both raise exactly two kinds
+of error so the batcher needs no knowledge of either: ``RetryableSinkError``
+(connection trouble, timeouts, 5xx, 429) and ``PermanentSinkError`` (the server
+refused the request itself: other 4xx, with its status and InfluxDB's text).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from typing import Protocol
+
+import httpx
+from influxdb_client import InfluxDBClient, WritePrecision
+from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client.rest import ApiException
+
+from core.errors import PermanentSinkError, RetryableSinkError
+from core.settings import InfluxSettings
+
+__all__ = ["InfluxSink", "V1Sink", "V2Sink", "make_sink", "parse_retry_after"]
+
+
+class InfluxSink(Protocol):
+    """Accepts line protocol (ns precision) or raises one of the two sink errors."""
+
+    def write(self, body: bytes) -> None: ...
+
+    def ensure_database(self) -> None: ...
+
+    def ping(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date); None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _error_text(body: bytes | str | None) -> str:
+    """InfluxDB's own message: the ``error``/``message`` of its JSON body, else the raw text."""
+    if body is None:
+        return ""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        decoded = json.loads(text)
+    except ValueError:
+        return text.strip()[:1000]
+    if isinstance(decoded, dict):
+        for key in ("error", "message"):
+            if isinstance(decoded.get(key), str):
+                return str(decoded[key])
+    return text.strip()[:1000]
+
+
+def classify(status: int, text: str, retry_after: float | None, what: str) -> None:
+    """Raise the sink error for a non-2xx status; return for 2xx."""
+    if 200 <= status < 300:
+        return
+    message = f"{what}: HTTP {status}: {text}"
+    if status == 429 or status >= 500:
+        raise RetryableSinkError(message, retry_after)
+    raise PermanentSinkError(message, status)
+
+
+class V1Sink:
+    """``POST /write?db=&rp=&precision=ns`` over one keep-alive connection pool.
+
+    Auth is ``u``/``p`` parameters for 1.x users, or ``Authorization: Token …``
+    when a token is set (the v1-compatibility API of InfluxDB 2.x/3.x).
+    """
+
+    def __init__(self, settings: InfluxSettings, *, transport: httpx.BaseTransport | None = None):
+        self.settings = settings
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if settings.token is not None:
+            headers["Authorization"] = f"Token {settings.token.get_secret_value()}"
+        self._auth: dict[str, str] = {}
+        if settings.username:
+            self._auth["u"] = settings.username
+            if settings.password is not None:
+                self._auth["p"] = settings.password.get_secret_value()
+        self._write_params = {"db": settings.database, "precision": "ns", **self._auth}
+        if settings.retention_policy:
+            self._write_params["rp"] = settings.retention_policy
+        self._client = httpx.Client(
+            base_url=settings.url,
+            headers=headers,
+            timeout=settings.timeout,
+            transport=transport,
+            limits=httpx.Limits(max_keepalive_connections=4, keepalive_expiry=60),
+        )
+
+    def write(self, body: bytes) -> None:
+        response = self._post("/write", self._write_params, body)
+        if (
+            response.status_code == 404
+            and self.settings.create_database
+            and "database not found" in response.text
+        ):
+            # The database was dropped (or never made) behind our back: make it, once.
+            self.ensure_database()
+            response = self._post("/write", self._write_params, body)
+        classify(
+            response.status_code,
+            _error_text(response.content),
+            parse_retry_after(response.headers.get("Retry-After")),
+            f"write {len(body)} bytes to {self.settings.database}",
+        )
+
+    def ensure_database(self) -> None:
+        """``CREATE DATABASE`` (idempotent in InfluxQL) when settings allow it."""
+        if not self.settings.create_database:
+            return
+        name = self.settings.database.replace("\\", "\\\\").replace('"', '\\"')
+        response = self._post("/query", {"q": f'CREATE DATABASE "{name}"', **self._auth}, None)
+        what = f"CREATE DATABASE {self.settings.database}"
+        classify(
+            response.status_code,
+            _error_text(response.content),
+            parse_retry_after(response.headers.get("Retry-After")),
+            what,
+        )
+        for result in response.json().get("results", []):
+            if "error" in result:
+                raise PermanentSinkError(f"{what}: {result['error']}", response.status_code)
+
+    def ping(self) -> bool:
+        try:
+            return self._client.get("/ping").status_code == 204
+        except httpx.HTTPError:
+            return False
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _post(self, path: str, params: dict[str, str], body: bytes | None) -> httpx.Response:
+        try:
+            return self._client.post(path, params=params, content=body)
+        except httpx.HTTPError as exc:
+            raise RetryableSinkError(
+                f"{path} on {self.settings.url}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+
+class V2Sink:
+    """influxdb-client's synchronous v2 write API (org/bucket/token), InfluxDB 2.x/3.x.
+
+    The client's own retries are off: the batcher owns retrying, so there is
+    one backoff policy and one place that counts retries.
+    """
+
+    def __init__(self, settings: InfluxSettings) -> None:
+        if not (settings.bucket and settings.org and settings.token):
+            raise ValueError("V2Sink needs bucket, org and token")
+        self.settings = settings
+        self._precision = WritePrecision.NS
+        self._client = InfluxDBClient(
+            url=settings.url,
+            token=settings.token.get_secret_value(),
+            org=settings.org,
+            timeout=int(settings.timeout * 1000),
+            retries=False,
+            enable_gzip=False,
+        )
+        self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
+
+    def write(self, body: bytes) -> None:
+        what = f"write {len(body)} bytes to bucket {self.settings.bucket}"
+        try:
+            self._write_api.write(
+                bucket=self.settings.bucket,
+                org=self.settings.org,
+                record=body,
+                write_precision=self._precision,
+            )
+        except ApiException as exc:
+            headers = exc.headers or {}
+            classify(
+                int(exc.status or 0) or 500,
+                _error_text(exc.body) or str(exc.reason or ""),
+                parse_retry_after(headers.get("Retry-After")),
+                what,
+            )
+            raise RetryableSinkError(f"{what}: {exc}") from exc  # a 2xx ApiException: odd, retry
+        except Exception as exc:  # urllib3 connection/timeout errors of several classes
+            raise RetryableSinkError(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+    def ensure_database(self) -> None:
+        """Buckets are provisioned by operators on 2.x/3.x; nothing to create here."""
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._client.ping())
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def make_sink(settings: InfluxSettings) -> InfluxSink:
+    """V2Sink when a bucket is configured, else V1Sink."""
+    if settings.api_version == 2:
+        return V2Sink(settings)
+    return V1Sink(settings)
