@@ -1,0 +1,384 @@
+"""Milesight channel/type family (AM100, AM300, VS13x, VS12x): a run of ``ID TYPE DATA`` records.
+
+Source: Milesight-IoT/SensorDecoders READMEs (https://github.com/Milesight-IoT/SensorDecoders:
+``am-series/am104``, ``am-series/am308``, ``am-series/am319-hcho``, ``am-series/am319-o3``,
+``AM_Series/AM300``, ``vs-series/vs133``, ``vs-series/vs121``) and the examples in
+TheThingsNetwork/lorawan-devices ``vendor/milesight-iot/*-codec.yaml``. Every record is a
+channel id byte, a channel type byte, then a value whose size the (id, type) pair fixes; the
+length is not sent, so an unknown pair makes the rest unreadable and the frame is refused.
+Multi-byte values are **little-endian**. Uplinks use fPort 85.
+
+Attribute records (all models, walked over, never emitted): ``FF 01`` 1 B protocol version,
+``FF 08`` 6 B serial, ``FF 09`` 2 B hardware, ``FF 0A`` 2 B firmware, ``FF 0B`` 1 B device
+status, ``FF 0F`` 1 B LoRaWAN class, ``FF 16`` 8 B serial, ``FF 1F`` 4 B firmware (VS121),
+``FF FE`` 1 B reset event, ``FF FF`` 2 B TSL version.
+
+AM104 (temperature, humidity, PIR activity, light)::
+
+    01 75  B      battery %                         battery_percent
+    03 67  h      temperature / 10 °C               temperature
+    04 68  B      humidity / 2 %RH                  relative_humidity
+    05 6A  H      PIR activity level                activity
+    06 65  H H H  lux, infrared+visible, infrared   illuminance, infrared_and_visible, infrared
+
+AM308 / AM319 (indoor air quality; AM319 adds HCHO or O3)::
+
+    01 75  B  battery %                  battery_percent
+    03 67  h  temperature / 10 °C        temperature
+    04 68  B  humidity / 2 %RH           relative_humidity
+    05 00  B  PIR 0 idle, 1 trigger      pir
+    06 CB  B  light level 0-5            light_level
+    07 7D  H  CO2 ppm                    co2
+    08 7D  H  TVOC, vendor raw           tvoc (IAQ index x 100 on current firmware;
+                                               unit unstated by the v1 docs, kept raw)
+    08 E6  H  TVOC µg/m³                 tvoc_ugm3
+    09 73  H  pressure / 10 hPa          pressure
+    0A 7D  H  HCHO / 100 mg/m³ (AM319)   hcho
+    0B 7D  H  PM2.5 µg/m³                pm2_5
+    0C 7D  H  PM10 µg/m³                 pm10
+    0D 7D  H  O3 / 100 ppm (AM319-O3)    o3
+    0E 01  B  buzzer 0 off, 1 on         buzzer
+    20 CE, 21 CE  history record (20 B AM308, 22 B AM319): walked over; back-fill is not
+                  part of a live reading
+
+VS133 (ToF line crossing, up to 4 lines and 4 regions)::
+
+    03 D2  I      line 1 total in               people_in
+    04 D2  I      line 1 total out              people_out
+    05 CC  H H    line 1 in, out this period    period_in, period_out
+    06..0E        same for lines 2-4            line_N_total_in/out, line_N_period_in/out
+    0F E3  B B B B  people in regions 1-4       region_N_count
+    10 E4  B H H  region 1-4, avg, max dwell s  region_N_dwell_avg, region_N_dwell_max
+
+VS121 (AI workplace occupancy, people counting in up to 16 regions)::
+
+    04 C9  B B H  people now, regions enabled, region mask   people_count, regions_enabled
+                  (mask bit order is inconsistent between the vendor's examples: not used)
+    05 CC  H H    in, out this period                        period_in, period_out
+    06 CD  B      most people seen this period               people_count_max
+    07 D5  8 x B  people in regions 1-8                      region_N_count
+    08 D5  8 x B  people in regions 9-16                     region_N_count
+    09..0C DA  4 x H  flows from A/B/C/D to A..D             flow_X_to_Y
+    0D CC  H H    total in, out                              people_in, people_out
+    0E E4  B H H  dwell id, avg, max: walked over (id meaning undocumented)
+    0F 85  I      device timestamp: walked over
+
+``people_in``/``people_out`` are always the device's running totals (they wrap at the
+field's width); per-period counts are ``period_in``/``period_out``.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterable
+
+from core.errors import IntegrityError, PayloadLengthError, UnsupportedPortError
+from decoders.spec import DecoderSpec, FieldSpec, Reading
+
+F_PORT = 85
+F_PORTS = frozenset({F_PORT})
+REPO = "https://github.com/Milesight-IoT/SensorDecoders/tree/main/"
+
+_Emit = Callable[[bytes, int, Reading], None]
+_Table = dict[int, tuple[int, _Emit | None]]
+
+
+def _key(channel: int, type_: int) -> int:
+    return channel << 8 | type_
+
+
+def _one(fmt: str, name: str, divisor: int = 1) -> tuple[int, _Emit]:
+    """A record holding one value."""
+    st = struct.Struct("<" + fmt)
+    unpack = st.unpack_from
+    if divisor == 1:
+
+        def emit(p: bytes, i: int, out: Reading) -> None:
+            out[name] = unpack(p, i)[0]
+    else:
+
+        def emit(p: bytes, i: int, out: Reading) -> None:
+            out[name] = unpack(p, i)[0] / divisor
+
+    return st.size, emit
+
+
+def _many(fmt: str, names: Iterable[str | None]) -> tuple[int, _Emit]:
+    """A record holding several unscaled values; ``None`` names are not emitted."""
+    st = struct.Struct("<" + fmt)
+    unpack = st.unpack_from
+    pairs = tuple((n, idx) for idx, n in enumerate(names) if n is not None)
+
+    def emit(p: bytes, i: int, out: Reading) -> None:
+        values = unpack(p, i)
+        for name, idx in pairs:
+            out[name] = values[idx]
+
+    return st.size, emit
+
+
+def _skip(size: int) -> tuple[int, None]:
+    return size, None
+
+
+def _dwell(regions: int) -> tuple[int, _Emit]:
+    """VS133 dwell record: region number 1..regions, then average and maximum seconds."""
+    st = struct.Struct("<BHH")
+    unpack = st.unpack_from
+    names = {n: (f"region_{n}_dwell_avg", f"region_{n}_dwell_max") for n in range(1, regions + 1)}
+
+    def emit(p: bytes, i: int, out: Reading) -> None:
+        region, avg, peak = unpack(p, i)
+        pair = names.get(region)
+        if pair is None:
+            raise IntegrityError(f"dwell record for region {region}, expected 1..{regions}")
+        out[pair[0]] = avg
+        out[pair[1]] = peak
+
+    return st.size, emit
+
+
+_ATTRIBUTES: _Table = {
+    _key(0xFF, 0x01): _skip(1),
+    _key(0xFF, 0x08): _skip(6),
+    _key(0xFF, 0x09): _skip(2),
+    _key(0xFF, 0x0A): _skip(2),
+    _key(0xFF, 0x0B): _skip(1),
+    _key(0xFF, 0x0F): _skip(1),
+    _key(0xFF, 0x16): _skip(8),
+    _key(0xFF, 0x1F): _skip(4),
+    _key(0xFF, 0xFE): _skip(1),
+    _key(0xFF, 0xFF): _skip(2),
+}
+
+_CLIMATE: _Table = {
+    _key(0x01, 0x75): _one("B", "battery_percent"),
+    _key(0x03, 0x67): _one("h", "temperature", 10),
+    _key(0x04, 0x68): _one("B", "relative_humidity", 2),
+}
+
+_AM104: _Table = {
+    **_ATTRIBUTES,
+    **_CLIMATE,
+    _key(0x05, 0x6A): _one("H", "activity"),
+    _key(0x06, 0x65): _many("HHH", ("illuminance", "infrared_and_visible", "infrared")),
+}
+
+_AM300: _Table = {
+    **_ATTRIBUTES,
+    **_CLIMATE,
+    _key(0x05, 0x00): _one("B", "pir"),
+    _key(0x06, 0xCB): _one("B", "light_level"),
+    _key(0x07, 0x7D): _one("H", "co2"),
+    _key(0x08, 0x7D): _one("H", "tvoc"),
+    _key(0x08, 0xE6): _one("H", "tvoc_ugm3"),
+    _key(0x09, 0x73): _one("H", "pressure", 10),
+    _key(0x0B, 0x7D): _one("H", "pm2_5"),
+    _key(0x0C, 0x7D): _one("H", "pm10"),
+    _key(0x0E, 0x01): _one("B", "buzzer"),
+}
+
+_AM308: _Table = {**_AM300, _key(0x20, 0xCE): _skip(20), _key(0x21, 0xCE): _skip(20)}
+
+_AM319: _Table = {
+    **_AM300,
+    _key(0x0A, 0x7D): _one("H", "hcho", 100),
+    _key(0x0D, 0x7D): _one("H", "o3", 100),
+    _key(0x20, 0xCE): _skip(22),
+    _key(0x21, 0xCE): _skip(22),
+}
+
+_VS133_LINE_NAMES = {
+    1: ("people_in", "people_out", "period_in", "period_out"),
+    **{
+        n: (
+            f"line_{n}_total_in",
+            f"line_{n}_total_out",
+            f"line_{n}_period_in",
+            f"line_{n}_period_out",
+        )
+        for n in (2, 3, 4)
+    },
+}
+
+_VS133: _Table = {**_ATTRIBUTES}
+for _line, (_in, _out, _p_in, _p_out) in _VS133_LINE_NAMES.items():
+    _base = 3 * _line
+    _VS133[_key(_base, 0xD2)] = _one("I", _in)
+    _VS133[_key(_base + 1, 0xD2)] = _one("I", _out)
+    _VS133[_key(_base + 2, 0xCC)] = _many("HH", (_p_in, _p_out))
+_VS133[_key(0x0F, 0xE3)] = _many("BBBB", [f"region_{n}_count" for n in range(1, 5)])
+_VS133[_key(0x10, 0xE4)] = _dwell(4)
+
+_FLOW_NAMES = [f"flow_{a}_to_{b}" for a in "abcd" for b in "abcd"]
+
+_VS121: _Table = {
+    **_ATTRIBUTES,
+    _key(0x04, 0xC9): _many("BBH", ("people_count", "regions_enabled", None)),
+    _key(0x05, 0xCC): _many("HH", ("period_in", "period_out")),
+    _key(0x06, 0xCD): _one("B", "people_count_max"),
+    _key(0x07, 0xD5): _many("8B", [f"region_{n}_count" for n in range(1, 9)]),
+    _key(0x08, 0xD5): _many("8B", [f"region_{n}_count" for n in range(9, 17)]),
+    **{_key(0x09 + k, 0xDA): _many("4H", _FLOW_NAMES[4 * k : 4 * k + 4]) for k in range(4)},
+    _key(0x0D, 0xCC): _many("HH", ("people_in", "people_out")),
+    _key(0x0E, 0xE4): _skip(5),
+    _key(0x0F, 0x85): _skip(4),
+}
+
+
+def _walker(table: _Table) -> Callable[[int, bytes], Reading]:
+    """A decode function for one model's channel table."""
+    get = table.get
+
+    def decode(f_port: int, payload: bytes) -> Reading:
+        """Walk the records; each (id, type) must be this model's and the record whole."""
+        if f_port != F_PORT:
+            raise UnsupportedPortError(f"Milesight uplinks use fPort {F_PORT}")
+        end = len(payload)
+        if end == 0:
+            raise PayloadLengthError("empty payload")
+        out: Reading = {}
+        i = 0
+        while i < end:
+            if i + 2 > end:
+                raise PayloadLengthError(f"record header cut off at byte {i}")
+            entry = get(payload[i] << 8 | payload[i + 1])
+            if entry is None:
+                raise IntegrityError(
+                    f"unknown channel 0x{payload[i]:02x} type 0x{payload[i + 1]:02x} at byte {i}"
+                )
+            size, emit = entry
+            i += 2
+            if i + size > end:
+                raise PayloadLengthError(
+                    f"channel 0x{payload[i - 2]:02x} needs {size} bytes, {end - i} left"
+                )
+            if emit is not None:
+                emit(payload, i, out)
+            i += size
+        return out
+
+    return decode
+
+
+decode_am104 = _walker(_AM104)
+decode_am308 = _walker(_AM308)
+decode_am319 = _walker(_AM319)
+decode_vs133 = _walker(_VS133)
+decode_vs121 = _walker(_VS121)
+
+_U32_MAX = float(2**32 - 1)
+_U16_MAX = 65535.0
+
+_BATTERY = FieldSpec("battery_percent", "%", 0.0, 100.0)
+_TEMPERATURE = FieldSpec("temperature", "degC", -30.0, 70.0, "0.1 °C steps")
+_HUMIDITY = FieldSpec("relative_humidity", "%", 0.0, 100.0, "0.5 %RH steps")
+_CLIMATE_FIELDS = (_BATTERY, _TEMPERATURE, _HUMIDITY)
+
+_AM300_FIELDS = (
+    *_CLIMATE_FIELDS,
+    FieldSpec("pir", "0/1", 0.0, 1.0, "PIR: 0 idle, 1 triggered"),
+    FieldSpec("light_level", "level", 0.0, 5.0, "Light level 0 (dark) to 5"),
+    FieldSpec("co2", "ppm", 0.0, 10000.0),
+    FieldSpec(
+        "tvoc", "vendor raw (IAQ index x 100)", 0.0, 60000.0, "Channel 08/7D as sent, unscaled"
+    ),
+    FieldSpec("tvoc_ugm3", "ug/m3", 0.0, 60000.0, "Channel 08/E6"),
+    FieldSpec("pressure", "hPa", 300.0, 1100.0),
+    FieldSpec("pm2_5", "ug/m3", 0.0, 1000.0),
+    FieldSpec("pm10", "ug/m3", 0.0, 1000.0),
+    FieldSpec("buzzer", "0/1", 0.0, 1.0),
+)
+
+
+def _counts(names: Iterable[str], maximum: float, unit: str = "count") -> tuple[FieldSpec, ...]:
+    return tuple(FieldSpec(n, unit, 0.0, maximum) for n in names)
+
+
+AM104 = DecoderSpec(
+    key="milesight-am104",
+    vendor="Milesight",
+    model="AM104",
+    need="damp",
+    f_ports=F_PORTS,
+    fields=(
+        *_CLIMATE_FIELDS,
+        FieldSpec("activity", "level", 0.0, _U16_MAX, "PIR activity level"),
+        FieldSpec("illuminance", "lux", 0.0, _U16_MAX),
+        FieldSpec("infrared_and_visible", "raw", 0.0, _U16_MAX),
+        FieldSpec("infrared", "raw", 0.0, _U16_MAX),
+    ),
+    doc_url=REPO + "am-series/am104",
+    decode=decode_am104,
+)
+
+AM308 = DecoderSpec(
+    key="milesight-am308",
+    vendor="Milesight",
+    model="AM308",
+    need="air_quality",
+    f_ports=F_PORTS,
+    fields=_AM300_FIELDS,
+    doc_url=REPO + "am-series/am308",
+    decode=decode_am308,
+)
+
+AM319 = DecoderSpec(
+    key="milesight-am319",
+    vendor="Milesight",
+    model="AM319",
+    need="air_quality",
+    f_ports=F_PORTS,
+    fields=(
+        *_AM300_FIELDS,
+        FieldSpec("hcho", "mg/m3", 0.0, 5.0, "Formaldehyde (AM319-HCHO)"),
+        FieldSpec("o3", "ppm", 0.0, 10.0, "Ozone (AM319-O3)"),
+    ),
+    doc_url=REPO + "am-series/am319-hcho",
+    decode=decode_am319,
+)
+
+VS133 = DecoderSpec(
+    key="milesight-vs133",
+    vendor="Milesight",
+    model="VS133",
+    need="footfall",
+    f_ports=F_PORTS,
+    fields=(
+        FieldSpec("people_in", "count", 0.0, _U32_MAX, "Line 1 running total in"),
+        FieldSpec("people_out", "count", 0.0, _U32_MAX, "Line 1 running total out"),
+        FieldSpec("period_in", "count", 0.0, _U16_MAX, "Line 1 in during the last period"),
+        FieldSpec("period_out", "count", 0.0, _U16_MAX, "Line 1 out during the last period"),
+        *_counts([f"line_{n}_total_{d}" for n in (2, 3, 4) for d in ("in", "out")], _U32_MAX),
+        *_counts([f"line_{n}_period_{d}" for n in (2, 3, 4) for d in ("in", "out")], _U16_MAX),
+        *_counts([f"region_{n}_count" for n in range(1, 5)], 255.0),
+        *_counts(
+            [f"region_{n}_dwell_{s}" for n in range(1, 5) for s in ("avg", "max")], _U16_MAX, "s"
+        ),
+    ),
+    doc_url=REPO + "vs-series/vs133",
+    decode=decode_vs133,
+)
+
+VS121 = DecoderSpec(
+    key="milesight-vs121",
+    vendor="Milesight",
+    model="VS121",
+    need="footfall",
+    f_ports=F_PORTS,
+    fields=(
+        FieldSpec("people_count", "count", 0.0, 255.0, "People in view now"),
+        FieldSpec("regions_enabled", "count", 0.0, 16.0),
+        FieldSpec("people_count_max", "count", 0.0, 255.0, "Most people seen this period"),
+        FieldSpec("people_in", "count", 0.0, _U16_MAX, "Running total in"),
+        FieldSpec("people_out", "count", 0.0, _U16_MAX, "Running total out"),
+        FieldSpec("period_in", "count", 0.0, _U16_MAX, "In during the last period"),
+        FieldSpec("period_out", "count", 0.0, _U16_MAX, "Out during the last period"),
+        *_counts([f"region_{n}_count" for n in range(1, 17)], 255.0),
+        *_counts(_FLOW_NAMES, _U16_MAX),
+    ),
+    doc_url=REPO + "vs-series/vs121",
+    decode=decode_vs121,
+)
+
+SPECS = (AM104, AM308, AM319, VS133, VS121)
