@@ -8,6 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from firmware_sim.encoders import decentlab, dragino, netvox
+
 EncodeFn = Callable[[Mapping[str, float]], tuple[int, bytes]]
 
-ENCODERS: dict[str, EncodeFn] = {}
+ENCODERS: dict[str, EncodeFn] = {
+    "decentlab-dl-sht35": decentlab.encode_dl_sht35,
+    "decentlab-dl-pm": decentlab.encode_dl_pm,
+    "dragino-lht65n": dragino.encode_lht65n,
+    "dragino-laq4": dragino.encode_laq4,
+    "netvox-r711": netvox.encode_r711,
+    "netvox-ra0715": netvox.encode_ra0715,
+}

@@ -1,0 +1,193 @@
+"""Netvox fixed 11-byte frames: R711 (temperature/humidity) and the RA07 series (RA0715 probes).
+
+Datasheets: http://www.netvox.com.tw/um/R711/R711datasheet.pdf,
+http://www.netvox.com.tw/um/RA0715/RA0715datasheet.pdf; frame examples in the Netvox user
+manuals (e.g. https://manualshive.com/ru/manual/netvox/r718ubd-series/1675140?page=9).
+All multi-byte fields big-endian.
+
+fPort 6, reports::
+
+    V D R B xxxx xxxx xxxx x      (11 bytes)
+    V  uint8  version, always 0x01
+    D  uint8  device type: 0x01 R711, 0x05 RA07 series
+    R  uint8  report type (below)
+    B  uint8  battery: bit 7 = low-battery flag, bits 0-6 = volts × 10; 0x00 = mains/DC powered
+              (no battery_voltage then)
+
+Report types and the fields after B:
+
+R711
+    0x00  startup version report (firmware/hardware version, date code): no readings
+    0x01  T int16 temperature /100 °C, H uint16 relative_humidity /100 %, 3 bytes reserved
+RA07 (each of the three uint16 words A B C; 0xFFFF = no such probe fitted → field omitted)
+    0x00  startup version report: no readings
+    0x01, 0x02  A pm1_0, B pm2_5, C pm10 (µg/m³)
+    0x03  particle counts A ≥0.3 µm, B ≥0.5 µm, C ≥1.0 µm
+    0x04  particle counts A ≥2.5 µm, B ≥5.0 µm, C ≥10 µm
+    0x05  A o3, B co, C no (/10)
+    0x06  A no2, B so2, C h2s (/10)
+    0x07  A co2 /10 ppm, B nh3 /10, C noise /10 dB
+    0x0C  A temperature int16 /100 °C, B relative_humidity /100 %, C wind speed /100 m/s
+    0x0E  A tvoc /10
+    0x08-0x0B, 0x0D  water/soil/wind-direction probes (pH, turbidity, soil moisture, dissolved
+          oxygen, wind direction/atmosphere): not decoded for an air-quality station →
+          ``UnsupportedPortError`` naming the report type.
+
+fPort 7, configuration responses (``C D ...``, C = 0x81 ConfigReportRsp or 0x82
+ReadConfigReportRsp, D = device type): they carry settings, never readings, so a well-formed
+one raises ``UnsupportedPortError`` (a counted "not data we decode") and a malformed one
+``IntegrityError``. Startup version reports (report type 0x00) are treated the same way.
+
+Gas units: the vendor codec divides the RA07 gas words by 10 without naming a unit; ppm is the
+Netvox convention for these probes but is not confirmed here, so the FieldSpecs say so.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from core.errors import IntegrityError, PayloadLengthError, UnsupportedPortError
+from decoders.spec import DecoderSpec, FieldSpec, Reading
+
+__all__ = ["R711", "RA0715", "decode_r711", "decode_ra0715"]
+
+FRAME_LEN = 11
+VERSION = 0x01
+REPORT_PORT = 6
+CONFIG_PORT = 7
+R711_TYPE = 0x01
+RA07_TYPE = 0x05
+CONFIG_RESPONSES = frozenset({0x81, 0x82})
+ABSENT = 0xFFFF
+
+#: version, device type, report type, battery, then three raw words and one spare byte.
+_UNSIGNED = struct.Struct(">BBBBHHHB")
+_SIGNED_FIRST = struct.Struct(">BBBBhHHB")
+
+
+def _battery(byte: int, reading: Reading) -> None:
+    if byte:
+        reading["battery_voltage"] = (byte & 0x7F) / 10
+        reading["battery_low"] = float(byte >> 7)
+
+
+def _envelope(f_port: int, payload: bytes, device_type: int) -> None:
+    """Length, version, device type; fPort 7 and version reports end here with an error."""
+    if f_port not in (REPORT_PORT, CONFIG_PORT):
+        raise UnsupportedPortError("Netvox reports on fPort 6, configuration responses on 7")
+    if len(payload) != FRAME_LEN:
+        raise PayloadLengthError(f"{len(payload)} bytes, Netvox frames are {FRAME_LEN}")
+    if payload[1] != device_type:
+        raise IntegrityError(f"device type 0x{payload[1]:02x}, expected 0x{device_type:02x}")
+    if f_port == CONFIG_PORT:
+        if payload[0] not in CONFIG_RESPONSES:
+            raise IntegrityError(f"configuration command 0x{payload[0]:02x} is not a response")
+        raise UnsupportedPortError("configuration response: settings, no readings")
+    if payload[0] != VERSION:
+        raise IntegrityError(f"version 0x{payload[0]:02x}, expected 0x{VERSION:02x}")
+    if payload[2] == 0x00:
+        raise UnsupportedPortError("startup version report: no readings")
+
+
+def decode_r711(f_port: int, payload: bytes) -> Reading:
+    _envelope(f_port, payload, R711_TYPE)
+    _, _, report, battery, temperature, humidity, _, _ = _SIGNED_FIRST.unpack(payload)
+    if report != 0x01:
+        raise IntegrityError(f"report type 0x{report:02x} is not an R711 report")
+    reading = {"temperature": temperature / 100, "relative_humidity": humidity / 100}
+    _battery(battery, reading)
+    return reading
+
+
+#: report type -> (field names of words A, B, C; their scales; whether word A is signed).
+_RA07_REPORTS: dict[int, tuple[tuple[str, str, str], tuple[float, float, float], bool]] = {
+    0x01: (("pm1_0", "pm2_5", "pm10"), (1.0, 1.0, 1.0), False),
+    0x02: (("pm1_0", "pm2_5", "pm10"), (1.0, 1.0, 1.0), False),
+    0x03: (("particles_0_3um", "particles_0_5um", "particles_1_0um"), (1.0, 1.0, 1.0), False),
+    0x04: (("particles_2_5um", "particles_5_0um", "particles_10um"), (1.0, 1.0, 1.0), False),
+    0x05: (("o3", "co", "no"), (0.1, 0.1, 0.1), False),
+    0x06: (("no2", "so2", "h2s"), (0.1, 0.1, 0.1), False),
+    0x07: (("co2", "nh3", "noise"), (0.1, 0.1, 0.1), False),
+    0x0C: (("temperature", "relative_humidity", "wind_speed"), (0.01, 0.01, 0.01), True),
+}
+_RA07_VOC = 0x0E
+_RA07_UNDECODED = frozenset({0x08, 0x09, 0x0A, 0x0B, 0x0D})
+
+
+def decode_ra0715(f_port: int, payload: bytes) -> Reading:
+    _envelope(f_port, payload, RA07_TYPE)
+    _, _, report, battery, a, b, c, _ = _UNSIGNED.unpack(payload)
+    reading: Reading = {}
+    if report == _RA07_VOC:
+        if a != ABSENT:
+            reading["tvoc"] = a / 10
+    elif report in _RA07_REPORTS:
+        names, scales, first_signed = _RA07_REPORTS[report]
+        for name, scale, raw, signed in zip(
+            names, scales, (a, b, c), (first_signed, False, False), strict=True
+        ):
+            if raw != ABSENT:
+                reading[name] = (raw - 0x10000 if signed and raw & 0x8000 else raw) * scale
+    elif report in _RA07_UNDECODED:
+        raise UnsupportedPortError(f"report type 0x{report:02x} is a water/soil/wind probe")
+    else:
+        raise IntegrityError(f"report type 0x{report:02x} is not an RA07 report")
+    _battery(battery, reading)
+    return reading
+
+
+_BAT = FieldSpec("battery_voltage", "V", 0.0, 12.7, "7-bit field × 0.1 V; RA07 is 12 V DC")
+_BAT_LOW = FieldSpec("battery_low", "0/1", 0.0, 1.0, "low-battery flag (bit 7)")
+_GAS = "ppm per Netvox convention (unit unconfirmed), raw/10"
+
+R711 = DecoderSpec(
+    key="netvox-r711",
+    vendor="Netvox",
+    model="R711",
+    need="damp",
+    f_ports=frozenset({REPORT_PORT, CONFIG_PORT}),
+    fields=(
+        FieldSpec("temperature", "degC", -40.0, 85.0, "R711 operating range"),
+        FieldSpec("relative_humidity", "%", 0.0, 100.0),
+        _BAT,
+        _BAT_LOW,
+    ),
+    doc_url="https://www.netvox.com.tw/um/R711/R711datasheet.pdf",
+    decode=decode_r711,
+)
+
+RA0715 = DecoderSpec(
+    key="netvox-ra0715",
+    vendor="Netvox",
+    model="RA0715",
+    need="air_quality",
+    f_ports=frozenset({REPORT_PORT, CONFIG_PORT}),
+    fields=(
+        FieldSpec("pm1_0", "ug/m3", 0.0, 1000.0),
+        FieldSpec("pm2_5", "ug/m3", 0.0, 1000.0),
+        FieldSpec("pm10", "ug/m3", 0.0, 1000.0),
+        FieldSpec("particles_0_3um", "count", 0.0, 65534.0, "particle counter channel"),
+        FieldSpec("particles_0_5um", "count", 0.0, 65534.0, "particle counter channel"),
+        FieldSpec("particles_1_0um", "count", 0.0, 65534.0, "particle counter channel"),
+        FieldSpec("particles_2_5um", "count", 0.0, 65534.0, "particle counter channel"),
+        FieldSpec("particles_5_0um", "count", 0.0, 65534.0, "particle counter channel"),
+        FieldSpec("particles_10um", "count", 0.0, 65534.0, "particle counter channel"),
+        FieldSpec("o3", "ppm", 0.0, 100.0, _GAS),
+        FieldSpec("co", "ppm", 0.0, 1000.0, _GAS),
+        FieldSpec("no", "ppm", 0.0, 250.0, _GAS),
+        FieldSpec("no2", "ppm", 0.0, 100.0, _GAS),
+        FieldSpec("so2", "ppm", 0.0, 100.0, _GAS),
+        FieldSpec("h2s", "ppm", 0.0, 100.0, _GAS),
+        FieldSpec("co2", "ppm", 0.0, 6553.4),
+        FieldSpec("nh3", "ppm", 0.0, 100.0, _GAS),
+        FieldSpec("noise", "dB", 0.0, 140.0, "sound level (weighting not stated)"),
+        FieldSpec("temperature", "degC", -40.0, 85.0),
+        FieldSpec("relative_humidity", "%", 0.0, 100.0),
+        FieldSpec("wind_speed", "m/s", 0.0, 70.0),
+        FieldSpec("tvoc", "ppm", 0.0, 6553.4, _GAS),
+        _BAT,
+        _BAT_LOW,
+    ),
+    doc_url="https://www.netvox.com.tw/um/RA0715/RA0715datasheet.pdf",
+    decode=decode_ra0715,
+)
