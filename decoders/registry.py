@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from decoders.families.browan import TBHH100, TBMS100
 from decoders.families.decentlab import DL_PM, DL_SHT35
+from decoders.families.dingtek import DC520
 from decoders.families.dragino import LAQ4, LHT65N
 from decoders.families.elsys import ERS, ERS_CO2, ERS_EYE
+from decoders.families.laird import RS1XX_TEMP_RH
 from decoders.families.milesight import AM104, AM308, AM319, VS121, VS133
 from decoders.families.netvox import R711, RA0715
+from decoders.families.paxcounter import PAXCOUNTER
+from decoders.families.uradmonitor import INDUSTRIAL
 from decoders.spec import DecoderSpec
 
 SPECS: tuple[DecoderSpec, ...] = (
@@ -24,4 +29,10 @@ SPECS: tuple[DecoderSpec, ...] = (
     AM319,
     VS121,
     VS133,
+    TBHH100,
+    TBMS100,
+    RS1XX_TEMP_RH,
+    INDUSTRIAL,
+    PAXCOUNTER,
+    DC520,
 )
