@@ -1,0 +1,123 @@
+"""Typed dependencies for every router: who is asking, what they may see, shared services.
+
+Routers (ours and the insights helper's) use only these aliases:
+``PrincipalDep`` (any valid key, rate limited), ``require_scope(Scope.HOUSING)``
+(or ``HousingDep``/``AdminDep``), ``ScopedReadingsDep`` (InfluxDB, scoped to
+the principal), ``RegistryDep`` (the SQLite registry connection) and
+``SettingsDep``. Nothing here touches InfluxDB without the principal's scope.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import APIKeyHeader
+
+from api.live import LiveHub
+from api.metrics import ApiMetrics
+from api.ratelimit import RateLimiter
+from api.scoped import Principal, QueryRunner, ScopedReadings
+from core.settings import ApiSettings
+from storage.registry import ApiKeys, Scope
+
+API_KEY_HEADER = "X-API-Key"
+
+_api_key_header = APIKeyHeader(
+    name=API_KEY_HEADER, auto_error=False, description="API key from `leedswin keys create`"
+)
+
+
+@dataclass
+class Services:
+    """What the lifespan builds and owns; handlers reach it only through the deps below."""
+
+    settings: ApiSettings
+    influx: QueryRunner
+    registry: sqlite3.Connection
+    keys: ApiKeys
+    limiter: RateLimiter
+    live: LiveHub
+    metrics: ApiMetrics
+    influx_ping: Callable[[], bool]
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def authenticate(services: Services, token: str | None) -> Principal:
+    """A principal for a token, or 401; then the key's rate limit, or 429."""
+    key = services.keys.verify(token) if token else None
+    if key is None:
+        services.metrics.auth_failures.inc()
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing or invalid API key" if token else f"missing API key ({API_KEY_HEADER})",
+            headers={"WWW-Authenticate": "ApiKey"},
+        )
+    retry_after = services.limiter.take(key.key_id)
+    if retry_after:
+        services.metrics.rate_limited.inc()
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"rate limit of {services.settings.rate_limit_per_minute} requests/minute exceeded;"
+            f" retry in {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
+    return Principal(key.key_id, key.name, key.scope)
+
+
+def get_principal(
+    services: ServicesDep, token: Annotated[str | None, Security(_api_key_header)]
+) -> Principal:
+    return authenticate(services, token)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_scope(minimum: Scope) -> Callable[[Principal], Principal]:
+    """A dependency admitting keys whose scope includes ``minimum`` (admin > housing > public)."""
+
+    def check(principal: PrincipalDep) -> Principal:
+        if not principal.scope.includes(minimum):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"needs a {minimum.value} key")
+        return principal
+
+    return check
+
+
+HousingDep = Annotated[Principal, Depends(require_scope(Scope.HOUSING))]
+AdminDep = Annotated[Principal, Depends(require_scope(Scope.ADMIN))]
+
+
+def get_scoped(services: ServicesDep, principal: PrincipalDep) -> ScopedReadings:
+    return ScopedReadings(
+        services.influx, principal, timedelta(days=services.settings.max_range_days)
+    )
+
+
+ScopedReadingsDep = Annotated[ScopedReadings, Depends(get_scoped)]
+
+
+def get_settings(services: ServicesDep) -> ApiSettings:
+    return services.settings
+
+
+SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+
+
+def get_registry(services: ServicesDep) -> sqlite3.Connection:
+    return services.registry
+
+
+RegistryDep = Annotated[sqlite3.Connection, Depends(get_registry)]

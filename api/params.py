@@ -1,0 +1,67 @@
+"""Request parameters shared by routers, validated before any query is built.
+
+Enumerations (quantity, need, fn) are closed whitelists; free text (site,
+model) is pattern-checked and then only ever bound as a query parameter.
+Violations are 422s in FastAPI's usual validation-error shape.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import Path, Query
+from fastapi.exceptions import RequestValidationError
+
+from storage.schema import NEEDS, QUANTITY_MEASUREMENT
+
+Quantity = StrEnum("Quantity", {name: name for name in QUANTITY_MEASUREMENT})  # type: ignore[misc]
+Need = StrEnum("Need", {name: name for name in NEEDS})  # type: ignore[misc]
+
+_NAME = r"^[A-Za-z0-9_.\- ]{1,64}$"
+_EUI = r"^[0-9a-fA-F]{16}$"
+
+#: InfluxDB stores int64 nanoseconds since 1970: nothing outside this window can exist.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2262, 1, 1, tzinfo=UTC)
+
+NeedQuery = Annotated[Need | None, Query(description="damp, air_quality or footfall")]
+SiteQuery = Annotated[str | None, Query(pattern=_NAME, description="Site name")]
+ModelQuery = Annotated[str | None, Query(pattern=_NAME, description="Decoder model key")]
+DevEuiQuery = Annotated[str | None, Query(pattern=_EUI, description="16 hex digits")]
+DevEuiPath = Annotated[str, Path(pattern=_EUI, description="16 hex digits")]
+StartQuery = Annotated[datetime | None, Query(description="RFC 3339; default: end minus one day")]
+EndQuery = Annotated[datetime | None, Query(description="RFC 3339, exclusive; default: now")]
+
+
+def invalid(location: str, name: str, message: str, value: Any = None) -> RequestValidationError:
+    """A 422 in the same shape FastAPI uses for its own validation errors."""
+    return RequestValidationError(
+        [{"loc": (location, name), "msg": message, "type": "value_error", "input": value}]
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def time_range(
+    start: datetime | None, end: datetime | None, max_days: int
+) -> tuple[datetime, datetime]:
+    """Defaults filled in, then checked: start < end, inside InfluxDB's epoch, at most ``max_days``."""
+    end = _aware(end) if end else datetime.now(UTC)
+    start = _aware(start) if start else end - timedelta(days=1)
+    for name, moment in (("start", start), ("end", end)):
+        if not EARLIEST <= moment < LATEST:
+            raise invalid("query", name, "must be between 1970-01-01 and 2262-01-01", str(moment))
+    if end <= start:
+        raise invalid("query", "end", "end must be after start", str(end))
+    if end - start > timedelta(days=max_days):
+        raise invalid("query", "start", f"time range wider than {max_days} days", str(start))
+    return start, end
+
+
+def bucket_count(start: datetime, end: datetime, every: timedelta) -> int:
+    return math.ceil((end - start) / every)

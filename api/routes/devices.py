@@ -1,0 +1,48 @@
+"""Devices: list and one, with last-seen time, battery and link quality."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+
+from api.deps import ScopedReadingsDep
+from api.models import DevicePublic, ListPublic
+from api.params import DevEuiPath, ModelQuery, NeedQuery, SiteQuery
+from api.scoped import DeviceRow
+
+router = APIRouter(prefix="/v1/devices", tags=["devices"])
+
+
+def device_public(row: DeviceRow) -> DevicePublic:
+    """Home devices never get coordinates; the ward is the most precise place they have."""
+    return DevicePublic(
+        dev_eui=row.dev_eui,
+        model=row.model,
+        need=row.need,
+        site=row.site,
+        privacy="public" if row.privacy == "public" else "home",
+        last_seen=row.last_seen,
+        battery_percent=row.battery_percent,
+        battery_voltage=row.battery_voltage,
+        rssi=row.rssi,
+        snr=row.snr,
+    )
+
+
+@router.get("", response_model=ListPublic[DevicePublic])
+def list_devices(
+    scoped: ScopedReadingsDep,
+    need: NeedQuery = None,
+    site: SiteQuery = None,
+    model: ModelQuery = None,
+) -> ListPublic[DevicePublic]:
+    rows = scoped.devices(need=need, site=site, model=model)
+    data = [device_public(row) for row in rows]
+    return ListPublic[DevicePublic](data=data, count=len(data))
+
+
+@router.get("/{dev_eui}", response_model=DevicePublic)
+def get_device(scoped: ScopedReadingsDep, dev_eui: DevEuiPath) -> DevicePublic:
+    row = scoped.device(dev_eui.lower())
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "device not found")
+    return device_public(row)

@@ -1,0 +1,287 @@
+"""The only way request handlers reach InfluxDB: queries scoped to what a principal may see.
+
+Every statement must carry the ``{privacy}`` marker in its WHERE clause; it
+becomes ``"privacy" = $scope_privacy`` (bound to ``public``) for a public key,
+and a statement without the marker is refused. Handlers get a
+``ScopedReadings``, never the client, so forgetting the privacy filter in a
+new handler is not possible. Identifiers (measurement, field, tag names) come
+only from fixed whitelists; every user-supplied value is a bound ``$param``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Literal, Protocol
+
+from api._influxql import Series
+from storage.registry import Scope
+from storage.schema import NEED_MEASUREMENT, QUANTITY_MEASUREMENT, UPLINK
+
+PRIVACY_MARKER: Final = "{privacy}"
+
+AggregateFn = Literal["mean", "min", "max", "count", "median", "p95"]
+GroupBy = Literal["device", "site"]
+
+_FN_SQL: Final[dict[str, str]] = {
+    "mean": 'MEAN("{f}")',
+    "min": 'MIN("{f}")',
+    "max": 'MAX("{f}")',
+    "count": 'COUNT("{f}")',
+    "median": 'MEDIAN("{f}")',
+    "p95": 'PERCENTILE("{f}", 95)',
+}
+_GROUP_TAG: Final[dict[str, str]] = {"device": "dev_eui", "site": "site"}
+_DURATION = re.compile(r"^([1-9][0-9]{0,5})(s|m|h|d|w)$")
+_UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DEVICE_TAGS: Final = ("dev_eui", "model", "site", "privacy", "need")
+
+
+class QueryRunner(Protocol):
+    def query(self, q: str, params: dict[str, Any] | None = None) -> list[Series]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking: the key's id, name and scope."""
+
+    key_id: str
+    name: str
+    scope: Scope
+
+    @property
+    def sees_home(self) -> bool:
+        return self.scope.includes(Scope.HOUSING)
+
+
+def parse_duration(text: str) -> timedelta:
+    """``15m``/``1h``/``1d`` -> timedelta; anything else is a ValueError (never reaches InfluxQL)."""
+    match = _DURATION.fullmatch(text)
+    if not match:
+        raise ValueError(f"bad duration {text!r}: use <n><s|m|h|d|w>, e.g. 15m, 1h, 1d")
+    return timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
+
+
+def duration_literal(every: timedelta) -> str:
+    """An InfluxQL duration literal built from a number, never from user text."""
+    return f"{int(every.total_seconds())}s"
+
+
+def ns_to_datetime(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
+
+
+def _ns(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000) * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRow:
+    dev_eui: str
+    model: str
+    site: str
+    privacy: str
+    need: str
+    last_seen: datetime
+    rssi: float | None
+    snr: float | None
+    battery_percent: float | None
+    battery_voltage: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class LatestRow:
+    dev_eui: str
+    model: str
+    site: str
+    privacy: str
+    time: datetime
+    values: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateRow:
+    group: str
+    points: list[tuple[datetime, float]]
+
+
+def _filters(filters: dict[str, str | None]) -> tuple[str, dict[str, str]]:
+    """`` AND "tag" = $tag`` for each given filter; tag names are our own constants."""
+    clause = ""
+    params: dict[str, str] = {}
+    for tag, value in filters.items():
+        if value is not None:
+            assert tag in _DEVICE_TAGS
+            clause += f' AND "{tag}" = ${tag}'
+            params[tag] = value
+    return clause, params
+
+
+class ScopedReadings:
+    """Read queries that can only return what ``principal`` may see."""
+
+    def __init__(self, runner: QueryRunner, principal: Principal, max_range: timedelta) -> None:
+        self._runner = runner
+        self.principal = principal
+        self._max_range = max_range
+
+    def query(self, statement: str, params: dict[str, Any] | None = None) -> list[Series]:
+        """Run one statement whose WHERE clause holds ``{privacy}``; refuse it otherwise."""
+        if statement.count(PRIVACY_MARKER) != 1:
+            raise ValueError("scoped statements must contain exactly one {privacy} marker")
+        bound = dict(params or {})
+        if self.principal.sees_home:
+            clause = '"privacy" =~ /.*/'
+        else:
+            clause = '"privacy" = $scope_privacy'
+            bound["scope_privacy"] = "public"
+        series = self._runner.query(statement.replace(PRIVACY_MARKER, clause), bound)
+        if not self.principal.sees_home:
+            # Belt and braces: a series tagged with any other privacy never leaves.
+            series = [s for s in series if s.tags.get("privacy", "public") == "public"]
+        return series
+
+    def devices(
+        self,
+        need: str | None = None,
+        site: str | None = None,
+        model: str | None = None,
+        dev_eui: str | None = None,
+    ) -> list[DeviceRow]:
+        """Devices heard within the widest allowed range, with their newest link state."""
+        where, params = _filters({"need": need, "site": site, "model": model, "dev_eui": dev_eui})
+        params["since"] = _ns(datetime.now(UTC) - self._max_range)
+        group = ", ".join(f'"{tag}"' for tag in _DEVICE_TAGS)
+        base = f'FROM "{UPLINK}" WHERE {PRIVACY_MARKER} AND time >= $since{where} GROUP BY {group}'
+        seen = self.query(f'SELECT last("f_cnt") AS f_cnt {base}', params)
+        link = self.query(
+            'SELECT last("rssi") AS rssi, last("snr") AS snr,'
+            ' last("battery_percent") AS battery_percent,'
+            f' last("battery_voltage") AS battery_voltage {base}',
+            params,
+        )
+        state = {s.tags["dev_eui"]: dict(zip(s.columns, s.values[0], strict=True)) for s in link}
+        rows = []
+        for s in seen:
+            tags = s.tags
+            extra = state.get(tags["dev_eui"], {})
+            rows.append(
+                DeviceRow(
+                    dev_eui=tags["dev_eui"],
+                    model=tags.get("model", ""),
+                    site=tags.get("site", ""),
+                    privacy=tags.get("privacy", ""),
+                    need=tags.get("need", ""),
+                    last_seen=ns_to_datetime(s.values[0][0]),
+                    rssi=extra.get("rssi"),
+                    snr=extra.get("snr"),
+                    battery_percent=extra.get("battery_percent"),
+                    battery_voltage=extra.get("battery_voltage"),
+                )
+            )
+        rows.sort(key=lambda row: row.dev_eui)
+        return rows
+
+    def device(self, dev_eui: str) -> DeviceRow | None:
+        """One device, or None when it does not exist *or* the principal may not see it."""
+        rows = self.devices(dev_eui=dev_eui)
+        return rows[0] if rows else None
+
+    def readings(
+        self,
+        dev_eui: str,
+        quantity: str,
+        start: datetime,
+        end: datetime,
+        limit: int,
+        offset: int,
+    ) -> list[tuple[datetime, float]]:
+        """Raw values of one quantity, oldest first, one page."""
+        measurement = QUANTITY_MEASUREMENT[quantity]
+        series = self.query(
+            f'SELECT "{quantity}" FROM "{measurement}" WHERE {PRIVACY_MARKER}'
+            ' AND "dev_eui" = $dev_eui AND time >= $start AND time < $end'
+            " ORDER BY time ASC LIMIT $limit OFFSET $offset",
+            {
+                "dev_eui": dev_eui,
+                "start": _ns(start),
+                "end": _ns(end),
+                "limit": limit,
+                "offset": offset,
+            },
+        )
+        return [(ns_to_datetime(t), v) for s in series for t, v in s.values if v is not None]
+
+    def latest(self, need: str, site: str | None = None) -> list[LatestRow]:
+        """The newest reading of each device serving ``need``."""
+        measurement = NEED_MEASUREMENT[need]
+        where, params = _filters({"need": need, "site": site})
+        params["since"] = _ns(datetime.now(UTC) - self._max_range)
+        series = self.query(
+            f'SELECT * FROM "{measurement}" WHERE {PRIVACY_MARKER} AND time >= $since{where}'
+            ' GROUP BY "dev_eui", "model", "site", "privacy" ORDER BY time DESC LIMIT 1',
+            params,
+        )
+        rows = []
+        for s in series:
+            record = dict(zip(s.columns, s.values[0], strict=True))
+            values = {
+                key: float(value)
+                for key, value in record.items()
+                if key != "time" and key not in _DEVICE_TAGS and isinstance(value, int | float)
+            }
+            rows.append(
+                LatestRow(
+                    dev_eui=s.tags["dev_eui"],
+                    model=s.tags.get("model", ""),
+                    site=s.tags.get("site", ""),
+                    privacy=s.tags.get("privacy", ""),
+                    time=ns_to_datetime(record["time"]),
+                    values=values,
+                )
+            )
+        rows.sort(key=lambda row: row.dev_eui)
+        return rows
+
+    def aggregate(
+        self,
+        quantity: str,
+        fn: AggregateFn,
+        every: timedelta,
+        start: datetime,
+        end: datetime,
+        group_by: GroupBy,
+        filters: dict[str, str | None],
+    ) -> list[AggregateRow]:
+        """InfluxDB computes ``fn`` per time bucket and group; nothing raw comes back."""
+        measurement = QUANTITY_MEASUREMENT[quantity]
+        where, params = _filters(filters)
+        params.update(start=_ns(start), end=_ns(end))
+        tag = _GROUP_TAG[group_by]
+        series = self.query(
+            f'SELECT {_FN_SQL[fn].format(f=quantity)} AS value FROM "{measurement}"'
+            f" WHERE {PRIVACY_MARKER} AND time >= $start AND time < $end{where}"
+            f' GROUP BY time({duration_literal(every)}), "{tag}" fill(none)',
+            params,
+        )
+        return sorted(
+            (
+                AggregateRow(
+                    group=s.tags.get(tag, ""),
+                    points=[(ns_to_datetime(t), float(v)) for t, v in s.values if v is not None],
+                )
+                for s in series
+            ),
+            key=lambda row: row.group,
+        )
+
+
+__all__: Sequence[str] = [
+    "AggregateFn",
+    "GroupBy",
+    "Principal",
+    "ScopedReadings",
+    "parse_duration",
+]
