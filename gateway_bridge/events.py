@@ -1,0 +1,319 @@
+"""MQTT uplink events (ChirpStack v4 JSON or Protobuf, The Things Stack v3) → one ``Uplink``.
+
+Parsing is the bridge's first hot-path step, so ChirpStack JSON is read with
+orjson straight from the camelCase keys rather than through protobuf's
+``json_format`` (several times slower). Anything malformed raises
+``EventError``; nothing else may escape, because one bad message must never
+take the stream down.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+from chirpstack_api import integration
+from google.protobuf.message import DecodeError as ProtobufDecodeError
+
+from core.errors import EventError
+
+SOURCE_CHIRPSTACK_JSON = "chirpstack-json"
+SOURCE_CHIRPSTACK_PROTOBUF = "chirpstack-protobuf"
+SOURCE_TTS = "tts"
+
+_HEX_EUI = re.compile(r"[0-9a-f]{16}")
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d:\d\d)"
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
+_MAX_F_PORT = 255
+
+
+class NoPayloadError(EventError):
+    """A MAC-only frame (fPort 0 or absent): nothing to decode, so skipped rather than dead-lettered."""
+
+    code = "no_payload"
+
+
+@dataclass(slots=True)
+class Uplink:
+    """One uplink, whatever network server and encoding it came from."""
+
+    dev_eui: str
+    time_ns: int
+    f_port: int
+    f_cnt: int
+    payload: bytes
+    source: str
+    device_profile: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    rssi: float | None = None
+    snr: float | None = None
+    gateways: int = 0
+    dedup_id: str = ""
+    dev_addr: str = ""
+    application_id: str = ""
+
+
+def parse_time(text: str) -> int:
+    """RFC 3339 → integer ns since the epoch, exact to the nanosecond (datetime keeps only µs)."""
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        raise ValueError(f"not an RFC 3339 time: {text!r}")
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    if offset in ("Z", "z"):
+        tz = UTC
+    else:
+        sign = -1 if offset[0] == "-" else 1
+        tz = timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
+    moment = datetime(
+        int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=tz
+    )
+    nanos = int((fraction or "0")[:9].ljust(9, "0"))
+    return ((moment - _EPOCH) // _SECOND) * 1_000_000_000 + nanos
+
+
+def format_time(time_ns: int) -> str:
+    """Integer ns → RFC 3339 UTC with all nine fraction digits (the live feed's ``time``)."""
+    seconds, nanos = divmod(time_ns, 1_000_000_000)
+    moment = _EPOCH + timedelta(seconds=seconds)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{nanos:09d}Z"
+
+
+def parse_event(topic: str, payload: bytes, received_ns: int | None = None) -> Uplink:
+    """Parse one uplink event; ``EventError`` (or ``NoPayloadError``) for anything else.
+
+    ``received_ns`` is the time used when the event carries none (defaults to now).
+    """
+    parts = topic.split("/")
+    try:
+        if len(parts) == 6 and parts[0] == "application" and parts[2] == "device":
+            if parts[4:] != ["event", "up"]:
+                raise EventError("not an uplink event topic")
+            uplink = _chirpstack(parts, payload, received_ns)
+        elif len(parts) == 5 and parts[0] == "v3" and parts[2] == "devices":
+            if parts[4] != "up":
+                raise EventError("not an uplink topic")
+            uplink = _tts(parts, payload, received_ns)
+        else:
+            raise EventError("topic is neither ChirpStack v4 nor The Things Stack v3 uplink")
+    except EventError as exc:
+        exc.topic, exc.payload = topic, bytes(payload)
+        raise
+    except Exception as exc:  # a field of an unexpected type must not take the stream down
+        raise EventError(
+            f"malformed event: {type(exc).__name__}: {exc}", topic=topic, payload=bytes(payload)
+        ) from exc
+    if uplink.f_port == 0:
+        raise NoPayloadError(
+            "fPort 0 or absent: MAC-only frame", topic=topic, payload=bytes(payload)
+        )
+    return uplink
+
+
+def _now_ns(received_ns: int | None) -> int:
+    return time.time_ns() if received_ns is None else received_ns
+
+
+def _eui(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise EventError(f"{what} missing or not a string")
+    eui = value.lower()
+    if not _HEX_EUI.fullmatch(eui):
+        raise EventError(f"{what} {value!r} is not 16 hex digits")
+    return eui
+
+
+def _b64(value: Any, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise EventError(f"{what} missing or not a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise EventError(f"{what} is not valid base64: {exc}") from exc
+
+
+def _uint(value: Any, what: str, maximum: int) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise EventError(f"{what} is not an integer: {value!r}")
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise EventError(f"{what} is not an integer: {value!r}") from exc
+    if not 0 <= number <= maximum:
+        raise EventError(f"{what} {number} outside 0..{maximum}")
+    return number
+
+
+def _time(*candidates: Any) -> int | None:
+    for value in candidates:
+        if isinstance(value, str) and value:
+            try:
+                return parse_time(value)
+            except ValueError as exc:
+                raise EventError(str(exc)) from exc
+    return None
+
+
+def _tags(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): str(v) for k, v in value.items() if isinstance(v, str | int | float)}
+
+
+def _best_gateway(rx: list[Any], rssi_key: str = "rssi") -> tuple[float | None, float | None]:
+    """RSSI and SNR of the gateway that heard the frame loudest."""
+    best_rssi: float | None = None
+    best_snr: float | None = None
+    for gateway in rx:
+        rssi = gateway.get(rssi_key)
+        if isinstance(rssi, int | float) and not isinstance(rssi, bool):
+            if best_rssi is None or rssi > best_rssi:
+                best_rssi = float(rssi)
+                snr = gateway.get("snr")
+                best_snr = float(snr) if isinstance(snr, int | float) else None
+    return best_rssi, best_snr
+
+
+def _first(value: Any) -> Any:
+    return value[0] if isinstance(value, list) and value else None
+
+
+def _object(payload: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise EventError(f"invalid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise EventError("JSON event is not an object")
+    return body
+
+
+def _chirpstack(parts: list[str], payload: bytes, received_ns: int | None) -> Uplink:
+    stripped = payload.lstrip()
+    if stripped[:1] == b"{":
+        uplink = _chirpstack_json(payload, received_ns)
+    else:
+        uplink = _chirpstack_protobuf(payload, received_ns)
+    if uplink.dev_eui != parts[3].lower():
+        raise EventError(f"devEui {uplink.dev_eui} does not match topic device {parts[3]}")
+    uplink.application_id = uplink.application_id or parts[1]
+    return uplink
+
+
+def _chirpstack_json(payload: bytes, received_ns: int | None) -> Uplink:
+    body = _object(payload)
+    info = body.get("deviceInfo")
+    if not isinstance(info, dict):
+        raise EventError("deviceInfo missing")
+    f_port = _uint(body.get("fPort"), "fPort", _MAX_F_PORT)
+    data = body.get("data")
+    if f_port and data is None:
+        raise EventError("data missing")
+    rx = [g for g in body.get("rxInfo") or () if isinstance(g, dict)]
+    rssi, snr = _best_gateway(rx)
+    first = rx[0] if rx else {}
+    time_ns = _time(body.get("time"), first.get("gwTime"), first.get("nsTime"))
+    return Uplink(
+        dev_eui=_eui(info.get("devEui"), "deviceInfo.devEui"),
+        time_ns=_now_ns(received_ns) if time_ns is None else time_ns,
+        f_port=f_port,
+        f_cnt=_uint(body.get("fCnt"), "fCnt", 0xFFFFFFFF),
+        payload=_b64(data, "data") if data is not None else b"",
+        source=SOURCE_CHIRPSTACK_JSON,
+        device_profile=str(info.get("deviceProfileName") or ""),
+        tags=_tags(info.get("tags")),
+        rssi=rssi,
+        snr=snr,
+        gateways=len(rx),
+        dedup_id=str(body.get("deduplicationId") or ""),
+        dev_addr=str(body.get("devAddr") or "").lower(),
+        application_id=str(info.get("applicationId") or ""),
+    )
+
+
+def _chirpstack_protobuf(payload: bytes, received_ns: int | None) -> Uplink:
+    try:
+        event = integration.UplinkEvent.FromString(payload)
+    except (ProtobufDecodeError, RuntimeWarning, ValueError) as exc:
+        raise EventError(f"invalid Protobuf UplinkEvent: {exc}") from exc
+    info = event.device_info
+    if not event.HasField("device_info"):
+        raise EventError("deviceInfo missing")
+    if event.f_port > _MAX_F_PORT:
+        raise EventError(f"fPort {event.f_port} outside 0..{_MAX_F_PORT}")
+    if event.f_port and not event.data:
+        raise EventError("data missing")
+    best = max(event.rx_info, key=lambda g: g.rssi, default=None)
+    if event.HasField("time"):
+        time_ns = event.time.seconds * 1_000_000_000 + event.time.nanos
+    elif event.rx_info and event.rx_info[0].HasField("gw_time"):
+        stamp = event.rx_info[0].gw_time
+        time_ns = stamp.seconds * 1_000_000_000 + stamp.nanos
+    elif event.rx_info and event.rx_info[0].HasField("ns_time"):
+        stamp = event.rx_info[0].ns_time
+        time_ns = stamp.seconds * 1_000_000_000 + stamp.nanos
+    else:
+        time_ns = _now_ns(received_ns)
+    return Uplink(
+        dev_eui=_eui(info.dev_eui, "deviceInfo.devEui"),
+        time_ns=time_ns,
+        f_port=event.f_port,
+        f_cnt=event.f_cnt,
+        payload=bytes(event.data),
+        source=SOURCE_CHIRPSTACK_PROTOBUF,
+        device_profile=info.device_profile_name,
+        tags=dict(info.tags),
+        rssi=None if best is None else float(best.rssi),
+        snr=None if best is None else float(best.snr),
+        gateways=len(event.rx_info),
+        dedup_id=event.deduplication_id,
+        dev_addr=event.dev_addr.lower(),
+        application_id=info.application_id,
+    )
+
+
+def _tts(parts: list[str], payload: bytes, received_ns: int | None) -> Uplink:
+    body = _object(payload)
+    ids = body.get("end_device_ids")
+    message = body.get("uplink_message")
+    if not isinstance(ids, dict) or not isinstance(message, dict):
+        raise EventError("end_device_ids or uplink_message missing")
+    if ids.get("device_id") != parts[3]:
+        raise EventError(f"device_id {ids.get('device_id')!r} does not match topic {parts[3]!r}")
+    f_port = _uint(message.get("f_port"), "f_port", _MAX_F_PORT)
+    data = message.get("frm_payload")
+    if f_port and data is None:
+        raise EventError("frm_payload missing")
+    rx = [g for g in message.get("rx_metadata") or () if isinstance(g, dict)]
+    rssi, snr = _best_gateway(rx)
+    time_ns = _time(body.get("received_at"), message.get("received_at"))
+    application = ids.get("application_ids")
+    versions = message.get("version_ids")
+    return Uplink(
+        dev_eui=_eui(ids.get("dev_eui"), "end_device_ids.dev_eui"),
+        time_ns=_now_ns(received_ns) if time_ns is None else time_ns,
+        f_port=f_port,
+        f_cnt=_uint(message.get("f_cnt"), "f_cnt", 0xFFFFFFFF),
+        payload=_b64(data, "frm_payload") if data is not None else b"",
+        source=SOURCE_TTS,
+        device_profile=str(versions.get("model_id") or "") if isinstance(versions, dict) else "",
+        tags=_tags(body.get("attributes") or ids.get("attributes")),
+        rssi=rssi,
+        snr=snr,
+        gateways=len(rx),
+        dedup_id=str(_first(body.get("correlation_ids")) or ""),
+        dev_addr=str(ids.get("dev_addr") or "").lower(),
+        application_id=str(application.get("application_id") or "")
+        if isinstance(application, dict)
+        else parts[1],
+    )

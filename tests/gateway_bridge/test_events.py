@@ -1,0 +1,234 @@
+"""Parsing ChirpStack v4 (JSON, Protobuf) and The Things Stack v3 uplinks; EventError for the rest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.errors import EventError
+from gateway_bridge.events import (
+    SOURCE_CHIRPSTACK_JSON,
+    SOURCE_CHIRPSTACK_PROTOBUF,
+    SOURCE_TTS,
+    NoPayloadError,
+    format_time,
+    parse_event,
+    parse_time,
+)
+from tests.gateway_bridge import samples
+
+PAYLOAD = bytes.fromhex("0100e202290400270506060308070d62")
+
+
+@pytest.mark.parametrize(
+    ("encode", "source"),
+    [
+        (samples.chirpstack_json, SOURCE_CHIRPSTACK_JSON),
+        (samples.chirpstack_protobuf, SOURCE_CHIRPSTACK_PROTOBUF),
+    ],
+)
+def test_chirpstack_json_and_protobuf_agree(encode: Any, source: str) -> None:
+    body = samples.chirpstack_dict(PAYLOAD)
+    uplink = parse_event(samples.topic_chirpstack(), encode(body))
+    assert uplink.source == source
+    assert uplink.dev_eui == samples.DEV_EUI
+    assert uplink.time_ns == samples.TIME_NS
+    assert (uplink.f_port, uplink.f_cnt, uplink.payload) == (5, 42, PAYLOAD)
+    assert uplink.device_profile == "elsys_ers"
+    assert uplink.tags == {"site": "chapeltown", "privacy": "public", "ward": "Chapel Allerton"}
+    assert (uplink.rssi, uplink.snr, uplink.gateways) == (-88.0, 9.25, 2)
+    assert uplink.dedup_id == "3f1c2a4e-8b7d-4e2a-9c1f-5a6b7c8d9e0f"
+    assert uplink.dev_addr == "0072b3c4"
+    assert uplink.application_id == samples.APP
+
+
+def test_json_with_leading_whitespace_is_json() -> None:
+    uplink = parse_event(samples.topic_chirpstack(), b"  \n" + samples.chirpstack_json())
+    assert uplink.source == SOURCE_CHIRPSTACK_JSON
+
+
+@pytest.mark.parametrize("encode", [samples.chirpstack_json, samples.chirpstack_protobuf])
+def test_time_falls_back_to_gateway_time_then_receive_time(encode: Any) -> None:
+    body = samples.chirpstack_dict()
+    del body["time"]
+    gw = parse_event(samples.topic_chirpstack(), encode(body), received_ns=7)
+    assert gw.time_ns == parse_time("2026-11-23T21:15:59.120000+00:00")
+    body["rxInfo"] = []
+    assert parse_event(samples.topic_chirpstack(), encode(body), received_ns=7).time_ns == 7
+
+
+def test_tts_uplink() -> None:
+    uplink = parse_event(samples.TOPIC_TTS, orjson.dumps(samples.tts_dict(PAYLOAD)))
+    assert uplink.source == SOURCE_TTS
+    assert uplink.dev_eui == samples.DEV_EUI
+    assert uplink.time_ns == samples.TIME_NS
+    assert (uplink.f_port, uplink.f_cnt, uplink.payload) == (5, 42, PAYLOAD)
+    assert (uplink.rssi, uplink.snr, uplink.gateways) == (-101.0, 4.2, 1)
+    assert uplink.device_profile == "ers"
+    assert uplink.application_id == "leeds-win"
+
+
+def test_tts_leaves_out_zero_f_cnt() -> None:
+    uplink = parse_event(samples.TOPIC_TTS, orjson.dumps(samples.tts_dict(f_cnt=None)))
+    assert uplink.f_cnt == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        samples.tts_dict(f_port=None),
+        samples.tts_dict(f_port=0),
+    ],
+)
+def test_mac_only_tts_frames_are_skipped(body: dict[str, Any]) -> None:
+    with pytest.raises(NoPayloadError):
+        parse_event(samples.TOPIC_TTS, orjson.dumps(body))
+
+
+@pytest.mark.parametrize("encode", [samples.chirpstack_json, samples.chirpstack_protobuf])
+def test_chirpstack_f_port_zero_is_skipped(encode: Any) -> None:
+    body = samples.chirpstack_dict(f_port=0)
+    del body["data"]
+    with pytest.raises(NoPayloadError) as info:
+        parse_event(samples.topic_chirpstack(), encode(body))
+    assert info.value.code == "no_payload"
+
+
+def _without(key: str) -> dict[str, Any]:
+    body = samples.chirpstack_dict()
+    del body[key]
+    return body
+
+
+def _with(**changes: Any) -> dict[str, Any]:
+    body = samples.chirpstack_dict()
+    body.update(changes)
+    return body
+
+
+MALFORMED_JSON = {
+    "bad json": b'{"deviceInfo": {',
+    "not an object": b"[1, 2]",
+    "missing data": orjson.dumps(_without("data")),
+    "missing deviceInfo": orjson.dumps(_without("deviceInfo")),
+    "bad base64": orjson.dumps(_with(data="not base64!!")),
+    "fPort too big": orjson.dumps(_with(fPort=300)),
+    "fPort a float": orjson.dumps(_with(fPort=2.5)),
+    "negative fCnt": orjson.dumps(_with(fCnt=-1)),
+    "bad time": orjson.dumps(_with(time="yesterday")),
+    "other device": orjson.dumps(samples.chirpstack_dict(dev_eui="0000000000000001")),
+    "eui not hex": orjson.dumps(samples.chirpstack_dict(dev_eui="zz00000000000001")),
+    "rxInfo not a list": orjson.dumps(_with(rxInfo=7)),
+}
+
+
+@pytest.mark.parametrize("payload", MALFORMED_JSON.values(), ids=MALFORMED_JSON.keys())
+def test_malformed_chirpstack_json(payload: bytes) -> None:
+    with pytest.raises(EventError) as info:
+        parse_event(samples.topic_chirpstack(), payload)
+    assert type(info.value) is EventError
+    assert info.value.code == "bad_event"
+    assert info.value.topic == samples.topic_chirpstack()
+    assert info.value.payload == payload
+
+
+def test_truncated_protobuf() -> None:
+    payload = samples.chirpstack_protobuf()
+    with pytest.raises(EventError, match="Protobuf"):
+        parse_event(samples.topic_chirpstack(), payload[: len(payload) // 2])
+
+
+def test_protobuf_without_data() -> None:
+    with pytest.raises(EventError, match="data missing"):
+        parse_event(samples.topic_chirpstack(), samples.chirpstack_protobuf(_without("data")))
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "application/x/device/a84041000181c061/event/join",
+        "v3/leeds-win/devices/ers-chapeltown-01/down/push",
+        "leedswin/v1/readings/damp/a84041000181c061",
+        "",
+    ],
+)
+def test_other_topics_are_refused(topic: str) -> None:
+    with pytest.raises(EventError):
+        parse_event(topic, samples.chirpstack_json())
+
+
+def test_tts_device_must_match_topic() -> None:
+    with pytest.raises(EventError, match="does not match topic"):
+        parse_event("v3/leeds-win/devices/someone-else/up", orjson.dumps(samples.tts_dict()))
+
+
+def test_rfc3339_keeps_nanoseconds_and_offsets() -> None:
+    assert parse_time("1970-01-01T00:00:00Z") == 0
+    assert parse_time("1970-01-01T01:00:00.000000001+01:00") == 1
+    assert parse_time("2026-11-23T21:15:59.5Z") == 1795468559_500000000
+    assert format_time(samples.TIME_NS) == "2026-11-23T21:15:59.123456789Z"
+    assert parse_time(format_time(samples.TIME_NS)) == samples.TIME_NS
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner),
+    max_leaves=20,
+)
+CHIRPSTACK_KEYS = list(samples.chirpstack_dict())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300), st.sampled_from([samples.topic_chirpstack(), samples.TOPIC_TTS]))
+def test_arbitrary_bytes_raise_only_event_error(payload: bytes, topic: str) -> None:
+    try:
+        parse_event(topic, payload)
+    except EventError:
+        pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(CHIRPSTACK_KEYS), json_values), st.data())
+def test_json_ish_chirpstack_events_raise_only_event_error(
+    changes: dict[str, Any], data: Any
+) -> None:
+    body = samples.chirpstack_dict()
+    body.update(changes)
+    if data.draw(st.booleans()):
+        body["deviceInfo"] = data.draw(st.dictionaries(st.text(max_size=12), json_values))
+    try:
+        payload = orjson.dumps(body)
+    except TypeError:
+        return
+    try:
+        parse_event(samples.topic_chirpstack(), payload)
+    except EventError:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["f_port", "f_cnt", "frm_payload", "rx_metadata", "received_at"]),
+        json_values,
+    ),
+    st.dictionaries(st.sampled_from(["dev_eui", "device_id", "application_ids"]), json_values),
+)
+def test_json_ish_tts_events_raise_only_event_error(
+    message: dict[str, Any], ids: dict[str, Any]
+) -> None:
+    body = samples.tts_dict()
+    body["uplink_message"].update(message)
+    body["end_device_ids"].update(ids)
+    try:
+        payload = orjson.dumps(body)
+    except TypeError:
+        return
+    try:
+        parse_event(samples.TOPIC_TTS, payload)
+    except EventError:
+        pass
