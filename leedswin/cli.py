@@ -7,6 +7,7 @@ import logging
 import typer
 
 from leedswin.commands import settings
+from leedswin.commands import sim as sim_command
 
 app = typer.Typer(
     name="leedswin",
@@ -30,3 +31,4 @@ def main(
 
 
 settings.register(app)
+sim_command.register(app)

@@ -1,0 +1,212 @@
+"""Uplink events as the network servers publish them: ChirpStack v4 (JSON, Protobuf) and TTS v3.
+
+One :class:`Uplink` holds everything an event says; the renderers only change
+its shape, so the three formats carry the same content. Field sets follow
+shared/reference/uplink-formats.md (§1 ChirpStack v4, §3 The Things Stack).
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import numpy as np
+import orjson
+from chirpstack_api import integration
+from google.protobuf import json_format
+
+from firmware_sim.fleet import Device
+
+Format = Literal["chirpstack-json", "chirpstack-protobuf", "tts"]
+FORMATS: tuple[Format, ...] = ("chirpstack-json", "chirpstack-protobuf", "tts")
+
+TENANT_ID = "52f14cd4-c6f1-4fbd-8f87-4025e1d49242"
+TTS_APPLICATION = "leedswin"
+TTS_TENANT = "ttn"
+
+
+@dataclass(frozen=True)
+class GatewayRx:
+    gateway_id: str
+    rssi: int
+    snr: float
+    uplink_id: int
+
+
+@dataclass(frozen=True)
+class Uplink:
+    """One radio frame of one device as the network server saw it."""
+
+    device: Device
+    application_id: str
+    deduplication_id: str
+    time_ns: int
+    f_cnt: int
+    f_port: int
+    payload: bytes
+    rx: tuple[GatewayRx, ...]
+
+
+def rfc3339(time_ns: int, zulu: bool = False) -> str:
+    """RFC 3339 with nanoseconds; ChirpStack writes ``+00:00``, protobuf Timestamps and TTS ``Z``."""
+    seconds, nanos = divmod(time_ns, 1_000_000_000)
+    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{nanos:09d}{'Z' if zulu else '+00:00'}"
+
+
+def application_id(seed: int) -> str:
+    """The ChirpStack application UUID of a simulated fleet (fixed by the seed)."""
+    return str(uuid.UUID(bytes=np.random.default_rng([seed, 0xA991]).bytes(16), version=4))
+
+
+def topic(uplink: Uplink, fmt: Format) -> str:
+    if fmt == "tts":
+        return f"v3/{TTS_APPLICATION}@{TTS_TENANT}/devices/{tts_device_id(uplink.device)}/up"
+    return f"application/{uplink.application_id}/device/{uplink.device.dev_eui}/event/up"
+
+
+def tts_device_id(device: Device) -> str:
+    return f"eui-{device.dev_eui}"
+
+
+def _data_rate(device: Device) -> int:
+    return 12 - device.spreading_factor
+
+
+def chirpstack_dict(uplink: Uplink) -> dict[str, Any]:
+    """The ``up`` event as ChirpStack's JSON marshaller writes it (top-level defaults included)."""
+    device = uplink.device
+    ns_time = rfc3339(uplink.time_ns, zulu=True)
+    return {
+        "deduplicationId": uplink.deduplication_id,
+        "time": rfc3339(uplink.time_ns),
+        "deviceInfo": {
+            "tenantId": TENANT_ID,
+            "tenantName": "Leeds City Council",
+            "applicationId": uplink.application_id,
+            "applicationName": "leedswin-sim",
+            "deviceProfileId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"leedswin:{device.model}")),
+            "deviceProfileName": device.model,
+            "deviceName": f"{device.model}-{device.dev_eui[-6:]}",
+            "devEui": device.dev_eui,
+            "deviceClassEnabled": "CLASS_A",
+            "tags": device.tags,
+        },
+        "devAddr": device.dev_addr,
+        "adr": True,
+        "dr": _data_rate(device),
+        "fCnt": uplink.f_cnt,
+        "fPort": uplink.f_port,
+        "confirmed": False,
+        "data": base64.b64encode(uplink.payload).decode(),
+        "rxInfo": [
+            {
+                "gatewayId": rx.gateway_id,
+                "uplinkId": rx.uplink_id,
+                "gwTime": ns_time,
+                "nsTime": ns_time,
+                "rssi": rx.rssi,
+                "snr": rx.snr,
+                "channel": device.index % 8,
+                "location": {},
+                "context": base64.b64encode(rx.uplink_id.to_bytes(4, "big")).decode(),
+                "metadata": {"region_config_id": "eu868", "region_common_name": "EU868"},
+                "crcStatus": "CRC_OK",
+            }
+            for rx in uplink.rx
+        ],
+        "txInfo": {
+            "frequency": device.frequency,
+            "modulation": {
+                "lora": {
+                    "bandwidth": 125000,
+                    "spreadingFactor": device.spreading_factor,
+                    "codeRate": "CR_4_5",
+                }
+            },
+        },
+        "regionConfigId": "eu868",
+    }
+
+
+def chirpstack_json(uplink: Uplink) -> bytes:
+    return orjson.dumps(chirpstack_dict(uplink))
+
+
+def chirpstack_protobuf(uplink: Uplink) -> bytes:
+    """Binary ``integration.UplinkEvent`` with exactly the JSON event's content."""
+    event = json_format.ParseDict(chirpstack_dict(uplink), integration.UplinkEvent())
+    return event.SerializeToString()
+
+
+def tts_dict(uplink: Uplink) -> dict[str, Any]:
+    """The Things Stack v3 ``up`` message; like TTS, zero/false values are left out."""
+    device = uplink.device
+    at = rfc3339(uplink.time_ns, zulu=True)
+    brand, _, model = device.model.partition("-")
+    message: dict[str, Any] = {
+        "session_key_id": base64.b64encode(bytes.fromhex(device.dev_addr) * 4).decode(),
+        "f_port": uplink.f_port,
+        "f_cnt": uplink.f_cnt,
+        "frm_payload": base64.b64encode(uplink.payload).decode(),
+        "rx_metadata": [
+            {
+                "gateway_ids": {
+                    "gateway_id": f"leeds-gw-{rx.gateway_id[-6:]}",
+                    "eui": rx.gateway_id.upper(),
+                },
+                "time": at,
+                "timestamp": rx.uplink_id,
+                "rssi": rx.rssi,
+                "channel_rssi": rx.rssi,
+                "snr": rx.snr,
+                "channel_index": device.index % 8,
+                "received_at": at,
+            }
+            for rx in uplink.rx
+        ],
+        "settings": {
+            "data_rate": {
+                "lora": {
+                    "bandwidth": 125000,
+                    "spreading_factor": device.spreading_factor,
+                    "coding_rate": "4/5",
+                }
+            },
+            "frequency": str(device.frequency),
+            "time": at,
+        },
+        "received_at": at,
+        "version_ids": {"brand_id": brand, "model_id": model or brand, "band_id": "EU_863_870"},
+    }
+    return {
+        "end_device_ids": {
+            "device_id": tts_device_id(device),
+            "application_ids": {"application_id": TTS_APPLICATION},
+            "dev_eui": device.dev_eui.upper(),
+            "join_eui": "70B3D57ED0000000",
+            "dev_addr": device.dev_addr.upper(),
+        },
+        "correlation_ids": [f"as:up:{uplink.deduplication_id}"],
+        "received_at": at,
+        "uplink_message": {key: value for key, value in message.items() if value not in (0, False)},
+    }
+
+
+def tts_json(uplink: Uplink) -> bytes:
+    return orjson.dumps(tts_dict(uplink))
+
+
+RENDERERS = {
+    "chirpstack-json": chirpstack_json,
+    "chirpstack-protobuf": chirpstack_protobuf,
+    "tts": tts_json,
+}
+
+
+def render(uplink: Uplink, fmt: Format) -> tuple[str, bytes]:
+    """(topic, payload) of one uplink in one format."""
+    return topic(uplink, fmt), RENDERERS[fmt](uplink)
