@@ -21,7 +21,7 @@ def chirpstack_dict(
     dev_eui: str = DEV_EUI,
     f_port: int = 5,
     f_cnt: int = 42,
-    profile: str = "elsys_ers",
+    profile: str = "elsys-ers",
     tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A ChirpStack v4 `up` event as its MQTT integration writes it (pbjson, emit_fields)."""
