@@ -46,7 +46,14 @@ import numpy as np
 from core.errors import IntegrityError, PayloadLengthError, UnsupportedPortError
 from decoders.spec import DecoderSpec, FieldSpec, Reading
 
-__all__ = ["LAQ4", "LHT65N", "decode_laq4", "decode_lht65n", "decode_lht65n_batch"]
+__all__ = [
+    "BATCH_DECODERS",
+    "LAQ4",
+    "LHT65N",
+    "decode_laq4",
+    "decode_lht65n",
+    "decode_lht65n_batch",
+]
 
 F_PORT = 2
 FRAME_LEN = 11
@@ -178,3 +185,7 @@ LAQ4 = DecoderSpec(
     doc_url="https://wiki.dragino.com/xwiki/bin/view/Main/User%20Manual%20for%20LoRaWAN%20End%20Nodes/LAQ4%20--%20LoRaWAN%20Air%20Quality%20Sensor%20User%20Manual/",
     decode=decode_laq4,
 )
+
+#: Vectorised decoders by model key (same contract as ``decode_lht65n_batch``); the benchmark
+#: and bulk replays look here.
+BATCH_DECODERS = {LHT65N.key: decode_lht65n_batch}
