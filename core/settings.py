@@ -149,7 +149,20 @@ class InsightsSettings(BaseSettings):
     outdoor_dev_eui: str | None = Field(None, description="Sensor giving outdoor temperature")
     outdoor_temperature: float = Field(5.0, description="°C used when no outdoor sensor reads")
     f_rsi: float = Field(0.75, gt=0, lt=1, description="Temperature factor of the cold spot")
-    timezone: str = "Europe/London"
+    timezone: str = Field("Europe/London", description="Local time of footfall hours and days")
+    recompute_hours: int = Field(
+        48, ge=1, description="Each scheduled run recomputes this many past hours (late uplinks)"
+    )
+    mould_lookback_days: int = Field(
+        56, ge=28, description="Days of history the VTT mould index starts from on each run"
+    )
+    gas_units: dict[str, Literal["ugm3", "ppb", "ppm"]] = Field(
+        {},
+        description="Model key -> unit of its no2/o3 readings (JSON); unlisted models are µg/m³",
+    )
+    reference_models: tuple[str, ...] = Field(
+        (), description="Models whose DAQI is not labelled indicative (reference-grade monitors)"
+    )
 
 
 def build(cls: type[BaseSettings], **overrides: Any) -> Any:

@@ -61,11 +61,14 @@ def surface_rh(
     )
 
 
-def trailing_share(values: npt.ArrayLike, threshold: float, window: int) -> Array:
+def trailing_share(
+    values: npt.ArrayLike, threshold: float, window: int, min_coverage: float = 0.5
+) -> Array:
     """Share of valid hours with value ≥ threshold over the trailing ``window`` hours.
 
-    NaN hours (no reading) are left out of both counts; a window with no valid
-    hour gives NaN, so a silent sensor never looks dry.
+    NaN hours (no reading) are left out of both counts. A window with fewer
+    than ``min_coverage`` of its hours valid gives NaN: a new or silent sensor
+    is neither damp nor dry on a handful of hours.
     """
     v = np.asarray(values, dtype=float)
     valid = ~np.isnan(v)
@@ -76,7 +79,8 @@ def trailing_share(values: npt.ArrayLike, threshold: float, window: int) -> Arra
     lo = np.maximum(idx - window, 0)
     denominator = (n_valid[idx] - n_valid[lo]).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denominator > 0, (n_above[idx] - n_above[lo]) / denominator, np.nan)
+        share = (n_above[idx] - n_above[lo]) / denominator
+    return np.where(denominator >= max(min_coverage * window, 1), share, np.nan)
 
 
 @dataclass(frozen=True)

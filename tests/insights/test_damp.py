@@ -88,9 +88,14 @@ def test_vtt_holds_through_missing_hours() -> None:
 
 def test_trailing_share_ignores_missing_hours() -> None:
     values = np.array([75.0, np.nan, 65.0, 90.0])
-    share = damp.trailing_share(values, 70.0, 3)
+    share = damp.trailing_share(values, 70.0, 3, min_coverage=0.0)
     assert share.tolist() == [1.0, 1.0, 0.5, 0.5]
     assert math.isnan(damp.trailing_share(np.array([np.nan]), 70.0, 3)[0])
+
+
+def test_trailing_share_needs_half_the_window() -> None:
+    share = damp.trailing_share(np.full(6, 90.0), 80.0, 4)
+    assert np.isnan(share[:1]).all() and share[1:].tolist() == [1.0] * 5
 
 
 @pytest.mark.parametrize(

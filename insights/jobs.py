@@ -1,0 +1,596 @@
+"""Scheduled derived series: read raw readings with InfluxQL, compute, write points back.
+
+Derived measurements (tags always include ``site``, ``privacy`` and ``need``):
+
+``damp_risk`` — one point per home device per hour, ``privacy=home``,
+``need=damp``, tags ``dev_eui``, ``model``, ``site``. Fields: ``temperature``,
+``relative_humidity`` (hourly means), ``outdoor_temperature``, ``dew_point``,
+``surface_temperature``, ``surface_rh`` (cold spot, fRsi), ``rh70_7d``,
+``rh80_7d``, ``rh70_28d``, ``rh80_28d`` (share of hours of room RH ≥ 70/80 %),
+``surface80_7d``, ``surface80_28d`` (share of hours of cold-spot RH ≥ 80 %),
+``mould_index`` (VTT M), ``risk_level`` (0–3), ``risk`` (low…severe),
+``cold_home`` (< 18 °C).
+
+``daqi`` — one point per public air-quality device (``level=device``, tags
+``dev_eui``, ``model``) and per site (``level=site``, the highest device index)
+per hour, ``privacy=public``, ``need=air_quality``. Fields: ``pm2_5_24h``,
+``pm10_24h``, ``no2_1h``, ``o3_8h`` (µg/m³), ``<pollutant>_index``, ``index``
+(1–10), ``band``, ``indicative`` (low-cost sensor).
+
+``footfall_counts`` — per public footfall device (``level=device``) and per
+site (``level=site``, devices summed), tag ``period`` = ``hour`` (UTC hour
+start) or ``day`` (London midnight). Fields: ``people_in``, ``people_out``,
+``net``, ``week_ago_in``, ``week_ago_out`` (same local time/weekday 7 days
+earlier, when known), ``wraps``, ``resets``, ``gaps``, and ``hours`` on days.
+
+Every point's timestamp is the start of its period, so a rerun overwrites the
+same points instead of adding new ones (idempotent backfills).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from core.errors import PlatformError
+from core.settings import InsightsSettings
+from insights import daqi, footfall
+from insights.alerts import AlertStore
+from insights.damp import RiskLevel, assess
+from storage import schema
+from storage.points import FieldValue, Point, encode, make_point
+
+log = logging.getLogger(__name__)
+
+HOUR = timedelta(hours=1)
+HOUR_NS = 3_600_000_000_000
+
+#: (stage, done, total): called after each device of each stage.
+Progress = Callable[[str, int, int], None]
+
+
+class SeriesLike(Protocol):
+    tags: dict[str, str]
+    columns: list[str]
+    values: list[list[Any]]
+
+
+class QueryRunner(Protocol):
+    """``storage.query.InfluxQL``-shaped: InfluxQL with bound ``$params``, epoch=ns rows."""
+
+    def query(self, q: str, params: dict[str, Any] | None = None) -> Sequence[SeriesLike]: ...
+
+
+class Sink(Protocol):
+    """``storage.influx.make_sink``-shaped: line protocol in, typed sink errors out."""
+
+    def write(self, body: bytes) -> None: ...
+
+
+@dataclass
+class RunReport:
+    """What one run did, for logs and the CLI."""
+
+    since: datetime
+    until: datetime
+    damp_homes: int = 0
+    damp_points: int = 0
+    alerts_opened: list[int] = field(default_factory=list)
+    daqi_devices: int = 0
+    daqi_points: int = 0
+    footfall_devices: int = 0
+    footfall_points: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def floor_hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _ns(moment: datetime) -> int:
+    return int(moment.timestamp()) * 1_000_000_000
+
+
+def _time_clause(start: datetime, end: datetime) -> str:
+    # Integers we computed ourselves: safe to inline (user text only ever goes in $params).
+    return f"time >= {_ns(start)} AND time < {_ns(end)}"
+
+
+def _float(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _hourly_grid(
+    series: SeriesLike, columns: Iterable[str], start_ns: int, n_hours: int
+) -> dict[str, np.ndarray]:
+    """Hourly GROUP BY rows placed on a dense grid, NaN where an hour has no row."""
+    grid = {c: np.full(n_hours, np.nan) for c in columns}
+    index = {c: i for i, c in enumerate(series.columns)}
+    for row in series.values:
+        slot = (int(row[0]) - start_ns) // HOUR_NS
+        if 0 <= slot < n_hours:
+            for c in grid:
+                if c in index:
+                    grid[c][slot] = _float(row[index[c]])
+    return grid
+
+
+def _finite(fields: dict[str, Any]) -> dict[str, FieldValue]:
+    out: dict[str, FieldValue] = {}
+    for key, value in fields.items():
+        if isinstance(value, (bool, np.bool_)):
+            out[key] = bool(value)
+        elif isinstance(value, (int, np.integer)):
+            out[key] = int(value)
+        elif isinstance(value, (float, np.floating)):
+            if math.isfinite(value):
+                out[key] = round(float(value), 6)
+        elif value is not None:
+            out[key] = value
+    return out
+
+
+class InsightsJobs:
+    """One run over a time window: damp risk (+ alerts), DAQI, footfall counts."""
+
+    def __init__(
+        self,
+        settings: InsightsSettings,
+        query: QueryRunner,
+        sink: Sink,
+        alerts: AlertStore | None = None,
+        batch_size: int = 5000,
+    ) -> None:
+        self.settings = settings
+        self.query = query
+        self.sink = sink
+        self.alerts = alerts
+        self.batch_size = batch_size
+
+    def run(self, since: datetime, until: datetime, progress: Progress | None = None) -> RunReport:
+        """Compute every complete hour in [since, until) (both floored to the hour)."""
+        since, until = floor_hour(since), floor_hour(until)
+        report = RunReport(since, until)
+        for stage in (self._damp, self._daqi, self._footfall):
+            try:
+                stage(since, until, report, progress)
+            except PlatformError as exc:
+                log.warning("insights stage=%s error=%s code=%s", stage.__name__, exc, exc.code)
+                report.errors.append(f"{stage.__name__.strip('_')}: {exc}")
+        return report
+
+    def _write(self, points: list[Point]) -> None:
+        for i in range(0, len(points), self.batch_size):
+            self.sink.write(encode(points[i : i + self.batch_size]))
+
+    # -- damp ---------------------------------------------------------------------------
+
+    def _outdoor(self, start: datetime, n_hours: int) -> np.ndarray:
+        default = np.full(n_hours, self.settings.outdoor_temperature)
+        if not self.settings.outdoor_dev_eui:
+            return default
+        series = self.query.query(
+            'SELECT mean("temperature") AS "t" FROM "climate" WHERE "dev_eui" = $dev AND '
+            + _time_clause(start, start + n_hours * HOUR)
+            + " GROUP BY time(1h) fill(none)",
+            {"dev": self.settings.outdoor_dev_eui},
+        )
+        if not series:
+            return default
+        measured = _hourly_grid(series[0], ["t"], _ns(start), n_hours)["t"]
+        return np.where(np.isnan(measured), default, measured)
+
+    def _damp(
+        self, since: datetime, until: datetime, report: RunReport, progress: Progress | None
+    ) -> None:
+        start = since - timedelta(days=self.settings.mould_lookback_days)
+        n_hours = int((until - start) / HOUR)
+        if n_hours <= 0:
+            return
+        homes = self.query.query(
+            'SELECT mean("temperature") AS "t", mean("relative_humidity") AS "rh" FROM "climate"'
+            ' WHERE "privacy" = $privacy AND '
+            + _time_clause(start, until)
+            + ' GROUP BY time(1h), "dev_eui", "site", "model" fill(none)',
+            {"privacy": schema.PRIVACY_HOME},
+        )
+        outdoor = self._outdoor(start, n_hours)
+        first = int((since - start) / HOUR)
+        for done, home in enumerate(homes, start=1):
+            grid = _hourly_grid(home, ["t", "rh"], _ns(start), n_hours)
+            if np.isnan(grid["t"]).all() or np.isnan(grid["rh"]).all():
+                continue
+            result = assess(grid["t"], grid["rh"], outdoor, self.settings.f_rsi)
+            tags = {
+                "dev_eui": home.tags.get("dev_eui", ""),
+                "model": home.tags.get("model", ""),
+                "site": home.tags.get("site", ""),
+                "privacy": schema.PRIVACY_HOME,
+                "need": "damp",
+            }
+            points = []
+            for i in range(first, n_hours):
+                if math.isnan(result.temperature[i]) or math.isnan(result.relative_humidity[i]):
+                    continue
+                fields = self._damp_fields(result, i)
+                points.append(
+                    make_point(schema.DAMP_RISK, tags, _finite(fields), _ns(start + i * HOUR))
+                )
+                level = RiskLevel(int(result.risk[i]))
+                if self.alerts is not None and level >= RiskLevel.HIGH:
+                    opened = self.alerts.raise_level(
+                        tags["dev_eui"],
+                        tags["site"],
+                        level,
+                        start + (i + 1) * HOUR,
+                        {"hour": (start + i * HOUR).isoformat(), **_finite(fields)},
+                    )
+                    if opened is not None:
+                        report.alerts_opened.append(opened.id)
+            self._write(points)
+            report.damp_homes += 1
+            report.damp_points += len(points)
+            if progress:
+                progress("damp", done, len(homes))
+
+    @staticmethod
+    def _damp_fields(result: Any, i: int) -> dict[str, Any]:
+        level = RiskLevel(int(result.risk[i]))
+        return {
+            "temperature": result.temperature[i],
+            "relative_humidity": result.relative_humidity[i],
+            "outdoor_temperature": result.outdoor_temperature[i],
+            "dew_point": result.dew_point[i],
+            "surface_temperature": result.surface_temperature[i],
+            "surface_rh": result.surface_rh[i],
+            "rh70_7d": result.rh70_7d[i],
+            "rh80_7d": result.rh80_7d[i],
+            "rh70_28d": result.rh70_28d[i],
+            "rh80_28d": result.rh80_28d[i],
+            "surface80_7d": result.surface80_7d[i],
+            "surface80_28d": result.surface80_28d[i],
+            "mould_index": result.mould_index[i],
+            "risk_level": int(level),
+            "risk": level.label,
+            "cold_home": bool(result.cold_home[i]),
+        }
+
+    # -- DAQI ---------------------------------------------------------------------------
+
+    def _daqi(
+        self, since: datetime, until: datetime, report: RunReport, progress: Progress | None
+    ) -> None:
+        start = since - timedelta(hours=24)
+        n_hours = int((until - start) / HOUR)
+        if n_hours <= 0:
+            return
+        pollutants = list(daqi.AVERAGING_HOURS)
+        selects = ", ".join(f'mean("{p}") AS "{p}"' for p in pollutants)
+        devices = self.query.query(
+            f'SELECT {selects} FROM "air_quality" WHERE "privacy" = $privacy AND '
+            + _time_clause(start, until)
+            + ' GROUP BY time(1h), "dev_eui", "site", "model" fill(none)',
+            {"privacy": schema.PRIVACY_PUBLIC},
+        )
+        first = int((since - start) / HOUR)
+        points: list[Point] = []
+        by_site: dict[str, list[tuple[dict[str, np.ndarray], np.ndarray, bool]]] = defaultdict(list)
+        for done, device in enumerate(devices, start=1):
+            grid = _hourly_grid(device, pollutants, _ns(start), n_hours)
+            model = device.tags.get("model", "")
+            unit = self.settings.gas_units.get(model, "ugm3")
+            for gas in ("no2", "o3"):
+                if unit == "ppb":
+                    grid[gas] = grid[gas] * daqi.PPB_TO_UGM3[gas]
+                elif unit == "ppm":
+                    grid[gas] = grid[gas] * 1000 * daqi.PPB_TO_UGM3[gas]
+            present = {p: v for p, v in grid.items() if not np.isnan(v).all()}
+            if not present:
+                continue
+            means = daqi.pollutant_means(present)
+            indices = {p: daqi.index_of(p, m) for p, m in means.items()}
+            overall = daqi.overall_index(indices)
+            indicative = model not in self.settings.reference_models
+            site = device.tags.get("site", "")
+            by_site[site].append((means, overall, indicative))
+            tags = {
+                "level": "device",
+                "dev_eui": device.tags.get("dev_eui", ""),
+                "model": model,
+                "site": site,
+                "privacy": schema.PRIVACY_PUBLIC,
+                "need": "air_quality",
+            }
+            points.extend(self._daqi_points(tags, start, first, n_hours, means, indicative))
+            report.daqi_devices += 1
+            if progress:
+                progress("daqi", done, len(devices))
+        for site, members in by_site.items():
+            tags = {
+                "level": "site",
+                "site": site,
+                "privacy": schema.PRIVACY_PUBLIC,
+                "need": "air_quality",
+            }
+            # The site shows the worst device: per pollutant, the highest running mean.
+            site_means: dict[str, np.ndarray] = {}
+            for means, _, _ in members:
+                for p, m in means.items():
+                    site_means[p] = m if p not in site_means else np.fmax(site_means[p], m)
+            indicative = any(ind for _, _, ind in members)
+            points.extend(self._daqi_points(tags, start, first, n_hours, site_means, indicative))
+        self._write(points)
+        report.daqi_points += len(points)
+
+    @staticmethod
+    def _daqi_points(
+        tags: dict[str, str],
+        start: datetime,
+        first: int,
+        n_hours: int,
+        means: dict[str, np.ndarray],
+        indicative: bool,
+    ) -> list[Point]:
+        names = {"pm2_5": "pm2_5_24h", "pm10": "pm10_24h", "no2": "no2_1h", "o3": "o3_8h"}
+        indices = {p: daqi.index_of(p, m) for p, m in means.items()}
+        overall = daqi.overall_index(indices)
+        points = []
+        for i in range(first, n_hours):
+            if overall[i] == 0:
+                continue
+            fields: dict[str, Any] = {names[p]: m[i] for p, m in means.items()}
+            fields.update({f"{p}_index": int(ix[i]) for p, ix in indices.items() if ix[i] > 0})
+            fields.update(
+                index=int(overall[i]), band=daqi.band(int(overall[i])), indicative=indicative
+            )
+            points.append(make_point(schema.DAQI, tags, _finite(fields), _ns(start + i * HOUR)))
+        return points
+
+    # -- footfall -----------------------------------------------------------------------
+
+    def _footfall(
+        self, since: datetime, until: datetime, report: RunReport, progress: Progress | None
+    ) -> None:
+        zone = ZoneInfo(self.settings.timezone)
+        # A week for the week-on-week comparison, plus a day for the counters' baseline.
+        start = since - timedelta(days=8)
+        readings = self.query.query(
+            'SELECT "people_in", "people_out" FROM "footfall" WHERE "privacy" = $privacy AND '
+            + _time_clause(start, until)
+            + ' GROUP BY "dev_eui", "site", "model"',
+            {"privacy": schema.PRIVACY_PUBLIC},
+        )
+        counters = self.query.query(
+            'SELECT "f_cnt" FROM "uplink" WHERE "privacy" = $privacy AND "need" = $need AND '
+            + _time_clause(start, until)
+            + ' GROUP BY "dev_eui"',
+            {"privacy": schema.PRIVACY_PUBLIC, "need": "footfall"},
+        )
+        f_cnt_by_dev = {
+            s.tags.get("dev_eui", ""): {int(r[0]): r[1] for r in s.values if r[1] is not None}
+            for s in counters
+        }
+        grid_start = floor_hour(start)
+        n_hours = int((until - grid_start) / HOUR)
+        first_day = since.astimezone(zone).date()
+        last_day = (until - timedelta(microseconds=1)).astimezone(zone).date()
+        site_hours: dict[str, dict[str, np.ndarray]] = {}
+        points: list[Point] = []
+        for done, device in enumerate(readings, start=1):
+            dev = device.tags.get("dev_eui", "")
+            columns = {c: i for i, c in enumerate(device.columns)}
+            rows = [r for r in device.values if r[columns["people_in"]] is not None]
+            if not rows:
+                continue
+            times = np.array([int(r[0]) for r in rows], dtype=np.int64)
+            known = f_cnt_by_dev.get(dev, {})
+            f_cnt = np.array(
+                [int(known.get(int(r[0]), i)) for i, r in enumerate(rows)], dtype=np.int64
+            )
+            hours: dict[str, np.ndarray] = {}
+            flags = {
+                "wraps": np.zeros(n_hours),
+                "resets": np.zeros(n_hours),
+                "gaps": np.zeros(n_hours),
+            }
+            for direction in ("people_in", "people_out"):
+                col = columns.get(direction)
+                totals = np.array(
+                    [int(r[col]) if col is not None and r[col] is not None else 0 for r in rows],
+                    dtype=np.int64,
+                )
+                d = footfall.interval_counts(times, f_cnt, totals)
+                hours[direction] = footfall.hourly(d.time_ns, d.delta, _ns(grid_start), _ns(until))
+                for name, flag in (("wraps", d.wrapped), ("resets", d.reset), ("gaps", d.gap)):
+                    flags[name] += footfall.hourly(
+                        d.time_ns, flag.astype(np.int64), _ns(grid_start), _ns(until)
+                    )
+            hours.update({k: v.astype(np.int64) for k, v in flags.items()})
+            tags = {
+                "level": "device",
+                "dev_eui": dev,
+                "model": device.tags.get("model", ""),
+                "site": device.tags.get("site", ""),
+                "privacy": schema.PRIVACY_PUBLIC,
+                "need": "footfall",
+            }
+            span = (
+                int((times.min() - _ns(grid_start)) // HOUR_NS),
+                int((times.max() - _ns(grid_start)) // HOUR_NS),
+            )
+            points.extend(
+                self._footfall_points(
+                    tags, grid_start, since, until, hours, span, first_day, last_day, zone
+                )
+            )
+            site = tags["site"]
+            if site in site_hours:
+                prev = site_hours[site]
+                site_hours[site] = {k: prev[k] + v for k, v in hours.items()}
+                site_hours[site]["_lo"] = np.array([min(int(prev["_lo"][0]), span[0])])
+                site_hours[site]["_hi"] = np.array([max(int(prev["_hi"][0]), span[1])])
+            else:
+                site_hours[site] = {**hours, "_lo": np.array([span[0]]), "_hi": np.array([span[1]])}
+            report.footfall_devices += 1
+            if progress:
+                progress("footfall", done, len(readings))
+        for site, hours in site_hours.items():
+            tags = {
+                "level": "site",
+                "site": site,
+                "privacy": schema.PRIVACY_PUBLIC,
+                "need": "footfall",
+            }
+            span = (int(hours.pop("_lo")[0]), int(hours.pop("_hi")[0]))
+            points.extend(
+                self._footfall_points(
+                    tags, grid_start, since, until, hours, span, first_day, last_day, zone
+                )
+            )
+        self._write(points)
+        report.footfall_points += len(points)
+
+    @staticmethod
+    def _footfall_points(
+        tags: dict[str, str],
+        grid_start: datetime,
+        since: datetime,
+        until: datetime,
+        hours: dict[str, np.ndarray],
+        span: tuple[int, int],
+        first_day: date,
+        last_day: date,
+        zone: ZoneInfo,
+    ) -> list[Point]:
+        """Hour and day points within the device's reporting span, with last week's figures."""
+        points = []
+        base_ns = _ns(grid_start)
+        lo, hi = max(span[0], int((since - grid_start) / HOUR)), span[1]
+        n_hours = hours["people_in"].size
+
+        def slot_of(moment: datetime) -> int:
+            return int((moment - grid_start) / HOUR)
+
+        for i in range(lo, min(hi + 1, n_hours)):
+            moment = grid_start + i * HOUR
+            fields: dict[str, Any] = {
+                "people_in": int(hours["people_in"][i]),
+                "people_out": int(hours["people_out"][i]),
+                "net": int(hours["people_in"][i] - hours["people_out"][i]),
+                "wraps": int(hours["wraps"][i]),
+                "resets": int(hours["resets"][i]),
+                "gaps": int(hours["gaps"][i]),
+            }
+            ago = slot_of(footfall.week_ago_local(moment, str(zone)))
+            if span[0] <= ago < n_hours:
+                fields["week_ago_in"] = int(hours["people_in"][ago])
+                fields["week_ago_out"] = int(hours["people_out"][ago])
+            points.append(
+                make_point(
+                    schema.FOOTFALL_COUNTS,
+                    {**tags, "period": "hour"},
+                    fields,
+                    base_ns + i * HOUR_NS,
+                )
+            )
+        # Days: sums of the hours, London calendar days (23/25 hours at clock changes).
+        hour_times = base_ns + np.arange(n_hours, dtype=np.int64) * HOUR_NS
+        reporting = (np.arange(n_hours) >= span[0]) & (np.arange(n_hours) <= span[1])
+        week_first = first_day - timedelta(days=7)
+        days, _, lengths = footfall.daily(
+            hour_times[:0], hour_times[:0], week_first, last_day, str(zone)
+        )
+        sums: dict[str, dict[date, int]] = {}
+        for key in ("people_in", "people_out", "wraps", "resets", "gaps"):
+            d, s, _ = footfall.daily(hour_times, hours[key], week_first, last_day, str(zone))
+            sums[key] = dict(zip(d, s.tolist(), strict=True))
+        _, active, _ = footfall.daily(
+            hour_times, reporting.astype(np.int64), week_first, last_day, str(zone)
+        )
+        active_by_day = dict(zip(days, active.tolist(), strict=True))
+        length_by_day = dict(zip(days, lengths, strict=True))
+        for day in days:
+            if day < first_day or active_by_day[day] == 0:
+                continue
+            midnight = footfall.day_starts(day, day, str(zone))[0]
+            if midnight >= until:
+                continue
+            fields = {
+                "people_in": sums["people_in"][day],
+                "people_out": sums["people_out"][day],
+                "net": sums["people_in"][day] - sums["people_out"][day],
+                "wraps": sums["wraps"][day],
+                "resets": sums["resets"][day],
+                "gaps": sums["gaps"][day],
+                "hours": length_by_day[day],
+            }
+            before = day - timedelta(days=7)
+            if active_by_day.get(before, 0):
+                fields["week_ago_in"] = sums["people_in"][before]
+                fields["week_ago_out"] = sums["people_out"][before]
+            points.append(
+                make_point(
+                    schema.FOOTFALL_COUNTS,
+                    {**tags, "period": "day"},
+                    fields,
+                    footfall.to_ns(midnight),
+                )
+            )
+        return points
+
+
+class InsightsScheduler:
+    """Runs the jobs every ``settings.interval`` seconds until ``stop_event`` is set.
+
+    Each run recomputes the last ``settings.recompute_hours`` complete hours,
+    so late or replayed uplinks are folded in; points overwrite themselves.
+    Errors are logged and retried on the next tick, never fatal.
+    """
+
+    def __init__(
+        self,
+        settings: InsightsSettings,
+        stop_event: threading.Event,
+        *,
+        jobs: InsightsJobs,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.stop_event = stop_event
+        self.jobs = jobs
+        self.clock = clock
+        self.last_report: RunReport | None = None
+
+    def tick(self) -> RunReport:
+        now = self.clock()
+        report = self.jobs.run(now - timedelta(hours=self.settings.recompute_hours), now)
+        log.info(
+            "insights run since=%s until=%s damp_points=%d alerts_opened=%d daqi_points=%d"
+            " footfall_points=%d errors=%d",
+            report.since.isoformat(),
+            report.until.isoformat(),
+            report.damp_points,
+            len(report.alerts_opened),
+            report.daqi_points,
+            report.footfall_points,
+            len(report.errors),
+        )
+        self.last_report = report
+        return report
+
+    def run_forever(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.tick()
+            except PlatformError as exc:
+                log.warning("insights run failed error=%s code=%s", exc, exc.code)
+            self.stop_event.wait(self.settings.interval)

@@ -1,0 +1,253 @@
+"""End to end on the real InfluxDB: raw readings in, derived series and alerts out."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from core.settings import InfluxSettings, InsightsSettings
+from insights import awaab
+from insights.alerts import AlertStore
+from insights.jobs import InsightsJobs
+from leedswin.services import LocalInfluxDB
+from storage.influx import V1Sink
+from storage.points import Point, encode, make_point
+from storage.query import InfluxQL
+from storage.registry import open_registry
+from tests.conftest import influxql
+
+pytestmark = pytest.mark.integration
+
+UNTIL = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # a Monday
+HOUR = timedelta(hours=1)
+
+
+def ns(moment: datetime) -> int:
+    return int(moment.timestamp()) * 1_000_000_000
+
+
+def tags(dev: str, site: str, privacy: str, need: str, model: str = "test-model") -> dict[str, str]:
+    return {"dev_eui": dev, "model": model, "site": site, "privacy": privacy, "need": need}
+
+
+@pytest.fixture
+def env(
+    influxdb: LocalInfluxDB, influx_db: str, tmp_path: Path
+) -> Iterator[tuple[InsightsJobs, V1Sink, AlertStore, str]]:
+    settings = InfluxSettings(url=influxdb.url, database=influx_db)
+    sink = V1Sink(settings)
+    sink.ensure_database()
+    query = InfluxQL(settings)
+    alerts = AlertStore(open_registry(tmp_path / "registry.sqlite3"))
+    jobs = InsightsJobs(InsightsSettings(), query, sink, alerts)
+    yield jobs, sink, alerts, influx_db
+    query.close()
+    sink.close()
+
+
+def write(sink: V1Sink, points: list[Point]) -> None:
+    shuffled = points[:]
+    random.Random(7).shuffle(shuffled)  # delivery order must not matter
+    sink.write(encode(shuffled))
+
+
+def climate(dev: str, start: datetime, hours: int, temperature: float, rh: float) -> list[Point]:
+    """Two readings an hour, like a 30-minute sensor."""
+    return [
+        make_point(
+            "climate",
+            tags(dev, f"home-{dev}", "home", "damp"),
+            {"temperature": temperature, "relative_humidity": rh},
+            ns(start + i * timedelta(minutes=30)),
+        )
+        for i in range(hours * 2)
+    ]
+
+
+def test_damp_week_raises_high_alert_with_deadlines_and_dry_home_stays_low(
+    env: tuple[InsightsJobs, V1Sink, AlertStore, str], influxdb: LocalInfluxDB
+) -> None:
+    jobs, sink, alerts, db = env
+    start = UNTIL - timedelta(days=9)
+    write(sink, climate("d0000000000000a1", start, 9 * 24, 19.0, 80.0))  # damp
+    write(sink, climate("d0000000000000b2", start, 9 * 24, 20.5, 45.0))  # dry
+    # A public climate sensor is not a home: never assessed.
+    sink.write(
+        encode(
+            [
+                make_point(
+                    "climate",
+                    tags("c1", "park", "public", "damp"),
+                    {"temperature": 10.0, "relative_humidity": 99.0},
+                    ns(start),
+                )
+            ]
+        )
+    )
+
+    report = jobs.run(start, UNTIL)
+    assert report.errors == []
+    assert report.damp_homes == 2
+
+    latest = {
+        s["tags"]["dev_eui"]: dict(zip(s["columns"], s["values"][0], strict=True))
+        for s in influxql(
+            influxdb.url,
+            db,
+            'SELECT * FROM "damp_risk" GROUP BY "dev_eui" ORDER BY time DESC LIMIT 1',
+        )
+    }
+    assert set(latest) == {"d0000000000000a1", "d0000000000000b2"}
+    assert latest["d0000000000000a1"]["risk"] == "high"
+    assert latest["d0000000000000a1"]["privacy"] == "home"
+    assert latest["d0000000000000b2"]["risk"] == "low"
+    assert latest["d0000000000000b2"]["mould_index"] == 0.0
+    assert latest["d0000000000000a1"]["surface_rh"] == pytest.approx(99.8, abs=0.01)
+    assert 0 < latest["d0000000000000a1"]["mould_index"] < 1
+
+    opened = alerts.list(status="open")
+    assert [a.dev_eui for a in opened] == ["d0000000000000a1"]
+    alert = opened[0]
+    assert alert.level == "high"
+    # The cold-spot share needs half of the 7-day window: 84 wet hours after the first reading.
+    assert alert.opened_at == start + 84 * HOUR == datetime(2026, 11, 17, 12, tzinfo=UTC)
+    assert alert.evidence["surface80_7d"] == 1.0
+    d = alert.deadlines()
+    assert d == awaab.deadlines(alert.opened_at)
+    assert d.emergency == datetime(2026, 11, 18, 12, tzinfo=UTC)
+    assert d.investigation == datetime(2026, 12, 2, tzinfo=UTC)  # end of Tue 1 Dec
+    assert d.written_summary == datetime(2026, 12, 5, tzinfo=UTC)
+    assert d.safety_work == datetime(2026, 12, 9, tzinfo=UTC)
+    assert not alert.overdue(UNTIL)
+    assert alert.overdue(datetime(2026, 12, 3, tzinfo=UTC))
+
+    # Idempotent: a rerun writes the same points and opens nothing new.
+    count = influxql(influxdb.url, db, 'SELECT count("risk_level") FROM "damp_risk"')[0]["values"][
+        0
+    ][1]
+    again = jobs.run(start, UNTIL)
+    assert again.alerts_opened == []
+    assert (
+        influxql(influxdb.url, db, 'SELECT count("risk_level") FROM "damp_risk"')[0]["values"][0][1]
+        == count
+    )
+    assert len(alerts.list()) == 1
+
+
+def test_pm_series_crossing_bands_gives_expected_daqi(
+    env: tuple[InsightsJobs, V1Sink, AlertStore, str], influxdb: LocalInfluxDB
+) -> None:
+    jobs, sink, _, db = env
+    start = UNTIL - timedelta(days=3)
+    levels = [10.0] * 24 + [40.0] * 24 + [80.0] * 24
+    points = [
+        make_point(
+            "air_quality",
+            tags("aq1", "briggate", "public", "air_quality"),
+            {"pm2_5": value, "pm10": value},
+            ns(start + i * HOUR + timedelta(minutes=m)),
+        )
+        for i, value in enumerate(levels)
+        for m in (5, 35)
+    ]
+    # A home air sensor never appears in the public index.
+    points.append(
+        make_point(
+            "air_quality",
+            tags("aqhome", "home-x", "home", "air_quality"),
+            {"pm2_5": 500.0},
+            ns(start),
+        )
+    )
+    write(sink, points)
+
+    report = jobs.run(start, UNTIL)
+    assert report.errors == []
+    rows = influxql(
+        influxdb.url,
+        db,
+        'SELECT "index", "band", "pm2_5_24h", "pm2_5_index", "pm10_index", "indicative" FROM "daqi" WHERE "level" = \'device\' AND "dev_eui" = \'aq1\'',
+    )[0]
+    by_hour = {
+        int((t - ns(start)) // 3_600_000_000_000): dict(zip(rows["columns"][1:], rest, strict=True))
+        for t, *rest in rows["values"]
+    }
+    assert 16 not in by_hour  # 17 of 24 hours: below 75 % completeness
+    assert by_hour[17]["index"] == 1 and by_hour[17]["band"] == "Low"  # 18/24 hours present
+    assert by_hour[23]["pm2_5_index"] == 1 and by_hour[23]["pm10_index"] == 1
+    assert by_hour[35]["pm2_5_24h"] == pytest.approx(25.0)  # 12 h at 10, 12 h at 40
+    assert by_hour[35]["pm2_5_index"] == 3
+    assert by_hour[47]["pm2_5_index"] == 4 and by_hour[47]["band"] == "Moderate"
+    assert by_hour[59]["pm2_5_24h"] == pytest.approx(60.0)
+    assert by_hour[59]["index"] == 8 and by_hour[59]["band"] == "High"
+    assert by_hour[71]["index"] == 10 and by_hour[71]["band"] == "Very High"
+    assert all(row["indicative"] is True for row in by_hour.values())
+    site = influxql(
+        influxdb.url,
+        db,
+        'SELECT last("index") FROM "daqi" WHERE "level" = \'site\' GROUP BY "site"',
+    )
+    assert {s["tags"]["site"]: s["values"][0][1] for s in site} == {"briggate": 10}
+
+
+def test_wrapping_resetting_counter_gives_exact_hourly_totals(
+    env: tuple[InsightsJobs, V1Sink, AlertStore, str], influxdb: LocalInfluxDB
+) -> None:
+    jobs, sink, _, db = env
+    start = UNTIL - timedelta(hours=10)
+    rng = random.Random(3)
+    total_in, total_out, f_cnt = 65_500, 10, 100
+    expected_in: dict[int, int] = {}
+    expected_out: dict[int, int] = {}
+    points: list[Point] = []
+    baseline = start - timedelta(minutes=15)  # last reading before the window: the baseline
+    readings = [baseline] + [start + i * timedelta(minutes=15) for i in range(40)]
+    for k, moment in enumerate(readings):
+        hour = int((moment - start) // HOUR)
+        if k > 0:
+            d_in, d_out = rng.randint(0, 40), rng.randint(0, 30)
+            if k == 20:  # device reset: counters and fCnt restart, the total is the new count
+                total_in, total_out, f_cnt = d_in, d_out, 0
+            else:
+                total_in, total_out = (total_in + d_in) % 65536, (total_out + d_out) % 65536
+            expected_in[hour] = expected_in.get(hour, 0) + d_in
+            expected_out[hour] = expected_out.get(hour, 0) + d_out
+        f_cnt += 1
+        if k == 30:  # a missed uplink: its people show up in the next reading
+            continue
+        fields = {"people_in": float(total_in), "people_out": float(total_out)}
+        points.append(
+            make_point("footfall", tags("ff1", "headrow", "public", "footfall"), fields, ns(moment))
+        )
+        points.append(
+            make_point(
+                "uplink", tags("ff1", "headrow", "public", "footfall"), {"f_cnt": f_cnt}, ns(moment)
+            )
+        )
+    # The reading missed at k == 30 is in hour 7, and so is k == 31 which carries it.
+    write(sink, points)
+    write(sink, points[:10])  # QoS 1 redelivery
+
+    report = jobs.run(start, UNTIL)
+    assert report.errors == []
+    rows = influxql(
+        influxdb.url,
+        db,
+        'SELECT "people_in", "people_out", "wraps", "resets", "gaps" FROM "footfall_counts" WHERE "period" = \'hour\' AND "level" = \'device\'',
+    )[0]
+    got = {int((r[0] - ns(start)) // 3_600_000_000_000): r[1:] for r in rows["values"]}
+    assert {h: v[0] for h, v in got.items()} == expected_in
+    assert {h: v[1] for h, v in got.items()} == expected_out
+    assert sum(v[2] for v in got.values()) >= 1  # the 16-bit counter wrapped
+    assert sum(v[3] for v in got.values()) == 2  # one reset, seen on both directions
+    assert sum(v[4] for v in got.values()) == 2  # one fCnt gap, both directions
+    day = influxql(
+        influxdb.url,
+        db,
+        'SELECT "people_in", "hours" FROM "footfall_counts" WHERE "period" = \'day\' AND "level" = \'site\'',
+    )[0]
+    assert [v[1:] for v in day["values"]] == [[sum(expected_in.values()), 24]]
