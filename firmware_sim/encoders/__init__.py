@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from firmware_sim.encoders import decentlab, dragino, netvox
+from firmware_sim.encoders import decentlab, dragino, elsys, milesight, netvox
 
 EncodeFn = Callable[[Mapping[str, float]], tuple[int, bytes]]
 
@@ -19,4 +19,12 @@ ENCODERS: dict[str, EncodeFn] = {
     "dragino-laq4": dragino.encode_laq4,
     "netvox-r711": netvox.encode_r711,
     "netvox-ra0715": netvox.encode_ra0715,
+    "elsys-ers": elsys.encode_ers,
+    "elsys-ers-co2": elsys.encode_ers_co2,
+    "elsys-ers-eye": elsys.encode_ers_eye,
+    "milesight-am104": milesight.encode_am104,
+    "milesight-am308": milesight.encode_am308,
+    "milesight-am319": milesight.encode_am319,
+    "milesight-vs121": milesight.encode_vs121,
+    "milesight-vs133": milesight.encode_vs133,
 }

@@ -1,0 +1,116 @@
+"""Elsys ERS family: vendor frames, every way a frame can be wrong, and encode -> decode round trips."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from core.errors import IntegrityError, PayloadLengthError, SanityError, UnsupportedPortError
+from decoders import decode
+from firmware_sim.encoders import ENCODERS
+
+MODELS = ["elsys-ers", "elsys-ers-co2", "elsys-ers-eye"]
+BASE = "0100e202290400270506"  # 22.6 °C, 41 %RH, 39 lux, 6 PIR triggers (vendor example)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_vendor_base_frame(model: str) -> None:
+    assert decode(model, 1, bytes.fromhex(BASE)) == {
+        "temperature": 22.6,
+        "relative_humidity": 41,
+        "illuminance": 39,
+        "motion": 6,
+    }
+
+
+def test_negative_temperature_and_battery_in_volts() -> None:
+    got = decode("elsys-ers", 5, bytes.fromhex("01ff9c070e10"))
+    assert got == {"temperature": -10.0, "battery_voltage": 3.6}
+
+
+def test_co2_model_reads_co2() -> None:
+    assert decode("elsys-ers-co2", 5, bytes.fromhex("060308"))["co2"] == 776
+
+
+@pytest.mark.parametrize(("state", "occupancy"), [(0, 0), (2, 1)])
+def test_eye_occupancy_states(state: int, occupancy: int) -> None:
+    got = decode("elsys-ers-eye", 5, bytes([0x11, state]))
+    assert got == {"occupancy_state": state, "occupancy": occupancy}
+
+
+def test_eye_pending_state_has_no_occupancy() -> None:
+    assert decode("elsys-ers-eye", 5, bytes.fromhex("1101")) == {"occupancy_state": 1}
+
+
+def test_eye_occupancy_state_out_of_range() -> None:
+    with pytest.raises(SanityError):
+        decode("elsys-ers-eye", 5, bytes.fromhex("1103"))
+
+
+def test_eye_walks_over_grideye_heat_map() -> None:
+    frame = bytes([0x13, 20]) + bytes(64) + bytes.fromhex("0100e2")
+    assert decode("elsys-ers-eye", 5, frame) == {"temperature": 22.6}
+
+
+def test_settings_and_debug_records_are_walked_over() -> None:
+    frame = bytes.fromhex("3e03aabbcc" + "3d01020304" + "0100e2")
+    assert decode("elsys-ers", 5, frame) == {"temperature": 22.6}
+
+
+@pytest.mark.parametrize(
+    ("model", "hex_", "error"),
+    [
+        ("elsys-ers", "", PayloadLengthError),
+        ("elsys-ers", "0100", PayloadLengthError),  # temperature cut short
+        ("elsys-ers", "0100e202", PayloadLengthError),  # humidity type without value
+        ("elsys-ers", "3e05aabb", PayloadLengthError),  # settings longer than the frame
+        ("elsys-ers", "3e", PayloadLengthError),
+        ("elsys-ers", "00", IntegrityError),  # reserved type
+        ("elsys-ers", "ff00", IntegrityError),
+        ("elsys-ers", "0100e22001", IntegrityError),  # unknown type after a good record
+        ("elsys-ers", "060308", IntegrityError),  # CO2 from a model without a CO2 sensor
+        ("elsys-ers-co2", "1102", IntegrityError),  # occupancy is the Eye's
+        ("elsys-ers", "0265", SanityError),  # 101 %RH
+        ("elsys-ers", "017fff", SanityError),  # 3276.7 °C
+        ("elsys-ers-co2", "06ffff", SanityError),  # 65535 ppm
+    ],
+)
+def test_bad_frames(model: str, hex_: str, error: type[Exception]) -> None:
+    with pytest.raises(error) as caught:
+        decode(model, 5, bytes.fromhex(hex_))
+    assert model in str(caught.value)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_other_ports_refused(model: str) -> None:
+    with pytest.raises(UnsupportedPortError):
+        decode(model, 85, bytes.fromhex(BASE))
+
+
+_COMMON = {
+    "temperature": st.integers(-400, 850).map(lambda v: v / 10),
+    "relative_humidity": st.integers(0, 100).map(float),
+    "illuminance": st.integers(0, 65535).map(float),
+    "motion": st.integers(0, 255).map(float),
+    "battery_voltage": st.integers(0, 4000).map(lambda v: v / 1000),
+}
+_EXTRA = {
+    "elsys-ers": {},
+    "elsys-ers-co2": {"co2": st.integers(0, 10000).map(float)},
+    "elsys-ers-eye": {"occupancy": st.sampled_from([0.0, 1.0])},
+}
+
+
+@pytest.mark.parametrize("model", MODELS)
+@given(data=st.data())
+def test_round_trip(model: str, data: st.DataObject) -> None:
+    values = data.draw(
+        st.fixed_dictionaries({}, optional={**_COMMON, **_EXTRA[model]}).filter(bool)
+    )
+    f_port, payload = ENCODERS[model](values)
+    got = decode(model, f_port, payload)
+    for key, want in values.items():
+        assert math.isclose(got[key], want, abs_tol=1e-9), (key, got[key], want)
