@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from firmware_sim.encoders import decentlab, dragino, elsys, milesight, netvox
+from firmware_sim.encoders import (
+    browan,
+    decentlab,
+    dingtek,
+    dragino,
+    elsys,
+    laird,
+    milesight,
+    netvox,
+    paxcounter,
+    uradmonitor,
+)
 
 EncodeFn = Callable[[Mapping[str, float]], tuple[int, bytes]]
 
@@ -27,4 +38,10 @@ ENCODERS: dict[str, EncodeFn] = {
     "milesight-am319": milesight.encode_am319,
     "milesight-vs121": milesight.encode_vs121,
     "milesight-vs133": milesight.encode_vs133,
+    "browan-tbhh100": browan.encode_tbhh100,
+    "browan-tbms100": browan.encode_tbms100,
+    "laird-rs1xx-temp-rh": laird.encode_rs1xx_temp_rh,
+    "uradmonitor-industrial": uradmonitor.encode_industrial,
+    "paxcounter": paxcounter.encode_paxcounter,
+    "dingtek-dc520": dingtek.encode_dc520,
 }
