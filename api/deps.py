@@ -23,6 +23,7 @@ from api.metrics import ApiMetrics
 from api.ratelimit import RateLimiter
 from api.scoped import Principal, QueryRunner, ScopedReadings
 from core.settings import ApiSettings
+from storage.devices import DeviceRegistry
 from storage.registry import ApiKeys, Scope
 
 API_KEY_HEADER = "X-API-Key"
@@ -44,6 +45,7 @@ class Services:
     live: LiveHub
     metrics: ApiMetrics
     influx_ping: Callable[[], bool]
+    devices: DeviceRegistry
 
 
 def get_services(request: Request) -> Services:

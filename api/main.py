@@ -11,7 +11,9 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -25,6 +27,7 @@ from api.ratelimit import RateLimiter
 from api.routes import aggregates, devices, health, keys, latest, live, readings
 from core.errors import QueryError
 from core.settings import ApiSettings, InfluxSettings, MqttSettings
+from storage.devices import DeviceRegistry
 from storage.registry import ApiKeys, open_registry
 
 ROUTERS = [
@@ -67,8 +70,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             close()
 
 
-def create_app(api: ApiSettings, influx: InfluxSettings, mqtt: MqttSettings) -> FastAPI:
-    """Build the app; its services start with the lifespan (uvicorn or a TestClient block)."""
+def create_app(
+    api: ApiSettings,
+    influx: InfluxSettings,
+    mqtt: MqttSettings,
+    device_registry: Path | None = None,
+) -> FastAPI:
+    """Build the app; its services start with the lifespan. The device registry adds ward/lat/lon."""
 
     def services_factory() -> Services:
         client = InfluxQL(influx)
@@ -83,6 +91,7 @@ def create_app(api: ApiSettings, influx: InfluxSettings, mqtt: MqttSettings) -> 
             live=LiveHub(mqtt, metrics),
             metrics=metrics,
             influx_ping=client.ping,
+            devices=DeviceRegistry(device_registry),
         )
 
     app = FastAPI(
@@ -120,3 +129,14 @@ def create_app(api: ApiSettings, influx: InfluxSettings, mqtt: MqttSettings) -> 
         return response
 
     return app
+
+
+def serve(
+    api: ApiSettings,
+    influx: InfluxSettings,
+    mqtt: MqttSettings,
+    device_registry: Path | None = None,
+) -> None:
+    """Run the API under uvicorn on ``api.host:api.port`` until interrupted (for the CLI)."""
+    app = create_app(api, influx, mqtt, device_registry)
+    uvicorn.run(app, host=api.host, port=api.port, ws="websockets-sansio", log_level="info")

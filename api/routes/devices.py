@@ -4,22 +4,27 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
 
-from api.deps import ScopedReadingsDep
+from api.deps import ScopedReadingsDep, ServicesDep
 from api.models import DevicePublic, ListPublic
 from api.params import DevEuiPath, ModelQuery, NeedQuery, SiteQuery
 from api.scoped import DeviceRow
+from storage.devices import DeviceRecord
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"])
 
 
-def device_public(row: DeviceRow) -> DevicePublic:
+def device_public(row: DeviceRow, record: DeviceRecord | None) -> DevicePublic:
     """Home devices never get coordinates; the ward is the most precise place they have."""
+    public = row.privacy == "public" and record is not None and record.privacy == "public"
     return DevicePublic(
         dev_eui=row.dev_eui,
         model=row.model,
         need=row.need,
         site=row.site,
         privacy="public" if row.privacy == "public" else "home",
+        ward=record.ward or None if record else None,
+        lat=record.lat if record and public else None,
+        lon=record.lon if record and public else None,
         last_seen=row.last_seen,
         battery_percent=row.battery_percent,
         battery_voltage=row.battery_voltage,
@@ -31,18 +36,21 @@ def device_public(row: DeviceRow) -> DevicePublic:
 @router.get("", response_model=ListPublic[DevicePublic])
 def list_devices(
     scoped: ScopedReadingsDep,
+    services: ServicesDep,
     need: NeedQuery = None,
     site: SiteQuery = None,
     model: ModelQuery = None,
 ) -> ListPublic[DevicePublic]:
     rows = scoped.devices(need=need, site=site, model=model)
-    data = [device_public(row) for row in rows]
+    data = [device_public(row, services.devices.get(row.dev_eui)) for row in rows]
     return ListPublic[DevicePublic](data=data, count=len(data))
 
 
 @router.get("/{dev_eui}", response_model=DevicePublic)
-def get_device(scoped: ScopedReadingsDep, dev_eui: DevEuiPath) -> DevicePublic:
+def get_device(
+    scoped: ScopedReadingsDep, services: ServicesDep, dev_eui: DevEuiPath
+) -> DevicePublic:
     row = scoped.device(dev_eui.lower())
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "device not found")
-    return device_public(row)
+    return device_public(row, services.devices.get(row.dev_eui))

@@ -1,0 +1,275 @@
+"""Damp and mould risk in homes, and Awaab's Law alerts: housing keys only.
+
+Every route depends on ``HousingDep``, so a public key gets 403 before any
+query runs. Risk comes from the ``damp_risk`` series the insights scheduler
+writes; alerts and their audit trail from the registry (``insights.alerts``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+from pydantic import BaseModel, Field
+
+from api.deps import HousingDep, RegistryDep, ScopedReadingsDep
+from api.params import DevEuiPath
+from api.scoped import ns_to_datetime
+from insights.alerts import Alert, AlertStore
+from storage.schema import DAMP_RISK
+
+router = APIRouter(prefix="/v1/housing", tags=["housing"])
+
+#: The actions ``insights.alerts.ACTIONS`` accepts (a test keeps the two in step).
+Action = Literal[
+    "acknowledged",
+    "note",
+    "tenant_contacted",
+    "investigated",
+    "made_safe",
+    "summary_sent",
+    "safety_work_done",
+    "preventative_work_started",
+    "closed",
+]
+
+_EVIDENCE = (
+    "temperature",
+    "relative_humidity",
+    "outdoor_temperature",
+    "dew_point",
+    "surface_temperature",
+    "surface_rh",
+    "rh70_7d",
+    "rh80_7d",
+    "rh70_28d",
+    "rh80_28d",
+    "surface80_7d",
+    "surface80_28d",
+    "mould_index",
+    "risk_level",
+    "risk",
+    "cold_home",
+)
+_FIELDS = ", ".join(f'"{name}"' for name in _EVIDENCE)
+
+
+class HomeRisk(BaseModel):
+    """A home's newest hourly assessment (fields as in the ``damp_risk`` measurement)."""
+
+    dev_eui: str
+    site: str
+    model: str
+    time: datetime
+    risk: str = Field(description="low, medium, high or severe")
+    risk_level: int = Field(description="0 low … 3 severe")
+    evidence: dict[str, Any]
+    open_alert: int | None = Field(None, description="Id of the home's open alert, if any")
+
+
+class HomeList(BaseModel):
+    data: list[HomeRisk]
+    count: int
+
+
+class StepPublic(BaseModel):
+    step: str
+    deadline: datetime
+    applies: bool = Field(description="The 24-hour emergency step applies to severe alerts")
+    done_at: datetime | None
+    overdue: bool
+    late: bool
+
+
+class EventPublic(BaseModel):
+    at: datetime
+    actor: str
+    action: str
+    note: str
+
+
+class AlertPublic(BaseModel):
+    id: int
+    dev_eui: str
+    site: str
+    level: str
+    status: str
+    opened_at: datetime = Field(description="When the home first reached this level: the clock")
+    closed_at: datetime | None
+    overdue: bool
+    steps: list[StepPublic]
+    evidence: dict[str, Any]
+    events: list[EventPublic] = Field(description="Audit trail, oldest first")
+
+
+class AlertList(BaseModel):
+    data: list[AlertPublic]
+    count: int
+    any_overdue: bool
+
+
+class HomeEvidence(BaseModel):
+    """One home: newest assessment, the hourly series behind it, its alerts."""
+
+    home: HomeRisk
+    series: list[dict[str, Any]]
+    alerts: list[AlertPublic]
+
+
+class ActionIn(BaseModel):
+    action: Action
+    note: str = Field("", max_length=2000)
+    at: datetime | None = Field(None, description="When it happened; default now")
+
+
+def _alert(alert: Alert, now: datetime) -> AlertPublic:
+    steps = alert.steps(now)
+    return AlertPublic(
+        id=alert.id,
+        dev_eui=alert.dev_eui,
+        site=alert.site,
+        level=alert.level,
+        status=alert.status,
+        opened_at=alert.opened_at,
+        closed_at=alert.closed_at,
+        overdue=any(s["overdue"] for s in steps),
+        steps=[StepPublic(**s) for s in steps],
+        evidence=alert.evidence,
+        events=[
+            EventPublic(at=e.at, actor=e.actor, action=e.action, note=e.note) for e in alert.events
+        ],
+    )
+
+
+def _latest(scoped: ScopedReadingsDep, dev_eui: str | None, days: int) -> list[HomeRisk]:
+    params: dict[str, Any] = {
+        "since": int((datetime.now(UTC) - timedelta(days=days)).timestamp()) * 1_000_000_000,
+        "home": "home",
+    }
+    where = ""
+    if dev_eui:
+        where = ' AND "dev_eui" = $dev'
+        params["dev"] = dev_eui.lower()
+    series = scoped.query(
+        f'SELECT {_FIELDS} FROM "{DAMP_RISK}" WHERE {{privacy}} AND "privacy" = $home'
+        f" AND time >= $since{where}"
+        ' GROUP BY "dev_eui", "site", "model" ORDER BY time DESC LIMIT 1',
+        params,
+    )
+    homes = []
+    for s in series:
+        row = dict(zip(s.columns, s.values[0], strict=True))
+        homes.append(
+            HomeRisk(
+                dev_eui=s.tags.get("dev_eui", ""),
+                site=s.tags.get("site", ""),
+                model=s.tags.get("model", ""),
+                time=ns_to_datetime(row.pop("time")),
+                risk=row.get("risk") or "low",
+                risk_level=int(row.get("risk_level") or 0),
+                evidence={k: v for k, v in row.items() if v is not None},
+            )
+        )
+    return homes
+
+
+@router.get("/homes", response_model=HomeList)
+def list_homes(
+    _: HousingDep,
+    scoped: ScopedReadingsDep,
+    registry: RegistryDep,
+    days: Annotated[
+        int, Query(ge=1, le=28, description="Homes assessed within this many days")
+    ] = 2,
+) -> HomeList:
+    """Homes by risk, highest first (then by mould index)."""
+    homes = _latest(scoped, None, days)
+    open_alerts = {a.dev_eui: a.id for a in AlertStore(registry).list(status="open")}
+    for home in homes:
+        home.open_alert = open_alerts.get(home.dev_eui)
+    homes.sort(
+        key=lambda h: (-h.risk_level, -float(h.evidence.get("mould_index") or 0.0), h.dev_eui)
+    )
+    return HomeList(data=homes, count=len(homes))
+
+
+@router.get("/homes/{dev_eui}", response_model=HomeEvidence)
+def home_evidence(
+    _: HousingDep,
+    scoped: ScopedReadingsDep,
+    registry: RegistryDep,
+    dev_eui: DevEuiPath,
+    days: Annotated[int, Query(ge=1, le=28, description="Hours of series to return, in days")] = 7,
+) -> HomeEvidence:
+    """One home's evidence: newest assessment, its hourly series, and its alerts."""
+    found = _latest(scoped, dev_eui, 28)
+    if not found:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no damp assessment for that home")
+    home = found[0]
+    since = home.time - timedelta(days=days)
+    series = scoped.query(
+        f'SELECT {_FIELDS} FROM "{DAMP_RISK}" WHERE {{privacy}} AND "privacy" = $home'
+        ' AND "dev_eui" = $dev AND time > $since ORDER BY time ASC',
+        {
+            "home": "home",
+            "dev": home.dev_eui,
+            "since": int(since.timestamp()) * 1_000_000_000,
+        },
+    )
+    rows: list[dict[str, Any]] = []
+    for s in series:
+        for values in s.values:
+            row = dict(zip(s.columns, values, strict=True))
+            row["time"] = ns_to_datetime(row["time"])
+            rows.append({k: v for k, v in row.items() if v is not None})
+    store = AlertStore(registry)
+    alerts = store.list(dev_eui=home.dev_eui)
+    home.open_alert = next((a.id for a in alerts if a.status == "open"), None)
+    now = datetime.now(UTC)
+    return HomeEvidence(home=home, series=rows, alerts=[_alert(a, now) for a in alerts])
+
+
+@router.get("/alerts", response_model=AlertList)
+def list_alerts(
+    _: HousingDep,
+    registry: RegistryDep,
+    alert_status: Annotated[
+        Literal["open", "closed", "all"], Query(alias="status", description="open, closed or all")
+    ] = "open",
+) -> AlertList:
+    """Alerts with every statutory deadline and whether any step is overdue."""
+    now = datetime.now(UTC)
+    alerts = AlertStore(registry).list(status=None if alert_status == "all" else alert_status)
+    data = [_alert(a, now) for a in alerts]
+    return AlertList(data=data, count=len(data), any_overdue=any(a.overdue for a in data))
+
+
+@router.get("/alerts/{alert_id}", response_model=AlertPublic)
+def get_alert(
+    _: HousingDep, registry: RegistryDep, alert_id: Annotated[int, Path(ge=1)]
+) -> AlertPublic:
+    alert = AlertStore(registry).get(alert_id)
+    if alert is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
+    return _alert(alert, datetime.now(UTC))
+
+
+@router.post("/alerts/{alert_id}/actions", response_model=AlertPublic)
+def record_action(
+    principal: HousingDep,
+    registry: RegistryDep,
+    alert_id: Annotated[int, Path(ge=1)],
+    body: ActionIn,
+) -> AlertPublic:
+    """Acknowledge an alert or record an action; the key's name is the actor in the audit trail."""
+    store = AlertStore(registry)
+    if store.get(alert_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
+    at = body.at if body.at is None or body.at.tzinfo else body.at.replace(tzinfo=UTC)
+    if at is not None and at > datetime.now(UTC) + timedelta(minutes=5):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY, "an action cannot be in the future"
+        )
+    alert = store.record(alert_id, principal.name, body.action, body.note, at)
+    return _alert(alert, datetime.now(UTC))

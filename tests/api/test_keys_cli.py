@@ -1,0 +1,88 @@
+"""`leedswin keys create|list|revoke` against a real registry file, and the keys' storage."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from leedswin.commands import api as api_command
+from storage.registry import ApiKeys, Scope, open_registry
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    api_command.register(app)
+    return app
+
+
+def test_create_list_revoke(tmp_path: Path) -> None:
+    registry = tmp_path / "keys.sqlite3"
+    runner = CliRunner()
+    app = _app()
+    created = runner.invoke(
+        app,
+        [
+            "keys",
+            "create",
+            "--name",
+            "Open Data Leeds",
+            "--scope",
+            "housing",
+            "--registry",
+            str(registry),
+        ],
+    )
+    assert created.exit_code == 0, created.output
+    token = created.stdout.strip().splitlines()[-1]
+    key = ApiKeys(open_registry(registry)).verify(token)
+    assert key is not None and key.scope is Scope.HOUSING and key.name == "Open Data Leeds"
+
+    listed = runner.invoke(app, ["keys", "list", "--registry", str(registry)])
+    assert listed.exit_code == 0 and key.key_id in listed.stdout and "housing" in listed.stdout
+    assert token.rsplit("_", 1)[-1] not in listed.stdout
+
+    revoked = runner.invoke(app, ["keys", "revoke", key.key_id, "--registry", str(registry)])
+    assert revoked.exit_code == 0
+    assert ApiKeys(open_registry(registry)).verify(token) is None
+    again = runner.invoke(app, ["keys", "revoke", key.key_id, "--registry", str(registry)])
+    assert again.exit_code == 1
+
+
+def test_bad_scope_is_refused(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        _app(),
+        ["keys", "create", "--name", "x", "--scope", "root", "--registry", str(tmp_path / "k")],
+    )
+    assert result.exit_code == 2
+
+
+def test_only_salted_hashes_are_stored(tmp_path: Path) -> None:
+    keys = ApiKeys(open_registry(tmp_path / "r.sqlite3"))
+    _, token = keys.create("a", Scope.PUBLIC)
+    _, other = keys.create("b", Scope.PUBLIC)
+    raw = (tmp_path / "r.sqlite3").read_bytes() + (tmp_path / "r.sqlite3-wal").read_bytes()
+    for secret in (token, other):
+        assert secret.rsplit("_", 1)[-1].encode() not in raw
+    rows = (
+        sqlite3.connect(tmp_path / "r.sqlite3")
+        .execute("SELECT salt, hash FROM api_keys")
+        .fetchall()
+    )
+    assert len({salt for salt, _ in rows}) == 2
+
+
+def test_verify_refuses_tampered_and_malformed_tokens(tmp_path: Path) -> None:
+    keys = ApiKeys(open_registry(tmp_path / "r.sqlite3"))
+    _, token = keys.create("a", Scope.ADMIN)
+    assert keys.verify(token) is not None
+    for bad in (
+        "",
+        "lw",
+        "lw__",
+        token[:-1] + ("A" if token[-1] != "A" else "B"),
+        "xx" + token[2:],
+    ):
+        assert keys.verify(bad) is None
