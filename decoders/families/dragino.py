@@ -1,8 +1,9 @@
 """Dragino LHT65N (temperature/humidity) and LAQ4 (air quality), fixed 11-byte frames on fPort 2.
 
-Manuals: https://wiki.dragino.com/xwiki/bin/view/Main/User%20Manual%20for%20LoRaWAN%20End%20Nodes/
-(LHT65N: "LHT65N -- LoRaWAN Temperature & Humidity Sensor Manual" §2.4; LAQ4: "LAQ4 -- LoRaWAN Air
-Quality Sensor User Manual" §2.3). All multi-byte fields big-endian.
+Docs: the LHT65N manual §2.4 "Uplink Payload" (URL in ``LHT65N.doc_url``); the LAQ4 manual's
+payload table (battery 2 | alarm/mode 1 | TVOC 2 | CO2 2 | temperature 2 | humidity 2), linked
+from https://www.dragino.com/products/lora-lorawan-end-node/item/174-laq4.html.
+All multi-byte fields big-endian.
 
 LHT65N, fPort 2::
 
@@ -182,7 +183,7 @@ LAQ4 = DecoderSpec(
         FieldSpec("temperature", "degC", -40.0, 125.0),
         _RH,
     ),
-    doc_url="https://wiki.dragino.com/xwiki/bin/view/Main/User%20Manual%20for%20LoRaWAN%20End%20Nodes/LAQ4%20--%20LoRaWAN%20Air%20Quality%20Sensor%20User%20Manual/",
+    doc_url="https://www.dragino.com/products/lora-lorawan-end-node/item/174-laq4.html",
     decode=decode_laq4,
 )
 
