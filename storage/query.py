@@ -1,0 +1,244 @@
+"""InfluxQL over ``/query``: the one query path that works on InfluxDB 1.x, 2.x (v1 compat) and 3.x.
+
+User input never goes into query text. Values (tag values, time bounds,
+numbers) are bound parameters: ``/query`` takes a ``params`` JSON object whose
+members replace ``$name`` placeholders, and the server treats them as data
+(checked on 1.6.7 for tag values in WHERE, integer-ns and RFC 3339 time bounds,
+and SHOW TAG VALUES). What cannot be a parameter is checked instead:
+identifiers come from the schema and go through ``quote_ident``, durations
+through ``duration_literal``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+
+from core.errors import QueryError
+from core.settings import InfluxSettings
+
+__all__ = [
+    "InfluxQL",
+    "Series",
+    "duration_literal",
+    "duration_ns",
+    "quote_ident",
+    "time_literal",
+    "time_ns",
+]
+
+ParamValue = str | int | float
+
+_READ_STATEMENTS = ("SELECT", "SHOW")
+_DURATION = re.compile(r"[1-9][0-9]{0,8}(ms|s|m|h|d|w)")
+_DURATION_NS = {
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+    "d": 86_400_000_000_000,
+    "w": 604_800_000_000_000,
+}
+_PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One series of a result: InfluxDB's ``{name, tags, columns, values}`` (time in epoch ns)."""
+
+    name: str
+    tags: dict[str, str]
+    columns: list[str]
+    values: list[list[Any]]
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Rows as column -> value dicts (the tags are not repeated in them)."""
+        columns = self.columns
+        for row in self.values:
+            yield dict(zip(columns, row, strict=True))
+
+
+def quote_ident(name: str) -> str:
+    """A double-quoted InfluxQL identifier (as influxql.QuoteIdent does).
+
+    Quoting makes any name syntactically safe, but callers still pass only
+    names they checked against storage/schema.py: which measurement or field
+    is read is an authorisation question, not just a syntax one.
+    """
+    if not name:
+        raise ValueError("empty InfluxQL identifier")
+    escaped = name.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def duration_literal(text: str) -> str:
+    """``text`` if it is a plain InfluxQL duration like ``15m``, ``1h``, ``7d``; else ValueError.
+
+    Durations (GROUP BY time(…), ``now() - …``) cannot be bound parameters,
+    so this strict whitelist is what stands between user text and the query.
+    """
+    if not isinstance(text, str) or not _DURATION.fullmatch(text):
+        raise ValueError(
+            f"not a duration: {text!r} (want a whole number and one of ms, s, m, h, d, w: 15m, 1h)"
+        )
+    return text
+
+
+def duration_ns(text: str) -> int:
+    """Nanoseconds in a duration accepted by ``duration_literal``."""
+    unit = "ms" if duration_literal(text).endswith("ms") else text[-1]
+    return int(text[: -len(unit)]) * _DURATION_NS[unit]
+
+
+def time_ns(moment: datetime) -> int:
+    """Epoch ns of an aware datetime: the form to bind a time bound as a parameter."""
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment.isoformat()}: give a timezone")
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+def time_literal(moment: datetime) -> str:
+    """A quoted RFC 3339 UTC time literal (``'2026-11-23T21:00:00.5Z'``) for query text.
+
+    Safe to inline (built from a datetime, never from text); prefer binding
+    ``time_ns(moment)`` as a parameter where the query is built at runtime.
+    """
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment.isoformat()}: give a timezone")
+    utc = moment.astimezone(UTC)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    if utc.microsecond:
+        text += f".{utc.microsecond:06d}".rstrip("0")
+    return f"'{text}Z'"
+
+
+class InfluxQL:
+    """A keep-alive client for ``/query`` (GET for SELECT/SHOW, POST for the rest)."""
+
+    def __init__(
+        self, settings: InfluxSettings, *, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        self.settings = settings
+        headers = {"Accept": "application/json"}
+        if settings.token is not None:
+            headers["Authorization"] = f"Token {settings.token.get_secret_value()}"
+        self._base: dict[str, str] = {"db": settings.database, "epoch": "ns"}
+        if settings.retention_policy:
+            self._base["rp"] = settings.retention_policy
+        if settings.username:
+            self._base["u"] = settings.username
+            if settings.password is not None:
+                self._base["p"] = settings.password.get_secret_value()
+        self._client = httpx.Client(
+            base_url=settings.url, headers=headers, timeout=settings.timeout, transport=transport
+        )
+
+    def query(
+        self,
+        q: str,
+        params: Mapping[str, ParamValue] | None = None,
+        *,
+        database: str | None = None,
+    ) -> list[Series]:
+        """Every series of every statement in ``q``, ``$name`` placeholders bound from ``params``."""
+        request = dict(self._base, q=q)
+        if database is not None:
+            request["db"] = database
+        if params:
+            request["params"] = _encode_params(q, params)
+        read_only = q.lstrip().split(None, 1)[0].upper() in _READ_STATEMENTS if q.strip() else True
+        try:
+            if read_only:
+                response = self._client.get("/query", params=request)
+            else:
+                response = self._client.post("/query", data=request)
+        except httpx.HTTPError as exc:
+            raise QueryError(f"{_short(q)}: {type(exc).__name__}: {exc}") from exc
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            body = None
+        if not isinstance(body, dict):
+            raise QueryError(
+                f"{_short(q)}: HTTP {response.status_code}: {response.text.strip()[:500]}"
+            )
+        if response.status_code >= 400 or "error" in body:
+            raise QueryError(
+                f"{_short(q)}: HTTP {response.status_code}: {body.get('error', response.text)}"
+            )
+        series: list[Series] = []
+        for result in body.get("results", []):
+            if "error" in result:
+                statement = result.get("statement_id", 0)
+                raise QueryError(f"{_short(q)} (statement {statement}): {result['error']}")
+            for raw in result.get("series", []):
+                series.append(
+                    Series(
+                        name=raw.get("name", ""),
+                        tags=raw.get("tags") or {},
+                        columns=raw.get("columns", []),
+                        values=raw.get("values", []),
+                    )
+                )
+        return series
+
+    def tag_values(
+        self,
+        measurement: str,
+        key: str,
+        where: str | None = None,
+        params: Mapping[str, ParamValue] | None = None,
+    ) -> list[str]:
+        """Sorted distinct values of tag ``key`` in ``measurement``.
+
+        ``where`` is InfluxQL written by the caller with ``$name`` placeholders
+        for anything that came from a user; bind those through ``params``.
+        """
+        q = f"SHOW TAG VALUES FROM {quote_ident(measurement)} WITH KEY = {quote_ident(key)}"
+        if where:
+            q += f" WHERE {where}"
+        values = {
+            str(row[1]) for series in self.query(q, params) for row in series.values if len(row) > 1
+        }
+        return sorted(values)
+
+    def ping(self) -> bool:
+        try:
+            return self._client.get("/ping").status_code == 204
+        except httpx.HTTPError:
+            return False
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> InfluxQL:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _encode_params(q: str, params: Mapping[str, ParamValue]) -> str:
+    for name, value in params.items():
+        if not _PARAM_NAME.fullmatch(name):
+            raise QueryError(f"{_short(q)}: bad parameter name {name!r}")
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise QueryError(
+                f"{_short(q)}: parameter {name} must be str, int or float, got {type(value).__name__}"
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise QueryError(f"{_short(q)}: parameter {name} is not finite")
+    return orjson.dumps(dict(params)).decode()
+
+
+def _short(q: str) -> str:
+    q = " ".join(q.split())
+    return q if len(q) <= 300 else q[:297] + "..."
