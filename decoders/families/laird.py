@@ -33,7 +33,11 @@ uplink's time, so storing them would misdate them — they are refused with
 ``UnsupportedPortError``, as are 0x05/0x06 (configuration) and 0x07 (firmware
 version), which carry no readings. Any other type is not a Temp/RH frame
 (``IntegrityError``). A fraction outside ±99, or one whose sign disagrees with the
-integer part, cannot come from the sensor and is an ``IntegrityError``.
+integer part, cannot come from the sensor and is an ``IntegrityError``. The sensor
+can instead be set to send Cayenne LPP (channel 1 type 0x67 temperature, channel 2
+type 0x68 humidity, channel 3 analog battery); such a frame is recognised by its
+type bytes 0x67 at byte 1 and 0x02 0x68 at bytes 4..5 (as a Laird frame that would
+be a temperature of 104.02 °C) and refused (``IntegrityError``) rather than misread.
 """
 
 from __future__ import annotations
@@ -79,6 +83,8 @@ def decode(f_port: int, payload: bytes) -> Reading:
     if not payload:
         raise PayloadLengthError("empty payload")
     kind = payload[0]
+    if payload[1:2] == b"\x67" and payload[4:6] == b"\x02\x68":
+        raise IntegrityError("Cayenne LPP frame: set the sensor to the Laird protocol")
     if kind == TEMP_RH:
         if len(payload) != _TEMP_RH.size:
             raise PayloadLengthError(f"type 0x01 is {_TEMP_RH.size} bytes, got {len(payload)}")

@@ -76,3 +76,9 @@ def test_round_trip(temperature: float, rh: float, band: int) -> None:
 def test_battery_round_trip(volts: float) -> None:
     got = decode(MODEL, *ENCODERS[MODEL]({"battery_voltage": volts}))
     assert got["battery_voltage"] == pytest.approx(volts, abs=0.005 + 1e-9)
+
+
+def test_cayenne_lpp_frame_is_recognised_and_refused() -> None:
+    # ch1 temperature 0x00e1 = 22.5 degC, ch2 humidity 0x5a = 45 %, ch3 analog 0x012c.
+    with pytest.raises(IntegrityError, match="Cayenne"):
+        _decode("016700e102685a0302012c")
