@@ -6,6 +6,7 @@ import logging
 
 import typer
 
+from leedswin.commands import decode as decode_command
 from leedswin.commands import settings
 from leedswin.commands import sim as sim_command
 
@@ -32,3 +33,4 @@ def main(
 
 settings.register(app)
 sim_command.register(app)
+decode_command.register(app)

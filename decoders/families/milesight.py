@@ -349,11 +349,11 @@ VS133 = DecoderSpec(
         FieldSpec("people_out", "count", 0.0, _U32_MAX, "Line 1 running total out"),
         FieldSpec("period_in", "count", 0.0, _U16_MAX, "Line 1 in during the last period"),
         FieldSpec("period_out", "count", 0.0, _U16_MAX, "Line 1 out during the last period"),
-        *_counts([f"line_{n}_total_{d}" for n in (2, 3, 4) for d in ("in", "out")], _U32_MAX),
-        *_counts([f"line_{n}_period_{d}" for n in (2, 3, 4) for d in ("in", "out")], _U16_MAX),
+        *_counts([f"line_{n}_total_{d}" for d in ("in", "out") for n in (2, 3, 4)], _U32_MAX),
+        *_counts([f"line_{n}_period_{d}" for d in ("in", "out") for n in (2, 3, 4)], _U16_MAX),
         *_counts([f"region_{n}_count" for n in range(1, 5)], 255.0),
         *_counts(
-            [f"region_{n}_dwell_{s}" for n in range(1, 5) for s in ("avg", "max")], _U16_MAX, "s"
+            [f"region_{n}_dwell_{s}" for s in ("avg", "max") for n in range(1, 5)], _U16_MAX, "s"
         ),
     ),
     doc_url=REPO + "vs-series/vs133",

@@ -1,0 +1,111 @@
+"""`leedswin decode` / `leedswin models`: JSON out for good input, exit 2 and a reason for bad."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from decoders import supported_models
+from leedswin.commands import decode as decode_command
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    app = typer.Typer()
+    decode_command.register(app)
+    return app
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_decode_prints_json(app: typer.Typer, runner: CliRunner) -> None:
+    result = runner.invoke(app, ["decode", "elsys-ers", "1", "0100e202290400270506"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "temperature": 22.6,
+        "relative_humidity": 41,
+        "illuminance": 39,
+        "motion": 6,
+    }
+
+
+def test_decode_accepts_spaced_uppercase_hex(app: typer.Typer, runner: CliRunner) -> None:
+    result = runner.invoke(app, ["decode", "milesight-am104", "85", "01755C 0367 3401"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {"battery_percent": 92, "temperature": 30.8}
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["elsys-ers", "1", "0100e2zz"], "bad hex payload"),
+        (["elsys-ers", "1", "010"], "bad hex payload"),
+        (["elsys-ers", "1", "0100"], "bad_length"),
+        (["elsys-ers", "1", "2001"], "bad_header"),
+        (["elsys-ers", "1", "0265"], "out_of_range"),
+        (["elsys-ers", "85", "0100e2"], "unsupported_port"),
+        (["no-such-model", "1", "00"], "unknown_model"),
+    ],
+)
+def test_bad_input_exits_2_with_reason_on_stderr(
+    app: typer.Typer, runner: CliRunner, args: list[str], needle: str
+) -> None:
+    result = runner.invoke(app, ["decode", *args])
+    assert result.exit_code == 2
+    assert needle in result.stderr
+    assert result.stdout == ""
+
+
+def test_non_numeric_port_is_a_usage_error(app: typer.Typer, runner: CliRunner) -> None:
+    assert runner.invoke(app, ["decode", "elsys-ers", "one", "00"]).exit_code == 2
+
+
+def test_models_json_lists_every_model(app: typer.Typer, runner: CliRunner) -> None:
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0
+    listed = {m["model"] for m in json.loads(result.stdout)}
+    assert listed == {m["model"] for m in supported_models()}
+
+
+def test_models_markdown_has_a_row_per_model(app: typer.Typer, runner: CliRunner) -> None:
+    result = runner.invoke(app, ["models", "--markdown"])
+    assert result.exit_code == 0
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("| model key | vendor |")
+    assert len(lines) == 2 + len(supported_models())
+    assert any(line.startswith("| `elsys-ers` | Elsys | ERS | damp | 1, 5 |") for line in lines)
+
+
+def test_write_readme_replaces_only_the_section(
+    app: typer.Typer, runner: CliRunner, tmp_path
+) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{decode_command.START}\nold\n{decode_command.END}\noutro\n")
+    result = runner.invoke(app, ["models", "--write-readme", str(readme)])
+    assert result.exit_code == 0, result.stderr
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text
+    assert decode_command.models_markdown() in text
+
+
+def test_port_ranges_collapse() -> None:
+    assert decode_command._ports([5, 1]) == "1, 5"
+    assert decode_command._ports(range(1, 224)) == "1–223"
+    assert decode_command._ports([1, 2, 10]) == "1, 2, 10"
+
+
+def test_numbered_fields_collapse() -> None:
+    fields = {f"region_{n}_count": "count" for n in range(1, 17)} | {
+        "pm1_0": "ug/m3",
+        "pm2_5": "ug/m3",
+    }
+    assert decode_command._fields(fields) == (
+        "`region_1…16_count` (count), `pm1_0` (ug/m3), `pm2_5` (ug/m3)"
+    )
+    assert decode_command._fields({"a_1": "x", "a_2": "x"}) == "`a_1` (x), `a_2` (x)"
