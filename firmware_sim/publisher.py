@@ -178,9 +178,9 @@ class Simulator:
             ks = range(first, first + size if endless else min(first + size, options.uplinks))
             series = None if options.live else [self._series(r.device, ks) for r in radios]
             for j, k in enumerate(ks):
-                if stop is not None and stop.is_set():
-                    return
                 for d, radio in enumerate(radios):
+                    if stop is not None and stop.is_set():
+                        return
                     device = radio.device
                     if series is None:
                         now = self.clock()

@@ -249,7 +249,8 @@ def co2(traits: Traits, t: FloatArray) -> FloatArray:
     if traits.environment == "home":
         people = np.maximum(people, 0.8 * _window(np.mod(hour + 6, 24), 5.5, 13.0, 0.5))  # asleep
     ventilation = 1.6 if traits.damp == "damp" else 1.0
-    return 430 + 900 * ventilation * people + 40 * value_noise(traits.key, 10, t, HOUR)
+    indoor = 450 + 900 * ventilation * people + 30 * value_noise(traits.key, 10, t, HOUR)
+    return np.maximum(indoor, 415.0)  # never below the outdoor background
 
 
 def traffic_level(traits: Traits, t: FloatArray) -> FloatArray:
@@ -372,15 +373,13 @@ def cumulative_count(traits: Traits, t: FloatArray, lag_hours: float = 0.0) -> n
     before = np.concatenate([[0.0], np.cumsum(totals)])  # before[i]: sum of days first..first+i-1
 
     is_reset = hash_uniform(traits.key, 21, all_days) < RESET_PROBABILITY_PER_DAY
-    reset_days = all_days[is_reset]
-    reset_hours = 1 + 22 * hash_uniform(traits.key, 22, reset_days)
+    reset_days = np.concatenate([[first], all_days[is_reset]])  # counting began at install
+    reset_hours = np.concatenate([[0.0], 1 + 22 * hash_uniform(traits.key, 22, reset_days[1:])])
 
     idx = np.searchsorted(reset_days, day, side="right") - 1
-    same_day_later = (idx >= 0) & (reset_days[np.maximum(idx, 0)] == day)
-    same_day_later &= reset_hours[np.maximum(idx, 0)] > hour
-    idx = np.where(same_day_later, idx - 1, idx)
-    r_day = np.where(idx >= 0, reset_days[np.maximum(idx, 0)], first)
-    r_hour = np.where(idx >= 0, reset_hours[np.maximum(idx, 0)], 0.0)
+    later_today = (reset_days[idx] == day) & (reset_hours[idx] > hour)
+    idx = np.where(later_today, idx - 1, idx)
+    r_day, r_hour = reset_days[idx], reset_hours[idx]
 
     i_now = day - first
     i_reset = r_day - first
@@ -470,13 +469,23 @@ def counter_modulus(spec: DecoderSpec) -> int | None:
     return min(widths) if widths else None
 
 
+def _is_whole(spec: FieldSpec) -> bool:
+    """Counts, codes and flags (small ranges this module has no model of) take whole numbers."""
+    small = spec.maximum - spec.minimum <= 3 and spec.name not in SIGNALS
+    return spec.unit in WHOLE_UNITS or spec.name in COUNTERS or small
+
+
 def _fit(spec: FieldSpec, values: np.ndarray) -> np.ndarray:
     """Keep a value strictly inside its declared range so a decoder's rounding stays legal."""
     span = spec.maximum - spec.minimum
     margin = min(0.01 * span, 1.0)
-    if spec.name in COUNTERS:
-        return np.clip(values, spec.minimum, spec.maximum)
+    if _is_whole(spec):
+        return np.clip(np.round(values), spec.minimum, spec.maximum)
     return np.clip(values, spec.minimum + margin, spec.maximum - margin)
+
+
+#: Units of fields that only take whole numbers (counts, status codes, indices).
+WHOLE_UNITS = frozenset({"count", "code", "index", "bytes", "0/1 or count", "min", "s"})
 
 
 def _relative(traits: Traits, name: str, t: FloatArray) -> FloatArray:
@@ -486,22 +495,35 @@ def _relative(traits: Traits, name: str, t: FloatArray) -> FloatArray:
     return 0.4 + 0.2 * value_noise(traits.key, zlib.crc32(name.encode()), t, 6 * HOUR)
 
 
+def _field_values(traits: Traits, field: FieldSpec, t: FloatArray) -> FloatArray:
+    span = field.maximum - field.minimum
+    if field.name == "occupancy":
+        level = activity(traits, t)
+        return (level > 0.3).astype(np.float64) if field.maximum <= 1 else traits.peak_count * level
+    if field.name == "occupancy_state":  # Elsys: 0 free, 1 entering/leaving, 2 occupied
+        return 2.0 * (activity(traits, t) > 0.3)
+    if field.name == "minutes_since_motion":
+        return np.where(activity(traits, t) > 0.3, 0.0, 30 + 60 * (1 - activity(traits, t)))
+    if field.name in SIGNALS and field.name not in RELATIVE:
+        return SIGNALS[field.name](traits, t)
+    if field.unit == "count":  # per-region or per-period counts follow the site's busyness
+        return min(span, traits.peak_count) * activity(traits, t)
+    if span <= 3:  # flags and small status codes: the healthy state
+        return np.full_like(t, field.minimum)
+    return field.minimum + min(span, 1000.0) * _relative(traits, field.name, t)
+
+
 def readings(traits: Traits, spec: DecoderSpec, t: FloatArray) -> dict[str, np.ndarray]:
-    """Every field the model declares, evaluated at times ``t``, inside its declared range."""
+    """Every field the model declares, evaluated at times ``t``, inside its declared range.
+
+    Fields the decoder derives from others (Paxcounter's total of Wi-Fi and BLE
+    devices) are made consistent so that encoding and decoding agree.
+    """
     t = np.atleast_1d(np.asarray(t, dtype=np.float64))
     out: dict[str, np.ndarray] = {}
     for field in spec.fields:
-        span = field.maximum - field.minimum
-        if field.name == "occupancy":
-            level = activity(traits, t)
-            values = (
-                (level > 0.3).astype(np.float64)
-                if field.maximum <= 1
-                else np.round(traits.peak_count * level)
-            )
-        elif field.name in RELATIVE or field.name not in SIGNALS:
-            values = field.minimum + min(span, 1000.0) * _relative(traits, field.name, t)
-        else:
-            values = SIGNALS[field.name](traits, t)
-        out[field.name] = _fit(field, np.asarray(values, dtype=np.float64))
+        out[field.name] = _fit(field, np.asarray(_field_values(traits, field, t), dtype=np.float64))
+    if {"wifi_devices", "ble_devices", "people_count"} <= out.keys():
+        out["wifi_devices"] = np.round(0.6 * out["people_count"])
+        out["ble_devices"] = out["people_count"] - out["wifi_devices"]
     return out
