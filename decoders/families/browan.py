@@ -1,10 +1,12 @@
 """Browan Tabs family: fixed 8-byte frames, one fPort per sensor type.
 
 Source: Browan reference manuals for the Tabs sensors (TBMS100 "Motion Sensor
-(PIR) Reference Manual" BQW_02_0006, §4.1.2; TBHV110 "Healthy Home Sensor IAQ",
-§4.1.2, whose first eight bytes are the TBHH100 layout) and the examples in
+(PIR) Reference Manual" BQW_02_0006, §4.1.2; TBHV110 "Healthy Home Sensor IAQ"
+§4.1.2, whose status, battery, temperature, RH and eCO2 fields are laid out as
+below; TBWL100 §4.1.3 for the RH error value 127) and the examples in
 TheThingsNetwork/lorawan-devices ``vendor/browan/{tbhh100,tbms100}-codec.yaml``.
-Multi-byte values are little-endian.
+No TBHH100-specific manual was found; its 8-byte frame and the 0xFFFF gas words
+come from the vendor example. Multi-byte values are little-endian.
 
 Common head (bytes 0..2)::
 
