@@ -24,7 +24,18 @@ from api.live import LiveHub
 from api.metrics import ApiMetrics
 from api.models import ErrorPublic
 from api.ratelimit import RateLimiter
-from api.routes import aggregates, devices, health, keys, latest, live, readings
+from api.routes import (
+    aggregates,
+    air_quality_index,
+    devices,
+    footfall,
+    health,
+    housing,
+    keys,
+    latest,
+    live,
+    readings,
+)
 from core.errors import QueryError
 from core.settings import ApiSettings, InfluxSettings, MqttSettings
 from storage.devices import DeviceRegistry
@@ -38,6 +49,9 @@ ROUTERS = [
     aggregates.router,
     live.router,
     keys.router,
+    housing.router,
+    air_quality_index.router,
+    footfall.router,
 ]
 
 #: Documented on every versioned route so clients (and schemathesis) know them.

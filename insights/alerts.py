@@ -23,6 +23,10 @@ from insights.damp import RiskLevel
 
 SYSTEM_ACTOR: Final = "leedswin-insights"
 
+#: One lock for every store: the API and the scheduler share one connection across threads,
+#: and a SQLite connection holds one transaction at a time.
+_LOCK = threading.Lock()
+
 #: Actions staff may record; the ones that complete a statutory step say which.
 ACTIONS: Final[dict[str, str | None]] = {
     "acknowledged": None,
@@ -120,7 +124,7 @@ class AlertStore:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self._lock = threading.Lock()
+        self._lock = _LOCK
         with self._lock:
             for statement in _SCHEMA:
                 conn.execute(statement)

@@ -128,13 +128,12 @@ def site_history(
     start, end = time_range(start, end, settings.max_range_days)
     series = scoped.query(
         f'SELECT {_SELECT} FROM "{DAQI}" WHERE {{privacy}} AND "level" = $level'
-        ' AND "site" = $site AND time >= $start AND time < $end ORDER BY time ASC LIMIT $limit',
+        f' AND "site" = $site AND time >= $start AND time < $end ORDER BY time ASC LIMIT {settings.max_points:d}',
         {
             "level": "site",
             "site": site,
             "start": int(start.timestamp() * 1e6) * 1000,
             "end": int(end.timestamp() * 1e6) * 1000,
-            "limit": settings.max_points,
         },
     )
     rows = [dict(zip(s.columns, v, strict=True)) for s in series for v in s.values]

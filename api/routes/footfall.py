@@ -59,14 +59,13 @@ def site_counts(
         'SELECT "people_in", "people_out", "net", "week_ago_in", "week_ago_out", "hours",'
         f' "resets", "gaps" FROM "{FOOTFALL_COUNTS}" WHERE {{privacy}} AND "level" = $level'
         ' AND "site" = $site AND "period" = $period AND time >= $start AND time < $end'
-        " ORDER BY time ASC LIMIT $limit",
+        f" ORDER BY time ASC LIMIT {settings.max_points:d}",
         {
             "level": "site",
             "site": site,
             "period": period,
             "start": int(start.timestamp() * 1e6) * 1000,
             "end": int(end.timestamp() * 1e6) * 1000,
-            "limit": settings.max_points,
         },
     )
     rows = [dict(zip(s.columns, v, strict=True)) for s in series for v in s.values]

@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
 from api.deps import HousingDep, RegistryDep, ScopedReadingsDep
-from api.params import DevEuiPath
+from api.params import DevEuiPath, invalid
 from api.scoped import ns_to_datetime
 from insights.alerts import Alert, AlertStore
 from storage.schema import DAMP_RISK
@@ -268,8 +268,6 @@ def record_action(
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
     at = body.at if body.at is None or body.at.tzinfo else body.at.replace(tzinfo=UTC)
     if at is not None and at > datetime.now(UTC) + timedelta(minutes=5):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY, "an action cannot be in the future"
-        )
+        raise invalid("body", "at", "an action cannot be in the future", str(at))
     alert = store.record(alert_id, principal.name, body.action, body.note, at)
     return _alert(alert, datetime.now(UTC))
