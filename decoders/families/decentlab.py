@@ -49,7 +49,7 @@ F_PORT = 1
 _HEADER = struct.Struct(">BHH")
 _HEADER_LEN = _HEADER.size
 
-#: (field name, scale, offset): value = raw * scale + offset.
+#: (field name, divisor, offset): value = raw / divisor + offset (division keeps x/10 exact).
 Conversion = tuple[str, float, float]
 
 
@@ -85,31 +85,31 @@ def _plans(sensors: tuple[_Sensor, ...]) -> dict[int, _Plan]:
     return plans
 
 
-_SHT3X_T = ("temperature", 175 / 65535, -45.0)
-_SHT3X_RH = ("relative_humidity", 100 / 65535, 0.0)
-_SHT2X_T = ("temperature", 175.72 / 65536, -46.85)
-_SHT2X_RH = ("relative_humidity", 125 / 65536, -6.0)
-_BATTERY = ("battery_voltage", 1 / 1000, 0.0)
+_SHT3X_T = ("temperature", 65535 / 175, -45.0)
+_SHT3X_RH = ("relative_humidity", 65535 / 100, 0.0)
+_SHT2X_T = ("temperature", 65536 / 175.72, -46.85)
+_SHT2X_RH = ("relative_humidity", 65536 / 125, -6.0)
+_BATTERY = ("battery_voltage", 1000.0, 0.0)
 
 SHT35_SENSORS = (_Sensor((_SHT3X_T, _SHT3X_RH)), _Sensor((_BATTERY,)))
 PM_SENSORS = (
     _Sensor((_BATTERY,)),
     _Sensor(
         (
-            ("pm1_0", 0.1, 0.0),
-            ("pm2_5", 0.1, 0.0),
-            ("pm4_0", 0.1, 0.0),
-            ("pm10", 0.1, 0.0),
+            ("pm1_0", 10.0, 0.0),
+            ("pm2_5", 10.0, 0.0),
+            ("pm4_0", 10.0, 0.0),
+            ("pm10", 10.0, 0.0),
             ("typical_particle_size", 1.0, 0.0),
-            ("pm0_5_number", 0.1, 0.0),
-            ("pm1_0_number", 0.1, 0.0),
-            ("pm2_5_number", 0.1, 0.0),
-            ("pm4_0_number", 0.1, 0.0),
-            ("pm10_number", 0.1, 0.0),
+            ("pm0_5_number", 10.0, 0.0),
+            ("pm1_0_number", 10.0, 0.0),
+            ("pm2_5_number", 10.0, 0.0),
+            ("pm4_0_number", 10.0, 0.0),
+            ("pm10_number", 10.0, 0.0),
         )
     ),
     _Sensor((_SHT2X_T, _SHT2X_RH)),
-    _Sensor((("pressure", 0.02, 0.0),)),
+    _Sensor((("pressure", 50.0, 0.0),)),
 )
 
 _RH_CLIP_MARGIN = 3.0
@@ -137,8 +137,8 @@ def _make_decoder(
                 f"{len(payload)} bytes, flags 0x{flags:04x} need {plan.length}"
             )
         reading = {
-            name: raw * scale + offset
-            for (name, scale, offset), raw in zip(
+            name: raw / divisor + offset
+            for (name, divisor, offset), raw in zip(
                 plan.conversions, plan.words.unpack_from(payload, _HEADER_LEN), strict=True
             )
         }

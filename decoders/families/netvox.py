@@ -99,16 +99,16 @@ def decode_r711(f_port: int, payload: bytes) -> Reading:
     return reading
 
 
-#: report type -> (field names of words A, B, C; their scales; whether word A is signed).
-_RA07_REPORTS: dict[int, tuple[tuple[str, str, str], tuple[float, float, float], bool]] = {
-    0x01: (("pm1_0", "pm2_5", "pm10"), (1.0, 1.0, 1.0), False),
-    0x02: (("pm1_0", "pm2_5", "pm10"), (1.0, 1.0, 1.0), False),
-    0x03: (("particles_0_3um", "particles_0_5um", "particles_1_0um"), (1.0, 1.0, 1.0), False),
-    0x04: (("particles_2_5um", "particles_5_0um", "particles_10um"), (1.0, 1.0, 1.0), False),
-    0x05: (("o3", "co", "no"), (0.1, 0.1, 0.1), False),
-    0x06: (("no2", "so2", "h2s"), (0.1, 0.1, 0.1), False),
-    0x07: (("co2", "nh3", "noise"), (0.1, 0.1, 0.1), False),
-    0x0C: (("temperature", "relative_humidity", "wind_speed"), (0.01, 0.01, 0.01), True),
+#: report type -> (field names of words A, B, C; their divisors; whether word A is signed).
+_RA07_REPORTS: dict[int, tuple[tuple[str, str, str], tuple[int, int, int], bool]] = {
+    0x01: (("pm1_0", "pm2_5", "pm10"), (1, 1, 1), False),
+    0x02: (("pm1_0", "pm2_5", "pm10"), (1, 1, 1), False),
+    0x03: (("particles_0_3um", "particles_0_5um", "particles_1_0um"), (1, 1, 1), False),
+    0x04: (("particles_2_5um", "particles_5_0um", "particles_10um"), (1, 1, 1), False),
+    0x05: (("o3", "co", "no"), (10, 10, 10), False),
+    0x06: (("no2", "so2", "h2s"), (10, 10, 10), False),
+    0x07: (("co2", "nh3", "noise"), (10, 10, 10), False),
+    0x0C: (("temperature", "relative_humidity", "wind_speed"), (100, 100, 100), True),
 }
 _RA07_VOC = 0x0E
 _RA07_UNDECODED = frozenset({0x08, 0x09, 0x0A, 0x0B, 0x0D})
@@ -122,12 +122,12 @@ def decode_ra0715(f_port: int, payload: bytes) -> Reading:
         if a != ABSENT:
             reading["tvoc"] = a / 10
     elif report in _RA07_REPORTS:
-        names, scales, first_signed = _RA07_REPORTS[report]
-        for name, scale, raw, signed in zip(
-            names, scales, (a, b, c), (first_signed, False, False), strict=True
+        names, divisors, first_signed = _RA07_REPORTS[report]
+        for name, divisor, raw, signed in zip(
+            names, divisors, (a, b, c), (first_signed, False, False), strict=True
         ):
             if raw != ABSENT:
-                reading[name] = (raw - 0x10000 if signed and raw & 0x8000 else raw) * scale
+                reading[name] = (raw - 0x10000 if signed and raw & 0x8000 else raw) / divisor
     elif report in _RA07_UNDECODED:
         raise UnsupportedPortError(f"report type 0x{report:02x} is a water/soil/wind probe")
     else:
@@ -136,7 +136,8 @@ def decode_ra0715(f_port: int, payload: bytes) -> Reading:
     return reading
 
 
-_BAT = FieldSpec("battery_voltage", "V", 0.0, 12.7, "7-bit field × 0.1 V; RA07 is 12 V DC")
+_R711_BAT = FieldSpec("battery_voltage", "V", 0.0, 4.0, "ER14505 3.6 V cells, 0.1 V steps")
+_RA07_BAT = FieldSpec("battery_voltage", "V", 0.0, 12.7, "12 V DC supply, 0.1 V steps")
 _BAT_LOW = FieldSpec("battery_low", "0/1", 0.0, 1.0, "low-battery flag (bit 7)")
 _GAS = "ppm per Netvox convention (unit unconfirmed), raw/10"
 
@@ -149,7 +150,7 @@ R711 = DecoderSpec(
     fields=(
         FieldSpec("temperature", "degC", -40.0, 85.0, "R711 operating range"),
         FieldSpec("relative_humidity", "%", 0.0, 100.0),
-        _BAT,
+        _R711_BAT,
         _BAT_LOW,
     ),
     doc_url="https://www.netvox.com.tw/um/R711/R711datasheet.pdf",
@@ -185,7 +186,7 @@ RA0715 = DecoderSpec(
         FieldSpec("relative_humidity", "%", 0.0, 100.0),
         FieldSpec("wind_speed", "m/s", 0.0, 70.0),
         FieldSpec("tvoc", "ppm", 0.0, 6553.4, _GAS),
-        _BAT,
+        _RA07_BAT,
         _BAT_LOW,
     ),
     doc_url="https://www.netvox.com.tw/um/RA0715/RA0715datasheet.pdf",

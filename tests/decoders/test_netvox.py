@@ -68,13 +68,14 @@ def test_particle_counts_and_gases() -> None:
     )
 
 
-_BATTERY = st.integers(1, 127).map(lambda tenths: tenths / 10)
+_R711_BATTERY = st.integers(1, 40).map(lambda tenths: tenths / 10)
+_RA07_BATTERY = st.integers(1, 127).map(lambda tenths: tenths / 10)
 
 
 @given(
     t=st.integers(-4000, 8500).map(lambda c: c / 100),
     rh=st.integers(0, 10000).map(lambda c: c / 100),
-    bat=_BATTERY,
+    bat=_R711_BATTERY,
     low=st.booleans(),
 )
 def test_r711_round_trip(t: float, rh: float, bat: float, low: bool) -> None:
@@ -102,7 +103,7 @@ _REPORTS = {
 }
 
 
-@given(data=st.data(), report=st.sampled_from(sorted(_REPORTS)), bat=_BATTERY)
+@given(data=st.data(), report=st.sampled_from(sorted(_REPORTS)), bat=_RA07_BATTERY)
 def test_ra0715_round_trip(data: st.DataObject, report: int, bat: float) -> None:
     values = {
         name: data.draw(st.integers(lo, hi)) / per
