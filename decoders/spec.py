@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 Need = Literal["damp", "air_quality", "footfall"]
@@ -41,5 +42,10 @@ class DecoderSpec:
     doc_url: str
     decode: DecodeFn = field(repr=False, compare=False)
 
-    def field_map(self) -> Mapping[str, FieldSpec]:
+    @cached_property
+    def _fields_by_name(self) -> Mapping[str, FieldSpec]:
         return {f.name: f for f in self.fields}
+
+    def field_map(self) -> Mapping[str, FieldSpec]:
+        """Fields by name, built once: ``decode`` range-checks every value against it."""
+        return self._fields_by_name
