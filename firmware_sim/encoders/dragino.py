@@ -28,9 +28,12 @@ def _status(millivolts: int) -> int:
 
 
 def encode_lht65n(values: Mapping[str, float]) -> tuple[int, bytes]:
-    """With ``external_temperature`` the frame says an E1 probe is fitted, else none."""
+    """With ``external_temperature`` the frame says an E1 probe is fitted, else none.
+
+    The battery status bits are derived from the voltage, as the device does.
+    """
     mv = _millivolts(values)
-    status = int(values.get("battery_status", _status(mv)))
+    status = _status(mv)
     temperature = round(values["temperature"] * 100) if "temperature" in values else ABSENT
     if "external_temperature" in values:
         ext, ext_value = EXT_TEMPERATURE, round(values["external_temperature"] * 100)

@@ -40,7 +40,11 @@ def encode_r711(values: Mapping[str, float]) -> tuple[int, bytes]:
 
 
 def encode_ra0715(values: Mapping[str, float]) -> tuple[int, bytes]:
-    """One report: ``report_type`` if given, else the first type whose fields are present."""
+    """One report: ``report_type`` if given, else the first type whose first field is present.
+
+    The device cycles through its report types; a caller that wants more than PM (0x01, first
+    in order) passes ``report_type`` (0x01, 0x05, 0x06, 0x07, 0x0C or 0x0E).
+    """
     if "report_type" in values:
         report = int(values["report_type"])
     else:
