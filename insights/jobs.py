@@ -33,21 +33,26 @@ import logging
 import math
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from core.errors import PlatformError
-from core.settings import InsightsSettings
+from core.settings import InfluxSettings, InsightsSettings
 from insights import daqi, footfall
 from insights.alerts import AlertStore
 from insights.damp import RiskLevel, assess
 from storage import schema
+from storage.influx import make_sink
 from storage.points import FieldValue, Point, encode, make_point
+from storage.query import InfluxQL
+from storage.registry import open_registry
 
 log = logging.getLogger(__name__)
 
@@ -594,3 +599,31 @@ class InsightsScheduler:
             except PlatformError as exc:
                 log.warning("insights run failed error=%s code=%s", exc, exc.code)
             self.stop_event.wait(self.settings.interval)
+
+
+@contextmanager
+def open_jobs(
+    settings: InsightsSettings, influx: InfluxSettings, registry: Path
+) -> Iterator[InsightsJobs]:
+    """Jobs wired to the real InfluxDB (query + sink) and the alert registry; closed on exit."""
+    sink = make_sink(influx)
+    query = InfluxQL(influx)
+    conn = open_registry(registry)
+    try:
+        sink.ensure_database()
+        yield InsightsJobs(settings, query, sink, AlertStore(conn), batch_size=influx.batch_size)
+    finally:
+        conn.close()
+        query.close()
+        sink.close()
+
+
+def run_scheduler(
+    settings: InsightsSettings,
+    influx: InfluxSettings,
+    registry: Path,
+    stop_event: threading.Event,
+) -> None:
+    """What ``leedswin up`` runs in a thread: the scheduler until ``stop_event`` is set."""
+    with open_jobs(settings, influx, registry) as jobs:
+        InsightsScheduler(settings, stop_event, jobs=jobs).run_forever()

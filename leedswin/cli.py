@@ -6,7 +6,10 @@ import logging
 
 import typer
 
+from leedswin.commands import api as api_command
+from leedswin.commands import bridge as bridge_command
 from leedswin.commands import decode as decode_command
+from leedswin.commands import insights as insights_command
 from leedswin.commands import settings
 from leedswin.commands import sim as sim_command
 
@@ -32,5 +35,8 @@ def main(
 
 
 settings.register(app)
+api_command.register(app)
+bridge_command.register(app)
 sim_command.register(app)
 decode_command.register(app)
+insights_command.register(app)
