@@ -202,36 +202,45 @@ class BatchWriter:
         lines: list[str] = []
         owners: list[_Submission] = []
         for sub, start, end in shares:
-            for point in sub.points[start:end]:
-                try:
-                    lines.append(to_line(point))
-                except ValueError as exc:
-                    self._resolve(sub, 1, PermanentSinkError(str(exc), None))
-                else:
-                    owners.append(sub)
+            chunk = sub.points[start:end]
+            try:
+                lines += map(to_line, chunk)
+                owners += [sub] * len(chunk)
+            except ValueError:
+                del lines[len(owners) :]
+                for point in chunk:
+                    try:
+                        lines.append(to_line(point))
+                    except ValueError as exc:
+                        self._refuse(sub, 1, PermanentSinkError(str(exc), None))
+                    else:
+                        owners.append(sub)
         if lines:
             self._write_range(lines, owners)
+        resolved = sum(end - start for _, start, end in shares)
+        last_seq = None
         for sub, _, _ in shares:
             if sub.taken < len(sub.points) or sub.remaining:
                 continue  # the rest of it is in the next batch
+            last_seq = sub.seq
             try:
                 sub.on_done(sub.error)
             except Exception:
                 log.exception("on_done callback of a storage submission failed")
-            with self._cond:
-                self._completed_seq = sub.seq
-                self._cond.notify_all()
-
-    def _resolve(self, sub: _Submission, count: int, error: PermanentSinkError | None) -> None:
-        sub.remaining -= count
-        if error is not None and sub.error is None:
-            sub.error = error
         with self._cond:
-            self._pending -= count
+            self._pending -= resolved
+            if last_seq is not None:
+                self._completed_seq = last_seq
+            self._cond.notify_all()
         if self._metrics:
-            self._metrics.pending_points.dec(count)
-            if error is not None:
-                self._metrics.rejected_points.inc(count)
+            self._metrics.pending_points.dec(resolved)
+
+    def _refuse(self, sub: _Submission, count: int, error: PermanentSinkError) -> None:
+        sub.remaining -= count
+        if sub.error is None:
+            sub.error = error
+        if self._metrics:
+            self._metrics.rejected_points.inc(count)
 
     def _write_range(self, lines: list[str], owners: list[_Submission]) -> None:
         """Write lines, bisecting around refused ones; retry failures of the sink until they pass."""
@@ -243,7 +252,7 @@ class BatchWriter:
                 self._accept(owners[lo:hi])
             elif hi - lo == 1:
                 log.warning("InfluxDB refused a point: %s (line %r)", refused, lines[lo][:500])
-                self._resolve(owners[lo], 1, refused)
+                self._refuse(owners[lo], 1, refused)
             else:
                 mid = (lo + hi) // 2
                 ranges.append((mid, hi))
@@ -251,7 +260,7 @@ class BatchWriter:
 
     def _accept(self, owners: list[_Submission]) -> None:
         for sub, run in itertools.groupby(owners):
-            self._resolve(sub, sum(1 for _ in run), None)
+            sub.remaining -= sum(1 for _ in run)
         if self._metrics:
             self._metrics.points_written.inc(len(owners))
             self._metrics.batches.inc()
