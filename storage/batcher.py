@@ -162,7 +162,7 @@ class BatchWriter:
         except _Abandoned:
             log.warning("InfluxDB writer stopped with %d points unwritten", self._pending)
 
-    def _next_batch(self) -> list[_Submission] | None:
+    def _next_batch(self) -> list[tuple[_Submission, int, int]] | None:
         """Block until a batch is due (size, age, flush or close); take it off the queue."""
         with self._cond:
             while True:
@@ -280,6 +280,9 @@ class BatchWriter:
                     self._observe(started)
                     self._mark_healthy()
                     return exc
+                failure, retry_after = exc, None
+            except Exception as exc:  # a sink bug: never lose the batch or the thread over it
+                log.exception("InfluxDB sink raised an unexpected error; retrying")
                 failure, retry_after = exc, None
             else:
                 self._observe(started)

@@ -331,3 +331,30 @@ def test_outage_holds_points_until_influxd_is_back_then_each_lands_once(tmp_path
         sink.close()
     finally:
         server.close()
+
+
+def test_retry_after_is_honoured_up_to_the_cap() -> None:
+    stamps: list[float] = []
+
+    def fail(body: bytes, calls: int) -> Exception | None:
+        stamps.append(time.monotonic())
+        return RetryableSinkError("429", retry_after=0.3) if calls == 1 else None
+
+    sink, done = FakeSink(fail), Done()
+    batcher = writer(sink, max_retry_delay=1.0)
+    batcher.submit([point(1)], done("a"))
+    assert batcher.flush(5)
+    assert stamps[1] - stamps[0] >= 0.3
+    batcher.close(5)
+
+
+def test_an_unexpected_sink_exception_is_retried_not_fatal() -> None:
+    def fail(body: bytes, calls: int) -> Exception | None:
+        return KeyError("sink bug") if calls == 1 else None
+
+    sink, done = FakeSink(fail), Done()
+    batcher = writer(sink)
+    batcher.submit([point(1)], done("a"))
+    assert batcher.flush(5)
+    assert done.calls == [("a", None)]
+    batcher.close(5)
