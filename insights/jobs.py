@@ -223,21 +223,27 @@ class InsightsJobs:
                 "need": "damp",
             }
             points = []
-            for i in range(first, n_hours):
-                if math.isnan(result.temperature[i]) or math.isnan(result.relative_humidity[i]):
-                    continue
-                fields = self._damp_fields(result, i)
-                points.append(
-                    make_point(schema.DAMP_RISK, tags, _finite(fields), _ns(start + i * HOUR))
+            with_data = [
+                i
+                for i in range(first, n_hours)
+                if not (
+                    math.isnan(result.temperature[i]) or math.isnan(result.relative_humidity[i])
                 )
-                level = RiskLevel(int(result.risk[i]))
-                if self.alerts is not None and level >= RiskLevel.HIGH:
+            ]
+            for i in with_data:
+                fields = _finite(self._damp_fields(result, i))
+                points.append(make_point(schema.DAMP_RISK, tags, fields, _ns(start + i * HOUR)))
+            if self.alerts is not None:
+                for i in self._alert_hours(result.risk, with_data):
                     opened = self.alerts.raise_level(
                         tags["dev_eui"],
                         tags["site"],
-                        level,
+                        RiskLevel(int(result.risk[i])),
                         start + (i + 1) * HOUR,
-                        {"hour": (start + i * HOUR).isoformat(), **_finite(fields)},
+                        {
+                            "hour": (start + i * HOUR).isoformat(),
+                            **_finite(self._damp_fields(result, i)),
+                        },
                     )
                     if opened is not None:
                         report.alerts_opened.append(opened.id)
@@ -246,6 +252,22 @@ class InsightsJobs:
             report.damp_points += len(points)
             if progress:
                 progress("damp", done, len(homes))
+
+    @staticmethod
+    def _alert_hours(risk: np.ndarray, hours: list[int]) -> list[int]:
+        """Hours worth offering to the alert store: the first at high or above, every rise
+        (high -> severe), and the newest (a home still damp after its alert was closed).
+        The store itself decides; this only spares it one transaction per damp hour."""
+        chosen: list[int] = []
+        previous = RiskLevel.LOW
+        for i in hours:
+            level = RiskLevel(int(risk[i]))
+            if level >= RiskLevel.HIGH and (not chosen or level > previous):
+                chosen.append(i)
+            previous = level
+        if hours and risk[hours[-1]] >= RiskLevel.HIGH and hours[-1] not in chosen:
+            chosen.append(hours[-1])
+        return chosen
 
     @staticmethod
     def _damp_fields(result: Any, i: int) -> dict[str, Any]:
