@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from core.errors import IntegrityError, PayloadLengthError, SanityError, UnsupportedPortError
 from decoders import decode, get_spec
+from decoders.families import milesight
 from firmware_sim.encoders import ENCODERS
 
 MODELS = [
@@ -227,3 +228,36 @@ def test_round_trip_fields_are_declared(model: str) -> None:
     """The round trip only draws fields the model declares (so the wrapper accepts them)."""
     declared = set(get_spec(model).field_map())
     assert set(_STRATEGIES[model]) <= declared
+
+
+_TABLES = {
+    "milesight-am104": milesight._AM104,
+    "milesight-am308": milesight._AM308,
+    "milesight-am319": milesight._AM319,
+    "milesight-vs133": milesight._VS133,
+    "milesight-vs121": milesight._VS121,
+}
+
+
+@pytest.mark.parametrize("model", MODELS)
+@given(data=st.data())
+def test_compiled_frame_equals_the_walk(model: str, data: st.DataObject) -> None:
+    """The second frame of a shape takes the one-unpack path; it must give what the walk gave."""
+    values = data.draw(st.fixed_dictionaries({}, optional=_STRATEGIES[model]).filter(bool))
+    _, payload = ENCODERS[model](values)
+    fresh = milesight._walker(_TABLES[model])
+    walked = fresh(85, payload)
+    compiled = fresh(85, payload)
+    assert compiled == walked
+    assert [type(v) for v in compiled.values()] == [type(v) for v in walked.values()]
+    assert list(compiled) == list(walked)
+
+
+def test_same_length_other_shape_still_walks() -> None:
+    fresh = milesight._walker(milesight._AM104)
+    assert fresh(85, bytes.fromhex("01755c")) == {"battery_percent": 92}
+    assert fresh(85, bytes.fromhex("04686e")) == {"relative_humidity": 55.0}
+    with pytest.raises(IntegrityError):
+        fresh(85, bytes.fromhex("01765c"))
+    with pytest.raises(PayloadLengthError):
+        fresh(85, bytes.fromhex("ff0a01"))
