@@ -52,14 +52,8 @@ _HEADER_LEN = _HEADER.size
 #: (field name, divisor, offset): value = raw / divisor + offset (division keeps x/10 exact).
 Conversion = tuple[str, float, float]
 
-
-@dataclass(frozen=True)
-class _Sensor:
-    conversions: tuple[Conversion, ...]
-
-    @property
-    def words(self) -> int:
-        return len(self.conversions)
+#: One sensor: the conversions of its words, in frame order.
+Sensor = tuple[Conversion, ...]
 
 
 @dataclass(frozen=True)
@@ -71,12 +65,12 @@ class _Plan:
     conversions: tuple[Conversion, ...]
 
 
-def _plans(sensors: tuple[_Sensor, ...]) -> dict[int, _Plan]:
+def _plans(sensors: tuple[Sensor, ...]) -> dict[int, _Plan]:
     """One precompiled plan per possible flags value, so decoding is a dict lookup + one unpack."""
     plans: dict[int, _Plan] = {}
     for flags in range(1 << len(sensors)):
         present = list(compress(sensors, ((flags >> i) & 1 for i in range(len(sensors)))))
-        conversions = tuple(c for sensor in present for c in sensor.conversions)
+        conversions = tuple(c for sensor in present for c in sensor)
         plans[flags] = _Plan(
             length=_HEADER_LEN + 2 * len(conversions),
             words=struct.Struct(">" + "H" * len(conversions)),
@@ -91,32 +85,30 @@ _SHT2X_T = ("temperature", 65536 / 175.72, -46.85)
 _SHT2X_RH = ("relative_humidity", 65536 / 125, -6.0)
 _BATTERY = ("battery_voltage", 1000.0, 0.0)
 
-SHT35_SENSORS = (_Sensor((_SHT3X_T, _SHT3X_RH)), _Sensor((_BATTERY,)))
-PM_SENSORS = (
-    _Sensor((_BATTERY,)),
-    _Sensor(
-        (
-            ("pm1_0", 10.0, 0.0),
-            ("pm2_5", 10.0, 0.0),
-            ("pm4_0", 10.0, 0.0),
-            ("pm10", 10.0, 0.0),
-            ("typical_particle_size", 1.0, 0.0),
-            ("pm0_5_number", 10.0, 0.0),
-            ("pm1_0_number", 10.0, 0.0),
-            ("pm2_5_number", 10.0, 0.0),
-            ("pm4_0_number", 10.0, 0.0),
-            ("pm10_number", 10.0, 0.0),
-        )
+SHT35_SENSORS: tuple[Sensor, ...] = ((_SHT3X_T, _SHT3X_RH), (_BATTERY,))
+PM_SENSORS: tuple[Sensor, ...] = (
+    (_BATTERY,),
+    (
+        ("pm1_0", 10.0, 0.0),
+        ("pm2_5", 10.0, 0.0),
+        ("pm4_0", 10.0, 0.0),
+        ("pm10", 10.0, 0.0),
+        ("typical_particle_size", 1.0, 0.0),
+        ("pm0_5_number", 10.0, 0.0),
+        ("pm1_0_number", 10.0, 0.0),
+        ("pm2_5_number", 10.0, 0.0),
+        ("pm4_0_number", 10.0, 0.0),
+        ("pm10_number", 10.0, 0.0),
     ),
-    _Sensor((_SHT2X_T, _SHT2X_RH)),
-    _Sensor((("pressure", 50.0, 0.0),)),
+    (_SHT2X_T, _SHT2X_RH),
+    (("pressure", 50.0, 0.0),),
 )
 
 _RH_CLIP_MARGIN = 3.0
 
 
 def _make_decoder(
-    sensors: tuple[_Sensor, ...], clip_humidity: bool
+    sensors: tuple[Sensor, ...], clip_humidity: bool
 ) -> Callable[[int, bytes], Reading]:
     plans = _plans(sensors)
     all_flags = (1 << len(sensors)) - 1
