@@ -22,6 +22,7 @@ from influxdb_client.rest import ApiException
 
 from core.errors import PermanentSinkError, RetryableSinkError
 from core.settings import InfluxSettings
+from storage.query import quote_ident
 
 __all__ = ["InfluxSink", "V1Sink", "V2Sink", "make_sink", "parse_retry_after"]
 
@@ -87,7 +88,7 @@ class V1Sink:
     when a token is set (the v1-compatibility API of InfluxDB 2.x/3.x).
     """
 
-    def __init__(self, settings: InfluxSettings, *, transport: httpx.BaseTransport | None = None):
+    def __init__(self, settings: InfluxSettings) -> None:
         self.settings = settings
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if settings.token is not None:
@@ -104,7 +105,6 @@ class V1Sink:
             base_url=settings.url,
             headers=headers,
             timeout=settings.timeout,
-            transport=transport,
             limits=httpx.Limits(max_keepalive_connections=4, keepalive_expiry=60),
         )
 
@@ -129,8 +129,8 @@ class V1Sink:
         """``CREATE DATABASE`` (idempotent in InfluxQL) when settings allow it."""
         if not self.settings.create_database:
             return
-        name = self.settings.database.replace("\\", "\\\\").replace('"', '\\"')
-        response = self._post("/query", {"q": f'CREATE DATABASE "{name}"', **self._auth}, None)
+        q = f"CREATE DATABASE {quote_ident(self.settings.database)}"
+        response = self._post("/query", {"q": q, **self._auth}, None)
         what = f"CREATE DATABASE {self.settings.database}"
         classify(
             response.status_code,
@@ -138,7 +138,11 @@ class V1Sink:
             parse_retry_after(response.headers.get("Retry-After")),
             what,
         )
-        for result in response.json().get("results", []):
+        try:
+            results = json.loads(response.content).get("results", [])
+        except (ValueError, AttributeError) as exc:
+            raise RetryableSinkError(f"{what}: unreadable answer {response.text[:200]!r}") from exc
+        for result in results:
             if "error" in result:
                 raise PermanentSinkError(f"{what}: {result['error']}", response.status_code)
 

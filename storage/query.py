@@ -123,9 +123,7 @@ def time_literal(moment: datetime) -> str:
 class InfluxQL:
     """A keep-alive client for ``/query`` (GET for SELECT/SHOW, POST for the rest)."""
 
-    def __init__(
-        self, settings: InfluxSettings, *, transport: httpx.BaseTransport | None = None
-    ) -> None:
+    def __init__(self, settings: InfluxSettings) -> None:
         self.settings = settings
         headers = {"Accept": "application/json"}
         if settings.token is not None:
@@ -138,7 +136,7 @@ class InfluxQL:
             if settings.password is not None:
                 self._base["p"] = settings.password.get_secret_value()
         self._client = httpx.Client(
-            base_url=settings.url, headers=headers, timeout=settings.timeout, transport=transport
+            base_url=settings.url, headers=headers, timeout=settings.timeout
         )
 
     def query(

@@ -95,7 +95,7 @@ def test_batches_by_size_without_waiting_for_the_interval() -> None:
 
 def test_batches_by_time_and_calls_back_on_the_writer_thread() -> None:
     sink, done = FakeSink(), Done()
-    batcher = writer(sink, batch_size=1000, flush_interval=0.05)
+    batcher = writer(sink, batch_size=1000, flush_interval=0.2)
     batcher.submit([point(1), point(2)], done("a"))
     batcher.submit([point(3)], done("b"))
     deadline = time.monotonic() + 5
