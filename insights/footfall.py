@@ -52,6 +52,9 @@ def interval_counts(
 ) -> Deltas:
     """Per-reading increments of a cumulative counter.
 
+    A reading with the same fCnt and total as the one before is a redelivery,
+    even with another timestamp; so two resets in a row that land on the same
+    fCnt and total count once (resets are lower bounds anyway).
     ``baseline`` is the total of the reading just before the first one given
     (so a windowed run still counts its first reading); without it the first
     reading only sets the baseline. A drop is a wrap when the wrapped increase

@@ -251,3 +251,42 @@ def test_wrapping_resetting_counter_gives_exact_hourly_totals(
         'SELECT "people_in", "hours" FROM "footfall_counts" WHERE "period" = \'day\' AND "level" = \'site\'',
     )[0]
     assert [v[1:] for v in day["values"]] == [[sum(expected_in.values()), 24]]
+
+
+def test_outdoor_sensor_sets_the_cold_spot(
+    influxdb: LocalInfluxDB, influx_db: str, tmp_path: Path
+) -> None:
+    """20 °C / 70 % indoors: high at the 5 °C default; only medium (room RH ≥ 70 %) once a
+    mild outdoor sensor reads 15 °C and the cold spot stays under 80 %."""
+    influx = InfluxSettings(url=influxdb.url, database=influx_db)
+    sink = V1Sink(influx)
+    sink.ensure_database()
+    start = UNTIL - timedelta(days=8)
+    home = climate("d0000000000000e5", start, 8 * 24, 20.0, 70.0)
+    outdoor = [
+        make_point(
+            "climate",
+            tags("0000000000000out", "roof", "public", "damp"),
+            {"temperature": 15.0},
+            ns(start + i * HOUR),
+        )
+        for i in range(8 * 24)
+    ]
+    sink.write(encode(home + outdoor))
+    with InfluxQL(influx) as query:
+        default = InsightsJobs(InsightsSettings(), query, sink)
+        default.run(start, UNTIL)
+        q = 'SELECT last("risk"), last("surface_rh"), last("outdoor_temperature") FROM "damp_risk"'
+        assert influxql(influxdb.url, influx_db, q)[0]["values"][0][1:] == [
+            "high",
+            pytest.approx(88.5, abs=0.1),
+            5.0,
+        ]
+        measured = InsightsJobs(InsightsSettings(outdoor_dev_eui="0000000000000out"), query, sink)
+        measured.run(start, UNTIL)
+        assert influxql(influxdb.url, influx_db, q)[0]["values"][0][1:] == [
+            "low",
+            pytest.approx(75.7, abs=0.1),
+            15.0,
+        ]
+    sink.close()
