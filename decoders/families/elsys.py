@@ -45,8 +45,9 @@ Every type is parsed so a frame can be walked, but each model emits only the
 quantities its hardware measures: a value of another type means the device is not
 the model it is registered as, and the frame is refused (``IntegrityError``)
 rather than stored under the wrong device (the ERS Eye's optional raw Grid-EYE
-heat map, 0x13, is walked over). Default fPort is 5 (configurable); the
-vendor examples use 1.
+heat map, 0x13, is walked over). The fPort is configurable per device (NFC setting
+``Port``, https://www.elsys.se/en/elsys-nfc-settings-specification/); the vendor examples
+use 1, so any application port (1-223) is accepted.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ from core.errors import IntegrityError, PayloadLengthError, UnsupportedPortError
 from decoders.spec import DecoderSpec, FieldSpec, Reading
 
 DOC_URL = "https://www.elsys.se/en/elsys-payload/"
-F_PORTS = frozenset({1, 5})
+#: The port is a per-device setting (NFC key ``Port``); every application port is accepted.
+F_PORTS = frozenset(range(1, 224))
 
 _I16 = struct.Struct(">h")
 _U16 = struct.Struct(">H")
@@ -138,7 +140,7 @@ def _walker(
     def decode(f_port: int, payload: bytes) -> Reading:
         """Walk the TLV records; every record must be known, whole and sent by this model."""
         if f_port not in F_PORTS:
-            raise UnsupportedPortError(f"Elsys uplinks use fPort {sorted(F_PORTS)}")
+            raise UnsupportedPortError("Elsys uplinks use application ports 1-223")
         if not payload:
             raise PayloadLengthError("empty payload")
         out: Reading = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Mapping
 
-F_PORT = 5  # the device's default application port
+F_PORT = 1  # the port of the vendor's published examples; configurable on the device
 
 _TYPE_U8 = struct.Struct(">BB")
 _TYPE_I16 = struct.Struct(">Bh")

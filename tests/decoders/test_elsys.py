@@ -85,9 +85,10 @@ def test_bad_frames(model: str, hex_: str, error: type[Exception]) -> None:
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_other_ports_refused(model: str) -> None:
+@pytest.mark.parametrize("f_port", [0, 224])
+def test_non_application_ports_refused(model: str, f_port: int) -> None:
     with pytest.raises(UnsupportedPortError):
-        decode(model, 85, bytes.fromhex(BASE))
+        decode(model, f_port, bytes.fromhex(BASE))
 
 
 _COMMON = {

@@ -49,7 +49,7 @@ def test_decode_accepts_spaced_uppercase_hex(app: typer.Typer, runner: CliRunner
         (["elsys-ers", "1", "0100"], "bad_length"),
         (["elsys-ers", "1", "2001"], "bad_header"),
         (["elsys-ers", "1", "0265"], "out_of_range"),
-        (["elsys-ers", "85", "0100e2"], "unsupported_port"),
+        (["elsys-ers", "224", "0100e2"], "unsupported_port"),
         (["no-such-model", "1", "00"], "unknown_model"),
     ],
 )
@@ -79,7 +79,7 @@ def test_models_markdown_has_a_row_per_model(app: typer.Typer, runner: CliRunner
     lines = result.stdout.strip().splitlines()
     assert lines[0].startswith("| model key | vendor |")
     assert len(lines) == 2 + len(supported_models())
-    assert any(line.startswith("| `elsys-ers` | Elsys | ERS | damp | 1, 5 |") for line in lines)
+    assert any(line.startswith("| `elsys-ers` | Elsys | ERS | damp | 1–223 |") for line in lines)
 
 
 def test_write_readme_replaces_only_the_section(
