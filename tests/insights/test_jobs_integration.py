@@ -285,7 +285,7 @@ def test_outdoor_sensor_sets_the_cold_spot(
         measured = InsightsJobs(InsightsSettings(outdoor_dev_eui="0000000000000out"), query, sink)
         measured.run(start, UNTIL)
         assert influxql(influxdb.url, influx_db, q)[0]["values"][0][1:] == [
-            "low",
+            "medium",
             pytest.approx(75.7, abs=0.1),
             15.0,
         ]
