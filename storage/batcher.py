@@ -12,6 +12,8 @@ with unparsable lines or a type conflict against *stored* data gets 400
 body gets 400 "field type conflict" and nothing is stored. Rewriting is safe
 either way: a point's series and timestamp identify it, so a second write of
 the same point overwrites it with itself instead of adding a duplicate.
+Cost, measured there: 1 bad point in a 5,000-point batch takes 25 requests
+(0.3 s), 50 bad points about 760 requests (0.9 s).
 """
 
 from __future__ import annotations
@@ -251,7 +253,7 @@ class BatchWriter:
             if refused is None:
                 self._accept(owners[lo:hi])
             elif hi - lo == 1:
-                log.warning("InfluxDB refused a point: %s (line %r)", refused, lines[lo][:500])
+                log.debug("InfluxDB refused a point: %s (line %r)", refused, lines[lo][:500])
                 self._refuse(owners[lo], 1, refused)
             else:
                 mid = (lo + hi) // 2

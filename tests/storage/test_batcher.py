@@ -158,6 +158,8 @@ def test_retryable_errors_are_retried_until_written_and_health_follows() -> None
     assert len(sink.lines) == 2
     assert registry.get_sample_value("leedswin_storage_retries_total") == 4
     assert registry.get_sample_value("leedswin_storage_points_written_total") == 2
+    assert registry.get_sample_value("leedswin_storage_batches_total") == 1
+    assert registry.get_sample_value("leedswin_storage_write_seconds_count") == 5
     assert registry.get_sample_value("leedswin_storage_pending_points") == 0
     batcher.close(5)
 
