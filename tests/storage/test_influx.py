@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +15,7 @@ from core.errors import PermanentSinkError, RetryableSinkError
 from core.settings import InfluxSettings
 from leedswin.services import LocalInfluxDB, free_port
 from storage.influx import V1Sink, V2Sink, make_sink, parse_retry_after
+from storage.query import InfluxQL
 from tests.conftest import influxql
 
 
@@ -33,6 +35,7 @@ class FakeInflux:
     url: str
     requests: list[Recorded] = field(default_factory=list)
     answers: list[tuple[int, bytes, dict[str, str]]] = field(default_factory=list)
+    delay: float = 0.0
 
 
 @pytest.fixture
@@ -53,6 +56,7 @@ def fake_influx() -> Iterator[FakeInflux]:
                 )
             )
             status, body, headers = fake.answers.pop(0) if fake.answers else (204, b"", {})
+            time.sleep(fake.delay)
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)
@@ -146,6 +150,28 @@ def test_v1_sink_classifies_statuses(
     else:
         assert isinstance(caught.value, PermanentSinkError) and caught.value.status == status
     sink.close()
+
+
+def test_v1_sink_timeout_is_retryable(fake_influx: FakeInflux) -> None:
+    fake_influx.delay = 0.5
+    sink = V1Sink(InfluxSettings(url=fake_influx.url, timeout=0.1))
+    with pytest.raises(RetryableSinkError, match="Timeout"):
+        sink.write(b"m f=1.0 1")
+    sink.close()
+
+
+def test_influxql_reads_with_get_and_token(fake_influx: FakeInflux) -> None:
+    body = b'{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","f"],"values":[[1,2.5]]}]}]}'
+    fake_influx.answers.append((200, body, {}))
+    settings = InfluxSettings(url=fake_influx.url, database="leeds", token="tok", timeout=2)
+    with InfluxQL(settings) as client:
+        (series,) = client.query('SELECT "f" FROM "m" WHERE "d" = $d', {"d": "x'y"})
+    assert series.values == [[1, 2.5]] and series.tags == {}
+    (request,) = fake_influx.requests
+    assert (request.method, request.path, request.authorization) == ("GET", "/query", "Token tok")
+    assert request.query["db"] == ["leeds"] and request.query["epoch"] == ["ns"]
+    assert request.query["params"] == ['{"d":"x\'y"}']
+    assert "chunked" not in request.query
 
 
 def test_v1_sink_connection_refused_is_retryable() -> None:
