@@ -411,6 +411,7 @@ class InsightsJobs:
         first_day = since.astimezone(zone).date()
         last_day = (until - timedelta(microseconds=1)).astimezone(zone).date()
         site_hours: dict[str, dict[str, np.ndarray]] = {}
+        site_spans: dict[str, tuple[int, int]] = {}  # first/last grid hour any device reported
         points: list[Point] = []
         for done, device in enumerate(readings, start=1):
             dev = device.tags.get("dev_eui", "")
@@ -463,10 +464,11 @@ class InsightsJobs:
             if site in site_hours:
                 prev = site_hours[site]
                 site_hours[site] = {k: prev[k] + v for k, v in hours.items()}
-                site_hours[site]["_lo"] = np.array([min(int(prev["_lo"][0]), span[0])])
-                site_hours[site]["_hi"] = np.array([max(int(prev["_hi"][0]), span[1])])
+                lo, hi = site_spans[site]
+                site_spans[site] = (min(lo, span[0]), max(hi, span[1]))
             else:
-                site_hours[site] = {**hours, "_lo": np.array([span[0]]), "_hi": np.array([span[1]])}
+                site_hours[site] = hours
+                site_spans[site] = span
             report.footfall_devices += 1
             if progress:
                 progress("footfall", done, len(readings))
@@ -477,10 +479,17 @@ class InsightsJobs:
                 "privacy": schema.PRIVACY_PUBLIC,
                 "need": "footfall",
             }
-            span = (int(hours.pop("_lo")[0]), int(hours.pop("_hi")[0]))
             points.extend(
                 self._footfall_points(
-                    tags, grid_start, since, until, hours, span, first_day, last_day, zone
+                    tags,
+                    grid_start,
+                    since,
+                    until,
+                    hours,
+                    site_spans[site],
+                    first_day,
+                    last_day,
+                    zone,
                 )
             )
         self._write(points)
