@@ -8,6 +8,7 @@ shared/reference/uplink-formats.md (§1 ChirpStack v4, §3 The Things Stack).
 from __future__ import annotations
 
 import base64
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,11 +51,21 @@ class Uplink:
     rx: tuple[GatewayRx, ...]
 
 
+@functools.lru_cache(maxsize=4096)
+def _second(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def rfc3339(time_ns: int, zulu: bool = False) -> str:
     """RFC 3339 with nanoseconds; ChirpStack writes ``+00:00``, protobuf Timestamps and TTS ``Z``."""
     seconds, nanos = divmod(time_ns, 1_000_000_000)
-    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{stamp}.{nanos:09d}{'Z' if zulu else '+00:00'}"
+    return f"{_second(seconds)}.{nanos:09d}{'Z' if zulu else '+00:00'}"
+
+
+@functools.lru_cache(maxsize=256)
+def device_profile_id(model: str) -> str:
+    """A stable device-profile UUID per model, as ChirpStack would have one profile per model."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"leedswin:{model}"))
 
 
 def application_id(seed: int) -> str:
@@ -82,13 +93,13 @@ def chirpstack_dict(uplink: Uplink) -> dict[str, Any]:
     ns_time = rfc3339(uplink.time_ns, zulu=True)
     return {
         "deduplicationId": uplink.deduplication_id,
-        "time": rfc3339(uplink.time_ns),
+        "time": ns_time[:-1] + "+00:00",
         "deviceInfo": {
             "tenantId": TENANT_ID,
             "tenantName": "Leeds City Council",
             "applicationId": uplink.application_id,
             "applicationName": "leedswin-sim",
-            "deviceProfileId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"leedswin:{device.model}")),
+            "deviceProfileId": device_profile_id(device.model),
             "deviceProfileName": device.model,
             "deviceName": f"{device.model}-{device.dev_eui[-6:]}",
             "devEui": device.dev_eui,

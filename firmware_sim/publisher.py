@@ -19,8 +19,9 @@ from typing import Literal
 
 import numpy as np
 import paho.mqtt.client as mqtt
+from paho.mqtt.reasoncodes import ReasonCode
 
-from core.errors import ConfigError, DecodeError
+from core.errors import ConfigError, DecodeError, RetryableSinkError
 from core.settings import MqttSettings
 from decoders import decode
 from decoders.spec import DecoderSpec
@@ -33,6 +34,7 @@ Kind = Literal["uplink", "duplicate", "corrupt", "unknown"]
 Message = tuple[str, bytes, Kind]
 KINDS: tuple[Kind, ...] = ("uplink", "duplicate", "corrupt", "unknown")
 
+DEFAULT_IN_FLIGHT = 100  # measured: see publish()
 CHUNK = 256  # uplinks per device whose readings are computed in one vectorised call
 
 
@@ -62,32 +64,50 @@ class SimOptions:
 
 
 class _Radio:
-    """Per-device sequential state: frame counter and the seeded stream for ids and radio noise."""
+    """Per-device sequential state: frame counter and the seeded stream for ids and radio noise.
+
+    Draws come from the device's Generator in blocks (one numpy call per block,
+    not per frame), which keeps the stream deterministic and the simulator fast.
+    """
+
+    BLOCK = 256
 
     def __init__(self, seed: int, device: Device) -> None:
         self.device = device
         self.rng = np.random.default_rng([seed, device.index, 0x5AD10])
         self.f_cnt = device.f_cnt_start
         self.uplink_id = int(self.rng.integers(0, 2**31))
+        self._next = self.BLOCK
+
+    def _refill(self) -> None:
+        rng, n, links = self.rng, self.BLOCK, len(self.device.gateways)
+        ids = np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16).copy()
+        ids[:, 6] = (ids[:, 6] & 0x0F) | 0x40  # UUID version 4
+        ids[:, 8] = (ids[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
+        self._ids = [row.tobytes().hex() for row in ids]
+        self._heard = rng.integers(1, links + 1, size=n).tolist()
+        rssi = np.array([g.rssi for g in self.device.gateways]) + rng.normal(0, 3, (n, links))
+        snr = np.array([g.snr for g in self.device.gateways]) + rng.normal(0, 1.5, (n, links))
+        self._rssi = np.rint(rssi).astype(int).tolist()
+        self._snr = np.round(np.clip(snr, -20, 13.5), 1).tolist()
+        self._next = 0
 
     def frame(self, app: str, time_ns: int, f_port: int, payload: bytes) -> Uplink:
-        rng = self.rng
-        heard = self.device.gateways[: int(rng.integers(1, len(self.device.gateways) + 1))]
+        if self._next == self.BLOCK:
+            self._refill()
+        i = self._next
+        self._next += 1
         rx = []
-        for gateway in heard:
+        for g, gateway in enumerate(self.device.gateways[: self._heard[i]]):
             self.uplink_id = (self.uplink_id + 1) % 2**32
             rx.append(
-                GatewayRx(
-                    gateway_id=gateway.gateway_id,
-                    rssi=int(round(gateway.rssi + rng.normal(0, 3))),
-                    snr=round(float(np.clip(gateway.snr + rng.normal(0, 1.5), -20, 13.5)), 1),
-                    uplink_id=self.uplink_id,
-                )
+                GatewayRx(gateway.gateway_id, self._rssi[i][g], self._snr[i][g], self.uplink_id)
             )
+        h = self._ids[i]
         uplink = Uplink(
             device=self.device,
             application_id=app,
-            deduplication_id=str(uuid.UUID(bytes=rng.bytes(16), version=4)),
+            deduplication_id=f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}",
             time_ns=time_ns,
             f_cnt=self.f_cnt,
             f_port=f_port,
@@ -159,12 +179,20 @@ class Simulator:
 
     def _times(self, device: Device, ks: range) -> np.ndarray:
         if self.options.live:
-            return np.full(len(ks), self.clock() / 1e9)
+            return np.full(len(ks), self.clock() / 1e9)  # live runs go one uplink at a time
         return self.start + np.asarray(ks, dtype=np.float64) * device.interval + device.offset
 
-    def _series(self, device: Device, ks: range) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def _series(self, device: Device, ks: range) -> list[tuple[int, dict[str, float]]]:
+        """(time in ns, readings) of one device's uplinks ``ks``, computed in one vectorised call."""
         times = self._times(device, ks)
-        return times, signals.readings(device.traits, device.spec, times)  # type: ignore[arg-type]
+        values = signals.readings(device.traits, device.spec, times)  # type: ignore[arg-type]
+        names = list(values)
+        rows = zip(*(values[name].tolist() for name in names), strict=True)
+        stamps = np.rint(times * 1e9).astype(np.int64).tolist()
+        return [
+            (stamp, dict(zip(names, row, strict=True)))
+            for stamp, row in zip(stamps, rows, strict=True)
+        ]
 
     def messages(self, stop: threading.Event | None = None) -> Iterator[Message]:
         options = self.options
@@ -182,14 +210,9 @@ class Simulator:
                     if stop is not None and stop.is_set():
                         return
                     device = radio.device
-                    if series is None:
-                        now = self.clock()
-                        values = signals.readings(device.traits, device.spec, np.array([now / 1e9]))  # type: ignore[arg-type]
-                        time_ns, index = now, 0
-                    else:
-                        times, values = series[d]
-                        time_ns, index = int(round(times[j] * 1e9)), j
-                    reading = {name: float(array[index]) for name, array in values.items()}
+                    time_ns, reading = (self._series(device, ks) if series is None else series[d])[
+                        j
+                    ]
                     f_port, payload = encode_reading(device, reading)
                     uplink = radio.frame(self.app, time_ns, f_port, payload)
                     topic, body = render(uplink, fmt)
@@ -222,20 +245,59 @@ def simulate(
     return Simulator(options, clock).messages(stop)
 
 
+class _Window:
+    """Messages handed to paho but not yet PUBACKed, bounded so an endless run stays small."""
+
+    def __init__(self, size: int, ack_timeout: float) -> None:
+        self.size = size
+        self.ack_timeout = ack_timeout
+        self.pending = 0
+        self.last_ack = time.monotonic()
+        self.changed = threading.Condition()
+
+    def _wait(self, ready: Callable[[], bool]) -> None:
+        with self.changed:
+            while not self.changed.wait_for(ready, timeout=1.0):
+                if time.monotonic() - self.last_ack > self.ack_timeout:
+                    raise RetryableSinkError(
+                        f"broker acknowledged nothing for {self.ack_timeout:.0f} s "
+                        f"({self.pending} messages unacknowledged)"
+                    )
+
+    def take(self) -> None:
+        self._wait(lambda: self.pending < self.size)
+        with self.changed:
+            if self.pending == 0:
+                self.last_ack = time.monotonic()
+            self.pending += 1
+
+    def acked(self) -> None:
+        with self.changed:
+            self.pending -= 1
+            self.last_ack = time.monotonic()
+            self.changed.notify_all()
+
+    def drain(self) -> None:
+        self._wait(lambda: self.pending == 0)
+
+
 def publish(
     messages: Iterable[Message],
     settings: MqttSettings,
     rate: float = 0.0,
-    max_in_flight: int = 1000,
+    max_in_flight: int = DEFAULT_IN_FLIGHT,
     stop: threading.Event | None = None,
     on_message: Callable[[Counter[str]], None] | None = None,
     connect_timeout: float = 10.0,
+    ack_timeout: float = 60.0,
 ) -> Counter[str]:
     """Publish at QoS 1, ``rate`` messages/s (0 = flat out); return counts once all are PUBACKed.
 
-    paho rescans its in-flight window on every PUBACK, so a huge window is slower,
-    not faster (measured-pitfalls.md); a semaphore keeps at most twice the
-    window queued inside paho so memory stays bounded on endless runs.
+    paho rescans its in-flight list on every PUBACK, so a big window is slower,
+    not faster (measured-pitfalls.md; here 100 beat 1000 by about 2x). At most
+    twice the window is queued inside paho, so memory stays bounded on endless
+    runs. paho reconnects by itself; a broker that acknowledges nothing for
+    ``ack_timeout`` seconds raises ``RetryableSinkError``.
     """
     client = mqtt.Client(
         mqtt.CallbackAPIVersion.VERSION2,
@@ -247,56 +309,40 @@ def publish(
         client.username_pw_set(settings.username, password)
     client.max_inflight_messages_set(max_in_flight)
     client.max_queued_messages_set(0)
-    window = threading.BoundedSemaphore(2 * max_in_flight)
-    acked = threading.Event()
+    window = _Window(2 * max_in_flight, ack_timeout)
     connected = threading.Event()
-    pending = 0
-    lock = threading.Lock()
+    refused: list[str] = []
     counts: Counter[str] = Counter()
 
-    def on_connect(*_: object) -> None:
+    def on_connect(_c: object, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
+        if reason.is_failure:
+            refused.append(str(reason))
         connected.set()
 
-    def on_publish(*_: object) -> None:
-        nonlocal pending
-        window.release()
-        with lock:
-            pending -= 1
-            if pending == 0:
-                acked.set()
-
     client.on_connect = on_connect
-    client.on_publish = on_publish
+    client.on_publish = lambda *_: window.acked()
     try:
         client.connect(settings.host, settings.port, settings.keepalive)
     except OSError as exc:
         raise ConfigError(f"cannot reach MQTT broker {settings.url}: {exc}") from exc
     client.loop_start()
     try:
-        if not connected.wait(connect_timeout):
-            raise ConfigError(f"MQTT broker {settings.url} did not accept the connection")
+        if not connected.wait(connect_timeout) or refused:
+            raise ConfigError(f"MQTT broker {settings.url} refused the connection: {refused}")
         began = time.monotonic()
         for sent, (topic, payload, kind) in enumerate(messages):
             if rate > 0:
                 delay = began + sent / rate - time.monotonic()
-                if delay > 0 and stop is not None and stop.wait(delay):
+                if delay > 0 and (stop.wait(delay) if stop is not None else time.sleep(delay)):
                     break
-                if delay > 0 and stop is None:
-                    time.sleep(delay)
-            window.acquire()
-            with lock:
-                pending += 1
-                acked.clear()
+            window.take()
             result = client.publish(topic, payload, qos=1)
-            if result.rc != mqtt.MQTT_ERR_SUCCESS and result.rc != mqtt.MQTT_ERR_NO_CONN:
-                raise ConfigError(f"publish failed: {mqtt.error_string(result.rc)}")
+            if result.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                raise RetryableSinkError(f"publish failed: {mqtt.error_string(result.rc)}")
             counts[kind] += 1
             if on_message is not None:
                 on_message(counts)
-        with lock:
-            if pending == 0:
-                acked.set()
-        acked.wait()
+        window.drain()
     finally:
         client.disconnect()
         client.loop_stop()

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from core.settings import MqttSettings
-from firmware_sim.publisher import SimOptions, publish, simulate
+from firmware_sim.publisher import DEFAULT_IN_FLIGHT, SimOptions, publish, simulate
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def run_simulation(
     options: SimOptions,
     rate: float = 0.0,
     stop: threading.Event | None = None,
-    max_in_flight: int = 1000,
+    max_in_flight: int = DEFAULT_IN_FLIGHT,
     on_message: Callable[[Counter[str]], None] | None = None,
 ) -> SimResult:
     """Simulate and publish; blocks until every message is acknowledged (or ``stop`` is set)."""

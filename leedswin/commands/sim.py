@@ -12,12 +12,20 @@ import orjson
 import typer
 import yaml
 
-from core.errors import ConfigError
+from core.errors import ConfigError, RetryableSinkError
 from core.settings import MqttSettings, build
 from firmware_sim.events import Format
-from firmware_sim.fleet import build_fleet
-from firmware_sim.publisher import SimOptions
+from firmware_sim.fleet import Device, build_fleet
+from firmware_sim.publisher import DEFAULT_IN_FLIGHT, SimOptions
 from firmware_sim.run import run_simulation
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def write_registry(path: Path, devices: list[Device]) -> None:
+    """The fleet as a device registry file, for bridges fed formats without tags (TTS)."""
+    rows = [device.registry_row() for device in devices]
+    path.write_text(yaml.safe_dump({"devices": rows}, sort_keys=False))
 
 
 def register(app: typer.Typer) -> None:
@@ -44,11 +52,22 @@ def register(app: typer.Typer) -> None:
             False, help="Stamp events with the time of publishing, not backfill"
         ),
         interval: float = typer.Option(600.0, min=1, help="Seconds between one device's uplinks"),
+        counter_bits: int | None = typer.Option(
+            None, min=8, max=64, help="People-counter width (default: each model's own, e.g. 16)"
+        ),
+        max_in_flight: int = typer.Option(
+            DEFAULT_IN_FLIGHT, min=1, max=65_535, help="Unacknowledged QoS 1 messages at once"
+        ),
         registry_out: Path | None = typer.Option(
             None, help="Also write the fleet's device registry (YAML) here"
         ),
     ) -> None:
-        """Publish devices × uplinks events at QoS 1; last stdout line is a JSON summary of counts."""
+        """Publish devices × uplinks events at QoS 1; the last stdout line is a JSON summary.
+
+        ``published`` counts distinct valid uplinks (devices × uplinks); duplicates,
+        corrupt frames and unknown-model uplinks are extra messages, counted apart.
+        Ctrl-C ends an endless run (``--uplinks 0``) after the broker acknowledged all.
+        """
         if format not in get_args(Format):
             raise typer.BadParameter(f"format must be one of {', '.join(get_args(Format))}")
         try:
@@ -63,16 +82,20 @@ def register(app: typer.Typer) -> None:
                 corrupt=corrupt,
                 unknown=unknown,
                 live=live,
+                counter_bits=counter_bits,
             )
             if registry_out is not None:
-                known, others = build_fleet(seed, devices, interval, unknown)
-                rows = [d.registry_row() for d in known + others]
-                registry_out.write_text(yaml.safe_dump({"devices": rows}, sort_keys=False))
+                write_registry(registry_out, build_fleet(seed, devices, interval)[0])
             stop = threading.Event()
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(signum, lambda *_: stop.set())
-            result = run_simulation(mqtt, options, rate=rate, stop=stop)
-        except (ConfigError, ValueError) as exc:
+            previous = {s: signal.signal(s, lambda *_: stop.set()) for s in STOP_SIGNALS}
+            try:
+                result = run_simulation(
+                    mqtt, options, rate=rate, stop=stop, max_in_flight=max_in_flight
+                )
+            finally:
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler)
+        except (ConfigError, RetryableSinkError, ValueError) as exc:
             typer.echo(f"leedswin sim: {exc}", err=True)
             raise typer.Exit(2) from exc
         sys.stdout.write(orjson.dumps(result.as_dict()).decode() + "\n")

@@ -6,6 +6,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -19,6 +20,7 @@ from firmware_sim.publisher import SimOptions
 from firmware_sim.run import run_simulation
 from leedswin.commands import sim
 from leedswin.services import LocalMosquitto
+from storage.devices import load_devices
 
 pytestmark = pytest.mark.integration
 
@@ -129,7 +131,9 @@ def test_endless_live_run_stops_cleanly(
         subscriber.close()
 
 
-def test_cli_prints_counts_as_its_last_line(mosquitto: LocalMosquitto, seed: int) -> None:
+def test_cli_prints_counts_as_its_last_line(
+    mosquitto: LocalMosquitto, seed: int, tmp_path: Path
+) -> None:
     app = typer.Typer()
     app.callback()(lambda: None)
     sim.register(app)
@@ -147,6 +151,7 @@ def test_cli_prints_counts_as_its_last_line(mosquitto: LocalMosquitto, seed: int
             str(seed),
         ]
         args += ["--duplicates", "0.05", "--corrupt", "0.1", "--unknown", "1", "--rate", "0"]
+        args += ["--registry-out", str(tmp_path / "devices.yaml")]
         outcome = CliRunner().invoke(app, args)
         assert outcome.exit_code == 0, outcome.output
         summary = orjson.loads(outcome.stdout.strip().splitlines()[-1])
@@ -154,6 +159,8 @@ def test_cli_prints_counts_as_its_last_line(mosquitto: LocalMosquitto, seed: int
         assert (summary["duplicates"], summary["corrupt"], summary["unknown"]) == (10, 20, 10)
         assert summary["messages"] == 240 and summary["seconds"] > 0
         assert subscriber.wait_for(240) == 240
+        registry = load_devices(tmp_path / "devices.yaml")
+        assert set(registry) == {device.dev_eui for device in build_fleet(seed, 20)[0]}
     finally:
         subscriber.close()
 
