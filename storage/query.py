@@ -177,6 +177,8 @@ class InfluxQL:
             if "error" in result:
                 statement = result.get("statement_id", 0)
                 raise QueryError(f"{_short(q)} (statement {statement}): {result['error']}")
+            if result.get("partial") or any(raw.get("partial") for raw in result.get("series", [])):
+                raise QueryError(f"{_short(q)}: result cut short by the server's max-row-limit")
             for raw in result.get("series", []):
                 series.append(
                     Series(

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from core.errors import PermanentSinkError, RetryableSinkError
+from core.errors import PermanentSinkError, QueryError, RetryableSinkError
 from core.settings import InfluxSettings
 from leedswin.services import LocalInfluxDB, free_port
 from storage.influx import V1Sink, V2Sink, make_sink, parse_retry_after
@@ -172,6 +172,14 @@ def test_influxql_reads_with_get_and_token(fake_influx: FakeInflux) -> None:
     assert request.query["db"] == ["leeds"] and request.query["epoch"] == ["ns"]
     assert request.query["params"] == ['{"d":"x\'y"}']
     assert "chunked" not in request.query
+
+
+def test_influxql_refuses_a_truncated_result(fake_influx: FakeInflux) -> None:
+    body = b'{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time"],"values":[[1]],"partial":true}]}]}'
+    fake_influx.answers.append((200, body, {}))
+    with InfluxQL(InfluxSettings(url=fake_influx.url, timeout=2)) as client:
+        with pytest.raises(QueryError, match="max-row-limit"):
+            client.query('SELECT "f" FROM "m"')
 
 
 def test_v1_sink_connection_refused_is_retryable() -> None:
