@@ -47,5 +47,10 @@ class DecoderSpec:
         return {f.name: f for f in self.fields}
 
     def field_map(self) -> Mapping[str, FieldSpec]:
-        """Fields by name, built once: ``decode`` range-checks every value against it."""
+        """Fields by name, built once."""
         return self._fields_by_name
+
+    @cached_property
+    def bounds(self) -> Mapping[str, tuple[float, float]]:
+        """(minimum, maximum) by field name: the hot path of ``decode``'s range check."""
+        return {f.name: (f.minimum, f.maximum) for f in self.fields}
