@@ -290,3 +290,31 @@ def test_outdoor_sensor_sets_the_cold_spot(
             15.0,
         ]
     sink.close()
+
+
+def test_footfall_day_with_clock_change_has_25_hours(
+    env: tuple[InsightsJobs, V1Sink, AlertStore, str], influxdb: LocalInfluxDB
+) -> None:
+    """Sunday 25 Oct 2026, BST ends: the London day has 25 hourly counts; week-on-week
+    compares with Sunday 18 Oct at the same wall-clock time."""
+    jobs, sink, _, db = env
+    first = datetime(2026, 10, 16, 23, tzinfo=UTC)  # 00:00 BST on Saturday 17 October
+    end = datetime(2026, 10, 26, 0, tzinfo=UTC)  # 00:00 GMT on Monday 26 October
+    points = []
+    for i in range(int((end - first) / HOUR) + 1):
+        moment = first + i * HOUR
+        t = tags("ff9", "briggate", "public", "footfall")
+        points.append(
+            make_point("footfall", t, {"people_in": float(7 * i), "people_out": 0.0}, ns(moment))
+        )
+        points.append(make_point("uplink", t, {"f_cnt": i}, ns(moment)))
+    sink.write(encode(points))
+    report = jobs.run(datetime(2026, 10, 25, tzinfo=UTC) - HOUR, end)
+    assert report.errors == []
+    days = influxql(
+        influxdb.url,
+        db,
+        'SELECT "people_in", "hours", "week_ago_in" FROM "footfall_counts" WHERE "period" = \'day\' AND "level" = \'site\'',
+    )[0]["values"]
+    assert [row[1:] for row in days] == [[7 * 25, 25, 7 * 24]]
+    assert days[0][0] == ns(datetime(2026, 10, 24, 23, tzinfo=UTC))
