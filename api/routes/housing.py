@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
 from api.deps import HousingDep, RegistryDep, ScopedReadingsDep
+from api.models import ErrorPublic
 from api.params import DevEuiPath, invalid
 from api.scoped import ns_to_datetime
 from insights.alerts import Alert, AlertStore
@@ -247,7 +248,7 @@ def list_alerts(
 
 @router.get("/alerts/{alert_id}", response_model=AlertPublic)
 def get_alert(
-    _: HousingDep, registry: RegistryDep, alert_id: Annotated[int, Path(ge=1)]
+    _: HousingDep, registry: RegistryDep, alert_id: Annotated[int, Path(ge=1, le=2**62)]
 ) -> AlertPublic:
     alert = AlertStore(registry).get(alert_id)
     if alert is None:
@@ -255,11 +256,15 @@ def get_alert(
     return _alert(alert, datetime.now(UTC))
 
 
-@router.post("/alerts/{alert_id}/actions", response_model=AlertPublic)
+@router.post(
+    "/alerts/{alert_id}/actions",
+    response_model=AlertPublic,
+    responses={400: {"model": ErrorPublic, "description": "Body is not valid JSON"}},
+)
 def record_action(
     principal: HousingDep,
     registry: RegistryDep,
-    alert_id: Annotated[int, Path(ge=1)],
+    alert_id: Annotated[int, Path(ge=1, le=2**62)],
     body: ActionIn,
 ) -> AlertPublic:
     """Acknowledge an alert or record an action; the key's name is the actor in the audit trail."""
