@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 
 from api.deps import AdminDep, ServicesDep
-from api.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ListPublic
+from api.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ErrorPublic, ListPublic
 from storage.registry import ApiKey, Scope
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
@@ -27,7 +27,12 @@ def list_keys(services: ServicesDep, _: AdminDep) -> ListPublic[ApiKeyPublic]:
     return ListPublic[ApiKeyPublic](data=data, count=len(data))
 
 
-@router.post("", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=ApiKeyCreated,
+    status_code=status.HTTP_201_CREATED,
+    responses={400: {"model": ErrorPublic, "description": "Body is not valid JSON"}},
+)
 def create_key(services: ServicesDep, _: AdminDep, body: ApiKeyCreate) -> ApiKeyCreated:
     key, token = services.keys.create(body.name, Scope(body.scope))
     return ApiKeyCreated(**key_public(key).model_dump(), token=token)
