@@ -1,0 +1,94 @@
+"""Job wiring with a fake query runner and sink (the real-server runs are in test_jobs_integration)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from core.errors import QueryError
+from core.settings import InsightsSettings
+from insights.jobs import InsightsJobs
+
+UNTIL = datetime(2026, 11, 23, tzinfo=UTC)
+HOUR_NS = 3_600_000_000_000
+
+
+@dataclass
+class FakeSeries:
+    tags: dict[str, str]
+    columns: list[str]
+    values: list[list[Any]]
+
+
+@dataclass
+class FakeQuery:
+    """Answers only the air-quality statement, with 30 hours of constant NO2."""
+
+    model: str
+    no2: float
+    statements: list[str] = field(default_factory=list)
+
+    def query(self, q: str, params: dict[str, Any] | None = None) -> list[FakeSeries]:
+        self.statements.append(q)
+        if 'FROM "air_quality"' not in q:
+            return []
+        start = int((UNTIL - timedelta(hours=30)).timestamp()) * 1_000_000_000
+        columns = ["time", "pm2_5", "pm10", "no2", "o3"]
+        rows = [[start + i * HOUR_NS, None, None, self.no2, None] for i in range(30)]
+        tags = {"dev_eui": "a1", "model": self.model, "site": "kirkgate"}
+        return [FakeSeries(tags, columns, rows)]
+
+
+@dataclass
+class FakeSink:
+    lines: list[str] = field(default_factory=list)
+
+    def write(self, body: bytes) -> None:
+        self.lines.extend(body.decode().splitlines())
+
+
+def _daqi_lines(settings: InsightsSettings, model: str, no2: float) -> list[str]:
+    sink = FakeSink()
+    InsightsJobs(settings, FakeQuery(model, no2), sink).run(UNTIL - timedelta(hours=2), UNTIL)
+    return [line for line in sink.lines if line.startswith("daqi,")]
+
+
+def test_ppb_gases_are_converted_before_banding() -> None:
+    # 110 ppb NO2 = 210 µg/m³ at 20 °C: index 4, where 110 µg/m³ would be index 2.
+    plain = _daqi_lines(InsightsSettings(), "gas-sensor", 110.0)
+    assert all("no2_index=2i" in line for line in plain) and len(plain) == 4
+    converted = _daqi_lines(InsightsSettings(gas_units={"gas-sensor": "ppb"}), "gas-sensor", 110.0)
+    assert all("no2_index=4i" in line and 'band="Moderate"' in line for line in converted)
+
+
+def test_reference_models_are_not_indicative() -> None:
+    low_cost = _daqi_lines(InsightsSettings(), "ref-monitor", 50.0)
+    assert all("indicative=true" in line for line in low_cost)
+    reference = _daqi_lines(
+        InsightsSettings(reference_models=("ref-monitor",)), "ref-monitor", 50.0
+    )
+    assert all("indicative=false" in line for line in reference)
+
+
+def test_a_failing_stage_is_reported_and_the_others_still_run() -> None:
+    class Flaky(FakeQuery):
+        def query(self, q: str, params: dict[str, Any] | None = None) -> list[FakeSeries]:
+            if 'FROM "climate"' in q:
+                raise QueryError("influxd went away")
+            return super().query(q, params)
+
+    sink = FakeSink()
+    report = InsightsJobs(InsightsSettings(), Flaky("m", 10.0), sink).run(
+        UNTIL - timedelta(hours=2), UNTIL
+    )
+    assert report.errors == ["damp: influxd went away"]
+    assert report.daqi_points == 4
+
+
+def test_statements_filter_by_privacy_and_bound_time() -> None:
+    query = FakeQuery("m", 10.0)
+    InsightsJobs(InsightsSettings(), query, FakeSink()).run(UNTIL - timedelta(hours=2), UNTIL)
+    assert len(query.statements) == 4
+    assert all('"privacy" = $privacy' in q for q in query.statements)
+    assert all("time >= " in q and "time < " in q for q in query.statements)
