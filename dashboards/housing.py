@@ -1,0 +1,237 @@
+"""Housing damp risk in tenants' homes: personal data, deployed only to the restricted folder.
+
+Open alerts and their Awaab's Law deadlines live in the SQLite alert store,
+not in InfluxDB (``insights.alerts``; the API serves them at
+``/v1/housing/alerts``). Grafana's InfluxDB datasource cannot reach them, so
+the "Homes at high or severe risk" table shows what InfluxDB does know: when
+each home's hourly assessment first reached high or severe in the range. The
+statutory deadlines are counted in working days from the moment the landlord
+became aware, which only the alert store records.
+"""
+
+from __future__ import annotations
+
+from dashboards.model import (
+    BAND_AREA,
+    Json,
+    dashboard,
+    panel,
+    table,
+    tag_variable,
+    target,
+    thresholds,
+    timeseries,
+)
+from insights.damp import RiskLevel
+
+UID = "leedswin-housing"
+
+HOME = "\"privacy\" = 'home'"
+HOMES = f'{HOME} AND "site" =~ /^$home$/ AND "dev_eui" =~ /^$device$/ AND $timeFilter'
+
+VARIABLES = [
+    tag_variable("home", "Home", "damp_risk", "site", HOME),
+    tag_variable("device", "Device", "damp_risk", "dev_eui", f'{HOME} AND "site" =~ /^$home$/'),
+]
+
+LEVELS = tuple(level.label for level in RiskLevel)
+RISK_STEPS = thresholds((None, "green"), (1, "yellow"), (2, "orange"), (3, "red"))
+RISK_NAMES = [
+    {
+        "type": "value",
+        "options": {
+            str(level): {"text": name, "index": level} for level, name in enumerate(LEVELS)
+        },
+    }
+]
+MOULD_STEPS = thresholds((None, "green"), (1, "yellow"), (3, "orange"), (4, "red"))
+RH_STEPS = thresholds((None, "green"), (70, "orange"), (80, "red"))
+
+
+def homes_at(level: int) -> Json:
+    """Homes whose latest risk (the worst of their devices' latest hours) is ``level``."""
+    return target(
+        chr(ord("A") + level),
+        f'SELECT count("risk_level") AS "{LEVELS[level]}" FROM (SELECT max("risk_level")'
+        ' AS "risk_level" FROM (SELECT last("risk_level") AS "risk_level" FROM "damp_risk"'
+        f' WHERE {HOMES} GROUP BY "site", "dev_eui") GROUP BY "site")'
+        f' WHERE "risk_level" = {level}',
+    )
+
+
+def build() -> Json:
+    panels = [
+        panel_homes_by_risk(),
+        table(
+            "Homes at high or severe risk",
+            "Homes whose hourly assessment reached high or severe in the range: when it"
+            " first did, the worst level, and the latest evidence. Open alerts and their"
+            " Awaab's Law deadlines are in the alert store (API /v1/housing/alerts), which"
+            " Grafana's InfluxDB datasource cannot read.",
+            [
+                target(
+                    "A",
+                    'SELECT first("risk_level") AS "first high", max("risk_level") AS "worst level"'
+                    f' FROM "damp_risk" WHERE {HOMES} AND "risk_level" >= 2'
+                    ' GROUP BY "site", "dev_eui"',
+                    table=True,
+                ),
+            ],
+            width=16,
+            steps=RISK_STEPS,
+            mappings=RISK_NAMES,
+            overrides=[
+                {
+                    "matcher": {"id": "byName", "options": "Time"},
+                    "properties": [{"id": "displayName", "value": "high since"}],
+                }
+            ],
+        ),
+        table(
+            "Latest assessment per home",
+            "Each home's latest hourly assessment: risk, VTT mould index (0 none … 6 full"
+            " coverage), room humidity, estimated cold-spot humidity, dew point and share"
+            " of the last 7 days' hours above 70 % and 80 % RH.",
+            [
+                target(
+                    "A",
+                    'SELECT last("risk_level") AS "risk", last("mould_index") AS "mould index",'
+                    ' last("relative_humidity") AS "RH %", last("surface_rh") AS "cold-spot RH %",'
+                    ' last("dew_point") AS "dew point °C", last("rh70_7d") AS "7 d ≥70 %",'
+                    ' last("rh80_7d") AS "7 d ≥80 %"'
+                    f' FROM "damp_risk" WHERE {HOMES} GROUP BY "site", "dev_eui"',
+                    table=True,
+                )
+            ],
+            width=24,
+            overrides=[
+                {
+                    "matcher": {"id": "byName", "options": "risk"},
+                    "properties": [
+                        {"id": "mappings", "value": RISK_NAMES},
+                        {"id": "thresholds", "value": RISK_STEPS},
+                    ],
+                },
+                {
+                    "matcher": {"id": "byName", "options": "mould index"},
+                    "properties": [{"id": "thresholds", "value": MOULD_STEPS}],
+                },
+                {
+                    "matcher": {"id": "byRegexp", "options": "/7 d/"},
+                    "properties": [{"id": "unit", "value": "percentunit"}],
+                },
+            ],
+            transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True}}}],
+        ),
+        timeseries(
+            "Relative humidity",
+            "Hourly room humidity per home (solid) and estimated humidity at the coldest"
+            " surface (dashed). Mould needs surface humidity above about 80 % for long periods.",
+            [
+                target(
+                    "A",
+                    f'SELECT mean("relative_humidity") FROM "damp_risk" WHERE {HOMES}'
+                    ' GROUP BY time($__interval), "site" fill(none)',
+                    alias="$tag_site",
+                ),
+                target(
+                    "B",
+                    f'SELECT mean("surface_rh") FROM "damp_risk" WHERE {HOMES}'
+                    ' GROUP BY time($__interval), "site" fill(none)',
+                    alias="$tag_site cold spot",
+                ),
+            ],
+            unit="humidity",
+            steps=RH_STEPS,
+            custom=BAND_AREA,
+            minimum=0,
+            maximum=100,
+            interval="1h",
+            overrides=[_dashed("B")],
+        ),
+        timeseries(
+            "Dew point and cold-spot temperature",
+            "Dew point of the room air (solid) and the estimated coldest surface"
+            " temperature (dashed). Where the surface falls to the dew point, water condenses.",
+            [
+                target(
+                    "A",
+                    f'SELECT mean("dew_point") FROM "damp_risk" WHERE {HOMES}'
+                    ' GROUP BY time($__interval), "site" fill(none)',
+                    alias="$tag_site dew point",
+                ),
+                target(
+                    "B",
+                    f'SELECT mean("surface_temperature") FROM "damp_risk" WHERE {HOMES}'
+                    ' GROUP BY time($__interval), "site" fill(none)',
+                    alias="$tag_site cold spot",
+                ),
+            ],
+            unit="celsius",
+            interval="1h",
+            overrides=[_dashed("B")],
+        ),
+        timeseries(
+            "Mould index",
+            "VTT mould index at the cold spot per home: 1 microscopic growth starting,"
+            " 3 visible mould, 4 and above visible over a tenth of the surface or more.",
+            [
+                target(
+                    "A",
+                    f'SELECT max("mould_index") FROM "damp_risk" WHERE {HOMES}'
+                    ' GROUP BY time($__interval), "site" fill(none)',
+                    alias="$tag_site",
+                )
+            ],
+            width=24,
+            steps=MOULD_STEPS,
+            custom=BAND_AREA,
+            minimum=0,
+            maximum=6,
+            decimals=2,
+            interval="1h",
+        ),
+    ]
+    return dashboard(
+        UID,
+        "Leeds WIN – Housing damp risk (restricted)",
+        "Damp and mould risk in tenants' homes from room temperature and humidity."
+        " Personal data: only the housing team may view this dashboard.",
+        ["housing", "restricted"],
+        VARIABLES,
+        panels,
+    )
+
+
+def panel_homes_by_risk() -> Json:
+    colours = ("green", "yellow", "orange", "red")
+    return panel(
+        "bargauge",
+        "Homes by risk level",
+        "Number of homes at each damp-risk level, from each home's latest hourly"
+        " assessment (the worst of its sensors). Levels with no homes are not drawn.",
+        [homes_at(level) for level in range(len(LEVELS))],
+        width=8,
+        unit="short",
+        decimals=0,
+        minimum=0,
+        options={
+            "orientation": "horizontal",
+            "displayMode": "basic",
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+        },
+        overrides=[
+            {
+                "matcher": {"id": "byName", "options": name},
+                "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": colour}}],
+            }
+            for name, colour in zip(LEVELS, colours, strict=True)
+        ],
+    )
+
+
+def _dashed(ref: str) -> Json:
+    return {
+        "matcher": {"id": "byFrameRefID", "options": ref},
+        "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}],
+    }

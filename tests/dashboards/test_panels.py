@@ -1,0 +1,99 @@
+"""Every panel of every dashboard returns data from the real InfluxDB the bridge filled.
+
+Also the privacy proof on the same data: no query of a dashboard outside the
+housing folder returns a home device or home site, even when someone edits the
+dashboard URL to select a home's site or device in the variables.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from dashboards.build import BOARDS, HOUSING_FOLDER
+from tests.conftest import influxql
+from tests.dashboards.conftest import Filled
+from tests.dashboards.grafana import built, defaults, queries, regex_value, substitute
+
+pytestmark = pytest.mark.integration
+
+BOARD_IDS = [board.uid for board in BOARDS]
+
+
+def run(filled: Filled, query: str) -> list[dict[str, Any]]:
+    return influxql(filled.url, filled.database, query)
+
+
+def home_sites(filled: Filled) -> list[str]:
+    series = run(
+        filled, 'SHOW TAG VALUES FROM "uplink" WITH KEY = "site" WHERE "privacy" = \'home\''
+    )
+    return [value for _, value in series[0]["values"]]
+
+
+@pytest.mark.parametrize(("board", "dashboard"), built(), ids=BOARD_IDS)
+def test_every_panel_returns_data(board: object, dashboard: dict, filled: Filled) -> None:
+    values = defaults(dashboard)
+    empty = []
+    for panel in dashboard["panels"]:
+        series = [s for t in panel["targets"] for s in run(filled, substitute(t["query"], values))]
+        if not series:
+            empty.append(panel["title"])
+    assert not empty, f"{dashboard['uid']}: panels without data: {empty}"
+
+
+@pytest.mark.parametrize(("board", "dashboard"), built(), ids=BOARD_IDS)
+def test_every_variable_has_values(board: object, dashboard: dict, filled: Filled) -> None:
+    values = defaults(dashboard)
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            series = run(filled, substitute(variable["query"], values))
+            assert series and series[0]["values"], variable["name"]
+
+
+@pytest.mark.parametrize(("board", "dashboard"), built(), ids=BOARD_IDS)
+def test_panels_follow_a_concrete_selection(board: object, dashboard: dict, filled: Filled) -> None:
+    """Choosing the first value of each variable (as a user would) still gives data somewhere."""
+    values = defaults(dashboard)
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            series = run(filled, substitute(variable["query"], values))
+            values[variable["name"]] = regex_value([series[0]["values"][0][1]])
+    returned = [
+        panel["title"]
+        for panel in dashboard["panels"]
+        if any(run(filled, substitute(t["query"], values)) for t in panel["targets"])
+    ]
+    assert returned, f"{dashboard['uid']}: no panel shows the first {values}"
+
+
+def test_public_dashboards_never_return_home_data(filled: Filled) -> None:
+    sites = home_sites(filled)
+    secrets = set(sites) | set(filled.home_dev_euis)
+    home_selection = {
+        "site": regex_value(sites),
+        "device": regex_value(sorted(filled.home_dev_euis)),
+        "model": ".*",
+    }
+    checked = 0
+    for board, dashboard in built():
+        if board.folder == HOUSING_FOLDER:
+            continue
+        for selection in (defaults(dashboard), defaults(dashboard) | home_selection):
+            for where, query in queries(dashboard):
+                text = json.dumps(run(filled, substitute(query, selection)))
+                leaked = [secret for secret in secrets if secret in text]
+                assert not leaked, f"{dashboard['uid']} {where} returned home data {leaked}"
+                checked += 1
+    assert checked > 80
+
+
+def test_housing_dashboard_shows_homes(filled: Filled) -> None:
+    [(_, dashboard)] = [(b, d) for b, d in built() if b.folder == HOUSING_FOLDER]
+    text = json.dumps(
+        [run(filled, substitute(q, defaults(dashboard))) for _, q in queries(dashboard)]
+    )
+    assert any(site in text for site in home_sites(filled))
+    assert any(eui in text for eui in filled.home_dev_euis)
