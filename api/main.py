@@ -18,7 +18,6 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from api._influxql import InfluxQL
 from api.deps import Services
 from api.live import LiveHub
 from api.metrics import ApiMetrics
@@ -39,6 +38,7 @@ from api.routes import (
 from core.errors import QueryError
 from core.settings import ApiSettings, InfluxSettings, MqttSettings
 from storage.devices import DeviceRegistry
+from storage.query import InfluxQL
 from storage.registry import ApiKeys, open_registry
 
 ROUTERS = [

@@ -10,13 +10,12 @@ only from fixed whitelists; every user-supplied value is a bound ``$param``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, Protocol
 
-from api._influxql import Series
+from storage.query import Series, duration_literal, duration_ns, time_ns
 from storage.registry import Scope
 from storage.schema import NEED_MEASUREMENT, QUANTITY_MEASUREMENT, UPLINK
 
@@ -34,8 +33,6 @@ _FN_SQL: Final[dict[str, str]] = {
     "p95": 'PERCENTILE("{f}", 95)',
 }
 _GROUP_TAG: Final[dict[str, str]] = {"device": "dev_eui", "site": "site"}
-_DURATION = re.compile(r"^([1-9][0-9]{0,5})(s|m|h|d|w)$")
-_UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DEVICE_TAGS: Final = ("dev_eui", "model", "site", "privacy", "need")
 
 
@@ -58,23 +55,11 @@ class Principal:
 
 def parse_duration(text: str) -> timedelta:
     """``15m``/``1h``/``1d`` -> timedelta; anything else is a ValueError (never reaches InfluxQL)."""
-    match = _DURATION.fullmatch(text)
-    if not match:
-        raise ValueError(f"bad duration {text!r}: use <n><s|m|h|d|w>, e.g. 15m, 1h, 1d")
-    return timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
-
-
-def duration_literal(every: timedelta) -> str:
-    """An InfluxQL duration literal built from a number, never from user text."""
-    return f"{int(every.total_seconds())}s"
+    return timedelta(microseconds=duration_ns(text) // 1000)
 
 
 def ns_to_datetime(ns: int) -> datetime:
     return datetime.fromtimestamp(ns / 1e9, tz=UTC)
-
-
-def _ns(moment: datetime) -> int:
-    return int(moment.timestamp() * 1_000_000) * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +137,7 @@ class ScopedReadings:
     ) -> list[DeviceRow]:
         """Devices heard within the widest allowed range, with their newest link state."""
         where, params = _filters({"need": need, "site": site, "model": model, "dev_eui": dev_eui})
-        params["since"] = _ns(datetime.now(UTC) - self._max_range)
+        params["since"] = time_ns(datetime.now(UTC) - self._max_range)
         group = ", ".join(f'"{tag}"' for tag in _DEVICE_TAGS)
         base = f'FROM "{UPLINK}" WHERE {PRIVACY_MARKER} AND time >= $since{where} GROUP BY {group}'
         seen = self.query(f'SELECT last("f_cnt") AS f_cnt {base}', params)
@@ -206,8 +191,8 @@ class ScopedReadings:
             " ORDER BY time ASC LIMIT $limit OFFSET $offset",
             {
                 "dev_eui": dev_eui,
-                "start": _ns(start),
-                "end": _ns(end),
+                "start": time_ns(start),
+                "end": time_ns(end),
                 "limit": limit,
                 "offset": offset,
             },
@@ -218,7 +203,7 @@ class ScopedReadings:
         """The newest reading of each device serving ``need``."""
         measurement = NEED_MEASUREMENT[need]
         where, params = _filters({"need": need, "site": site})
-        params["since"] = _ns(datetime.now(UTC) - self._max_range)
+        params["since"] = time_ns(datetime.now(UTC) - self._max_range)
         series = self.query(
             f'SELECT * FROM "{measurement}" WHERE {PRIVACY_MARKER} AND time >= $since{where}'
             ' GROUP BY "dev_eui", "model", "site", "privacy" ORDER BY time DESC LIMIT 1',
@@ -249,16 +234,16 @@ class ScopedReadings:
         self,
         quantity: str,
         fn: AggregateFn,
-        every: timedelta,
+        every: str,
         start: datetime,
         end: datetime,
         group_by: GroupBy,
         filters: dict[str, str | None],
     ) -> list[AggregateRow]:
-        """InfluxDB computes ``fn`` per time bucket and group; nothing raw comes back."""
+        """InfluxDB computes ``fn`` per ``every`` (re-checked by ``duration_literal``) and group."""
         measurement = QUANTITY_MEASUREMENT[quantity]
         where, params = _filters(filters)
-        params.update(start=_ns(start), end=_ns(end))
+        params.update(start=time_ns(start), end=time_ns(end))
         tag = _GROUP_TAG[group_by]
         series = self.query(
             f'SELECT {_FN_SQL[fn].format(f=quantity)} AS value FROM "{measurement}"'

@@ -56,7 +56,7 @@ def get_aggregates(
     rows = scoped.aggregate(
         quantity.value,
         fn,
-        width,
+        every,
         start,
         end,
         group_by,
