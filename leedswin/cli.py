@@ -7,6 +7,7 @@ import logging
 import typer
 
 from leedswin.commands import api as api_command
+from leedswin.commands import api as api_command
 from leedswin.commands import bridge as bridge_command
 from leedswin.commands import decode as decode_command
 from leedswin.commands import insights as insights_command
@@ -35,6 +36,7 @@ def main(
 
 
 settings.register(app)
+api_command.register(app)
 api_command.register(app)
 bridge_command.register(app)
 sim_command.register(app)
