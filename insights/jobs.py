@@ -47,7 +47,7 @@ from core.errors import PlatformError
 from core.settings import InfluxSettings, InsightsSettings
 from insights import daqi, footfall
 from insights.alerts import AlertStore
-from insights.damp import RiskLevel, assess
+from insights.damp import DampSeries, RiskLevel, assess
 from storage import schema
 from storage.influx import make_sink
 from storage.points import FieldValue, Point, encode, make_point
@@ -270,7 +270,7 @@ class InsightsJobs:
         return chosen
 
     @staticmethod
-    def _damp_fields(result: Any, i: int) -> dict[str, Any]:
+    def _damp_fields(result: DampSeries, i: int) -> dict[str, Any]:
         level = RiskLevel(int(result.risk[i]))
         return {
             "temperature": result.temperature[i],
