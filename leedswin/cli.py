@@ -9,6 +9,7 @@ import typer
 from leedswin.commands import api as api_command
 from leedswin.commands import api as api_command
 from leedswin.commands import bridge as bridge_command
+from leedswin.commands import dashboards as dashboards_command
 from leedswin.commands import decode as decode_command
 from leedswin.commands import insights as insights_command
 from leedswin.commands import settings
@@ -42,3 +43,4 @@ bridge_command.register(app)
 sim_command.register(app)
 decode_command.register(app)
 insights_command.register(app)
+dashboards_command.register(app)
