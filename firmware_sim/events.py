@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 import numpy as np
 import orjson
-from chirpstack_api import integration
-from google.protobuf import json_format
+from chirpstack_api import common, gw, integration
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from firmware_sim.fleet import Device
 
@@ -25,6 +25,11 @@ Format = Literal["chirpstack-json", "chirpstack-protobuf", "tts"]
 FORMATS: tuple[Format, ...] = ("chirpstack-json", "chirpstack-protobuf", "tts")
 
 TENANT_ID = "52f14cd4-c6f1-4fbd-8f87-4025e1d49242"
+TENANT_NAME = "Leeds City Council"
+APPLICATION_NAME = "leedswin-sim"
+REGION = "eu868"
+REGION_METADATA = {"region_config_id": REGION, "region_common_name": "EU868"}
+BANDWIDTH = 125_000
 TTS_APPLICATION = "leedswin"
 TTS_TENANT = "ttn"
 
@@ -83,6 +88,10 @@ def tts_device_id(device: Device) -> str:
     return f"eui-{device.dev_eui}"
 
 
+def _device_name(device: Device) -> str:
+    return f"{device.model}-{device.dev_eui[-6:]}"
+
+
 def _data_rate(device: Device) -> int:
     return 12 - device.spreading_factor
 
@@ -96,12 +105,12 @@ def chirpstack_dict(uplink: Uplink) -> dict[str, Any]:
         "time": ns_time[:-1] + "+00:00",
         "deviceInfo": {
             "tenantId": TENANT_ID,
-            "tenantName": "Leeds City Council",
+            "tenantName": TENANT_NAME,
             "applicationId": uplink.application_id,
-            "applicationName": "leedswin-sim",
+            "applicationName": APPLICATION_NAME,
             "deviceProfileId": device_profile_id(device.model),
             "deviceProfileName": device.model,
-            "deviceName": f"{device.model}-{device.dev_eui[-6:]}",
+            "deviceName": _device_name(device),
             "devEui": device.dev_eui,
             "deviceClassEnabled": "CLASS_A",
             "tags": device.tags,
@@ -124,7 +133,7 @@ def chirpstack_dict(uplink: Uplink) -> dict[str, Any]:
                 "channel": device.index % 8,
                 "location": {},
                 "context": base64.b64encode(rx.uplink_id.to_bytes(4, "big")).decode(),
-                "metadata": {"region_config_id": "eu868", "region_common_name": "EU868"},
+                "metadata": REGION_METADATA,
                 "crcStatus": "CRC_OK",
             }
             for rx in uplink.rx
@@ -133,13 +142,13 @@ def chirpstack_dict(uplink: Uplink) -> dict[str, Any]:
             "frequency": device.frequency,
             "modulation": {
                 "lora": {
-                    "bandwidth": 125000,
+                    "bandwidth": BANDWIDTH,
                     "spreadingFactor": device.spreading_factor,
                     "codeRate": "CR_4_5",
                 }
             },
         },
-        "regionConfigId": "eu868",
+        "regionConfigId": REGION,
     }
 
 
@@ -148,8 +157,60 @@ def chirpstack_json(uplink: Uplink) -> bytes:
 
 
 def chirpstack_protobuf(uplink: Uplink) -> bytes:
-    """Binary ``integration.UplinkEvent`` with exactly the JSON event's content."""
-    event = json_format.ParseDict(chirpstack_dict(uplink), integration.UplinkEvent())
+    """Binary ``integration.UplinkEvent`` with exactly the JSON event's content, built directly."""
+    device = uplink.device
+    seconds, nanos = divmod(uplink.time_ns, 1_000_000_000)
+    stamp = Timestamp(seconds=seconds, nanos=nanos)
+    event = integration.UplinkEvent(
+        deduplication_id=uplink.deduplication_id,
+        time=stamp,
+        device_info=integration.DeviceInfo(
+            tenant_id=TENANT_ID,
+            tenant_name=TENANT_NAME,
+            application_id=uplink.application_id,
+            application_name=APPLICATION_NAME,
+            device_profile_id=device_profile_id(device.model),
+            device_profile_name=device.model,
+            device_name=_device_name(device),
+            dev_eui=device.dev_eui,
+            device_class_enabled=common.DeviceClass.CLASS_A,
+            tags=device.tags,
+        ),
+        dev_addr=device.dev_addr,
+        adr=True,
+        dr=_data_rate(device),
+        f_cnt=uplink.f_cnt,
+        f_port=uplink.f_port,
+        confirmed=False,
+        data=uplink.payload,
+        rx_info=[
+            gw.UplinkRxInfo(
+                gateway_id=rx.gateway_id,
+                uplink_id=rx.uplink_id,
+                gw_time=stamp,
+                ns_time=stamp,
+                rssi=rx.rssi,
+                snr=rx.snr,
+                channel=device.index % 8,
+                location=common.Location(),
+                context=rx.uplink_id.to_bytes(4, "big"),
+                metadata=REGION_METADATA,
+                crc_status=gw.CRCStatus.CRC_OK,
+            )
+            for rx in uplink.rx
+        ],
+        tx_info=gw.UplinkTxInfo(
+            frequency=device.frequency,
+            modulation=gw.Modulation(
+                lora=gw.LoraModulationInfo(
+                    bandwidth=BANDWIDTH,
+                    spreading_factor=device.spreading_factor,
+                    code_rate=gw.CodeRate.CR_4_5,
+                )
+            ),
+        ),
+        region_config_id=REGION,
+    )
     return event.SerializeToString()
 
 
@@ -182,7 +243,7 @@ def tts_dict(uplink: Uplink) -> dict[str, Any]:
         "settings": {
             "data_rate": {
                 "lora": {
-                    "bandwidth": 125000,
+                    "bandwidth": BANDWIDTH,
                     "spreading_factor": device.spreading_factor,
                     "coding_rate": "4/5",
                 }

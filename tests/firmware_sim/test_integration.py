@@ -172,3 +172,21 @@ def test_cli_reports_an_unreachable_broker() -> None:
     outcome = CliRunner().invoke(app, ["sim", "--mqtt-url", "mqtt://127.0.0.1:1", "--devices", "1"])
     assert outcome.exit_code == 2
     assert "cannot reach MQTT broker" in outcome.output
+
+
+def test_publisher_survives_a_broker_restart(tmp_path: Path, seed: int) -> None:
+    with LocalMosquitto(root=tmp_path / "broker") as broker:
+        results: list[object] = []
+        options = SimOptions(devices=50, uplinks=400, seed=seed)
+        worker = threading.Thread(
+            target=lambda: results.append(
+                run_simulation(MqttSettings(url=broker.url), options, rate=5000)
+            )
+        )
+        worker.start()
+        time.sleep(1.0)
+        broker.restart()
+        worker.join(120)
+        assert not worker.is_alive()
+        (result,) = results
+        assert result.published == 20_000  # type: ignore[attr-defined]

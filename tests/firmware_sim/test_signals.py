@@ -121,3 +121,19 @@ def test_every_model_reading_is_inside_its_declared_ranges() -> None:
                 device.model,
                 spec.name,
             )
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=SEEDS, t=TIMES, data=st.data())
+def test_any_device_at_any_time_reads_inside_its_model_ranges(
+    seed: int, t: float, data: st.DataObject
+) -> None:
+    models = available_models()
+    spec = data.draw(st.sampled_from(models))
+    (device,), _ = build_fleet(seed=seed, count=1, models=[spec])
+    values = signals.readings(device.traits, spec, np.array([t, t + 600.0]))
+    for field in spec.fields:
+        assert np.all(
+            (field.minimum <= values[field.name]) & (values[field.name] <= field.maximum)
+        ), field.name
+        assert np.all(np.isfinite(values[field.name]))
