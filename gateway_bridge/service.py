@@ -1,0 +1,330 @@
+"""The running bridge: MQTT messages in, points to the batch writer, PUBACK once they are stored.
+
+Threads: paho's network thread parses, decodes and submits (CPU only, no
+blocking I/O); the writer thread calls ``on_done``, which acknowledges the
+message and republishes the reading for the live feed. Calling
+``client.ack``/``client.publish`` from the writer thread is safe in paho 2.2:
+with ``loop_start`` both only append to the out-packet deque (``publish``
+under ``_out_message_mutex``) and wake the network thread through its socket
+pair; the socket itself is written only by the network thread.
+
+A PUBACK names a packet id that is only meaningful on the connection that
+delivered the message, so acks are tagged with a connection generation and
+dropped once the connection has gone: the broker redelivers those messages
+from the persistent session and their points are written again, identically.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Protocol
+
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.reasoncodes import ReasonCode
+from prometheus_client import CollectorRegistry, start_http_server
+
+from core.errors import PermanentSinkError, SinkError
+from core.settings import BridgeSettings, InfluxSettings, MqttSettings
+from gateway_bridge.events import format_time
+from gateway_bridge.metrics import BridgeMetrics
+from gateway_bridge.mqtt import connect_properties, feed_topic, make_client, subscriptions
+from gateway_bridge.pipeline import Outcome, Pipeline, dead_letter
+from gateway_bridge.resolve import Resolver
+from storage.batcher import BatchWriter, DoneCallback
+from storage.devices import DeviceRegistry
+from storage.influx import make_sink
+from storage.metrics import WriterMetrics
+from storage.points import Point
+
+log = logging.getLogger(__name__)
+
+
+class Writer(Protocol):
+    """What the bridge needs of ``storage.batcher.BatchWriter``."""
+
+    def submit(self, points: list[Point], on_done: DoneCallback) -> None: ...
+
+    def flush(self, timeout: float | None = None) -> bool: ...
+
+
+def feed_message(outcome: Outcome) -> tuple[str, bytes]:
+    """Topic and JSON payload of a stored reading on the live feed."""
+    uplink, device = outcome.uplink, outcome.device
+    assert uplink is not None and device is not None
+    body = {
+        "dev_eui": device.dev_eui,
+        "model": device.model,
+        "need": outcome.need,
+        "site": device.site,
+        "privacy": device.privacy,
+        "ward": device.ward,
+        "time": format_time(uplink.time_ns),
+        "time_ns": uplink.time_ns,
+        "f_cnt": uplink.f_cnt,
+        "values": outcome.readings,
+    }
+    return feed_topic(device.privacy, outcome.need, device.dev_eui), orjson.dumps(body)
+
+
+class Bridge:
+    """One MQTT session feeding one batch writer; ``stop`` drains it without losing a message."""
+
+    def __init__(
+        self,
+        mqtt_settings: MqttSettings,
+        bridge_settings: BridgeSettings,
+        pipeline: Pipeline,
+        writer: Writer,
+        metrics: BridgeMetrics,
+        client: mqtt.Client | None = None,
+    ) -> None:
+        self.settings = mqtt_settings
+        self.bridge_settings = bridge_settings
+        self.pipeline = pipeline
+        self.writer = writer
+        self.metrics = metrics
+        self.client = client if client is not None else make_client(mqtt_settings)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._generation = 0
+        self._in_flight = 0
+        self._accepting = True
+        self._connected = threading.Event()
+        self._disconnected = threading.Event()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect in the background; paho reconnects with backoff until ``stop``."""
+        self.client.connect_async(
+            self.settings.host,
+            self.settings.port,
+            keepalive=self.settings.keepalive,
+            clean_start=False,
+            properties=connect_properties(self.settings),
+        )
+        self.client.loop_start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop taking messages, write and acknowledge those taken, disconnect.
+
+        Messages that arrive after this are left unacknowledged, so they stay
+        in the broker's session for the next start. True if everything taken
+        was resolved in time.
+        """
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            self._accepting = False
+        drained = False
+        while time.monotonic() < deadline:
+            self.writer.flush(max(0.0, deadline - time.monotonic()))
+            with self._idle:
+                # A refused submission re-enters the writer as a dead letter: flush again.
+                if self._idle.wait_for(lambda: self._in_flight == 0, 0.05):
+                    drained = True
+                    break
+        with self._lock:
+            left = self._in_flight
+        log.info("event=bridge_stopping drained=%s unresolved=%d", drained, left)
+        self._disconnected.clear()
+        self.client.disconnect()
+        if self._connected.is_set():
+            self._disconnected.wait(max(1.0, deadline - time.monotonic()))
+        self.client.loop_stop()
+        return drained
+
+    # -- paho callbacks (network thread) -----------------------------------------------
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Any,
+    ) -> None:
+        if reason_code.is_failure:
+            log.error("event=mqtt_connect_refused reason=%r", str(reason_code))
+            return
+        with self._lock:
+            self._generation += 1
+        if not flags.session_present:
+            log.warning(
+                "event=mqtt_new_session client_id=%s note=%r",
+                self.settings.client_id,
+                "no stored session: anything queued for an expired one is gone",
+            )
+        result, _ = client.subscribe(subscriptions(self.settings))
+        log.info(
+            "event=mqtt_connected url=%s client_id=%s session_present=%s subscribe_rc=%s",
+            self.settings.url,
+            self.settings.client_id,
+            flags.session_present,
+            result,
+        )
+        self._connected.set()
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Any,
+    ) -> None:
+        with self._lock:
+            self._generation += 1
+            accepting = self._accepting
+        self._connected.clear()
+        self._disconnected.set()
+        if accepting:
+            log.warning("event=mqtt_disconnected reason=%r reconnecting=true", str(reason_code))
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            if not self._accepting:
+                return  # not acknowledged: stays in the session for the next start
+            generation = self._generation
+            self._in_flight += 1
+        self.metrics.received.inc()
+        self.metrics.in_flight.inc()
+        topic, payload, mid, qos = message.topic, message.payload, message.mid, message.qos
+        outcome = self.pipeline.process(topic, payload)
+        if outcome.skipped:
+            self.metrics.skipped.labels(outcome.skipped).inc()
+            log.debug("event=skipped reason=%s topic=%s", outcome.skipped, topic)
+            self._resolve(mid, qos, generation)
+            return
+        if outcome.reason is None:
+            self.metrics.decoded.inc()
+        else:
+            log.info("event=dead_letter reason=%s topic=%s", outcome.reason, topic)
+
+        def on_done(error: PermanentSinkError | None) -> None:
+            self._stored(outcome, topic, payload, mid, qos, generation, error)
+
+        self.writer.submit(outcome.points, on_done)
+
+    # -- writer thread ---------------------------------------------------------------
+
+    def _stored(
+        self,
+        outcome: Outcome,
+        topic: str,
+        payload: bytes,
+        mid: int,
+        qos: int,
+        generation: int,
+        error: PermanentSinkError | None,
+    ) -> None:
+        if error is not None:
+            if outcome.reason is not None:
+                # Even the dead letter was refused: the log line is the last record of it.
+                log.error(
+                    "event=dead_letter_refused reason=%s error=%r topic=%s payload_hex=%s",
+                    outcome.reason,
+                    str(error),
+                    topic,
+                    payload.hex(),
+                )
+            else:
+                log.warning("event=points_refused error=%r topic=%s", str(error), topic)
+                point = dead_letter(
+                    error, topic, payload, time.time_ns(), outcome.uplink, outcome.device
+                )
+                refused = Outcome([point], outcome.uplink, outcome.device, reason=error.code)
+
+                def on_done(again: PermanentSinkError | None) -> None:
+                    self._stored(refused, topic, payload, mid, qos, generation, again)
+
+                self.writer.submit(refused.points, on_done)
+                return
+        elif outcome.reason is not None:
+            self.metrics.dead_lettered.labels(outcome.reason).inc()
+        else:
+            self.metrics.written.inc()
+            if self.bridge_settings.publish_readings and outcome.readings:
+                feed, body = feed_message(outcome)
+                self.client.publish(feed, body, qos=0)
+                self.metrics.published.inc()
+        self._resolve(mid, qos, generation)
+
+    def _resolve(self, mid: int, qos: int, generation: int) -> None:
+        """PUBACK on the connection that delivered the message; count it resolved either way."""
+        with self._lock:
+            if generation == self._generation:
+                self.client.ack(mid, qos)
+                if qos:
+                    self.metrics.acked.inc()
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.notify_all()
+        self.metrics.in_flight.dec()
+
+
+def batch_size_for(influx: InfluxSettings, mqtt_settings: MqttSettings) -> int:
+    """Points per write, capped by the in-flight window.
+
+    The broker sends at most ``max_in_flight`` unacknowledged messages (each at
+    least one point); a batch larger than that would only go out after
+    ``flush_interval``, capping throughput at ``max_in_flight / flush_interval``.
+    """
+    return max(1, min(influx.batch_size, mqtt_settings.max_in_flight))
+
+
+def serve(
+    mqtt_settings: MqttSettings,
+    influx: InfluxSettings,
+    bridge_settings: BridgeSettings,
+    stop: threading.Event,
+    registry: CollectorRegistry | None = None,
+    drain_timeout: float = 30.0,
+) -> bool:
+    """Run the bridge until ``stop`` is set; True if every message taken was stored and acked."""
+    registry = CollectorRegistry() if registry is None else registry
+    metrics = BridgeMetrics(registry)
+    if bridge_settings.metrics_port is not None:
+        start_http_server(bridge_settings.metrics_port, addr="127.0.0.1", registry=registry)
+    devices = DeviceRegistry(bridge_settings.device_registry)
+    sink = make_sink(influx)
+    try:
+        sink.ensure_database()
+    except SinkError as exc:
+        log.warning("event=ensure_database_failed error=%r note=%r", str(exc), "retried on write")
+    writer = BatchWriter(
+        sink,
+        batch_size=batch_size_for(influx, mqtt_settings),
+        flush_interval=influx.flush_interval,
+        max_retry_delay=influx.max_retry_delay,
+        metrics=WriterMetrics(registry),
+    )
+    bridge = Bridge(mqtt_settings, bridge_settings, Pipeline(Resolver(devices)), writer, metrics)
+    log.info(
+        "event=bridge_starting mqtt=%s influx=%s database=%s client_id=%s max_in_flight=%d "
+        "devices=%d",
+        mqtt_settings.url,
+        influx.url,
+        influx.bucket or influx.database,
+        mqtt_settings.client_id,
+        mqtt_settings.max_in_flight,
+        len(devices),
+    )
+    bridge.start()
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        drained = bridge.stop(drain_timeout)
+        writer.close(drain_timeout)
+        sink.close()
+    log.info("event=bridge_stopped drained=%s", drained)
+    return drained

@@ -1,0 +1,87 @@
+"""`leedswin bridge`: MQTT uplinks → decoded points in InfluxDB, acknowledged only once stored."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import typer
+
+from core.errors import ConfigError
+from core.settings import BridgeSettings, InfluxSettings, MqttSettings, build
+from gateway_bridge.service import serve
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("bridge")
+    def bridge_command(
+        mqtt_url: str | None = typer.Option(None, help="mqtt://host:port [LEEDSWIN_MQTT_URL]"),
+        influx_url: str | None = typer.Option(None, help="http://host:port [LEEDSWIN_INFLUX_URL]"),
+        influx_database: str | None = typer.Option(
+            None, help="v1 database [LEEDSWIN_INFLUX_DATABASE]"
+        ),
+        influx_org: str | None = typer.Option(None, help="v2 org [LEEDSWIN_INFLUX_ORG]"),
+        influx_bucket: str | None = typer.Option(
+            None, help="v2 bucket; selects the v2 API [LEEDSWIN_INFLUX_BUCKET]"
+        ),
+        influx_token: str | None = typer.Option(
+            None, help="API token [LEEDSWIN_INFLUX_TOKEN]; prefer the env var"
+        ),
+        registry: Path | None = typer.Option(
+            None, help="Device registry, YAML or CSV [LEEDSWIN_BRIDGE_DEVICE_REGISTRY]"
+        ),
+        client_id: str | None = typer.Option(
+            None, help="Stable MQTT client id: the session survives restarts"
+        ),
+        max_in_flight: int | None = typer.Option(
+            None, help="Unacknowledged messages the broker may send (Receive Maximum)"
+        ),
+        share_group: str | None = typer.Option(
+            None, help="Subscribe as $share/<group>/… to split load across bridges"
+        ),
+        metrics_port: int | None = typer.Option(
+            None, help="Serve Prometheus /metrics on 127.0.0.1:<port>"
+        ),
+    ) -> None:
+        """Run the bridge until SIGTERM/SIGINT, then drain, acknowledge and exit 0."""
+        try:
+            mqtt_settings = build(
+                MqttSettings,
+                url=mqtt_url,
+                client_id=client_id,
+                max_in_flight=max_in_flight,
+                share_group=share_group,
+            )
+            influx = build(
+                InfluxSettings,
+                url=influx_url,
+                database=influx_database,
+                org=influx_org,
+                bucket=influx_bucket,
+                token=influx_token,
+            )
+            bridge_settings = build(
+                BridgeSettings, device_registry=registry, metrics_port=metrics_port
+            )
+            # One line per HTTP write at INFO would drown the bridge's own logs.
+            logging.getLogger("httpx").setLevel(logging.WARNING)
+            stop = threading.Event()
+
+            def request_stop(signum: int, frame: FrameType | None) -> None:
+                stop.set()
+
+            signal.signal(signal.SIGTERM, request_stop)
+            signal.signal(signal.SIGINT, request_stop)
+            drained = serve(mqtt_settings, influx, bridge_settings, stop)
+        except ConfigError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        if not drained:
+            typer.echo(
+                "warning: some messages were not stored before exit; "
+                "they stay unacknowledged in the MQTT session",
+                err=True,
+            )

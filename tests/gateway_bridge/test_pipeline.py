@@ -1,0 +1,156 @@
+"""One message → the points of the schema (readings, uplink) or one dead letter."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+import decoders
+from core.errors import DecodeError
+from firmware_sim.encoders import ENCODERS
+from gateway_bridge.events import parse_event
+from gateway_bridge.pipeline import Pipeline, to_points
+from gateway_bridge.resolve import Device, Resolver
+from storage.points import to_line
+from storage.schema import QUANTITY_MEASUREMENT
+from tests.gateway_bridge import samples
+
+ERS = {
+    "temperature": 21.5,
+    "relative_humidity": 55,
+    "illuminance": 120,
+    "motion": 1,
+    "battery_voltage": 3.6,
+}
+
+
+def ers_event(**kwargs: object) -> bytes:
+    f_port, payload = ENCODERS["elsys-ers"](ERS)
+    return samples.chirpstack_json(samples.chirpstack_dict(payload, f_port=f_port, **kwargs))  # type: ignore[arg-type]
+
+
+def by_measurement(points: list) -> dict:
+    return {point.measurement: point for point in points}
+
+
+def test_readings_split_by_measurement_and_the_uplink_point() -> None:
+    outcome = Pipeline(Resolver()).process(samples.topic_chirpstack(), ers_event())
+    assert outcome.reason is None and outcome.need == "damp"
+    points = by_measurement(outcome.points)
+    assert set(points) == {"climate", "footfall", "uplink"}
+    tags = {
+        "dev_eui": samples.DEV_EUI,
+        "model": "elsys-ers",
+        "site": "chapeltown",
+        "privacy": "public",
+        "need": "damp",
+    }
+    for point in outcome.points:
+        assert dict(point.tags) == tags
+        assert point.time_ns == samples.TIME_NS
+    assert points["climate"].fields == {
+        "temperature": 21.5,
+        "relative_humidity": 55.0,
+        "illuminance": 120.0,
+    }
+    assert points["footfall"].fields == {"motion": 1.0}
+    assert points["uplink"].fields == {
+        "f_cnt": 42,
+        "f_port": ENCODERS["elsys-ers"](ERS)[0],
+        "gateways": 2,
+        "rssi": -88.0,
+        "snr": 9.25,
+        "battery_voltage": 3.6,
+    }
+    for point in outcome.points:
+        for name, value in point.fields.items():
+            assert type(value) is (int if name in ("f_cnt", "f_port", "gateways") else float)
+        to_line(point)
+
+
+def test_non_canonical_extras_go_to_the_measurement_of_the_need() -> None:
+    values = {"people_in": 4, "people_out": 2, "period_in": 1, "period_out": 0}
+    f_port, payload = ENCODERS["milesight-vs133"](values)
+    uplink = parse_event(
+        samples.topic_chirpstack(),
+        samples.chirpstack_json(samples.chirpstack_dict(payload, f_port=f_port, profile="x")),
+    )
+    device = Device(samples.DEV_EUI, "milesight-vs133", "briggate", "public", "")
+    points = by_measurement(to_points(uplink, device))
+    readings = decoders.decode("milesight-vs133", f_port, payload)
+    extras = {k for k in readings if k not in QUANTITY_MEASUREMENT}
+    assert extras and extras <= set(points["footfall"].fields)
+    assert set(points) == {"footfall", "uplink"}
+
+
+def test_to_points_raises_decode_errors() -> None:
+    uplink = parse_event(samples.topic_chirpstack(), ers_event())
+    with pytest.raises(DecodeError):
+        to_points(uplink, Device(samples.DEV_EUI, "milesight-am104", "", "home", ""))
+
+
+def test_replayed_event_gives_identical_points() -> None:
+    pipeline = Pipeline(Resolver())
+    first = pipeline.process(samples.topic_chirpstack(), ers_event(), received_ns=1)
+    again = pipeline.process(samples.topic_chirpstack(), ers_event(), received_ns=2)
+    assert first.points == again.points
+
+
+def test_home_privacy_is_the_default() -> None:
+    outcome = Pipeline(Resolver()).process(
+        samples.topic_chirpstack(), ers_event(tags={"site": "flat-9"})
+    )
+    assert all(dict(point.tags)["privacy"] == "home" for point in outcome.points)
+
+
+def dead_letter_of(topic: str, payload: bytes) -> tuple[str | None, dict]:
+    outcome = Pipeline(Resolver()).process(topic, payload, received_ns=123)
+    assert len(outcome.points) == 1
+    point = outcome.points[0]
+    assert point.measurement == "dead_letter"
+    assert dict(point.tags)["reason"] == outcome.reason
+    to_line(point)
+    return outcome.reason, {**dict(point.tags), **point.fields, "time_ns": point.time_ns}
+
+
+def test_bad_event_is_a_dead_letter() -> None:
+    reason, point = dead_letter_of(samples.topic_chirpstack(), b'{"broken"')
+    assert reason == "bad_event"
+    assert point["privacy"] == "home"
+    assert point["time_ns"] == 123
+    assert point["topic"] == samples.topic_chirpstack()
+
+
+def test_unknown_device_is_a_dead_letter() -> None:
+    payload = samples.chirpstack_json(samples.chirpstack_dict(profile="anything", tags={}))
+    reason, point = dead_letter_of(samples.topic_chirpstack(), payload)
+    assert reason == "unknown_device"
+    assert point["dev_eui"] == samples.DEV_EUI
+    assert point["time_ns"] == samples.TIME_NS
+
+
+def test_unknown_model_is_a_dead_letter() -> None:
+    payload = samples.chirpstack_json(samples.chirpstack_dict(profile="x", tags={"model": "acme"}))
+    assert dead_letter_of(samples.topic_chirpstack(), payload)[0] == "unknown_model"
+
+
+@pytest.mark.parametrize(
+    ("payload", "f_port", "reason"),
+    [
+        (b"\x01", 85, "bad_length"),
+        (bytes.fromhex("01755a0367d70004686e"), 9, "unsupported_port"),
+    ],
+)
+def test_decode_errors_are_dead_letters(payload: bytes, f_port: int, reason: str) -> None:
+    body = samples.chirpstack_dict(payload, f_port=f_port, profile="milesight-am104")
+    got, point = dead_letter_of(samples.topic_chirpstack(), samples.chirpstack_json(body))
+    assert got == reason
+    assert point["model"] == "milesight-am104" and point["need"] == "damp"
+    assert point["f_port"] == f_port
+    assert point["payload_hex"] == payload.hex()
+
+
+def test_mac_only_frame_is_skipped_not_dead_lettered() -> None:
+    body = samples.tts_dict(f_port=None)
+    outcome = Pipeline(Resolver()).process(samples.TOPIC_TTS, orjson.dumps(body))
+    assert outcome.points == [] and outcome.skipped == "no_payload"

@@ -1,0 +1,204 @@
+"""The bridge's acknowledgement logic, against a fake client and writer (no servers here)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.reasoncodes import ReasonCode
+from prometheus_client import CollectorRegistry
+
+from core.errors import PermanentSinkError
+from core.settings import BridgeSettings, MqttSettings, build
+from firmware_sim.encoders import ENCODERS
+from gateway_bridge.metrics import BridgeMetrics
+from gateway_bridge.pipeline import Pipeline
+from gateway_bridge.resolve import Resolver
+from gateway_bridge.service import Bridge
+from storage.points import Point
+from tests.gateway_bridge import samples
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        self.acks: list[tuple[int, int]] = []
+        self.published: list[tuple[str, bytes, int]] = []
+        self.subscribed: list[Any] = []
+        self.on_connect: Callable[..., None] | None = None
+        self.on_disconnect: Callable[..., None] | None = None
+        self.on_message: Callable[..., None] | None = None
+
+    def ack(self, mid: int, qos: int) -> None:
+        self.acks.append((mid, qos))
+
+    def publish(self, topic: str, payload: bytes, qos: int = 0) -> None:
+        self.published.append((topic, payload, qos))
+
+    def subscribe(self, topics: Any) -> tuple[int, int]:
+        self.subscribed.append(topics)
+        return 0, 1
+
+    def disconnect(self) -> None:
+        assert self.on_disconnect is not None
+        self.on_disconnect(self, None, None, ReasonCode(mqtt.PacketTypes.DISCONNECT), None)
+
+    def loop_stop(self) -> None:
+        pass
+
+
+class FakeWriter:
+    def __init__(self) -> None:
+        self.submissions: list[tuple[list[Point], Callable[[PermanentSinkError | None], None]]] = []
+
+    def submit(self, points: list[Point], on_done: Callable[..., None]) -> None:
+        self.submissions.append((list(points), on_done))
+
+    def flush(self, timeout: float | None = None) -> bool:
+        while self.submissions:
+            _, on_done = self.submissions.pop(0)
+            on_done(None)
+        return True
+
+
+class Rig:
+    def __init__(self) -> None:
+        self.client = FakeClient()
+        self.writer = FakeWriter()
+        self.registry = CollectorRegistry()
+        self.bridge = Bridge(
+            build(MqttSettings, share_group="bridges"),
+            build(BridgeSettings),
+            Pipeline(Resolver()),
+            self.writer,
+            BridgeMetrics(self.registry),
+            client=self.client,  # type: ignore[arg-type]
+        )
+        self.connect()
+
+    def connect(self) -> None:
+        flags = mqtt.ConnectFlags(session_present=True)
+        assert self.client.on_connect is not None
+        self.client.on_connect(self.client, None, flags, ReasonCode(mqtt.PacketTypes.CONNACK), None)
+
+    def deliver(self, mid: int, payload: bytes, topic: str = samples.topic_chirpstack()) -> None:
+        message = mqtt.MQTTMessage(mid=mid, topic=topic.encode())
+        message.payload = payload
+        message.qos = 1
+        assert self.client.on_message is not None
+        self.client.on_message(self.client, None, message)
+
+    def metric(self, name: str, **labels: str) -> float:
+        return self.registry.get_sample_value(name, labels) or 0.0
+
+
+def reading(privacy: str = "public", dev_eui: str = samples.DEV_EUI) -> bytes:
+    f_port, payload = ENCODERS["elsys-ers"]({"temperature": 19.5, "relative_humidity": 61})
+    tags = {"site": "s1", "privacy": privacy, "ward": "Armley"}
+    body = samples.chirpstack_dict(payload, f_port=f_port, dev_eui=dev_eui, tags=tags)
+    return samples.chirpstack_json(body)
+
+
+def test_subscribes_on_every_connect_with_the_share_group() -> None:
+    rig = Rig()
+    rig.connect()
+    assert len(rig.client.subscribed) == 2
+    topics = [topic for topic, _ in rig.client.subscribed[0]]
+    assert topics == [
+        "$share/bridges/application/+/device/+/event/up",
+        "$share/bridges/v3/+/devices/+/up",
+    ]
+    assert all(options.QoS == 1 for _, options in rig.client.subscribed[0])
+
+
+def test_acks_only_after_the_writer_accepted_then_publishes_the_reading() -> None:
+    rig = Rig()
+    rig.deliver(7, reading())
+    assert rig.client.acks == [] and rig.client.published == []
+    assert rig.metric("leedswin_bridge_in_flight") == 1
+    points, on_done = rig.writer.submissions.pop()
+    assert {p.measurement for p in points} == {"climate", "uplink"}
+    on_done(None)
+    assert rig.client.acks == [(7, 1)]
+    topic, body, qos = rig.client.published[0]
+    assert (topic, qos) == (f"leedswin/v1/readings/damp/{samples.DEV_EUI}", 0)
+    feed = orjson.loads(body)
+    assert feed == {
+        "dev_eui": samples.DEV_EUI,
+        "model": "elsys-ers",
+        "need": "damp",
+        "site": "s1",
+        "privacy": "public",
+        "ward": "Armley",
+        "time": "2026-11-23T21:15:59.123456789Z",
+        "time_ns": samples.TIME_NS,
+        "f_cnt": 42,
+        "values": {"temperature": 19.5, "relative_humidity": 61},
+    }
+    assert rig.metric("leedswin_bridge_written_total") == 1
+    assert rig.metric("leedswin_bridge_acked_total") == 1
+    assert rig.metric("leedswin_bridge_in_flight") == 0
+
+
+@pytest.mark.parametrize("privacy", ["home", "", "unknown"])
+def test_home_readings_only_on_the_restricted_tree(privacy: str) -> None:
+    rig = Rig()
+    rig.deliver(1, reading(privacy))
+    rig.writer.flush()
+    topic = rig.client.published[0][0]
+    assert topic == f"leedswin/v1/restricted/readings/damp/{samples.DEV_EUI}"
+
+
+def test_dead_letter_is_acked_once_stored_and_counted_by_reason() -> None:
+    rig = Rig()
+    rig.deliver(3, b"{nonsense")
+    (points, on_done), *_ = rig.writer.submissions
+    assert [p.measurement for p in points] == ["dead_letter"]
+    on_done(None)
+    assert rig.client.acks == [(3, 1)] and rig.client.published == []
+    assert rig.metric("leedswin_bridge_dead_lettered_total", reason="bad_event") == 1
+
+
+def test_refused_points_become_a_dead_letter_before_the_ack() -> None:
+    rig = Rig()
+    rig.deliver(4, reading())
+    _, on_done = rig.writer.submissions.pop()
+    on_done(PermanentSinkError("field type conflict", 400))
+    assert rig.client.acks == []
+    points, on_done = rig.writer.submissions.pop()
+    assert [p.measurement for p in points] == ["dead_letter"]
+    assert dict(points[0].tags)["reason"] == "sink_rejected"
+    on_done(None)
+    assert rig.client.acks == [(4, 1)]
+    assert rig.metric("leedswin_bridge_dead_lettered_total", reason="sink_rejected") == 1
+
+
+def test_no_ack_on_a_newer_connection() -> None:
+    rig = Rig()
+    rig.deliver(5, reading())
+    assert rig.client.on_disconnect is not None
+    rig.client.on_disconnect(rig.client, None, None, ReasonCode(mqtt.PacketTypes.DISCONNECT), None)
+    rig.connect()
+    rig.writer.flush()
+    assert rig.client.acks == []  # the broker redelivers it; rewriting it is idempotent
+    assert rig.metric("leedswin_bridge_in_flight") == 0
+
+
+def test_mac_only_frames_are_acked_without_writing() -> None:
+    rig = Rig()
+    rig.deliver(6, orjson.dumps(samples.tts_dict(f_port=None)), samples.TOPIC_TTS)
+    assert rig.writer.submissions == []
+    assert rig.client.acks == [(6, 1)]
+    assert rig.metric("leedswin_bridge_skipped_total", reason="no_payload") == 1
+
+
+def test_stop_drains_what_was_taken_and_leaves_later_messages_unacked() -> None:
+    rig = Rig()
+    rig.deliver(8, reading())
+    rig.bridge._accepting = False  # as stop() does first
+    rig.deliver(9, reading())
+    assert rig.bridge.stop(timeout=2) is True
+    assert rig.client.acks == [(8, 1)]
+    assert rig.metric("leedswin_bridge_received_total") == 1
