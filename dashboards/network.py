@@ -20,10 +20,24 @@ from dashboards.model import (
 
 UID = "leedswin-network"
 
-#: Public devices matching the dashboard's variables, within the time picker's range.
-DEVICES = (
+#: Public devices matching the dashboard's variables.
+MATCH = (
     '"privacy" = \'public\' AND "site" =~ /^$site$/ AND "model" =~ /^$model$/'
-    ' AND "dev_eui" =~ /^$device$/ AND $timeFilter'
+    ' AND "dev_eui" =~ /^$device$/'
+)
+#: ... within the time picker's range.
+DEVICES = f"{MATCH} AND $timeFilter"
+#: Per device: uplinks in the last $silent_after ("recent", 0 when none) and in the range.
+#: Two subqueries because InfluxDB pushes an outer time condition into a subquery, so
+#: "last uplink older than X" cannot be a time filter on last().
+BY_DEVICE = 'GROUP BY "dev_eui", "site", "model"'
+RECENT = (
+    'SELECT sum("recent") AS "recent", sum("total") AS "uplinks in range" FROM'
+    f' (SELECT count("f_cnt") AS "recent", count("f_cnt") * 0 AS "total" FROM "uplink"'
+    f" WHERE {MATCH}"
+    f" AND time > now() - $silent_after {BY_DEVICE}),"
+    ' (SELECT count("f_cnt") * 0 AS "recent", count("f_cnt") AS "total" FROM "uplink"'
+    f" WHERE {DEVICES} {BY_DEVICE}) {BY_DEVICE}"
 )
 #: Dead letters carry the device's tags when it was known (unknown devices count as home).
 REFUSED = '"privacy" = \'public\' AND "site" =~ /^$site$/ AND $timeFilter'
@@ -66,14 +80,13 @@ def build() -> Json:
         ),
         stat(
             "Silent devices",
-            "Public devices whose last uplink in the range is older than the 'Silent after'"
-            " choice. Pick a value a few times the fleet's reporting interval.",
+            "Public devices with uplinks in the range but none in the last 'Silent after'"
+            " period. Pick a value a few times the fleet's reporting interval.",
             [
                 target(
                     "A",
-                    'SELECT count("f_cnt") AS "silent" FROM (SELECT last("f_cnt") AS "f_cnt"'
-                    f' FROM "uplink" WHERE {DEVICES} GROUP BY "dev_eui")'
-                    " WHERE time < now() - $silent_after",
+                    f'SELECT count("uplinks in range") AS "silent" FROM ({RECENT})'
+                    ' WHERE "recent" = 0',
                 )
             ],
             unit="short",
@@ -106,37 +119,43 @@ def build() -> Json:
         ),
         table(
             "Silent devices",
-            "Public devices whose last uplink is older than 'Silent after', with when they"
-            " were last heard and their typical interval (median gap between uplinks).",
+            "Public devices that sent uplinks in the range but none in the last 'Silent"
+            " after' period. Compare with each device's typical interval in 'Reporting"
+            " intervals' and pick 'Silent after' a few times the fleet's usual interval.",
             [
                 target(
                     "A",
-                    'SELECT "f_cnt" AS "last f_cnt" FROM (SELECT last("f_cnt") AS "f_cnt"'
-                    f' FROM "uplink" WHERE {DEVICES} GROUP BY "dev_eui", "site", "model")'
-                    ' WHERE time < now() - $silent_after GROUP BY "dev_eui", "site", "model"',
-                    table=True,
-                ),
-                target(
-                    "B",
-                    'SELECT median("gap") AS "typical interval" FROM (SELECT elapsed("f_cnt", 1s)'
-                    f' AS "gap" FROM "uplink" WHERE {DEVICES} GROUP BY "dev_eui")'
-                    ' GROUP BY "dev_eui"',
+                    f'SELECT "uplinks in range" FROM ({RECENT}) WHERE "recent" = 0 {BY_DEVICE}',
                     table=True,
                 ),
             ],
+            transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True}}}],
+        ),
+        table(
+            "Reporting intervals",
+            "Per public device: the typical (median) gap between uplinks, which is its"
+            " expected interval, the longest gap in the range, and the uplinks counted."
+            " A longest gap far above the typical one means missed uplinks.",
+            [
+                target(
+                    "A",
+                    'SELECT median("gap") AS "typical interval", max("gap") AS "longest gap",'
+                    ' count("gap") AS "gaps" FROM (SELECT elapsed("f_cnt", 1s) AS "gap"'
+                    f' FROM "uplink" WHERE {DEVICES} GROUP BY "dev_eui", "site", "model")'
+                    ' GROUP BY "dev_eui", "site", "model"',
+                    table=True,
+                ),
+            ],
+            unit="s",
             overrides=[
                 {
-                    "matcher": {"id": "byName", "options": "typical interval"},
-                    "properties": [{"id": "unit", "value": "s"}],
-                },
-                {
-                    "matcher": {"id": "byName", "options": "Time"},
-                    "properties": [{"id": "displayName", "value": "last heard"}],
+                    "matcher": {"id": "byName", "options": "gaps"},
+                    "properties": [{"id": "unit", "value": "short"}],
                 },
             ],
             transformations=[
-                {"id": "merge", "options": {}},
-                {"id": "filterByValue", "options": _only_silent()},
+                {"id": "organize", "options": {"excludeByName": {"Time": True}}},
+                {"id": "sortBy", "options": {"sort": [{"field": "longest gap", "desc": True}]}},
             ],
         ),
         table(
@@ -234,13 +253,4 @@ def _field_style(name: str, unit: str, steps: Json) -> Json:
     return {
         "matcher": {"id": "byName", "options": name},
         "properties": [{"id": "unit", "value": unit}, {"id": "thresholds", "value": steps}],
-    }
-
-
-def _only_silent() -> Json:
-    """Keep merged rows that came from query A (typical intervals of active devices drop out)."""
-    return {
-        "filters": [{"fieldName": "last f_cnt", "config": {"id": "isNotNull", "options": {}}}],
-        "match": "all",
-        "type": "include",
     }

@@ -39,6 +39,8 @@ from tests.conftest import influxql
 
 HOUR = 3600.0
 DAYS = 9
+#: A second fleet whose last uplink is about 4 hours old.
+QUIET_SEED, QUIET_DEVICES = 12, 4
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def filled(mosquitto: LocalMosquitto, influxdb: LocalInfluxDB) -> Iterator[Fille
         now = time.time()
         fleet = SimOptions(devices=20, uplinks=int(DAYS * 24), seed=13, interval=HOUR, corrupt=0.02)
         gone_quiet = SimOptions(
-            devices=4, uplinks=10, seed=12, interval=HOUR, start=now - 14 * HOUR
+            devices=QUIET_DEVICES, uplinks=10, seed=QUIET_SEED, interval=HOUR, start=now - 14 * HOUR
         )
         published = sum(run_simulation(publisher, o).published for o in (fleet, gone_quiet))
         _wait_until(

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from dashboards.build import BOARDS, HOUSING_FOLDER
+from firmware_sim.fleet import build_fleet
 from tests.conftest import influxql
-from tests.dashboards.conftest import Filled
+from tests.dashboards.conftest import HOUR, QUIET_DEVICES, QUIET_SEED, Filled
 from tests.dashboards.grafana import built, defaults, queries, regex_value, substitute
 
 pytestmark = pytest.mark.integration
@@ -97,3 +98,16 @@ def test_housing_dashboard_shows_homes(filled: Filled) -> None:
     )
     assert any(site in text for site in home_sites(filled))
     assert any(eui in text for eui in filled.home_dev_euis)
+
+
+def test_silent_devices_are_the_ones_that_went_quiet(filled: Filled) -> None:
+    """The quiet fleet stopped ~4 h ago after 10 uplinks each: with 'Silent after' = 2h, exactly its public devices show."""
+    [(_, dashboard)] = [(b, d) for b, d in built() if d["uid"] == "leedswin-network"]
+    [panel] = [
+        p for p in dashboard["panels"] if p["title"] == "Silent devices" and p["type"] == "table"
+    ]
+    series = run(filled, substitute(panel["targets"][0]["query"], defaults(dashboard)))
+    quiet, _ = build_fleet(QUIET_SEED, QUIET_DEVICES, HOUR, 0)
+    assert {s["tags"]["dev_eui"]: s["values"][0][1] for s in series} == {
+        d.dev_eui: 10 for d in quiet if d.privacy == "public"
+    }
