@@ -32,7 +32,6 @@ from firmware_sim.fleet import Device, build_fleet
 
 Kind = Literal["uplink", "duplicate", "corrupt", "unknown"]
 Message = tuple[str, bytes, Kind]
-KINDS: tuple[Kind, ...] = ("uplink", "duplicate", "corrupt", "unknown")
 
 DEFAULT_IN_FLIGHT = 100  # measured: see publish()
 CHUNK = 256  # uplinks per device whose readings are computed in one vectorised call
@@ -198,7 +197,6 @@ class Simulator:
         options = self.options
         radios = [_Radio(options.seed, d) for d in self.devices]
         strangers = [_Radio(options.seed, d) for d in self.unknown_devices]
-        fmt = options.format
         size = 1 if options.live else CHUNK
         endless = options.uplinks == 0
         chunks = itertools.count(0, size) if endless else range(0, options.uplinks, size)
@@ -209,31 +207,35 @@ class Simulator:
                 for d, radio in enumerate(radios):
                     if stop is not None and stop.is_set():
                         return
-                    device = radio.device
-                    time_ns, reading = (self._series(device, ks) if series is None else series[d])[
-                        j
-                    ]
-                    f_port, payload = encode_reading(device, reading)
-                    uplink = radio.frame(self.app, time_ns, f_port, payload)
-                    topic, body = render(uplink, fmt)
-                    yield topic, body, "uplink"
-                    number = k * len(radios) + d
-                    if self._chosen(self._corrupt, options.corrupt, number):
-                        bad_port, bad = corrupt_payload(device.spec, f_port, payload, radio.rng)  # type: ignore[arg-type]
-                        late = time_ns + int(device.interval * 5e8)
-                        if options.live:
-                            late = self.clock()
-                        yield (*render(radio.frame(self.app, late, bad_port, bad), fmt), "corrupt")
-                    if self._chosen(self._duplicate, options.duplicates, number):
-                        yield topic, body, "duplicate"
+                    row = self._series(radio.device, ks)[0] if series is None else series[d][j]
+                    yield from self._device_messages(radio, row, k * len(radios) + d)
                 for radio in strangers:
-                    now = (
-                        self.clock()
-                        if options.live
-                        else int(round((self._times(radio.device, range(k, k + 1))[0]) * 1e9))
-                    )
-                    junk = radio.rng.bytes(int(radio.rng.integers(4, 20)))
-                    yield (*render(radio.frame(self.app, now, 2, junk), fmt), "unknown")
+                    yield self._stranger_message(radio, k)
+
+    def _device_messages(
+        self, radio: _Radio, row: tuple[int, dict[str, float]], number: int
+    ) -> Iterator[Message]:
+        """Uplink ``number`` of the run, then its garbled twin and its duplicate if chosen."""
+        options, fmt, device = self.options, self.options.format, radio.device
+        time_ns, reading = row
+        f_port, payload = encode_reading(device, reading)
+        topic, body = render(radio.frame(self.app, time_ns, f_port, payload), fmt)
+        yield topic, body, "uplink"
+        if self._chosen(self._corrupt, options.corrupt, number):
+            bad_port, bad = corrupt_payload(device.spec, f_port, payload, radio.rng)  # type: ignore[arg-type]
+            late = self.clock() if options.live else time_ns + int(device.interval * 5e8)
+            yield (*render(radio.frame(self.app, late, bad_port, bad), fmt), "corrupt")
+        if self._chosen(self._duplicate, options.duplicates, number):
+            yield topic, body, "duplicate"
+
+    def _stranger_message(self, radio: _Radio, k: int) -> Message:
+        """Uplink ``k`` of a device whose profile names no known model: random bytes."""
+        if self.options.live:
+            time_ns = self.clock()
+        else:
+            time_ns = int(round(self._times(radio.device, range(k, k + 1))[0] * 1e9))
+        junk = radio.rng.bytes(int(radio.rng.integers(4, 20)))
+        return (*render(radio.frame(self.app, time_ns, 2, junk), self.options.format), "unknown")
 
 
 def simulate(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import get_args
 
@@ -20,6 +21,21 @@ from firmware_sim.publisher import DEFAULT_IN_FLIGHT, SimOptions
 from firmware_sim.run import run_simulation
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def parse_start(text: str | None) -> float | None:
+    """Epoch seconds from ``1700000000`` or ``2023-11-14T22:13:20Z`` (UTC if no offset)."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ConfigError(f"--start {text!r} is neither epoch seconds nor ISO 8601") from exc
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def write_registry(path: Path, devices: list[Device]) -> None:
@@ -52,6 +68,10 @@ def register(app: typer.Typer) -> None:
             False, help="Stamp events with the time of publishing, not backfill"
         ),
         interval: float = typer.Option(600.0, min=1, help="Seconds between one device's uplinks"),
+        start: str | None = typer.Option(
+            None,
+            help="Backfill from here (ISO 8601 or epoch seconds); default now - uplinks × interval",
+        ),
         counter_bits: int | None = typer.Option(
             None, min=8, max=64, help="People-counter width (default: each model's own, e.g. 16)"
         ),
@@ -83,6 +103,7 @@ def register(app: typer.Typer) -> None:
                 unknown=unknown,
                 live=live,
                 counter_bits=counter_bits,
+                start=parse_start(start),
             )
             if registry_out is not None:
                 write_registry(registry_out, build_fleet(seed, devices, interval)[0])

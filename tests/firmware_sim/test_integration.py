@@ -190,3 +190,29 @@ def test_publisher_survives_a_broker_restart(tmp_path: Path, seed: int) -> None:
         assert not worker.is_alive()
         (result,) = results
         assert result.published == 20_000  # type: ignore[attr-defined]
+
+
+def test_cli_start_makes_runs_repeat_exactly(mosquitto: LocalMosquitto, seed: int) -> None:
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    sim.register(app)
+    bodies: list[list[bytes]] = []
+    for start in ("2023-11-14T22:13:20Z", "1700000000"):
+        received: list[bytes] = []
+        subscriber = _subscriber(mosquitto, seed, 3, 0)
+        euis = subscriber.dev_euis
+        subscriber.client.on_message = lambda _c, _u, m, into=received, euis=euis: (
+            into.append(m.payload) if m.topic.split("/")[3] in euis else None
+        )
+        try:
+            args = ["sim", "--mqtt-url", mosquitto.url, "--devices", "3", "--uplinks", "4"]
+            outcome = CliRunner().invoke(app, [*args, "--seed", str(seed), "--start", start])
+            assert outcome.exit_code == 0, outcome.output
+            deadline = time.monotonic() + 10
+            while len(received) < 12 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            subscriber.close()
+        bodies.append(received)
+    assert len(bodies[0]) == 12 and bodies[0] == bodies[1]
+    assert orjson.loads(bodies[0][0])["time"].startswith("2023-11-14T22:")
