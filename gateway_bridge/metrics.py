@@ -45,6 +45,11 @@ class BridgeMetrics:
         self.acked = Counter(
             "leedswin_bridge_acked", "MQTT messages acknowledged to the broker", registry=registry
         )
+        self.connected = Gauge(
+            "leedswin_bridge_connected",
+            "1 while subscribed on the broker, 0 while (re)connecting",
+            registry=registry,
+        )
         self.published = Counter(
             "leedswin_bridge_published",
             "Readings republished on the live feed",

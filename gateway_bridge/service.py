@@ -90,6 +90,7 @@ class Bridge:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._generation = 0
@@ -171,7 +172,21 @@ class Bridge:
             flags.session_present,
             result,
         )
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Any,
+    ) -> None:
+        failed = [str(code) for code in reason_codes if code.is_failure]
+        if failed:
+            log.error("event=mqtt_subscribe_refused reasons=%s", failed)
+            return
         self._connected.set()
+        self.metrics.connected.set(1)
 
     def _on_disconnect(
         self,
@@ -185,6 +200,7 @@ class Bridge:
             self._generation += 1
             accepting = self._accepting
         self._connected.clear()
+        self.metrics.connected.set(0)
         self._disconnected.set()
         if accepting:
             log.warning("event=mqtt_disconnected reason=%r reconnecting=true", str(reason_code))

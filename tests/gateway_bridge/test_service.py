@@ -30,6 +30,7 @@ class FakeClient:
         self.on_connect: Callable[..., None] | None = None
         self.on_disconnect: Callable[..., None] | None = None
         self.on_message: Callable[..., None] | None = None
+        self.on_subscribe: Callable[..., None] | None = None
 
     def ack(self, mid: int, qos: int) -> None:
         self.acks.append((mid, qos))
@@ -39,6 +40,9 @@ class FakeClient:
 
     def subscribe(self, topics: Any) -> tuple[int, int]:
         self.subscribed.append(topics)
+        assert self.on_subscribe is not None
+        granted = [ReasonCode(mqtt.PacketTypes.SUBACK, identifier=1) for _ in topics]
+        self.on_subscribe(self, None, 1, granted, None)
         return 0, 1
 
     def disconnect(self) -> None:
@@ -111,6 +115,8 @@ def test_subscribes_on_every_connect_with_the_share_group() -> None:
         "$share/bridges/v3/+/devices/+/up",
     ]
     assert all(options.QoS == 1 for _, options in rig.client.subscribed[0])
+    assert rig.bridge.wait_connected(0)
+    assert rig.metric("leedswin_bridge_connected") == 1
 
 
 def test_acks_only_after_the_writer_accepted_then_publishes_the_reading() -> None:
