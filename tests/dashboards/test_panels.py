@@ -111,3 +111,17 @@ def test_silent_devices_are_the_ones_that_went_quiet(filled: Filled) -> None:
     assert {s["tags"]["dev_eui"]: s["values"][0][1] for s in series} == {
         d.dev_eui: 10 for d in quiet if d.privacy == "public"
     }
+
+
+def test_homes_by_risk_level_counts_every_home_once(filled: Filled) -> None:
+    [(_, dashboard)] = [(b, d) for b, d in built() if b.folder == HOUSING_FOLDER]
+    [panel] = [p for p in dashboard["panels"] if p["title"] == "Homes by risk level"]
+    counts = {}
+    for target in panel["targets"]:
+        for series in run(filled, substitute(target["query"], defaults(dashboard))):
+            counts[series["columns"][1]] = series["values"][0][1]
+    homes = run(
+        filled, 'SHOW TAG VALUES FROM "damp_risk" WITH KEY = "site" WHERE "privacy" = \'home\''
+    )
+    assert sum(counts.values()) == len(homes[0]["values"])
+    assert counts.get("high", 0) + counts.get("severe", 0) >= 1  # the fleet's damp homes
