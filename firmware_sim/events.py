@@ -218,7 +218,6 @@ def tts_dict(uplink: Uplink) -> dict[str, Any]:
     """The Things Stack v3 ``up`` message; like TTS, zero/false values are left out."""
     device = uplink.device
     at = rfc3339(uplink.time_ns, zulu=True)
-    brand, _, model = device.model.partition("-")
     message: dict[str, Any] = {
         "session_key_id": base64.b64encode(bytes.fromhex(device.dev_addr) * 4).decode(),
         "f_port": uplink.f_port,
@@ -252,7 +251,13 @@ def tts_dict(uplink: Uplink) -> dict[str, Any]:
             "time": at,
         },
         "received_at": at,
-        "version_ids": {"brand_id": brand, "model_id": model or brand, "band_id": "EU_863_870"},
+        # model_id carries the whole model key so a bridge can pick the decoder; TTS
+        # forwards no device attributes, so site and privacy come from the registry.
+        "version_ids": {
+            "brand_id": device.model.partition("-")[0],
+            "model_id": device.model,
+            "band_id": "EU_863_870",
+        },
     }
     return {
         "end_device_ids": {

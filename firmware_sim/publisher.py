@@ -121,14 +121,9 @@ def corrupt_payload(
     spec: DecoderSpec, f_port: int, payload: bytes, rng: np.random.Generator
 ) -> tuple[int, bytes]:
     """A truncated or garbled frame that the model's decoder is certain to reject."""
-    candidates = (
-        payload[: len(payload) // 2],
-        payload[:1],
-        rng.bytes(max(len(payload), 1)),
-        b"",
-        payload + rng.bytes(9),
-    )
-    for candidate in candidates:
+    truncated, garbage = payload[: len(payload) // 2], rng.bytes(max(len(payload), 1))
+    first = (truncated, garbage) if rng.random() < 0.5 else (garbage, truncated)
+    for candidate in (*first, payload[:1], b"", payload + rng.bytes(9)):
         try:
             decode(spec.key, f_port, candidate)
         except DecodeError:

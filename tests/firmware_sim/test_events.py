@@ -78,6 +78,7 @@ def test_tts_uplinks() -> None:
         assert up.get("f_cnt", 0) == cs["fCnt"]
         assert tts["received_at"].endswith("Z") and tts["received_at"][:29] == cs["time"][:29]
         assert isinstance(up["settings"]["frequency"], str)
+        assert up["version_ids"]["model_id"] == cs["deviceInfo"]["deviceProfileName"]
         assert up["rx_metadata"] and all("rssi" in rx and "snr" in rx for rx in up["rx_metadata"])
 
 
