@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dashboards.model import (
     BAND_AREA,
+    COLOUR_CELLS,
     Json,
     dashboard,
     stat,
@@ -139,6 +140,9 @@ def build() -> Json:
             ],
             width=12,
             steps=INDEX_STEPS,
+            overrides=[
+                {"matcher": {"id": "byType", "options": "number"}, "properties": [COLOUR_CELLS]}
+            ],
             transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True}}}],
         ),
         timeseries(

@@ -125,7 +125,6 @@ def build() -> Json:
                 )
             ],
             width=24,
-            custom={"filterable": True},
         ),
     ]
     return dashboard(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dashboards.model import (
     BAND_AREA,
+    COLOUR_CELLS,
     Json,
     dashboard,
     panel,
@@ -84,7 +85,11 @@ def build() -> Json:
                 {
                     "matcher": {"id": "byName", "options": "Time"},
                     "properties": [{"id": "displayName", "value": "high since"}],
-                }
+                },
+                {
+                    "matcher": {"id": "byName", "options": "worst level"},
+                    "properties": [COLOUR_CELLS],
+                },
             ],
         ),
         table(
@@ -110,11 +115,12 @@ def build() -> Json:
                     "properties": [
                         {"id": "mappings", "value": RISK_NAMES},
                         {"id": "thresholds", "value": RISK_STEPS},
+                        COLOUR_CELLS,
                     ],
                 },
                 {
                     "matcher": {"id": "byName", "options": "mould index"},
-                    "properties": [{"id": "thresholds", "value": MOULD_STEPS}],
+                    "properties": [{"id": "thresholds", "value": MOULD_STEPS}, COLOUR_CELLS],
                 },
                 {
                     "matcher": {"id": "byRegexp", "options": "/7 d/"},

@@ -159,8 +159,12 @@ def stat(title: str, description: str, targets: list[Json], **kw: Any) -> Json:
 
 
 def table(title: str, description: str, targets: list[Json], **kw: Any) -> Json:
-    kw.setdefault("custom", {"cellOptions": {"type": "color-background"}, "filterable": True})
+    kw.setdefault("custom", {"filterable": True})
     return panel("table", title, description, targets, **kw)
+
+
+#: Colour a table column's cells by the thresholds (use in an override's properties).
+COLOUR_CELLS: Json = {"id": "custom.cellOptions", "value": {"type": "color-background"}}
 
 
 #: Time-series style drawing the thresholds as coloured background bands.

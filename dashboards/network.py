@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dashboards.model import (
     AMBER,
+    COLOUR_CELLS,
     GREEN,
     RED,
     Json,
@@ -252,5 +253,9 @@ def build() -> Json:
 def _field_style(name: str, unit: str, steps: Json) -> Json:
     return {
         "matcher": {"id": "byName", "options": name},
-        "properties": [{"id": "unit", "value": unit}, {"id": "thresholds", "value": steps}],
+        "properties": [
+            {"id": "unit", "value": unit},
+            {"id": "thresholds", "value": steps},
+            COLOUR_CELLS,
+        ],
     }

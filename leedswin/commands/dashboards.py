@@ -35,12 +35,12 @@ def register(app: typer.Typer) -> None:
         grafana_url: str = typer.Option(
             ...,
             envvar="LEEDSWIN_GRAFANA_URL",
-            help="https://grafana.example [LEEDSWIN_GRAFANA_URL]",
+            help="https://grafana.example",
         ),
         token: str | None = typer.Option(
             None,
             envvar="LEEDSWIN_GRAFANA_TOKEN",
-            help="Service-account token with Admin role [LEEDSWIN_GRAFANA_TOKEN]",
+            help="Service-account token with the Admin role",
         ),
         housing_team: str | None = typer.Option(
             None,
