@@ -93,6 +93,8 @@ def deploy(
         ) from exc
     except GrafanaException as exc:
         raise PlatformError(f"Grafana failed: {exc.message}") from exc
+    except OSError as exc:  # niquests' connection errors and timeouts are OSErrors
+        raise PlatformError(f"Grafana unreachable: {exc}") from exc
     log.info(
         "event=dashboards_deployed datasource=%s folders_created=%d written=%d unchanged=%d",
         report.datasource,

@@ -19,11 +19,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from typer.testing import CliRunner
 
-from core.errors import ConfigError
+from core.errors import ConfigError, PlatformError
 from dashboards.build import BOARDS, HOUSING_FOLDER, PUBLIC_FOLDER
 from dashboards.deploy import Datasource, connect, deploy
 from dashboards.model import DATASOURCE_UID
 from leedswin.cli import app
+from leedswin.services import free_port
 
 TOKEN = "glsa_test_token"
 TEAM = {"id": 7, "name": "Housing – damp and mould"}
@@ -225,6 +226,11 @@ def test_refused_token_is_a_config_error(grafana: tuple[FakeGrafana, str]) -> No
     fake.refuse_token = True
     with pytest.raises(ConfigError, match="refused the token"):
         deploy(connect(url, "wrong"), TEAM["name"], datasource=INFLUX)
+
+
+def test_unreachable_grafana_is_a_platform_error() -> None:
+    with pytest.raises(PlatformError, match="unreachable"):
+        deploy(connect(f"http://127.0.0.1:{free_port()}", TOKEN, timeout=2), None)
 
 
 def test_cli_export_and_deploy(grafana: tuple[FakeGrafana, str], tmp_path: Path) -> None:
