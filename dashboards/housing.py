@@ -28,11 +28,21 @@ from insights.damp import RiskLevel
 UID = "leedswin-housing"
 
 HOME = "\"privacy\" = 'home'"
-HOMES = f'{HOME} AND "site" =~ /^$home$/ AND "dev_eui" =~ /^$device$/ AND $timeFilter'
+HOMES = (
+    f'{HOME} AND "site" =~ /^$home$/ AND "model" =~ /^$model$/'
+    ' AND "dev_eui" =~ /^$device$/ AND $timeFilter'
+)
 
 VARIABLES = [
     tag_variable("home", "Home", "damp_risk", "site", HOME),
-    tag_variable("device", "Device", "damp_risk", "dev_eui", f'{HOME} AND "site" =~ /^$home$/'),
+    tag_variable("model", "Model", "damp_risk", "model", f'{HOME} AND "site" =~ /^$home$/'),
+    tag_variable(
+        "device",
+        "Device",
+        "damp_risk",
+        "dev_eui",
+        f'{HOME} AND "site" =~ /^$home$/ AND "model" =~ /^$model$/',
+    ),
 ]
 
 LEVELS = tuple(level.label for level in RiskLevel)
