@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 PUBLIC_TOPIC = "leedswin/v1/readings/+/+"
 RESTRICTED_TOPIC = "leedswin/v1/restricted/readings/+/+"
 _RESTRICTED_PREFIX = "leedswin/v1/restricted/"
+#: Readings held per client: a whole bridge batch arrives at once, so room for a few thousand.
+QUEUE_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +50,7 @@ class Subscription:
     need: str | None = None
     site: str | None = None
     dev_eui: str | None = None
-    queue: asyncio.Queue[LiveReading] = field(default_factory=lambda: asyncio.Queue(256))
+    queue: asyncio.Queue[LiveReading] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
 
     def accepts(self, event: LiveEvent) -> bool:
         reading = event.reading
@@ -83,6 +85,7 @@ class LiveHub:
         self._subs: set[Subscription] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: mqtt.Client | None = None
+        #: True once subscribed; /readyz reports it.
         self.connected = False
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -99,6 +102,7 @@ class LiveHub:
                 self._settings.username, password.get_secret_value() if password else None
             )
         client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.reconnect_delay_set(min_delay=1, max_delay=10)
@@ -120,8 +124,13 @@ class LiveHub:
             log.warning("event=live_connect_failed reason=%s", rc)
             return
         client.subscribe([(PUBLIC_TOPIC, 0), (RESTRICTED_TOPIC, 0)])
-        self.connected = True
-        log.info("event=live_connected broker=%s", self._settings.url)
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, codes: list[Any], props: Any
+    ) -> None:
+        """Ready only once the broker granted both subscriptions: readings flow from here on."""
+        self.connected = not any(code.is_failure for code in codes)
+        log.info("event=live_subscribed broker=%s ok=%s", self._settings.url, self.connected)
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any

@@ -43,12 +43,16 @@ async def live_websocket(
         receiver = asyncio.create_task(_drain(websocket))
         try:
             while not receiver.done():
-                getter = asyncio.ensure_future(sub.queue.get())
-                done, _ = await asyncio.wait({getter, receiver}, return_when="FIRST_COMPLETED")
-                if getter not in done:
-                    getter.cancel()
-                    break
-                await websocket.send_text(getter.result().model_dump_json())
+                if sub.queue.empty():
+                    getter = asyncio.ensure_future(sub.queue.get())
+                    await asyncio.wait({getter, receiver}, return_when="FIRST_COMPLETED")
+                    if not getter.done():
+                        getter.cancel()
+                        break
+                    reading = getter.result()
+                else:
+                    reading = sub.queue.get_nowait()
+                await websocket.send_text(reading.model_dump_json())
         except WebSocketDisconnect:
             pass
         finally:
