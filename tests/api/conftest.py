@@ -128,6 +128,7 @@ class ApiHarness:
     keys: Keys
     data: Dataset
     settings: ApiSettings
+    database: str
 
     def get(self, path: str, scope: str | None = "public", **params: object) -> httpx.Response:
         headers = {"X-API-Key": self.keys.of(scope)} if scope else {}
@@ -197,4 +198,4 @@ def api(
     settings = make_settings(tmp_path, influxdb, mosquitto, database)
     keys = make_keys(settings[0].registry)
     with serve(create_app(*settings)) as base_url, httpx.Client(base_url=base_url) as client:
-        yield ApiHarness(client, keys, data, settings[0])
+        yield ApiHarness(client, keys, data, settings[0], database)
