@@ -211,3 +211,21 @@ def test_sigterm_mid_stream_then_restart_loses_nothing(
     assert {int(series["values"][0][1]) for series in per_device} == {60}
     code, output = restarted.terminate()
     assert code == 0, output
+
+
+def test_broker_restart_reconnects_resumes_the_session_and_loses_nothing(
+    mosquitto: LocalMosquitto,
+    influxdb: LocalInfluxDB,
+    influx_db: str,
+    bridge_factory: Callable[[str], BridgeProcess],
+) -> None:
+    bridge = bridge_factory(f"brokerfault-{uuid.uuid4().hex[:8]}")
+    first = summary(sim(mosquitto, "--devices", "20", "--uplinks", "25", "--seed", "11"))
+    mosquitto.restart()  # persistent: the bridge's session and queue survive on disk
+    wait_until(lambda: bridge.metric("leedswin_bridge_connected") == 1, 20, "reconnect")
+    second = summary(sim(mosquitto, "--devices", "20", "--uplinks", "25", "--seed", "12"))
+    total = first["published"] + second["published"]
+    wait_until(lambda: uplink_count(influxdb.url, influx_db) >= total, 30, "both runs stored")
+    assert uplink_count(influxdb.url, influx_db) == total
+    code, output = bridge.terminate()
+    assert code == 0, output
