@@ -64,9 +64,19 @@ CHECKS = [
     schemathesis.checks.response_headers_conformance,
 ]
 
-#: This module's own routers; the insights routers (housing, daqi, footfall) are fuzzed by
-#: adding their tags here once they pass.
-TAGS = ["health", "devices", "readings", "latest", "aggregates", "live", "keys"]
+#: Every router: ours and the insights helper's (housing, DAQI, footfall).
+TAGS = [
+    "health",
+    "devices",
+    "readings",
+    "latest",
+    "aggregates",
+    "live",
+    "keys",
+    "housing",
+    "air quality index",
+    "footfall",
+]
 
 schema = schemathesis.openapi.from_dict(_openapi()).include(tag=TAGS).exclude(path="/v1/live/sse")
 
