@@ -43,7 +43,12 @@ class BridgeProcess:
     """One `leedswin bridge` child, stopped by its PID."""
 
     def __init__(
-        self, mosquitto: LocalMosquitto, influxdb: LocalInfluxDB, db: str, client_id: str
+        self,
+        mosquitto: LocalMosquitto,
+        influxdb: LocalInfluxDB,
+        db: str,
+        client_id: str,
+        *extra: str,
     ) -> None:
         self.metrics_port = free_port()
         self.process = subprocess.Popen(
@@ -60,6 +65,7 @@ class BridgeProcess:
                 client_id,
                 "--metrics-port",
                 str(self.metrics_port),
+                *extra,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -96,11 +102,11 @@ class BridgeProcess:
 @pytest.fixture
 def bridge_factory(
     mosquitto: LocalMosquitto, influxdb: LocalInfluxDB, influx_db: str
-) -> Iterator[Callable[[str], BridgeProcess]]:
+) -> Iterator[Callable[..., BridgeProcess]]:
     started: list[BridgeProcess] = []
 
-    def start(client_id: str) -> BridgeProcess:
-        bridge = BridgeProcess(mosquitto, influxdb, influx_db, client_id)
+    def start(client_id: str, *extra: str) -> BridgeProcess:
+        bridge = BridgeProcess(mosquitto, influxdb, influx_db, client_id, *extra)
         started.append(bridge)
         return bridge
 
@@ -128,7 +134,7 @@ def test_done_criterion_1000_uplinks_within_30_s(
     mosquitto: LocalMosquitto,
     influxdb: LocalInfluxDB,
     influx_db: str,
-    bridge_factory: Callable[[str], BridgeProcess],
+    bridge_factory: Callable[..., BridgeProcess],
 ) -> None:
     bridge = bridge_factory(f"done-{uuid.uuid4().hex[:8]}")
     started = time.monotonic()
@@ -150,7 +156,7 @@ def test_duplicates_collapse_and_bad_messages_are_dead_letters(
     mosquitto: LocalMosquitto,
     influxdb: LocalInfluxDB,
     influx_db: str,
-    bridge_factory: Callable[[str], BridgeProcess],
+    bridge_factory: Callable[..., BridgeProcess],
 ) -> None:
     bridge = bridge_factory(f"mix-{uuid.uuid4().hex[:8]}")
     args = ["--devices", "20", "--uplinks", "10", "--seed", "7", "--format", "chirpstack-protobuf"]
@@ -182,7 +188,7 @@ def test_sigterm_mid_stream_then_restart_loses_nothing(
     mosquitto: LocalMosquitto,
     influxdb: LocalInfluxDB,
     influx_db: str,
-    bridge_factory: Callable[[str], BridgeProcess],
+    bridge_factory: Callable[..., BridgeProcess],
 ) -> None:
     client_id = f"restart-{uuid.uuid4().hex[:8]}"
     bridge = bridge_factory(client_id)
@@ -217,7 +223,7 @@ def test_broker_restart_reconnects_resumes_the_session_and_loses_nothing(
     mosquitto: LocalMosquitto,
     influxdb: LocalInfluxDB,
     influx_db: str,
-    bridge_factory: Callable[[str], BridgeProcess],
+    bridge_factory: Callable[..., BridgeProcess],
 ) -> None:
     bridge = bridge_factory(f"brokerfault-{uuid.uuid4().hex[:8]}")
     first = summary(sim(mosquitto, "--devices", "20", "--uplinks", "25", "--seed", "11"))
@@ -227,5 +233,29 @@ def test_broker_restart_reconnects_resumes_the_session_and_loses_nothing(
     total = first["published"] + second["published"]
     wait_until(lambda: uplink_count(influxdb.url, influx_db) >= total, 30, "both runs stored")
     assert uplink_count(influxdb.url, influx_db) == total
+    code, output = bridge.terminate()
+    assert code == 0, output
+
+
+def test_influxdb_outage_holds_at_most_max_in_flight_and_loses_nothing(
+    mosquitto: LocalMosquitto,
+    influxdb: LocalInfluxDB,
+    influx_db: str,
+    bridge_factory: Callable[..., BridgeProcess],
+) -> None:
+    bridge = bridge_factory(f"dbfault-{uuid.uuid4().hex[:8]}", "--max-in-flight", "200")
+    influxdb.stop()
+    try:
+        counts = summary(sim(mosquitto, "--devices", "20", "--uplinks", "50", "--seed", "21"))
+        wait_until(lambda: bridge.metric("leedswin_bridge_in_flight") == 200, 20, "window full")
+        time.sleep(0.5)
+        assert bridge.metric("leedswin_bridge_received_total") == 200  # the broker holds the rest
+        assert bridge.metric("leedswin_bridge_acked_total") == 0
+    finally:
+        influxdb.start()
+    wait_until(
+        lambda: uplink_count(influxdb.url, influx_db) >= counts["published"], 40, "backlog stored"
+    )
+    assert uplink_count(influxdb.url, influx_db) == counts["published"] == 1000
     code, output = bridge.terminate()
     assert code == 0, output
