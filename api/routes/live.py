@@ -82,13 +82,11 @@ async def live_sse(
     dev_eui: DevEuiQuery = None,
 ) -> StreamingResponse:
     """Each new reading as a ``reading`` event whose data is the JSON reading."""
-    subscription = services.live.subscribe(
-        principal, need, site, dev_eui.lower() if dev_eui else None
-    )
-    sub = subscription.__enter__()
+    dev = dev_eui.lower() if dev_eui else None
 
     async def events() -> AsyncIterator[str]:
-        try:
+        # Subscribed only while the stream runs: a client gone before it starts leaves nothing.
+        with services.live.subscribe(principal, need, site, dev) as sub:
             yield ": connected\n\n"
             while not await request.is_disconnected():
                 try:
@@ -97,8 +95,6 @@ async def live_sse(
                     yield ": keepalive\n\n"
                     continue
                 yield f"event: reading\ndata: {reading.model_dump_json()}\n\n"
-        finally:
-            subscription.__exit__(None, None, None)
 
     return StreamingResponse(
         events(),

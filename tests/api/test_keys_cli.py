@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
+import pytest
 import typer
 from typer.testing import CliRunner
 
 from leedswin.commands import api as api_command
+from leedswin.services import LocalInfluxDB, LocalMosquitto, free_port
 from storage.registry import ApiKeys, Scope, open_registry
 
 
@@ -86,3 +92,41 @@ def test_verify_refuses_tampered_and_malformed_tokens(tmp_path: Path) -> None:
         "xx" + token[2:],
     ):
         assert keys.verify(bad) is None
+
+
+@pytest.mark.integration
+def test_api_command_serves_on_loopback(
+    tmp_path: Path, influxdb: LocalInfluxDB, mosquitto: LocalMosquitto
+) -> None:
+    """`leedswin api …` as a real process: ready, answers with a key made by `keys create`."""
+    registry = tmp_path / "keys.sqlite3"
+    _, token = ApiKeys(open_registry(registry)).create("cli", Scope.PUBLIC)
+    port = free_port()
+    script = (
+        "import typer; from leedswin.commands import api; app = typer.Typer(); api.register(app);"
+        " app.command('noop')(lambda: None); app()"
+    )
+    args = ["api", "--influx-url", influxdb.url, "--influx-database", "cli_db"]
+    args += ["--mqtt-url", mosquitto.url, "--port", str(port), "--registry", str(registry)]
+    httpx.post(f"{influxdb.url}/query", data={"q": 'CREATE DATABASE "cli_db"'})
+    log = tmp_path / "api.log"
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-c", script, *args], stdout=sink, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "`leedswin api` did not get ready"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        response = httpx.get(f"http://127.0.0.1:{port}/v1/devices", headers={"X-API-Key": token})
+        assert response.status_code == 200 and response.json() == {"data": [], "count": 0}
+    finally:
+        process.terminate()
+        process.wait(10)
