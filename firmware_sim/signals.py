@@ -39,6 +39,9 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
 
+Signal = Callable[["Traits", FloatArray], np.ndarray]
+
+
 @dataclass(frozen=True)
 class Traits:
     """The static character of one simulated device, drawn from its seeded Generator."""
@@ -299,6 +302,35 @@ def o3(traits: Traits, t: FloatArray) -> FloatArray:
     )
 
 
+def no(traits: Traits, t: FloatArray) -> FloatArray:
+    return np.clip(
+        2 + 30 * traffic_level(traits, t) + 2 * value_noise(traits.key, 17, t, HOUR), 0.5, None
+    )
+
+
+def co(traits: Traits, t: FloatArray) -> FloatArray:
+    """Carbon monoxide, µg/m³: a few hundred in a city street, more at rush hour."""
+    return 200 + 350 * traffic_level(traits, t) + 30 * value_noise(traits.key, 18, t, HOUR)
+
+
+def so2(traits: Traits, t: FloatArray) -> FloatArray:
+    return np.clip(3 + 2 * value_noise(traits.key, 19, t, 6 * HOUR), 0.5, None)
+
+
+def hcho(traits: Traits, t: FloatArray) -> FloatArray:
+    """Formaldehyde, µg/m³: indoor furnishing emissions, a little higher when people cook."""
+    return 15 + 20 * activity(traits, t) + 3 * value_noise(traits.key, 25, t, 3 * HOUR)
+
+
+def _trace(background: float, stream: int) -> Signal:
+    """A gas present only at trace level (µg/m³), drifting slowly."""
+
+    def signal(traits: Traits, t: FloatArray) -> FloatArray:
+        return background * (1 + 0.5 * value_noise(traits.key, stream, t, 6 * HOUR))
+
+    return signal
+
+
 def tvoc(traits: Traits, t: FloatArray) -> FloatArray:
     """Relative 0..1 level (cooking, cleaning, traffic); scaled into the model's own unit later."""
     base = 0.15 + 0.35 * activity(traits, t) + 0.1 * value_noise(traits.key, 15, t, 2 * HOUR)
@@ -431,8 +463,6 @@ def battery_percent(traits: Traits, t: FloatArray) -> FloatArray:
     return np.round(100 * battery_fraction(traits, t))
 
 
-Signal = Callable[[Traits, FloatArray], np.ndarray]
-
 SIGNALS: Mapping[str, Signal] = {
     "temperature": temperature,
     "relative_humidity": relative_humidity,
@@ -443,9 +473,17 @@ SIGNALS: Mapping[str, Signal] = {
     "tvoc": tvoc,
     "pm1_0": pm1_0,
     "pm2_5": pm2_5,
+    "pm4_0": lambda traits, t: 0.5 * (pm2_5(traits, t) + pm10(traits, t)),
     "pm10": pm10,
     "no2": no2,
     "o3": o3,
+    "no": no,
+    "co": co,
+    "so2": so2,
+    "hcho": hcho,
+    "nh3": _trace(6.0, 27),
+    "h2s": _trace(1.0, 28),
+    "cl2": _trace(0.3, 29),
     "people_in": people_in,
     "people_out": people_out,
     "people_count": people_count,
@@ -454,8 +492,26 @@ SIGNALS: Mapping[str, Signal] = {
     "battery_percent": battery_percent,
 }
 
-#: Quantities whose relative 0..1 signal is mapped into the model's declared range.
+#: Quantities whose relative 0..1 signal is mapped into the model's own unit.
 RELATIVE = frozenset({"tvoc"})
+#: Gases simulated in µg/m³, with molar masses (g/mol) to convert to ppb/ppm at 25 °C.
+MOLAR_MASS = {
+    "no2": 46.01,
+    "o3": 48.00,
+    "no": 30.01,
+    "co": 28.01,
+    "so2": 64.07,
+    "hcho": 30.03,
+    "nh3": 17.03,
+    "h2s": 34.08,
+    "cl2": 70.90,
+}
+#: Fields that are another name for a simulated quantity.
+ALIASES = {
+    "board_temperature": "temperature",
+    "external_temperature": "temperature",
+    "noise": "sound_level",
+}
 COUNTERS = frozenset({"people_in", "people_out"})
 
 
@@ -476,12 +532,10 @@ def _is_whole(spec: FieldSpec) -> bool:
 
 
 def _fit(spec: FieldSpec, values: np.ndarray) -> np.ndarray:
-    """Keep a value strictly inside its declared range so a decoder's rounding stays legal."""
-    span = spec.maximum - spec.minimum
-    margin = min(0.01 * span, 1.0)
+    """Clip into the declared range; counts, codes and flags become whole numbers."""
     if _is_whole(spec):
-        return np.clip(np.round(values), spec.minimum, spec.maximum)
-    return np.clip(values, spec.minimum + margin, spec.maximum - margin)
+        values = np.round(values)
+    return np.clip(values, spec.minimum, spec.maximum)
 
 
 #: Units of fields that only take whole numbers (counts, status codes, indices).
@@ -495,8 +549,37 @@ def _relative(traits: Traits, name: str, t: FloatArray) -> FloatArray:
     return 0.4 + 0.2 * value_noise(traits.key, zlib.crc32(name.encode()), t, 6 * HOUR)
 
 
+def _gas(unit: str, micrograms: FloatArray, molar_mass: float) -> FloatArray:
+    """µg/m³ into the unit a device reports (ppb, ppm, mg/m³); unknown units get µg/m³."""
+    ppb = micrograms * 24.45 / molar_mass
+    return {"ppb": ppb, "ppm": ppb / 1000, "mg/m3": micrograms / 1000}.get(unit, micrograms)
+
+
+def _tvoc(unit: str, level: FloatArray, field: FieldSpec) -> FloatArray:
+    """The relative TVOC level in the device's unit (ppb, ppm, µg/m³ or IAQ index × 100)."""
+    if unit == "ppb":
+        return 60 + 600 * level
+    if unit == "ppm":
+        return 0.06 + 0.6 * level
+    if unit in ("ug/m3", "µg/m3"):
+        return 150 + 1500 * level
+    if "IAQ index x 100" in unit:
+        return 100 * (25 + 200 * level)
+    return field.minimum + min(field.maximum - field.minimum, 1000.0) * level
+
+
 def _field_values(traits: Traits, field: FieldSpec, t: FloatArray) -> FloatArray:
     span = field.maximum - field.minimum
+    if field.name in MOLAR_MASS:
+        return _gas(field.unit, SIGNALS[field.name](traits, t), MOLAR_MASS[field.name])
+    if field.name == "tvoc":
+        return _tvoc(field.unit, tvoc(traits, t), field)
+    if field.name in ALIASES:
+        return SIGNALS[ALIASES[field.name]](traits, t)
+    if field.name == "iaq":
+        return 25 + 200 * tvoc(traits, t)
+    if field.name == "wind_speed":
+        return 4 + 3 * value_noise(traits.key, 26, t, 3 * HOUR)
     if field.name == "occupancy":
         level = activity(traits, t)
         return (level > 0.3).astype(np.float64) if field.maximum <= 1 else traits.peak_count * level

@@ -137,3 +137,20 @@ def test_any_device_at_any_time_reads_inside_its_model_ranges(
             (field.minimum <= values[field.name]) & (values[field.name] <= field.maximum)
         ), field.name
         assert np.all(np.isfinite(values[field.name]))
+
+
+def test_gases_are_at_ambient_levels_in_each_devices_unit() -> None:
+    limits = {"ppm": 2.0, "ppb": 2_000.0, "mg/m3": 2.0, "ug/m3": 2_000.0}
+    devices, _ = build_fleet(seed=4, count=2 * len(available_models()))
+    times = 1.7e9 + np.arange(0, 2 * 86_400, 1_800, dtype=np.float64)
+    checked = 0
+    for device in devices:
+        assert device.spec is not None
+        values = signals.readings(device.traits, device.spec, times)
+        for field in device.spec.fields:
+            if field.name in signals.MOLAR_MASS and field.unit in limits:
+                assert np.all(values[field.name] < limits[field.unit]), (device.model, field.name)
+                checked += 1
+    assert checked or not any(
+        f.name in signals.MOLAR_MASS for s in available_models() for f in s.fields
+    )
