@@ -91,6 +91,7 @@ class Bridge:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
+        self.client.on_connect_fail = self._on_connect_fail
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._generation = 0
@@ -172,6 +173,9 @@ class Bridge:
             flags.session_present,
             result,
         )
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        log.warning("event=mqtt_connect_failed url=%s retrying=true", self.settings.url)
 
     def _on_subscribe(
         self,

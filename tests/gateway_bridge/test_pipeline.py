@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import decoders
 from core.errors import DecodeError
+from decoders.registry import SPECS
 from firmware_sim.encoders import ENCODERS
 from gateway_bridge.events import parse_event
 from gateway_bridge.pipeline import Pipeline, to_points
@@ -154,3 +157,29 @@ def test_mac_only_frame_is_skipped_not_dead_lettered() -> None:
     body = samples.tts_dict(f_port=None)
     outcome = Pipeline(Resolver()).process(samples.TOPIC_TTS, orjson.dumps(body))
     assert outcome.points == [] and outcome.skipped == "no_payload"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(sorted(spec.key for spec in SPECS)),
+    st.integers(0, 255),
+    st.binary(max_size=64),
+    st.sampled_from(["public", "home", "", "PUBLIC"]),
+)
+def test_any_payload_for_any_model_is_points_or_one_dead_letter(
+    model: str, f_port: int, payload: bytes, privacy: str
+) -> None:
+    body = samples.chirpstack_dict(payload, f_port=f_port, profile=model, tags={"privacy": privacy})
+    outcome = Pipeline(Resolver()).process(
+        samples.topic_chirpstack(), samples.chirpstack_json(body)
+    )
+    for point in outcome.points:
+        to_line(point)
+        assert dict(point.tags)["privacy"] == ("public" if privacy.lower() == "public" else "home")
+    if outcome.skipped:
+        assert f_port == 0 and outcome.points == []
+    elif outcome.reason is not None:
+        assert [p.measurement for p in outcome.points] == ["dead_letter"]
+    else:
+        assert outcome.points[-1].measurement == "uplink"
+        assert all(p.time_ns == samples.TIME_NS for p in outcome.points)
