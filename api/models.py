@@ -152,6 +152,7 @@ class LiveReading(BaseModel):
     privacy: Literal["public", "home"]
     ward: str | None = None
     time: str
+    f_cnt: int | None = Field(None, description="Frame counter: a gap means readings were missed")
     values: dict[str, float]
 
 
