@@ -34,6 +34,7 @@ from api.routes import (
     latest,
     live,
     readings,
+    registry,
 )
 from core.errors import QueryError
 from core.settings import ApiSettings, InfluxSettings, MqttSettings
@@ -49,6 +50,7 @@ ROUTERS = [
     aggregates.router,
     live.router,
     keys.router,
+    registry.router,
     housing.router,
     air_quality_index.router,
     footfall.router,
@@ -94,13 +96,13 @@ def create_app(
 
     def services_factory() -> Services:
         client = InfluxQL(influx)
-        registry = open_registry(api.registry)
+        conn = open_registry(api.registry)
         metrics = ApiMetrics()
         return Services(
             settings=api,
             influx=client,
-            registry=registry,
-            keys=ApiKeys(registry),
+            registry=conn,
+            keys=ApiKeys(conn),
             limiter=RateLimiter(api.rate_limit_per_minute),
             live=LiveHub(mqtt, metrics),
             metrics=metrics,

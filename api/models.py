@@ -156,6 +156,18 @@ class LiveReading(BaseModel):
     values: dict[str, float]
 
 
+class RegistryDevicePublic(BaseModel):
+    """A device registry entry; ``privacy`` null means unknown, which is treated as home."""
+
+    dev_eui: str
+    model: str
+    site: str
+    privacy: Literal["public", "home"] | None
+    ward: str | None
+    lat: float | None
+    lon: float | None
+
+
 class ApiKeyPublic(BaseModel):
     key_id: str
     name: str

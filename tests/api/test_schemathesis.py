@@ -73,6 +73,7 @@ TAGS = [
     "aggregates",
     "live",
     "keys",
+    "registry",
     "housing",
     "air quality index",
     "footfall",

@@ -177,5 +177,9 @@ def test_device_registry_gives_wards_and_public_coordinates_only(
         headers = {"X-API-Key": api.keys.housing}
         public = client.get(f"/v1/devices/{PUBLIC_A.dev_eui}", headers=headers).json()
         home = client.get(f"/v1/devices/{HOME_A.dev_eui}", headers=headers).json()
+        listed = client.get("/v1/registry/devices", headers={"X-API-Key": api.keys.admin})
+        refused = client.get("/v1/registry/devices", headers=headers)
     assert (public["ward"], public["lat"], public["lon"]) == ("City and Hunslet", 53.7996, -1.5412)
     assert (home["ward"], home["lat"], home["lon"]) == ("Headingley", None, None)
+    assert refused.status_code == 403
+    assert [d["dev_eui"] for d in listed.json()["data"]] == [PUBLIC_A.dev_eui, HOME_A.dev_eui]
