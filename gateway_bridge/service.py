@@ -80,6 +80,7 @@ class Bridge:
         writer: Writer,
         metrics: BridgeMetrics,
         client: mqtt.Client | None = None,
+        ready: threading.Event | None = None,
     ) -> None:
         self.settings = mqtt_settings
         self.bridge_settings = bridge_settings
@@ -97,7 +98,7 @@ class Bridge:
         self._generation = 0
         self._in_flight = 0
         self._accepting = True
-        self._connected = threading.Event()
+        self._connected = threading.Event() if ready is None else ready
         self._disconnected = threading.Event()
 
     # -- lifecycle -------------------------------------------------------------------
@@ -308,8 +309,13 @@ def serve(
     stop: threading.Event,
     registry: CollectorRegistry | None = None,
     drain_timeout: float = 30.0,
+    ready: threading.Event | None = None,
 ) -> bool:
-    """Run the bridge until ``stop`` is set; True if every message taken was stored and acked."""
+    """Run the bridge until ``stop`` is set; True if every message taken was stored and acked.
+
+    ``ready`` is set once the broker has confirmed the subscriptions (and
+    cleared while reconnecting), for callers that must not publish earlier.
+    """
     registry = CollectorRegistry() if registry is None else registry
     metrics = BridgeMetrics(registry)
     if bridge_settings.metrics_port is not None:
@@ -327,7 +333,14 @@ def serve(
         max_retry_delay=influx.max_retry_delay,
         metrics=WriterMetrics(registry),
     )
-    bridge = Bridge(mqtt_settings, bridge_settings, Pipeline(Resolver(devices)), writer, metrics)
+    bridge = Bridge(
+        mqtt_settings,
+        bridge_settings,
+        Pipeline(Resolver(devices)),
+        writer,
+        metrics,
+        ready=ready,
+    )
     log.info(
         "event=bridge_starting mqtt=%s influx=%s database=%s client_id=%s max_in_flight=%d "
         "devices=%d",

@@ -103,18 +103,14 @@ def running_bridge(
     mqtt_settings = build(MqttSettings, url=mosquitto.url, client_id=f"it-{uuid.uuid4().hex[:8]}")
     influx = build(InfluxSettings, url=influxdb.url, database=influx_db)
     result: list[bool] = []
+    ready = threading.Event()
     thread = threading.Thread(
         target=lambda: result.append(
-            serve(mqtt_settings, influx, build(BridgeSettings), stop, registry)
+            serve(mqtt_settings, influx, build(BridgeSettings), stop, registry, ready=ready)
         )
     )
     thread.start()
-    wait_until(
-        lambda: registry.get_sample_value("leedswin_bridge_in_flight") is not None,
-        10,
-        "bridge start",
-    )
-    time.sleep(0.5)  # connected and subscribed
+    assert ready.wait(10), "bridge did not subscribe"
     yield registry
     stop.set()
     thread.join(30)
