@@ -25,6 +25,7 @@ from api.scoped import Principal, QueryRunner, ScopedReadings
 from core.settings import ApiSettings
 from storage.devices import DeviceRegistry
 from storage.registry import ApiKeys, Scope
+from storage.schema import PRIVACY_PUBLIC
 
 API_KEY_HEADER = "X-API-Key"
 
@@ -103,8 +104,12 @@ AdminDep = Annotated[Principal, Depends(require_scope(Scope.ADMIN))]
 
 
 def get_scoped(services: ServicesDep, principal: PrincipalDep) -> ScopedReadings:
+    def restricted(dev_eui: str) -> bool:
+        record = services.devices.get(dev_eui) if dev_eui else None
+        return record is not None and record.privacy != PRIVACY_PUBLIC
+
     return ScopedReadings(
-        services.influx, principal, timedelta(days=services.settings.max_range_days)
+        services.influx, principal, timedelta(days=services.settings.max_range_days), restricted
     )
 
 

@@ -10,7 +10,7 @@ only from fixed whitelists; every user-supplied value is a bound ``$param``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, Protocol
@@ -107,10 +107,23 @@ def _filters(filters: dict[str, str | None]) -> tuple[str, dict[str, str]]:
 class ScopedReadings:
     """Read queries that can only return what ``principal`` may see."""
 
-    def __init__(self, runner: QueryRunner, principal: Principal, max_range: timedelta) -> None:
+    def __init__(
+        self,
+        runner: QueryRunner,
+        principal: Principal,
+        max_range: timedelta,
+        restricted: Callable[[str], bool] = lambda dev_eui: False,
+    ) -> None:
+        """``restricted(dev_eui)``: the device registry says home (or unknown) for this device.
+
+        It beats a ``public`` tag on stored data (say, written before the device was
+        reclassified): such series are dropped for public keys wherever the result is
+        grouped by device. Site aggregates carry no device tag and rely on the stored tag.
+        """
         self._runner = runner
         self.principal = principal
         self._max_range = max_range
+        self._restricted = restricted
 
     def query(self, statement: str, params: dict[str, Any] | None = None) -> list[Series]:
         """Run one statement whose WHERE clause holds ``{privacy}``; refuse it otherwise."""
@@ -124,8 +137,14 @@ class ScopedReadings:
             bound["scope_privacy"] = "public"
         series = self._runner.query(statement.replace(PRIVACY_MARKER, clause), bound)
         if not self.principal.sees_home:
-            # Belt and braces: a series tagged with any other privacy never leaves.
-            series = [s for s in series if s.tags.get("privacy", "public") == "public"]
+            # Belt and braces: a series tagged with any other privacy never leaves, nor one of
+            # a device the registry marks home.
+            series = [
+                s
+                for s in series
+                if s.tags.get("privacy", "public") == "public"
+                and not self._restricted(s.tags.get("dev_eui", ""))
+            ]
         return series
 
     def devices(

@@ -18,7 +18,7 @@ from core.settings import ApiSettings, InfluxSettings, MqttSettings
 from leedswin.services import LocalInfluxDB, LocalMosquitto, free_port
 from storage.query import Series
 from storage.registry import Scope
-from tests.api.conftest import HOME_A, PUBLIC_A, ApiHarness, make_keys, serve
+from tests.api.conftest import HOME_A, PUBLIC_A, PUBLIC_B, ApiHarness, make_keys, serve
 
 PUBLIC = Principal("k1", "innovator", Scope.PUBLIC)
 HOUSING = Principal("k2", "housing", Scope.HOUSING)
@@ -166,6 +166,8 @@ def test_device_registry_gives_wards_and_public_coordinates_only(
         f"  - {{dev_eui: '{PUBLIC_A.dev_eui}', model: m, site: briggate, privacy: public,"
         " ward: City and Hunslet, lat: 53.7996, lon: -1.5412}\n"
         f"  - {{dev_eui: '{HOME_A.dev_eui}', model: m, site: x, privacy: home, ward: Headingley}}\n"
+        # Stored as public, now reclassified: the registry wins for public keys.
+        f"  - {{dev_eui: '{PUBLIC_B.dev_eui}', model: m, site: x, privacy: home}}\n"
     )
     app = create_app(
         ApiSettings(registry=api.settings.registry),
@@ -179,7 +181,23 @@ def test_device_registry_gives_wards_and_public_coordinates_only(
         home = client.get(f"/v1/devices/{HOME_A.dev_eui}", headers=headers).json()
         listed = client.get("/v1/registry/devices", headers={"X-API-Key": api.keys.admin})
         refused = client.get("/v1/registry/devices", headers=headers)
+        as_public = {"X-API-Key": api.keys.public}
+        public_list = client.get("/v1/devices", headers=as_public).json()
+        reclassified = client.get(f"/v1/devices/{PUBLIC_B.dev_eui}", headers=as_public)
+        latest = client.get("/v1/latest", headers=as_public, params={"need": "air_quality"})
+        by_device = client.get(
+            "/v1/aggregates", headers=as_public, params={"quantity": "temperature"}
+        )
+        housing_list = client.get("/v1/devices", headers=headers).json()
     assert (public["ward"], public["lat"], public["lon"]) == ("City and Hunslet", 53.7996, -1.5412)
     assert (home["ward"], home["lat"], home["lon"]) == ("Headingley", None, None)
     assert refused.status_code == 403
-    assert [d["dev_eui"] for d in listed.json()["data"]] == [PUBLIC_A.dev_eui, HOME_A.dev_eui]
+    assert [d["dev_eui"] for d in listed.json()["data"]] == [
+        PUBLIC_A.dev_eui,
+        PUBLIC_B.dev_eui,
+        HOME_A.dev_eui,
+    ]
+    assert [d["dev_eui"] for d in public_list["data"]] == [PUBLIC_A.dev_eui]
+    assert reclassified.status_code == 404
+    assert PUBLIC_B.dev_eui not in latest.text and PUBLIC_B.dev_eui not in by_device.text
+    assert PUBLIC_B.dev_eui in {d["dev_eui"] for d in housing_list["data"]}
