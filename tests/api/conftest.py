@@ -128,7 +128,7 @@ class ApiHarness:
     keys: Keys
     data: Dataset
     settings: ApiSettings
-    database: str
+    database: str = ""
 
     def get(self, path: str, scope: str | None = "public", **params: object) -> httpx.Response:
         headers = {"X-API-Key": self.keys.of(scope)} if scope else {}
