@@ -7,13 +7,13 @@ import logging
 import typer
 
 from leedswin.commands import api as api_command
-from leedswin.commands import api as api_command
 from leedswin.commands import bridge as bridge_command
 from leedswin.commands import dashboards as dashboards_command
 from leedswin.commands import decode as decode_command
 from leedswin.commands import insights as insights_command
 from leedswin.commands import settings
 from leedswin.commands import sim as sim_command
+from leedswin.commands import up as up_command
 
 app = typer.Typer(
     name="leedswin",
@@ -38,9 +38,9 @@ def main(
 
 settings.register(app)
 api_command.register(app)
-api_command.register(app)
 bridge_command.register(app)
 sim_command.register(app)
 decode_command.register(app)
 insights_command.register(app)
 dashboards_command.register(app)
+up_command.register(app)
