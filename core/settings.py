@@ -165,6 +165,25 @@ class InsightsSettings(BaseSettings):
     )
 
 
+class GrafanaSettings(BaseSettings):
+    """Where `leedswin dashboards deploy` puts the dashboards, and who may see housing data."""
+
+    model_config = _config("LEEDSWIN_GRAFANA_")
+
+    url: str | None = Field(None, description="Grafana base URL, e.g. https://grafana.example")
+    token: SecretStr | None = Field(None, description="Service-account token with the Admin role")
+    housing_team: str | None = Field(
+        None, description="Team given the restricted housing folder; without one only admins"
+    )
+    housing_permission: Literal["view", "edit"] = "view"
+    influx_url: str | None = Field(
+        None, description="InfluxDB URL as Grafana reaches it; creates/updates the datasource"
+    )
+    influx_database: str = Field("leedswin", description="Database (v1) or DBRP mapping (2.x)")
+    influx_user: str | None = None
+    influx_password: SecretStr | None = Field(None, description="Password, or a 2.x read token")
+
+
 def build(cls: type[BaseSettings], **overrides: Any) -> Any:
     """Build one settings class, CLI overrides beating env vars; bad values -> ConfigError."""
     given = {key: value for key, value in overrides.items() if value is not None}

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, cast
 
 import typer
 from rich.console import Console
 
 from core.errors import ConfigError, PlatformError
+from core.settings import GrafanaSettings, build
 from dashboards.build import export
 from dashboards.deploy import Datasource, connect, deploy
 
@@ -32,47 +32,50 @@ def register(app: typer.Typer) -> None:
 
     @dashboards_app.command("deploy")
     def deploy_command(
-        grafana_url: str = typer.Option(
-            ...,
-            envvar="LEEDSWIN_GRAFANA_URL",
-            help="https://grafana.example",
-        ),
-        token: str | None = typer.Option(
-            None,
-            envvar="LEEDSWIN_GRAFANA_TOKEN",
-            help="Service-account token with the Admin role",
-        ),
+        grafana_url: str | None = typer.Option(None, help="[LEEDSWIN_GRAFANA_URL]"),
+        token: str | None = typer.Option(None, help="Admin token [LEEDSWIN_GRAFANA_TOKEN]"),
         housing_team: str | None = typer.Option(
-            None,
-            envvar="LEEDSWIN_GRAFANA_HOUSING_TEAM",
-            help="Team given the restricted housing folder; without one only admins see it",
+            None, help="Team for the housing folder [LEEDSWIN_GRAFANA_HOUSING_TEAM]"
         ),
-        housing_permission: str = typer.Option("view", help="view | edit, for the housing team"),
+        housing_permission: str | None = typer.Option(None, help="view | edit, for that team"),
         influx_url: str | None = typer.Option(
-            None,
-            envvar="LEEDSWIN_GRAFANA_INFLUX_URL",
-            help="InfluxDB URL as Grafana reaches it; creates/updates the datasource",
+            None, help="InfluxDB as Grafana reaches it [LEEDSWIN_GRAFANA_INFLUX_URL]"
         ),
-        influx_database: str = typer.Option("leedswin", help="Database (v1) or DBRP mapping (2.x)"),
-        influx_user: str | None = typer.Option(None, envvar="LEEDSWIN_GRAFANA_INFLUX_USER"),
+        influx_database: str | None = typer.Option(None, help="[LEEDSWIN_GRAFANA_INFLUX_DATABASE]"),
+        influx_user: str | None = typer.Option(None, help="[LEEDSWIN_GRAFANA_INFLUX_USER]"),
         influx_password: str | None = typer.Option(
-            None, envvar="LEEDSWIN_GRAFANA_INFLUX_PASSWORD", help="Password, or a 2.x read token"
+            None, help="Password or 2.x read token [LEEDSWIN_GRAFANA_INFLUX_PASSWORD]"
         ),
     ) -> None:
         """Create folders, restrict the housing folder, upsert the five dashboards by uid."""
-        if housing_permission not in ("view", "edit"):
-            raise typer.BadParameter("--housing-permission must be view or edit")
         console = Console(stderr=True)
+        try:
+            grafana: GrafanaSettings = build(
+                GrafanaSettings,
+                url=grafana_url,
+                token=token,
+                housing_team=housing_team,
+                housing_permission=housing_permission,
+                influx_url=influx_url,
+                influx_database=influx_database,
+                influx_user=influx_user,
+                influx_password=influx_password,
+            )
+        except ConfigError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        if not grafana.url:
+            raise typer.BadParameter("--grafana-url (or LEEDSWIN_GRAFANA_URL) is required")
+        password = grafana.influx_password.get_secret_value() if grafana.influx_password else None
         datasource = (
-            Datasource(influx_url, influx_database, influx_user, influx_password)
-            if influx_url
+            Datasource(grafana.influx_url, grafana.influx_database, grafana.influx_user, password)
+            if grafana.influx_url
             else None
         )
         try:
             report = deploy(
-                connect(grafana_url, token),
-                housing_team,
-                cast(Literal["view", "edit"], housing_permission),
+                connect(grafana.url, grafana.token.get_secret_value() if grafana.token else None),
+                grafana.housing_team,
+                grafana.housing_permission,
                 datasource,
             )
         except ConfigError as exc:

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings
 from core.settings import (
     ApiSettings,
     BridgeSettings,
+    GrafanaSettings,
     InfluxSettings,
     InsightsSettings,
     MqttSettings,
@@ -21,6 +22,7 @@ COMPONENTS: tuple[type[BaseSettings], ...] = (
     BridgeSettings,
     ApiSettings,
     InsightsSettings,
+    GrafanaSettings,
 )
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"
 
