@@ -180,7 +180,7 @@ def risk_level(
     surface80_28d: float,
     rh70_7d: float,
 ) -> RiskLevel:
-    """The documented rule (insights/README.md), first match wins.
+    """The documented rule (README, *Damp and mould risk*), first match wins.
 
     - severe: M ≥ 3 (mould visible to the eye), or M ≥ 1 with the cold spot at
       ≥ 80 % RH for at least half of the last 7 days' hours;
