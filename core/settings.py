@@ -158,7 +158,7 @@ class InsightsSettings(BaseSettings):
     )
     gas_units: dict[str, Literal["ugm3", "ppb", "ppm"]] = Field(
         {},
-        description="Model key -> unit of its no2/o3 readings (JSON); unlisted models are µg/m³",
+        description="Model key -> unit of its no2/o3 readings (JSON), overriding the unit its decoder declares",
     )
     reference_models: tuple[str, ...] = Field(
         (), description="Models whose DAQI is not labelled indicative (reference-grade monitors)"

@@ -43,8 +43,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from core.errors import PlatformError
+from core.errors import DecodeError, PlatformError
 from core.settings import InfluxSettings, InsightsSettings
+from decoders import get_spec
 from insights import daqi, footfall
 from insights.alerts import AlertStore
 from insights.damp import DampSeries, RiskLevel, assess
@@ -160,6 +161,18 @@ class InsightsJobs:
         self.sink = sink
         self.alerts = alerts
         self.batch_size = batch_size
+
+    def _gas_unit(self, model: str, gas: str) -> str:
+        """The unit a model reports ``gas`` in: the setting's override, else its decoder's spec."""
+        override = self.settings.gas_units.get(model)
+        if override:
+            return override
+        try:
+            declared = get_spec(model).field_map().get(gas)
+        except DecodeError:
+            return "ugm3"
+        unit = declared.unit.split()[0].lower() if declared else ""
+        return unit if unit in ("ppb", "ppm") else "ugm3"
 
     def run(self, since: datetime, until: datetime, progress: Progress | None = None) -> RunReport:
         """Compute every complete hour in [since, until) (both floored to the hour)."""
@@ -314,8 +327,8 @@ class InsightsJobs:
         for done, device in enumerate(devices, start=1):
             grid = _hourly_grid(device, pollutants, _ns(start), n_hours)
             model = device.tags.get("model", "")
-            unit = self.settings.gas_units.get(model, "ugm3")
             for gas in ("no2", "o3"):
+                unit = self._gas_unit(model, gas)
                 if unit == "ppb":
                     grid[gas] = grid[gas] * daqi.PPB_TO_UGM3[gas]
                 elif unit == "ppm":

@@ -318,3 +318,29 @@ def test_footfall_day_with_clock_change_has_25_hours(
     )[0]["values"]
     assert [row[1:] for row in days] == [[7 * 25, 25, 7 * 24]]
     assert days[0][0] == ns(datetime(2026, 10, 24, 23, tzinfo=UTC))
+
+
+def test_no2_in_ppm_is_converted_by_the_models_declared_unit(
+    env: tuple[InsightsJobs, V1Sink, AlertStore, str], influxdb: LocalInfluxDB
+) -> None:
+    """uRADMonitor declares NO2 in ppm: 0.25 ppm is 477.5 µg/m³ (index 8) with no setting."""
+    jobs, sink, _, db = env
+    start = UNTIL - timedelta(hours=4)
+    points = [
+        make_point(
+            "air_quality",
+            tags("ur1", "park-row", "public", "air_quality", model="uradmonitor-industrial"),
+            {"no2": 0.25},
+            ns(start + i * HOUR + timedelta(minutes=10)),
+        )
+        for i in range(4)
+    ]
+    write(sink, points)
+    assert jobs.run(start, UNTIL).errors == []
+    rows = influxql(
+        influxdb.url,
+        db,
+        'SELECT last("no2_1h"), last("no2_index") FROM "daqi" WHERE "dev_eui" = \'ur1\'',
+    )[0]
+    assert rows["values"][0][1] == pytest.approx(0.25 * 1000 * 1.91, rel=0.01)
+    assert rows["values"][0][2] == 8
