@@ -22,6 +22,7 @@ from influxdb_client.rest import ApiException
 
 from core.errors import PermanentSinkError, RetryableSinkError
 from core.settings import InfluxSettings
+from storage.http import InfluxHttp
 from storage.query import quote_ident
 
 __all__ = ["InfluxSink", "V1Sink", "V2Sink", "make_sink", "parse_retry_after"]
@@ -81,32 +82,14 @@ def classify(status: int, text: str, retry_after: float | None, what: str) -> No
     raise PermanentSinkError(message, status)
 
 
-class V1Sink:
-    """``POST /write?db=&rp=&precision=ns`` over one keep-alive connection pool.
-
-    Auth is ``u``/``p`` parameters for 1.x users, or ``Authorization: Token …``
-    when a token is set (the v1-compatibility API of InfluxDB 2.x/3.x).
-    """
+class V1Sink(InfluxHttp):
+    """``POST /write?db=&rp=&precision=ns`` over one keep-alive connection pool."""
 
     def __init__(self, settings: InfluxSettings) -> None:
-        self.settings = settings
-        headers = {"Content-Type": "text/plain; charset=utf-8"}
-        if settings.token is not None:
-            headers["Authorization"] = f"Token {settings.token.get_secret_value()}"
-        self._auth: dict[str, str] = {}
-        if settings.username:
-            self._auth["u"] = settings.username
-            if settings.password is not None:
-                self._auth["p"] = settings.password.get_secret_value()
+        super().__init__(settings, {"Content-Type": "text/plain; charset=utf-8"})
         self._write_params = {"db": settings.database, "precision": "ns", **self._auth}
         if settings.retention_policy:
             self._write_params["rp"] = settings.retention_policy
-        self._client = httpx.Client(
-            base_url=settings.url,
-            headers=headers,
-            timeout=settings.timeout,
-            limits=httpx.Limits(max_keepalive_connections=4, keepalive_expiry=60),
-        )
 
     def write(self, body: bytes) -> None:
         response = self._post("/write", self._write_params, body)
@@ -145,15 +128,6 @@ class V1Sink:
         for result in results:
             if "error" in result:
                 raise PermanentSinkError(f"{what}: {result['error']}", response.status_code)
-
-    def ping(self) -> bool:
-        try:
-            return self._client.get("/ping").status_code == 204
-        except httpx.HTTPError:
-            return False
-
-    def close(self) -> None:
-        self._client.close()
 
     def _post(self, path: str, params: dict[str, str], body: bytes | None) -> httpx.Response:
         try:

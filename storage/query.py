@@ -23,6 +23,7 @@ import orjson
 
 from core.errors import QueryError
 from core.settings import InfluxSettings
+from storage.http import InfluxHttp
 
 __all__ = [
     "InfluxQL",
@@ -120,24 +121,14 @@ def time_literal(moment: datetime) -> str:
     return f"'{text}Z'"
 
 
-class InfluxQL:
+class InfluxQL(InfluxHttp):
     """A keep-alive client for ``/query`` (GET for SELECT/SHOW, POST for the rest)."""
 
     def __init__(self, settings: InfluxSettings) -> None:
-        self.settings = settings
-        headers = {"Accept": "application/json"}
-        if settings.token is not None:
-            headers["Authorization"] = f"Token {settings.token.get_secret_value()}"
-        self._base: dict[str, str] = {"db": settings.database, "epoch": "ns"}
+        super().__init__(settings, {"Accept": "application/json"})
+        self._base: dict[str, str] = {"db": settings.database, "epoch": "ns", **self._auth}
         if settings.retention_policy:
             self._base["rp"] = settings.retention_policy
-        if settings.username:
-            self._base["u"] = settings.username
-            if settings.password is not None:
-                self._base["p"] = settings.password.get_secret_value()
-        self._client = httpx.Client(
-            base_url=settings.url, headers=headers, timeout=settings.timeout
-        )
 
     def query(
         self,
@@ -209,15 +200,6 @@ class InfluxQL:
             str(row[1]) for series in self.query(q, params) for row in series.values if len(row) > 1
         }
         return sorted(values)
-
-    def ping(self) -> bool:
-        try:
-            return self._client.get("/ping").status_code == 204
-        except httpx.HTTPError:
-            return False
-
-    def close(self) -> None:
-        self._client.close()
 
     def __enter__(self) -> InfluxQL:
         return self
