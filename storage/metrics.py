@@ -42,3 +42,48 @@ class WriterMetrics:
             "Points submitted and not yet accepted or refused",
             registry=registry,
         )
+        self.spilled_batches = Counter(
+            "leedswin_storage_spilled_batches",
+            "Batches moved to the on-disk spool while InfluxDB failed (their messages then acked)",
+            registry=registry,
+        )
+        self.spilled_points = Counter(
+            "leedswin_storage_spilled_points",
+            "Points moved to the on-disk spool",
+            registry=registry,
+        )
+        self.drained_batches = Counter(
+            "leedswin_storage_drained_batches",
+            "Spooled batches InfluxDB accepted later (then deleted from disk)",
+            registry=registry,
+        )
+        self.drained_points = Counter(
+            "leedswin_storage_drained_points",
+            "Spooled points InfluxDB accepted later",
+            registry=registry,
+        )
+        self.spool_bytes = Gauge(
+            "leedswin_storage_spool_bytes",
+            "Bytes of batches waiting in the on-disk spool",
+            registry=registry,
+        )
+        self.spool_segments = Gauge(
+            "leedswin_storage_spool_segments",
+            "Batches waiting in the on-disk spool",
+            registry=registry,
+        )
+        self.spool_full = Gauge(
+            "leedswin_storage_spool_full",
+            "1 while a batch waits for room in a full spool (its messages stay unacknowledged)",
+            registry=registry,
+        )
+        self.spool_quarantined = Counter(
+            "leedswin_storage_spool_quarantined",
+            "Spool segments that failed their checksum and were moved aside",
+            registry=registry,
+        )
+        self.healthy = Gauge(
+            "leedswin_storage_healthy",
+            "1 while InfluxDB writes succeed, 0 from a failed write until the next success",
+            registry=registry,
+        )

@@ -360,3 +360,100 @@ def test_an_unexpected_sink_exception_is_retried_not_fatal() -> None:
     assert batcher.flush(5)
     assert done.calls == [("a", None)]
     batcher.close(5)
+
+
+class Outage:
+    """A sink failure switched on and off by the test."""
+
+    def __init__(self) -> None:
+        self.down = True
+
+    def __call__(self, body: bytes, calls: int) -> Exception | None:
+        return RetryableSinkError("connection refused", None) if self.down else None
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_long_outage_spills_to_the_spool_calls_back_then_drains_in_order(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from storage.spool import Spool
+
+    outage, done, registry = Outage(), Done(), CollectorRegistry()
+    sink = FakeSink(outage)
+    metrics = WriterMetrics(registry)
+    spool = Spool(tmp_path, 1 << 20, metrics)
+    batcher = writer(sink, batch_size=2, spool=spool, spill_after=0.1, metrics=metrics)  # type: ignore[arg-type]
+    for i in range(6):
+        batcher.submit([point(i)], done(str(i)))
+    assert batcher.flush(5)
+    assert [name for name, _ in done.calls] == [str(i) for i in range(6)]
+    assert all(error is None for _, error in done.calls)
+    assert sink.bodies == [] and len(spool) == 3 and not batcher.healthy
+    assert registry.get_sample_value("leedswin_storage_spilled_points_total") == 6
+    assert registry.get_sample_value("leedswin_storage_retries_total") >= 3
+
+    outage.down = False
+    batcher.submit([point(6)], done("6"))
+    wait_for(lambda: len(spool) == 0 and len(sink.lines) == 7)
+    assert sink.lines[1:] == [
+        to_line(point(i)).encode() for i in range(6)
+    ]  # live first, then oldest
+    assert registry.get_sample_value("leedswin_storage_drained_points_total") == 6
+    assert registry.get_sample_value("leedswin_storage_spool_bytes") == 0
+    assert batcher.healthy
+    assert batcher.close(5)
+    spool.close()
+
+
+def test_full_spool_holds_the_batch_without_a_callback(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from storage.spool import Spool
+
+    outage, done, registry = Outage(), Done(), CollectorRegistry()
+    sink = FakeSink(outage)
+    metrics = WriterMetrics(registry)
+    one_batch = 24 + len(f"{to_line(point(0))}\n{to_line(point(1))}")
+    spool = Spool(tmp_path, one_batch + 10, metrics)
+    batcher = writer(sink, batch_size=2, spool=spool, spill_after=0, metrics=metrics)  # type: ignore[arg-type]
+    for i in range(6):
+        batcher.submit([point(i)], done(str(i)))
+    assert not batcher.flush(0.5)
+    assert [name for name, _ in done.calls] == ["0", "1"]  # the first batch fit
+    assert registry.get_sample_value("leedswin_storage_spool_full") == 1
+    assert batcher.pending == 4
+
+    outage.down = False
+    assert batcher.flush(5)
+    assert [name for name, _ in done.calls] == [str(i) for i in range(6)]
+    wait_for(lambda: len(spool) == 0)
+    assert sorted(sink.lines) == sorted(to_line(point(i)).encode() for i in range(6))
+    assert registry.get_sample_value("leedswin_storage_spool_full") == 0
+    assert batcher.close(5)
+    spool.close()
+
+
+def test_spool_left_from_last_run_drains_at_start_and_refused_lines_are_skipped(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from storage.spool import Spool
+
+    spool = Spool(tmp_path, 1 << 20)
+    spool.append(
+        b"\n".join([to_line(point(1)).encode(), b"bad line", to_line(point(2)).encode()]), 3
+    )
+    spool.close()
+
+    def refuse_bad(body: bytes, calls: int) -> Exception | None:
+        return PermanentSinkError("partial write", 400) if b"bad" in body else None
+
+    registry = CollectorRegistry()
+    sink = FakeSink(refuse_bad)
+    metrics = WriterMetrics(registry)
+    again = Spool(tmp_path, 1 << 20, metrics)
+    batcher = writer(sink, spool=again, metrics=metrics)  # type: ignore[arg-type]
+    wait_for(lambda: len(again) == 0)
+    assert sorted(sink.lines) == sorted([to_line(point(1)).encode(), to_line(point(2)).encode()])
+    assert registry.get_sample_value("leedswin_storage_rejected_points_total") == 1
+    assert batcher.close(5)
+    again.close()
