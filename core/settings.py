@@ -118,11 +118,22 @@ class BridgeSettings(BaseSettings):
     publish_readings: bool = Field(
         True, description="Republish each stored reading on leedswin/v1/readings/… for live feeds"
     )
-    metrics_port: int | None = Field(None, description="Serve Prometheus /metrics on this port")
-    spool_dir: Path | None = Field(
-        None, description="On-disk buffer used while InfluxDB is unreachable"
+    metrics_port: int | None = Field(
+        None, description="Serve /metrics, /healthz and /readyz on 127.0.0.1:<port>"
     )
-    spool_max_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024)
+    spool_dir: Path | None = Field(
+        None,
+        description="On-disk buffer for InfluxDB outages longer than the broker's queue "
+        "(one bridge process per directory)",
+    )
+    spool_max_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Spool size limit; when full the bridge stops acknowledging instead",
+    )
+    spill_after: float = Field(
+        5.0, ge=0, description="Seconds of failing InfluxDB writes before batches go to the spool"
+    )
 
 
 class ApiSettings(BaseSettings):

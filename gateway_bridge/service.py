@@ -24,11 +24,12 @@ from typing import Any, Protocol
 import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 
 from core.errors import PermanentSinkError, SinkError
 from core.settings import BridgeSettings, InfluxSettings, MqttSettings
 from gateway_bridge.events import format_time
+from gateway_bridge.health import HealthServer, Readiness
 from gateway_bridge.metrics import BridgeMetrics
 from gateway_bridge.mqtt import connect_properties, feed_topic, make_client, subscriptions
 from gateway_bridge.pipeline import Outcome, Pipeline, dead_letter
@@ -38,6 +39,7 @@ from storage.devices import DeviceRegistry
 from storage.influx import make_sink
 from storage.metrics import WriterMetrics
 from storage.points import Point
+from storage.spool import Spool
 
 log = logging.getLogger(__name__)
 
@@ -318,9 +320,11 @@ def serve(
     """
     registry = CollectorRegistry() if registry is None else registry
     metrics = BridgeMetrics(registry)
-    if bridge_settings.metrics_port is not None:
-        start_http_server(bridge_settings.metrics_port, addr="127.0.0.1", registry=registry)
+    writer_metrics = WriterMetrics(registry)
     devices = DeviceRegistry(bridge_settings.device_registry)
+    spool = None
+    if bridge_settings.spool_dir is not None:
+        spool = Spool(bridge_settings.spool_dir, bridge_settings.spool_max_bytes, writer_metrics)
     sink = make_sink(influx)
     try:
         sink.ensure_database()
@@ -331,7 +335,9 @@ def serve(
         batch_size=batch_size_for(influx, mqtt_settings),
         flush_interval=influx.flush_interval,
         max_retry_delay=influx.max_retry_delay,
-        metrics=WriterMetrics(registry),
+        metrics=writer_metrics,
+        spool=spool,
+        spill_after=bridge_settings.spill_after,
     )
     bridge = Bridge(
         mqtt_settings,
@@ -341,15 +347,26 @@ def serve(
         metrics,
         ready=ready,
     )
+    health = None
+    if bridge_settings.metrics_port is not None:
+        readiness = Readiness(
+            connected=lambda: bridge.wait_connected(0),
+            writes_failing=lambda: not writer.healthy and writer.pending > 0,
+            ping=sink.ping,
+        )
+        health = HealthServer(bridge_settings.metrics_port, registry, readiness)
+        health.start()
     log.info(
         "event=bridge_starting mqtt=%s influx=%s database=%s client_id=%s max_in_flight=%d "
-        "devices=%d",
+        "devices=%d spool=%s spool_max_bytes=%d",
         mqtt_settings.url,
         influx.url,
         influx.bucket or influx.database,
         mqtt_settings.client_id,
         mqtt_settings.max_in_flight,
         len(devices),
+        bridge_settings.spool_dir,
+        bridge_settings.spool_max_bytes,
     )
     bridge.start()
     try:
@@ -359,5 +376,9 @@ def serve(
         drained = bridge.stop(drain_timeout)
         writer.close(drain_timeout)
         sink.close()
+        if spool is not None:
+            spool.close()
+        if health is not None:
+            health.close()
     log.info("event=bridge_stopped drained=%s", drained)
     return drained

@@ -130,6 +130,16 @@ class LocalMosquitto(LocalServer):
 
     name = "mosquitto"
 
+    def __init__(
+        self,
+        root: Path | None = None,
+        port: int | None = None,
+        max_queued_messages: int = 10_000_000,
+    ) -> None:
+        super().__init__(root, port)
+        # Fault tests lower it to show an outage longer than the broker will queue.
+        self.max_queued_messages = max_queued_messages
+
     @property
     def url(self) -> str:
         return f"mqtt://{LOOPBACK}:{self.port}"
@@ -146,7 +156,7 @@ class LocalMosquitto(LocalServer):
             f"user {getpass.getuser()}\n"
             f"listener {self.port} {LOOPBACK}\n"
             "allow_anonymous true\n"
-            "max_queued_messages 10000000\n"
+            f"max_queued_messages {self.max_queued_messages}\n"
             "max_queued_bytes 0\n"
             "max_inflight_messages 0\n"
             "persistence true\n"

@@ -45,6 +45,14 @@ def register(app: typer.Typer) -> None:
         metrics_port: int | None = typer.Option(
             None, help="Serve Prometheus /metrics on 127.0.0.1:<port>"
         ),
+        spool_dir: Path | None = typer.Option(
+            None,
+            help="On-disk buffer for long InfluxDB outages [LEEDSWIN_BRIDGE_SPOOL_DIR]",
+        ),
+        spool_max_bytes: int | None = typer.Option(
+            None,
+            help="Spool size limit (default 256 MiB); full = stop acknowledging, never drop",
+        ),
     ) -> None:
         """Run the bridge until SIGTERM/SIGINT, then drain, acknowledge and exit 0."""
         try:
@@ -64,7 +72,11 @@ def register(app: typer.Typer) -> None:
                 token=influx_token,
             )
             bridge_settings = build(
-                BridgeSettings, device_registry=registry, metrics_port=metrics_port
+                BridgeSettings,
+                device_registry=registry,
+                metrics_port=metrics_port,
+                spool_dir=spool_dir,
+                spool_max_bytes=spool_max_bytes,
             )
             # One line per HTTP write at INFO would drown the bridge's own logs.
             logging.getLogger("httpx").setLevel(logging.WARNING)
