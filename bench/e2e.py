@@ -91,6 +91,8 @@ def children(pid: int) -> list[int]:
 
 
 def generate(count: int, devices: int, fmt: Format, seed: int) -> list[tuple[str, bytes]]:
+    if count <= 0:
+        return []  # uplinks=0 would mean an endless simulation
     per_device = -(-count // devices)
     options = SimOptions(devices=devices, uplinks=per_device, seed=seed, format=fmt)
     out: list[tuple[str, bytes]] = []
@@ -202,7 +204,23 @@ class BridgeProcesses:
             return False
 
     def pids(self) -> list[int]:
-        return [self.process.pid, *(children(self.process.pid) if self.workers > 1 else [])]
+        """The bridge process, or the supervisor and its workers (not multiprocessing's tracker)."""
+        if self.workers == 1:
+            return [self.process.pid]
+        found = [
+            pid
+            for pid in children(self.process.pid)
+            if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        return [self.process.pid, *found]
+
+    def named(self) -> dict[str, int]:
+        pids = self.pids()
+        if self.workers == 1:
+            return {"bridge": pids[0]}
+        return {"bridge supervisor": pids[0]} | {
+            f"bridge worker {i}": pid for i, pid in enumerate(pids[1:])
+        }
 
     def output(self) -> str:
         self.log.seek(0)
@@ -293,11 +311,38 @@ def throughput(
     messages: list[tuple[str, bytes]],
     publisher_count: int,
     root: Path,
+    profile: str | None = None,
 ) -> dict[str, Any]:
+    """The burst; with ``profile``, py-spy samples every worker into ``<profile>.<i>.txt``."""
     pubs = publishers(broker, messages, publisher_count, root)
     watched = {"mosquitto": broker.pid or 0, "influxd": influx.pid or 0}
-    watched |= {f"bridge[{i}]": pid for i, pid in enumerate(bridge.pids())}
+    watched |= bridge.named()
     cpu0 = {name: cpu_seconds(pid) for name, pid in watched.items()}
+    spies = (
+        [
+            subprocess.Popen(
+                [
+                    str(Path(sys.executable).with_name("py-spy")),
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--rate",
+                    "250",
+                    "--nonblocking",
+                    "--format",
+                    "raw",
+                    "--output",
+                    f"{profile}.{i}.txt",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for i, pid in enumerate(bridge.pids()[-bridge.workers :])
+        ]
+        if profile
+        else []
+    )
+    time.sleep(1.0 if profile else 0)
     for pub in pubs:
         pub.go()
     results = [pub.result(3600) for pub in pubs]
@@ -305,6 +350,9 @@ def throughput(
     count, visible = wait_for_count(influx.url, database, len(messages))
     cpu = {name: round(cpu_seconds(pid) - cpu0[name], 2) for name, pid in watched.items()}
     cpu["publishers"] = round(sum(r["cpu_s"] for r in results), 2)
+    for spy in spies:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(60)
     seconds = visible - first
     return {
         "uplinks": len(messages),
@@ -401,6 +449,9 @@ def main(
     latency_seconds: float = typer.Option(10.0),
     ceilings: bool = typer.Option(True, help="Measure the broker and InfluxDB ceilings"),
     seed: int = 7,
+    profile: str | None = typer.Option(
+        None, help="py-spy the workers during the burst (collapsed stacks, <path>.<i>.txt)"
+    ),
 ) -> None:
     """Run the benchmark; a table on stderr, one JSON line on stdout."""
     fmt: Format = format  # type: ignore[assignment]
@@ -435,7 +486,7 @@ def main(
         try:
             console.print(f"throughput: {uplinks:,} uplinks through {workers} worker(s)…")
             report["throughput"] = throughput(
-                broker, influx, bridge, database, burst, publishers_, root
+                broker, influx, bridge, database, burst, publishers_, root, profile
             )
             if latency_rate > 0:
                 console.print(f"latency: {len(paced):,} uplinks at {latency_rate:,.0f}/s…")
@@ -443,7 +494,7 @@ def main(
                     broker, influx, database, paced, latency_rate, root, len(burst)
                 )
             report["peak_rss_mb"] = {
-                f"bridge[{i}]": round(peak_rss_mb(pid), 1) for i, pid in enumerate(bridge.pids())
+                name: round(peak_rss_mb(pid), 1) for name, pid in bridge.named().items()
             }
         finally:
             code = bridge.stop()

@@ -13,6 +13,7 @@ import typer
 from core.errors import ConfigError
 from core.settings import BridgeSettings, InfluxSettings, MqttSettings, build
 from gateway_bridge.service import serve
+from gateway_bridge.workers import Supervisor
 
 
 def register(app: typer.Typer) -> None:
@@ -53,6 +54,12 @@ def register(app: typer.Typer) -> None:
             None,
             help="Spool size limit (default 256 MiB); full = stop acknowledging, never drop",
         ),
+        workers: int = typer.Option(
+            1,
+            min=1,
+            help="Bridge processes on one $share subscription (client ids <client-id>-<i>, "
+            "metrics ports <metrics-port>+i, share group 'leedswin-bridge' unless given)",
+        ),
     ) -> None:
         """Run the bridge until SIGTERM/SIGINT, then drain, acknowledge and exit 0."""
         try:
@@ -87,7 +94,11 @@ def register(app: typer.Typer) -> None:
 
             signal.signal(signal.SIGTERM, request_stop)
             signal.signal(signal.SIGINT, request_stop)
-            drained = serve(mqtt_settings, influx, bridge_settings, stop)
+            if workers > 1:
+                supervisor = Supervisor(mqtt_settings, influx, bridge_settings, workers)
+                drained = supervisor.run(stop)
+            else:
+                drained = serve(mqtt_settings, influx, bridge_settings, stop)
         except ConfigError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from exc
