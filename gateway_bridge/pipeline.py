@@ -74,11 +74,13 @@ def build_points(
             link[name] = float(value)
         else:
             groups.setdefault(measurement, {})[name] = float(value)
+    # One canonical tag tuple shared by every point of the uplink (make_point would sort per point).
+    tag_set = make_point(UPLINK, tags, link, uplink.time_ns).tags
     points = [
-        make_point(measurement, tags, fields, uplink.time_ns)
+        Point(measurement, tag_set, fields, uplink.time_ns)
         for measurement, fields in groups.items()
     ]
-    points.append(make_point(UPLINK, tags, link, uplink.time_ns))
+    points.append(Point(UPLINK, tag_set, link, uplink.time_ns))
     return points
 
 

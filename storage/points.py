@@ -44,7 +44,12 @@ def make_point(
     return Point(measurement, tuple(sorted((k, v) for k, v in tags.items() if v)), fields, time_ns)
 
 
-@lru_cache(maxsize=4096)
+#: Heads cached: a fleet of N devices has about 3N (measurement, tag set) pairs, and a cache
+#: smaller than that thrashes (measured: 4,096 entries for 2,000 devices tripled the cost).
+HEAD_CACHE = 1 << 15
+
+
+@lru_cache(maxsize=HEAD_CACHE)
 def _head(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
     """Measurement and tag set, escaped; cached because a fleet repeats the same few thousand."""
     head = measurement.translate(_MEASUREMENT_ESCAPES)
