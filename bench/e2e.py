@@ -329,6 +329,7 @@ def throughput(
                     "--rate",
                     "250",
                     "--nonblocking",
+                    "--gil",
                     "--format",
                     "raw",
                     "--output",
