@@ -72,11 +72,11 @@ def scrape(bridge: BridgeProcess) -> dict[str, float]:
     return samples
 
 
-def readyz(bridge: BridgeProcess) -> int:
-    """HTTP status of the bridge's /readyz."""
+def http_status(bridge: BridgeProcess, path: str = "/readyz") -> int:
+    """HTTP status of a GET on the bridge's health port (/readyz unless told)."""
     try:
         with urllib.request.urlopen(
-            f"http://127.0.0.1:{bridge.metrics_port}/readyz", timeout=5
+            f"http://127.0.0.1:{bridge.metrics_port}{path}", timeout=5
         ) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
