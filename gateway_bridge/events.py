@@ -14,7 +14,8 @@ import binascii
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -32,7 +33,7 @@ _RFC3339 = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d:\d\d)"
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_SECOND = timedelta(seconds=1)
+_EPOCH_ORDINAL = _EPOCH.toordinal()
 _MAX_F_PORT = 255
 
 
@@ -68,16 +69,28 @@ def parse_time(text: str) -> int:
     if match is None:
         raise ValueError(f"not an RFC 3339 time: {text!r}")
     year, month, day, hour, minute, second, fraction, offset = match.groups()
-    if offset in ("Z", "z"):
-        tz = UTC
-    else:
-        sign = -1 if offset[0] == "-" else 1
-        tz = timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
-    moment = datetime(
-        int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=tz
-    )
+    h, m, s = int(hour), int(minute), int(second)
+    if h > 23 or m > 59 or s > 59:
+        raise ValueError(f"not an RFC 3339 time: {text!r}")
+    seconds = _day_seconds(year, month, day) + h * 3600 + m * 60 + s - _offset_seconds(offset)
     nanos = int((fraction or "0")[:9].ljust(9, "0"))
-    return ((moment - _EPOCH) // _SECOND) * 1_000_000_000 + nanos
+    return seconds * 1_000_000_000 + nanos
+
+
+@lru_cache(maxsize=1024)
+def _day_seconds(year: str, month: str, day: str) -> int:
+    """Seconds from the epoch to a date's midnight UTC; cached, since uplinks share a few days."""
+    return (date(int(year), int(month), int(day)).toordinal() - _EPOCH_ORDINAL) * 86_400
+
+
+@lru_cache(maxsize=64)
+def _offset_seconds(offset: str) -> int:
+    if offset in ("Z", "z"):
+        return 0
+    hours, minutes = int(offset[1:3]), int(offset[4:6])
+    if hours > 23 or minutes > 59:
+        raise ValueError(f"not a UTC offset: {offset!r}")
+    return (-1 if offset[0] == "-" else 1) * (hours * 3600 + minutes * 60)
 
 
 def format_time(time_ns: int) -> str:

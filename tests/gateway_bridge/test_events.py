@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -172,6 +173,36 @@ def test_rfc3339_keeps_nanoseconds_and_offsets() -> None:
     assert parse_time("2026-11-23T21:15:59.5Z") == 1795468559_500000000
     assert format_time(samples.TIME_NS) == "2026-11-23T21:15:59.123456789Z"
     assert parse_time(format_time(samples.TIME_NS)) == samples.TIME_NS
+
+
+@given(
+    st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1)),
+    st.integers(-23 * 60 - 59, 23 * 60 + 59),
+    st.integers(0, 999_999_999),
+)
+def test_rfc3339_agrees_with_datetime(moment: datetime, offset: int, nanos: int) -> None:
+    """The cached day/offset arithmetic gives what datetime gives, for any date and offset."""
+    zone = timezone(timedelta(minutes=offset))
+    local = moment.replace(microsecond=0, tzinfo=zone)
+    text = local.isoformat().replace("+00:00", "Z") if offset == 0 else local.isoformat()
+    text = text[:19] + f".{nanos:09d}" + text[19:]
+    expected = int(local.timestamp()) * 1_000_000_000 + nanos
+    assert parse_time(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-23T24:00:00Z",
+        "2026-11-23T21:60:00Z",
+        "2026-11-23T21:15:60Z",
+        "2026-02-30T00:00:00Z",
+        "2026-11-23T21:15:59+24:00",
+    ],
+)
+def test_rfc3339_out_of_range_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_time(text)
 
 
 json_values = st.recursive(
