@@ -99,6 +99,8 @@ class Bridge:
         self._idle = threading.Condition(self._lock)
         self._generation = 0
         self._in_flight = 0
+        # Read at scrape time: two fewer locked metric updates per message on the hot path.
+        self.metrics.in_flight.set_function(lambda: self._in_flight)
         self._accepting = True
         self._connected = threading.Event() if ready is None else ready
         self._disconnected = threading.Event()
@@ -219,7 +221,6 @@ class Bridge:
             generation = self._generation
             self._in_flight += 1
         self.metrics.received.inc()
-        self.metrics.in_flight.inc()
         topic, payload, mid, qos = message.topic, message.payload, message.mid, message.qos
         outcome = self.pipeline.process(topic, payload)
         if outcome.skipped:
@@ -291,7 +292,6 @@ class Bridge:
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._idle.notify_all()
-        self.metrics.in_flight.dec()
 
 
 def batch_size_for(influx: InfluxSettings, mqtt_settings: MqttSettings) -> int:
