@@ -204,15 +204,10 @@ class BridgeProcesses:
             return False
 
     def pids(self) -> list[int]:
-        """The bridge process, or the supervisor and its workers (not multiprocessing's tracker)."""
+        """The bridge process, or the supervisor and its workers."""
         if self.workers == 1:
             return [self.process.pid]
-        found = [
-            pid
-            for pid in children(self.process.pid)
-            if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
-        ]
-        return [self.process.pid, *found]
+        return [self.process.pid, *children(self.process.pid)]
 
     def named(self) -> dict[str, int]:
         pids = self.pids()
