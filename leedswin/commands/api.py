@@ -8,7 +8,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.main import serve
 from core.errors import ConfigError
 from core.settings import ApiSettings, BridgeSettings, InfluxSettings, MqttSettings, build
 from storage.registry import ApiKeys, Scope, open_registry
@@ -36,6 +35,8 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Serve the API (readings, aggregates, live feed) until interrupted."""
+        from api.main import serve  # deferred: other commands need not load FastAPI
+
         try:
             api = build(ApiSettings, port=port, registry=registry)
             influx = build(InfluxSettings, url=influx_url, database=influx_database)

@@ -9,8 +9,6 @@ from rich.console import Console
 
 from core.errors import ConfigError, PlatformError
 from core.settings import GrafanaSettings, build
-from dashboards.build import export
-from dashboards.deploy import Datasource, connect, deploy
 
 
 def register(app: typer.Typer) -> None:
@@ -27,6 +25,8 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Write the dashboards' JSON where the provisioning file's providers point."""
+        from dashboards.build import export  # deferred, like deploy's grafana-client
+
         for path in export(directory):
             typer.echo(str(path))
 
@@ -48,6 +48,8 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Create folders, restrict the housing folder, upsert the five dashboards by uid."""
+        from dashboards.deploy import Datasource, connect, deploy  # deferred: grafana-client
+
         console = Console(stderr=True)
         try:
             grafana: GrafanaSettings = build(

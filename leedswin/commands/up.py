@@ -20,9 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
-import uvicorn
 
-from api.main import create_app
 from core.settings import (
     ApiSettings,
     BridgeSettings,
@@ -90,6 +88,10 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Run broker, InfluxDB, bridge, API, insights and simulator together until stopped."""
+        import uvicorn  # deferred: other commands need not load FastAPI
+
+        from api.main import create_app
+
         root = data_dir or Path(tempfile.mkdtemp(prefix="leedswin-up-"))
         root.mkdir(parents=True, exist_ok=True)
         stop = threading.Event()
@@ -97,7 +99,7 @@ def register(app: typer.Typer) -> None:
         broker = LocalMosquitto(root / "mosquitto")
         database = LocalInfluxDB(root / "influxdb")
         threads: list[threading.Thread] = []
-        api_server: uvicorn.Server | None = None
+        api_server = None
         try:
             broker.start()
             database.start()
