@@ -94,8 +94,10 @@ class BridgeProcess:
         return self.process.returncode, output
 
     def kill(self) -> None:
+        """Kill if still running; always reap it and close its pipe (no ResourceWarning later)."""
         if self.process.poll() is None:
             self.process.kill()
+        if self.process.stdout is not None and not self.process.stdout.closed:
             self.process.communicate()
 
 
