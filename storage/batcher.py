@@ -54,6 +54,8 @@ DoneCallback = Callable[[PermanentSinkError | None], None]
 _DATA_STATUSES = frozenset({None, 400, 413, 422})
 
 _FIRST_RETRY_DELAY = 0.05
+#: How often a long backoff checks whether an unreachable InfluxDB is back.
+_PING_INTERVAL = 0.5
 
 
 class _Spilled:
@@ -388,8 +390,28 @@ class BatchWriter:
                 return _SPILLED
             delay = self._backoff(attempt, answer.retry_after)
             attempt = min(attempt + 1, 32)
-            if self._abandon.wait(delay):
+            self._wait_to_retry(delay, wake_on_recovery=answer.retry_after is None)
+
+    def _wait_to_retry(self, delay: float, *, wake_on_recovery: bool) -> None:
+        """Wait ``delay``, but retry at once when an unreachable InfluxDB answers again.
+
+        Backoff spares a struggling server; it should not leave a recovered one
+        idle for up to ``max_retry_delay`` after an outage. The wait ends early
+        only on the change from unreachable to reachable, so a server that
+        answers pings while refusing writes (overload) keeps the full backoff,
+        and so does a ``Retry-After`` the server asked for.
+        """
+        deadline = time.monotonic() + delay
+        was_down = False
+        while (left := deadline - time.monotonic()) > 0:
+            if self._abandon.wait(min(_PING_INTERVAL, left) if wake_on_recovery else left):
                 raise _Abandoned
+            if not wake_on_recovery or deadline - time.monotonic() <= 0:
+                return
+            reachable = self._sink.ping()
+            if reachable and was_down:
+                return
+            was_down = was_down or not reachable
 
     def _attempt(self, body: bytes) -> PermanentSinkError | _Failure | None:
         """One write: None if taken, the error if the data was refused, else a ``_Failure``."""

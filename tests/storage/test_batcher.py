@@ -458,3 +458,34 @@ def test_spool_left_from_last_run_drains_at_start_and_refused_lines_are_skipped(
     assert registry.get_sample_value("leedswin_storage_rejected_points_total") == 1
     assert batcher.close(5)
     again.close()
+
+
+class PingSink(FakeSink):
+    """Unreachable (ping False) until ``up`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = threading.Event()
+
+    def ping(self) -> bool:
+        return self.up.is_set()
+
+
+def test_a_long_backoff_ends_when_an_unreachable_influxdb_answers_again() -> None:
+    sink = PingSink()
+    writer = BatchWriter(sink, batch_size=10, flush_interval=0.05, max_retry_delay=30)
+    threading.Timer(0.6, sink.up.set).start()
+    began = time.monotonic()
+    writer._wait_to_retry(20.0, wake_on_recovery=True)
+    assert time.monotonic() - began < 10  # woke on recovery, not after the 20 s backoff
+    writer.close(1)
+
+
+def test_a_reachable_but_failing_influxdb_keeps_the_full_backoff() -> None:
+    sink = PingSink()
+    sink.up.set()  # answers pings while writes fail: overload, so back off in full
+    writer = BatchWriter(sink, batch_size=10, flush_interval=0.05, max_retry_delay=30)
+    began = time.monotonic()
+    writer._wait_to_retry(1.2, wake_on_recovery=True)
+    assert time.monotonic() - began >= 1.1
+    writer.close(1)
