@@ -84,8 +84,13 @@ def test_two_workers_share_the_load_and_sigterm_drains_both(
         first = sim(mosquitto, "--devices", "20", "--uplinks", "100", "--seed", "11")
         assert summary(first)["published"] == 2000
         wait_until(lambda: uplink_count(influxdb.url, influx_db) >= 2000, 60, "2,000 uplinks")
-        shares = [_metric(port + i, "leedswin_bridge_acked_total") or 0 for i in range(2)]
-        assert sum(shares) == 2000 and min(shares) > 0, shares  # both workers took a share
+
+        def shares() -> list[float]:
+            return [_metric(port + i, "leedswin_bridge_acked_total") or 0 for i in range(2)]
+
+        # Points become visible a moment before their acks are counted: wait for the acks.
+        wait_until(lambda: sum(shares()) == 2000, 30, "2,000 acks")
+        assert min(shares()) > 0, shares()  # both workers took a share
         # SIGTERM while a second burst is arriving: both drain what they took, exit 0.
         second = sim(mosquitto, "--devices", "20", "--uplinks", "300", "--seed", "12")
         wait_until(lambda: uplink_count(influxdb.url, influx_db) > 2500, 60, "second burst flowing")
