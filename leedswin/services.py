@@ -72,8 +72,14 @@ class LocalServer:
         if self.process and self.process.poll() is None:
             return
         with open(self.log_path, "ab") as log:
+            # A session of its own: a terminal's Ctrl-C reaches only us, and we stop the
+            # server by PID after whatever depends on it (the bridge) has drained.
             self.process = subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -95,7 +95,10 @@ def register(app: typer.Typer) -> None:
         root = data_dir or Path(tempfile.mkdtemp(prefix="leedswin-up-"))
         root.mkdir(parents=True, exist_ok=True)
         stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        # Ctrl-C and SIGTERM both just set ``stop``: everything then winds down in order
+        # (simulator, API, bridge drained) before the servers are stopped by PID.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
         broker = LocalMosquitto(root / "mosquitto")
         database = LocalInfluxDB(root / "influxdb")
         threads: list[threading.Thread] = []
@@ -182,8 +185,6 @@ def register(app: typer.Typer) -> None:
             )
             typer.echo(f"live: {rate:g} uplinks/s from {devices} devices; Ctrl-C to stop")
             stop.wait(duration)
-        except KeyboardInterrupt:
-            pass
         finally:
             stop.set()
             if api_server is not None:
