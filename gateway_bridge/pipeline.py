@@ -84,13 +84,6 @@ def build_points(
     return points
 
 
-def to_points(uplink: Uplink, device: Device) -> list[Point]:
-    """Decode an uplink and map it onto the schema; ``DecodeError`` if the payload is bad."""
-    need = decoders.get_spec(device.model).need
-    readings = decoders.decode(device.model, uplink.f_port, uplink.payload)
-    return build_points(uplink, device, need, readings)
-
-
 class Pipeline:
     """Parse → resolve → decode → points, turning every expected failure into a dead letter."""
 

@@ -181,26 +181,6 @@ class InfluxQL(InfluxHttp):
                 )
         return series
 
-    def tag_values(
-        self,
-        measurement: str,
-        key: str,
-        where: str | None = None,
-        params: Mapping[str, ParamValue] | None = None,
-    ) -> list[str]:
-        """Sorted distinct values of tag ``key`` in ``measurement``.
-
-        ``where`` is InfluxQL written by the caller with ``$name`` placeholders
-        for anything that came from a user; bind those through ``params``.
-        """
-        q = f"SHOW TAG VALUES FROM {quote_ident(measurement)} WITH KEY = {quote_ident(key)}"
-        if where:
-            q += f" WHERE {where}"
-        values = {
-            str(row[1]) for series in self.query(q, params) for row in series.values if len(row) > 1
-        }
-        return sorted(values)
-
     def __enter__(self) -> InfluxQL:
         return self
 

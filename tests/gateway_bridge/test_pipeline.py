@@ -11,10 +11,10 @@ import decoders
 from core.errors import DecodeError
 from decoders.registry import SPECS
 from firmware_sim.encoders import ENCODERS
-from gateway_bridge.events import parse_event
-from gateway_bridge.pipeline import Pipeline, to_points
+from gateway_bridge.events import Uplink, parse_event
+from gateway_bridge.pipeline import Pipeline, build_points
 from gateway_bridge.resolve import Device, Resolver
-from storage.points import to_line
+from storage.points import Point, to_line
 from storage.schema import QUANTITY_MEASUREMENT
 from tests.gateway_bridge import samples
 
@@ -69,6 +69,12 @@ def test_readings_split_by_measurement_and_the_uplink_point() -> None:
         for name, value in point.fields.items():
             assert type(value) is (int if name in ("f_cnt", "f_port", "gateways") else float)
         to_line(point)
+
+
+def to_points(uplink: Uplink, device: Device) -> list[Point]:
+    """Decode an uplink and map it onto the schema, as ``Pipeline.process`` does."""
+    readings = decoders.decode(device.model, uplink.f_port, uplink.payload)
+    return build_points(uplink, device, decoders.get_spec(device.model).need, readings)
 
 
 def test_non_canonical_extras_go_to_the_measurement_of_the_need() -> None:
