@@ -1,8 +1,18 @@
 """Payload decoders for the devices Leeds WIN deploys.
 
-``decode(model_key, f_port, payload)`` returns the readings of one uplink under
-canonical names (see ``storage.schema.CANONICAL_UNITS``); anything wrong with
-the input raises a ``DecodeError`` subclass naming model, fPort and payload.
+``decode_uplink(model_key, f_port, payload)`` returns everything one uplink's
+payload says as a ``DecodedUplink``: frames of readings under canonical names
+(see ``storage.schema.CANONICAL_UNITS``), each with its own time, the device's
+status, values withheld for being outside their physical range, and the parts
+that were not decoded. Input that is not a valid frame of that model (wrong
+fPort, length, header, checksum) raises a ``DecodeError`` subclass naming
+model, fPort and payload; a valid frame that carries no measurement returns
+empty ``frames``, never an error.
+
+``decode(model_key, f_port, payload)`` is the simple form: the readings
+measured at the uplink's time (frames without their own time, merged), ``{}``
+for frames that hold only history or status. Out-of-range values are left out
+of it as they are of ``decode_uplink``'s readings.
 """
 
 from __future__ import annotations
@@ -10,11 +20,31 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from core.errors import DecodeError, SanityError, UnknownModelError, UnsupportedPortError
+from core.errors import DecodeError, UnknownModelError, UnsupportedPortError
 from decoders.registry import SPECS
-from decoders.spec import DecoderSpec, FieldSpec, Reading
+from decoders.spec import (
+    Counter,
+    DecodedUplink,
+    DecoderSpec,
+    FieldSpec,
+    Frame,
+    Reading,
+    UnknownPart,
+)
 
-__all__ = ["DecodeError", "DecoderSpec", "FieldSpec", "decode", "get_spec", "supported_models"]
+__all__ = [
+    "Counter",
+    "DecodeError",
+    "DecodedUplink",
+    "DecoderSpec",
+    "FieldSpec",
+    "Frame",
+    "UnknownPart",
+    "decode",
+    "decode_uplink",
+    "get_spec",
+    "supported_models",
+]
 
 _BY_KEY: dict[str, DecoderSpec] = {spec.key: spec for spec in SPECS}
 
@@ -27,8 +57,12 @@ def get_spec(model_key: str) -> DecoderSpec:
         raise UnknownModelError("no decoder registered for this model", model=model_key) from None
 
 
-def decode(model_key: str, f_port: int, payload: bytes) -> Reading:
-    """Decode one uplink; only ``DecodeError`` (and subclasses) can escape."""
+def decode_uplink(model_key: str, f_port: int, payload: bytes) -> DecodedUplink:
+    """Decode one uplink into frames, status and undecoded parts.
+
+    Only ``DecodeError`` (and subclasses) can escape: a decoder bug becomes a
+    ``DecodeError`` naming the exception, so one bad frame never stops a stream.
+    """
     payload = bytes(payload)
     try:
         spec = get_spec(model_key)
@@ -36,9 +70,12 @@ def decode(model_key: str, f_port: int, payload: bytes) -> Reading:
             raise UnsupportedPortError(
                 f"fPort not used by this model (expects {sorted(spec.f_ports)})"
             )
-        reading = spec.decode(f_port, payload)
-        _check(spec, reading)
-        return reading
+        result = spec.decode(f_port, payload)
+        if isinstance(result, DecodedUplink):
+            return _checked(spec, result)
+        if isinstance(result, dict):
+            return _checked(spec, DecodedUplink(frames=(Frame(result),) if result else ()))
+        raise DecodeError(f"decoder returned {type(result).__name__}")
     except DecodeError as exc:
         raise exc.with_context(model_key, f_port, payload) from exc.__cause__
     except Exception as exc:  # a decoder bug must not take the stream down
@@ -50,23 +87,40 @@ def decode(model_key: str, f_port: int, payload: bytes) -> Reading:
         ) from exc
 
 
-def _check(spec: DecoderSpec, reading: Reading) -> None:
-    """Every value declared, a real number, finite and inside its field's physical range."""
+def decode(model_key: str, f_port: int, payload: bytes) -> Reading:
+    """The readings measured at the uplink's time; see the module docstring."""
+    out: Reading = {}
+    for frame in decode_uplink(model_key, f_port, payload).frames:
+        if frame.time_ns is None and frame.age_s is None:
+            out.update(frame.readings)
+    return out
+
+
+def _checked(spec: DecoderSpec, decoded: DecodedUplink) -> DecodedUplink:
+    """Every value declared and a real number; finite values outside their range are withheld."""
     bounds = spec.bounds
-    for name, value in reading.items():
-        limits = bounds.get(name)
-        if limits is None:
-            raise DecodeError(f"decoder emitted undeclared field {name!r}")
-        kind = type(value)
-        if kind is not float and kind is not int:
-            raise DecodeError(f"field {name!r} is {kind.__name__}, not a number")
-        # A chained comparison is False for NaN, and ±inf fails any finite bound.
-        if not limits[0] <= value <= limits[1] or not math.isfinite(value):
-            raise SanityError(f"{name}={value} outside {limits[0]}..{limits[1]}")
+    frames: list[Frame] = []
+    for frame in decoded.frames:
+        readings: Reading = {}
+        withheld: Reading = dict(frame.withheld)
+        for name, value in frame.readings.items():
+            limits = bounds.get(name)
+            if limits is None:
+                raise DecodeError(f"decoder emitted undeclared field {name!r}")
+            kind = type(value)
+            if kind is not float and kind is not int:
+                raise DecodeError(f"field {name!r} is {kind.__name__}, not a number")
+            # A chained comparison is False for NaN, and ±inf fails any finite bound.
+            if limits[0] <= value <= limits[1] and math.isfinite(value):
+                readings[name] = value
+            else:
+                withheld[name] = value
+        frames.append(Frame(readings, frame.time_ns, frame.age_s, withheld))
+    return DecodedUplink(tuple(frames), dict(decoded.status), decoded.unknown)
 
 
 def supported_models() -> list[dict[str, Any]]:
-    """Every model with its need, vendor, fPorts, fields with units, and documentation link."""
+    """Every model with its need, vendor, fPorts, fields with units, frame kinds and doc link."""
     return [
         {
             "model": spec.key,
@@ -75,6 +129,7 @@ def supported_models() -> list[dict[str, Any]]:
             "need": spec.need,
             "f_ports": sorted(spec.f_ports),
             "fields": {f.name: f.unit for f in spec.fields},
+            "frames": sorted(spec.frame_kinds),
             "doc_url": spec.doc_url,
         }
         for spec in SPECS
