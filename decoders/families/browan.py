@@ -44,7 +44,7 @@ from __future__ import annotations
 import struct
 
 from core.errors import PayloadLengthError, UnsupportedPortError
-from decoders.spec import DecoderSpec, FieldSpec, Reading
+from decoders.spec import Counter, DecoderSpec, FieldSpec, Reading
 
 DOC_URL = "https://www.browan.com/product/temperature-humidity-sensor/detail"
 MOTION_DOC_URL = "https://www.manualslib.com/manual/3095729/Semtech-Tbms100.html"
@@ -138,7 +138,14 @@ TBMS100 = DecoderSpec(
     f_ports=frozenset({PORT_TBMS100}),
     fields=(
         FieldSpec("occupancy", "0/1 or count", 0, 1, "1 = occupied, 0 = free"),
-        FieldSpec("motion", "count", 0, 0xFFFFFF, "events since power-up (resets on restart)"),
+        FieldSpec(
+            "motion",
+            "count",
+            0,
+            0xFFFFFF,
+            "events since power-up (resets on restart)",
+            Counter(24, "cumulative"),
+        ),
         FieldSpec("minutes_since_motion", "min", 0, 0xFFFF, "time since the last motion event"),
         FieldSpec("board_temperature", "degC", -32, 95, "PCB NTC, 1 degC resolution"),
         _BATTERY,

@@ -42,7 +42,10 @@ from __future__ import annotations
 import struct
 
 from core.errors import IntegrityError, PayloadLengthError, UnsupportedPortError
-from decoders.spec import DecoderSpec, FieldSpec, Reading
+from decoders.spec import Counter, DecoderSpec, FieldSpec, Reading
+
+#: The in/out registers count up from power-on and wrap at 16 bits.
+_TOTAL16 = Counter(16, "cumulative")
 
 DOC_URL = "https://www.dingtek.com/dc520-bi-directional-people-counter"
 F_PORT = 3
@@ -99,8 +102,8 @@ DC520 = DecoderSpec(
     f_ports=frozenset({F_PORT}),
     fields=(
         FieldSpec("people_count", "count", 0, 0xFFFF, "balance: people in minus out"),
-        FieldSpec("people_in", "count", 0, 0xFFFF, "people counted entering"),
-        FieldSpec("people_out", "count", 0, 0xFFFF, "people counted leaving"),
+        FieldSpec("people_in", "count", 0, 0xFFFF, "people counted entering", _TOTAL16),
+        FieldSpec("people_out", "count", 0, 0xFFFF, "people counted leaving", _TOTAL16),
         FieldSpec("error_code", "code", 0, 0xFF, "device error code, 0 = none"),
     ),
     doc_url=DOC_URL,

@@ -56,7 +56,7 @@ import struct
 from collections.abc import Callable
 
 from core.errors import IntegrityError, PayloadLengthError, UnsupportedPortError
-from decoders.spec import DecoderSpec, FieldSpec, Reading
+from decoders.spec import Counter, DecoderSpec, FieldSpec, Reading
 
 DOC_URL = "https://www.elsys.se/en/elsys-payload/"
 #: The port is a per-device setting (NFC key ``Port``); every application port is accepted.
@@ -175,7 +175,9 @@ def _walker(
 _TEMPERATURE = FieldSpec("temperature", "degC", -40.0, 85.0, "Internal sensor, 0.1 °C steps")
 _HUMIDITY = FieldSpec("relative_humidity", "%", 0.0, 100.0, "1 %RH steps")
 _LIGHT = FieldSpec("illuminance", "lux", 0.0, 65535.0)
-_MOTION = FieldSpec("motion", "count", 0.0, 255.0, "PIR triggers since the last uplink")
+_MOTION = FieldSpec(
+    "motion", "count", 0.0, 255.0, "PIR triggers since the last uplink", Counter(8, "per_period")
+)
 _CO2 = FieldSpec("co2", "ppm", 0.0, 10000.0, "NDIR sensor, range 0-10000 ppm")
 _BATTERY = FieldSpec("battery_voltage", "V", 0.0, 4.0, "Supply voltage (3.6 V lithium cell)")
 _OCCUPANCY = FieldSpec(

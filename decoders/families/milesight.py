@@ -79,7 +79,7 @@ import struct
 from collections.abc import Callable, Iterable
 
 from core.errors import IntegrityError, PayloadLengthError, UnsupportedPortError
-from decoders.spec import DecoderSpec, FieldSpec, Reading
+from decoders.spec import Counter, DecoderSpec, FieldSpec, Reading
 
 F_PORT = 85
 F_PORTS = frozenset({F_PORT})
@@ -361,8 +361,16 @@ _AM300_FIELDS = (
 )
 
 
-def _counts(names: Iterable[str], maximum: float, unit: str = "count") -> tuple[FieldSpec, ...]:
-    return tuple(FieldSpec(n, unit, 0.0, maximum) for n in names)
+#: Line-crossing counters (VS133 total/period records, VS121 0x0D/0x0E records).
+_TOTAL32 = Counter(32, "cumulative")
+_TOTAL16 = Counter(16, "cumulative")
+_PERIOD16 = Counter(16, "per_period")
+
+
+def _counts(
+    names: Iterable[str], maximum: float, counter: Counter | None = None, unit: str = "count"
+) -> tuple[FieldSpec, ...]:
+    return tuple(FieldSpec(n, unit, 0.0, maximum, counter=counter) for n in names)
 
 
 AM104 = DecoderSpec(
@@ -415,15 +423,21 @@ VS133 = DecoderSpec(
     need="footfall",
     f_ports=F_PORTS,
     fields=(
-        FieldSpec("people_in", "count", 0.0, _U32_MAX, "Line 1 running total in"),
-        FieldSpec("people_out", "count", 0.0, _U32_MAX, "Line 1 running total out"),
-        FieldSpec("period_in", "count", 0.0, _U16_MAX, "Line 1 in during the last period"),
-        FieldSpec("period_out", "count", 0.0, _U16_MAX, "Line 1 out during the last period"),
-        *_counts([f"line_{n}_total_{d}" for d in ("in", "out") for n in (2, 3, 4)], _U32_MAX),
-        *_counts([f"line_{n}_period_{d}" for d in ("in", "out") for n in (2, 3, 4)], _U16_MAX),
+        FieldSpec("people_in", "count", 0.0, _U32_MAX, "Line 1 running total in", _TOTAL32),
+        FieldSpec("people_out", "count", 0.0, _U32_MAX, "Line 1 running total out", _TOTAL32),
+        FieldSpec("period_in", "count", 0.0, _U16_MAX, "Line 1 in, last period", _PERIOD16),
+        FieldSpec("period_out", "count", 0.0, _U16_MAX, "Line 1 out, last period", _PERIOD16),
+        *_counts(
+            [f"line_{n}_total_{d}" for d in ("in", "out") for n in (2, 3, 4)], _U32_MAX, _TOTAL32
+        ),
+        *_counts(
+            [f"line_{n}_period_{d}" for d in ("in", "out") for n in (2, 3, 4)], _U16_MAX, _PERIOD16
+        ),
         *_counts([f"region_{n}_count" for n in range(1, 5)], 255.0),
         *_counts(
-            [f"region_{n}_dwell_{s}" for s in ("avg", "max") for n in range(1, 5)], _U16_MAX, "s"
+            [f"region_{n}_dwell_{s}" for s in ("avg", "max") for n in range(1, 5)],
+            _U16_MAX,
+            unit="s",
         ),
     ),
     doc_url=REPO + "vs-series/vs133",
@@ -440,10 +454,10 @@ VS121 = DecoderSpec(
         FieldSpec("people_count", "count", 0.0, 255.0, "People in view now"),
         FieldSpec("regions_enabled", "count", 0.0, 16.0),
         FieldSpec("people_count_max", "count", 0.0, 255.0, "Most people seen this period"),
-        FieldSpec("people_in", "count", 0.0, _U16_MAX, "Running total in"),
-        FieldSpec("people_out", "count", 0.0, _U16_MAX, "Running total out"),
-        FieldSpec("period_in", "count", 0.0, _U16_MAX, "In during the last period"),
-        FieldSpec("period_out", "count", 0.0, _U16_MAX, "Out during the last period"),
+        FieldSpec("people_in", "count", 0.0, _U16_MAX, "Running total in", _TOTAL16),
+        FieldSpec("people_out", "count", 0.0, _U16_MAX, "Running total out", _TOTAL16),
+        FieldSpec("period_in", "count", 0.0, _U16_MAX, "In during the last period", _PERIOD16),
+        FieldSpec("period_out", "count", 0.0, _U16_MAX, "Out during the last period", _PERIOD16),
         *_counts([f"region_{n}_count" for n in range(1, 17)], 255.0),
         *_counts(_FLOW_NAMES, _U16_MAX),
     ),
