@@ -7,9 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import IntegrityError, PayloadLengthError, UnsupportedPortError
-from decoders import decode_uplink
+from decoders import decode, decode_uplink
 from decoders.families.laird import EPOCH_2015
-from decoders import decode
 from firmware_sim.encoders import ENCODERS
 
 MODEL = "laird-rs1xx-temp-rh"
