@@ -63,7 +63,7 @@ def _uplink(model: str, hex_: str):
             "elsys-ers",
             "0100e202292001",
             {"temperature": 22.6, "relative_humidity": 41},
-            (4, "2001"),
+            (5, "2001"),
         ),
         # A defined type the model does not measure is skipped by its size and reported.
         ("elsys-ers", "060308" + "0229", {"relative_humidity": 41}, (0, "060308")),
