@@ -33,8 +33,10 @@ Data frame (19 bytes)::
 Whether in/out are cumulative or per period is not stated by the vendor; they are
 stored as sent. A wrong head, device type, tail or unknown data type is
 ``IntegrityError``; a length byte that disagrees with the frame, or a data frame
-that is not 19 bytes, is ``PayloadLengthError``; a parameter report is refused
-with ``UnsupportedPortError`` (no readings).
+shorter than 19 bytes, is ``PayloadLengthError``. A longer data frame keeps its
+readings and reports the bytes between the frame counter and the tail. A parameter
+report is a status frame (``parameter_report``) whose body, unpublished for the
+DC520, is reported as undecoded.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ from __future__ import annotations
 import struct
 
 from core.errors import IntegrityError, PayloadLengthError, UnsupportedPortError
-from decoders.spec import Counter, DecoderSpec, FieldSpec, Reading
+from decoders.frames import Uplink
+from decoders.spec import Counter, DecodedUplink, DecoderSpec, FieldSpec, Reading
 
 #: The in/out registers count up from power-on and wrap at 16 bits.
 _TOTAL16 = Counter(16, "cumulative")
@@ -63,7 +66,7 @@ _ENVELOPE = struct.Struct(">BHBB")
 _DATA = struct.Struct(">HHHHHBH")
 
 
-def decode(f_port: int, payload: bytes) -> Reading:
+def decode(f_port: int, payload: bytes) -> Reading | DecodedUplink:
     """Decode a DC520 data frame into in/out counts and the balance."""
     if f_port != F_PORT:
         raise UnsupportedPortError("DC520 uplinks are sent on fPort 3")
@@ -77,21 +80,23 @@ def decode(f_port: int, payload: bytes) -> Reading:
         raise PayloadLengthError(f"length byte says {length}, frame is {n} bytes")
     if payload[-1] != TAIL:
         raise IntegrityError(f"frame tail 0x{payload[-1]:02x}, expected 0x81")
+    up = Uplink()
     if kind == PARAMETERS:
-        raise UnsupportedPortError("parameter report, no readings")
+        up.set("parameter_report", True)
+        up.skip(payload, _ENVELOPE.size, n - 1, "parameter layout not published for the DC520")
+        return up.result()
     if kind not in DATA_TYPES:
         raise IntegrityError(f"unknown data type 0x{kind:02x}")
-    if n != DATA_LENGTH:
+    if n < DATA_LENGTH:
         raise PayloadLengthError(f"data frame is {DATA_LENGTH} bytes, got {n}")
     balance, people_in, people_out, _alarms, _volt, error, _counter = _DATA.unpack_from(
         payload, _ENVELOPE.size
     )
-    return {
-        "people_count": balance,
-        "people_in": people_in,
-        "people_out": people_out,
-        "error_code": error,
-    }
+    up.now.update(
+        people_count=balance, people_in=people_in, people_out=people_out, error_code=error
+    )
+    up.skip(payload, DATA_LENGTH - 1, n - 1, "bytes before the tail not in the 19-byte frame")
+    return up.result()
 
 
 DC520 = DecoderSpec(
@@ -108,4 +113,5 @@ DC520 = DecoderSpec(
     ),
     doc_url=DOC_URL,
     decode=decode,
+    frame_kinds=frozenset({"readings", "status"}),
 )
