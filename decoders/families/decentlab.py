@@ -174,7 +174,7 @@ DL_SHT35 = DecoderSpec(
     fields=(_T, _RH, _BAT),
     doc_url="https://cdn.decentlab.com/download/datasheets/Decentlab-DL-SHT35-datasheet.pdf",
     decode=decode_dl_sht35,
-    frame_kinds=frozenset({"readings"}),
+    frame_kinds=frozenset({"readings", "status"}),
 )
 
 _PM_MASS = "µg/m³ mass concentration, Sensirion SPS30 range"
@@ -203,5 +203,5 @@ DL_PM = DecoderSpec(
     ),
     doc_url="https://cdn.decentlab.com/download/datasheets/Decentlab-DL-PM-datasheet.pdf",
     decode=decode_dl_pm,
-    frame_kinds=frozenset({"readings"}),
+    frame_kinds=frozenset({"readings", "status"}),
 )
