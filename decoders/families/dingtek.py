@@ -34,9 +34,18 @@ Whether in/out are cumulative or per period is not stated by the vendor; they ar
 stored as sent. A wrong head, device type, tail or unknown data type is
 ``IntegrityError``; a length byte that disagrees with the frame, or a data frame
 shorter than 19 bytes, is ``PayloadLengthError``. A longer data frame keeps its
-readings and reports the bytes between the frame counter and the tail. A parameter
-report is a status frame (``parameter_report``) whose body, unpublished for the
-DC520, is reported as undecoded.
+readings and reports the bytes between the frame counter and the tail.
+
+Parameter report (data type 0x03, 18 bytes), a status frame; the vendor example
+``800052031201020100050023003200141481`` fixes the fields::
+
+    5..6    firmware major, minor                     firmware_version "1.2"
+    7       upload interval (unit not stated)         upload_interval
+    8..9    uint16 original (start) balance           original_balance
+    10..11  uint16 balance alarm threshold            balance_threshold
+    12..13  uint16 in-count alarm threshold           in_threshold
+    14..15  uint16 out-count alarm threshold          out_threshold
+    16      battery alarm threshold                   battery_threshold
 """
 
 from __future__ import annotations
@@ -64,6 +73,10 @@ DATA_LENGTH = 19
 _ENVELOPE = struct.Struct(">BHBB")
 #: balance, in, out, alarms, voltage, error code, frame counter
 _DATA = struct.Struct(">HHHHHBH")
+#: firmware major, minor, upload interval, original balance, balance / in / out thresholds,
+#: battery threshold
+_PARAMETERS = struct.Struct(">BBBHHHHB")
+PARAMETERS_LENGTH = _ENVELOPE.size + _PARAMETERS.size + 1
 
 
 def decode(f_port: int, payload: bytes) -> Reading | DecodedUplink:
@@ -82,8 +95,19 @@ def decode(f_port: int, payload: bytes) -> Reading | DecodedUplink:
         raise IntegrityError(f"frame tail 0x{payload[-1]:02x}, expected 0x81")
     up = Uplink()
     if kind == PARAMETERS:
-        up.set("parameter_report", True)
-        up.skip(payload, _ENVELOPE.size, n - 1, "parameter layout not published for the DC520")
+        if n < PARAMETERS_LENGTH:
+            raise PayloadLengthError(f"parameter report is {PARAMETERS_LENGTH} bytes, got {n}")
+        major, minor, interval, start, balance, in_, out, battery = _PARAMETERS.unpack_from(
+            payload, _ENVELOPE.size
+        )
+        up.set("firmware_version", f"{major}.{minor}")
+        up.set("upload_interval", interval)
+        up.set("original_balance", start)
+        up.set("balance_threshold", balance)
+        up.set("in_threshold", in_)
+        up.set("out_threshold", out)
+        up.set("battery_threshold", battery)
+        up.skip(payload, PARAMETERS_LENGTH - 1, n - 1, "bytes before the tail")
         return up.result()
     if kind not in DATA_TYPES:
         raise IntegrityError(f"unknown data type 0x{kind:02x}")

@@ -39,8 +39,9 @@ the 11th are reported, not refused.
 
 Status frames (valid, no readings):
 
-- Startup version report (report type 0x00): software version (byte 3), hardware version
-  (byte 4), date code (bytes 5-8, kept as hex, e.g. ``20200513``).
+- Startup version report (report type 0x00): software version (byte 3, tenths: 0x64 is
+  10.0), hardware version (byte 4), date code (bytes 5-8, kept as hex, e.g. ``20171208``),
+  as in the vendor's TTN examples.
 - fPort 7 configuration responses (``C D ...``, D = device type): C = 0x81
   ConfigReportRsp carries a status byte (0 = success); C = 0x82 ReadConfigReportRsp carries
   uint16 minimum and maximum report intervals in seconds, then device-specific reportable
@@ -112,7 +113,7 @@ def _envelope(f_port: int, payload: bytes, device_type: int, up: Uplink) -> bool
     if payload[0] != VERSION:
         raise IntegrityError(f"version 0x{payload[0]:02x}, expected 0x{VERSION:02x}")
     if payload[2] == 0x00:
-        up.set("software_version", payload[3])
+        up.set("software_version", payload[3] / 10)
         up.set("hardware_version", payload[4])
         up.set("date_code", payload[5:9].hex())
         return False

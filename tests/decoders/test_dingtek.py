@@ -72,9 +72,19 @@ def test_round_trip(people_in: int, people_out: int, balance: int, error: int) -
 
 
 def test_parameter_report_is_status() -> None:
+    """The vendor's example: firmware 1.2, upload interval 1, original balance 5,
+    thresholds balance 35, in 50, out 20, battery 20."""
     got = decode_uplink(MODEL, 3, bytes.fromhex(PARAMETERS))
-    assert got.frames == () and got.status == {"parameter_report": True}
-    assert [(u.offset, u.hex) for u in got.unknown] == [(5, PARAMETERS[10:-2])]
+    assert got.frames == () and got.unknown == ()
+    assert got.status == {
+        "firmware_version": "1.2",
+        "upload_interval": 1,
+        "original_balance": 5,
+        "balance_threshold": 35,
+        "in_threshold": 50,
+        "out_threshold": 20,
+        "battery_threshold": 20,
+    }
 
 
 def test_longer_data_frame_keeps_its_readings_and_reports_the_rest() -> None:

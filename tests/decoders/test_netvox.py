@@ -118,7 +118,7 @@ def test_version_report_and_config_responses_are_status() -> None:
     version = _uplink("netvox-r711", 6, "0101006448201712080000")
     assert version.frames == ()
     assert version.status == {
-        "software_version": 100,
+        "software_version": 10.0,
         "hardware_version": 72,
         "date_code": "20171208",
     }
