@@ -323,7 +323,9 @@ class InsightsJobs:
         )
         first = int((since - start) / HOUR)
         points: list[Point] = []
-        by_site: dict[str, list[tuple[dict[str, np.ndarray], np.ndarray, bool]]] = defaultdict(list)
+        by_site: dict[str, list[tuple[dict[str, np.ndarray], dict[str, np.ndarray], bool]]] = (
+            defaultdict(list)
+        )
         for done, device in enumerate(devices, start=1):
             grid = _hourly_grid(device, pollutants, _ns(start), n_hours)
             model = device.tags.get("model", "")
@@ -336,12 +338,12 @@ class InsightsJobs:
             present = {p: v for p, v in grid.items() if not np.isnan(v).all()}
             if not present:
                 continue
-            means = daqi.pollutant_means(present)
-            indices = {p: daqi.index_of(p, m) for p, m in means.items()}
-            overall = daqi.overall_index(indices)
+            windows = daqi.pollutant_means(present)
+            means = {p: w.mean for p, w in windows.items()}
+            indices = {p: w.index(p) for p, w in windows.items()}
             indicative = model not in self.settings.reference_models
             site = device.tags.get("site", "")
-            by_site[site].append((means, overall, indicative))
+            by_site[site].append((means, indices, indicative))
             tags = {
                 "level": "device",
                 "dev_eui": device.tags.get("dev_eui", ""),
@@ -350,7 +352,9 @@ class InsightsJobs:
                 "privacy": schema.PRIVACY_PUBLIC,
                 "need": "air_quality",
             }
-            points.extend(self._daqi_points(tags, start, first, n_hours, means, indicative))
+            points.extend(
+                self._daqi_points(tags, start, first, n_hours, means, indices, indicative)
+            )
             report.daqi_devices += 1
             if progress:
                 progress("daqi", done, len(devices))
@@ -361,13 +365,21 @@ class InsightsJobs:
                 "privacy": schema.PRIVACY_PUBLIC,
                 "need": "air_quality",
             }
-            # The site shows the worst device: per pollutant, the highest running mean.
+            # The site shows the worst device: per pollutant, the highest running mean and
+            # so (the index being monotonic in the mean) the highest index.
             site_means: dict[str, np.ndarray] = {}
-            for means, _, _ in members:
-                for p, m in means.items():
-                    site_means[p] = m if p not in site_means else np.fmax(site_means[p], m)
+            site_indices: dict[str, np.ndarray] = {}
+            for means, indices, _ in members:
+                for p in means:
+                    if p in site_means:
+                        site_means[p] = np.fmax(site_means[p], means[p])
+                        site_indices[p] = np.maximum(site_indices[p], indices[p])
+                    else:
+                        site_means[p], site_indices[p] = means[p], indices[p]
             indicative = any(ind for _, _, ind in members)
-            points.extend(self._daqi_points(tags, start, first, n_hours, site_means, indicative))
+            points.extend(
+                self._daqi_points(tags, start, first, n_hours, site_means, site_indices, indicative)
+            )
         self._write(points)
         report.daqi_points += len(points)
 
@@ -378,10 +390,10 @@ class InsightsJobs:
         first: int,
         n_hours: int,
         means: dict[str, np.ndarray],
+        indices: dict[str, np.ndarray],
         indicative: bool,
     ) -> list[Point]:
         names = {"pm2_5": "pm2_5_24h", "pm10": "pm10_24h", "no2": "no2_1h", "o3": "o3_8h"}
-        indices = {p: daqi.index_of(p, m) for p, m in means.items()}
         overall = daqi.overall_index(indices)
         points = []
         for i in range(first, n_hours):

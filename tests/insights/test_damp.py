@@ -1,4 +1,4 @@
-"""Damp formulas against the reference values in shared/reference/domain.md §2."""
+"""Damp formulas against published reference values (docs/insights/damp.md)."""
 
 from __future__ import annotations
 
