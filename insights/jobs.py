@@ -227,7 +227,14 @@ class InsightsJobs:
             grid = _hourly_grid(home, ["t", "rh"], _ns(start), n_hours)
             if np.isnan(grid["t"]).all() or np.isnan(grid["rh"]).all():
                 continue
-            result = assess(grid["t"], grid["rh"], outdoor, self.settings.f_rsi)
+            result = assess(
+                grid["t"],
+                grid["rh"],
+                outdoor,
+                self.settings.f_rsi,
+                mould_window=self.settings.mould_lookback_days * 24,
+                first=first,
+            )
             tags = {
                 "dev_eui": home.tags.get("dev_eui", ""),
                 "model": home.tags.get("model", ""),
