@@ -24,6 +24,8 @@ pytestmark = pytest.mark.integration
 
 UNTIL = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # a Monday
 HOUR = timedelta(hours=1)
+#: A people counter whose running totals are declared 16-bit cumulative.
+VS121 = "milesight-vs121"
 
 
 def ns(moment: datetime) -> int:
@@ -221,11 +223,16 @@ def test_wrapping_resetting_counter_gives_exact_hourly_totals(
             continue
         fields = {"people_in": float(total_in), "people_out": float(total_out)}
         points.append(
-            make_point("footfall", tags("ff1", "headrow", "public", "footfall"), fields, ns(moment))
+            make_point(
+                "footfall", tags("ff1", "headrow", "public", "footfall", VS121), fields, ns(moment)
+            )
         )
         points.append(
             make_point(
-                "uplink", tags("ff1", "headrow", "public", "footfall"), {"f_cnt": f_cnt}, ns(moment)
+                "uplink",
+                tags("ff1", "headrow", "public", "footfall", VS121),
+                {"f_cnt": f_cnt},
+                ns(moment),
             )
         )
     # The reading missed at k == 30 is in hour 7, and so is k == 31 which carries it.
@@ -303,7 +310,7 @@ def test_footfall_day_with_clock_change_has_25_hours(
     points = []
     for i in range(int((end - first) / HOUR) + 1):
         moment = first + i * HOUR
-        t = tags("ff9", "briggate", "public", "footfall")
+        t = tags("ff9", "briggate", "public", "footfall", VS121)
         points.append(
             make_point("footfall", t, {"people_in": float(7 * i), "people_out": 0.0}, ns(moment))
         )
