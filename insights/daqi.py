@@ -9,7 +9,7 @@ pollutant, and the overall index as the highest pollutant index. The limits
 are integers, so a concentration is rounded to a whole µg/m³ before the
 lookup; we round half up (200.5 → 201), as a person reading the table would.
 
-Exactness (docs/insights/rules.md): concentrations are taken at a resolution
+Exactness (docs/insights/daqi.md): concentrations are taken at a resolution
 of 10⁻⁶ µg/m³ (far below any sensor's) as integers, so the sum of a window
 and the rounding of its mean are exact integer arithmetic. A window's mean
 depends only on the hours inside it, never on how much history came before,

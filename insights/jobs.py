@@ -19,12 +19,19 @@ per hour, ``privacy=public``, ``need=air_quality``. Fields: ``pm2_5_24h``,
 
 ``footfall_counts`` — per public footfall device (``level=device``) and per
 site (``level=site``, devices summed), tag ``period`` = ``hour`` (UTC hour
-start) or ``day`` (London midnight). Fields: ``people_in``, ``people_out``,
-``net``, ``week_ago_in``, ``week_ago_out`` (same local time/weekday 7 days
-earlier, when known), ``wraps``, ``resets``, ``gaps``, and ``hours`` on days.
+start) or ``day`` (London midnight), only for hours and days in which the
+device (or a device of the site) sent readings. Fields: ``people_in``,
+``people_out``, ``net``, ``week_ago_in``, ``week_ago_out`` (same local
+time/weekday 7 days earlier, when that period had readings), the per-reading
+flags ``wraps``, ``resets``, ``gaps``, ``glitches``, ``suspicious``,
+``reordered``, ``period_mismatches`` (``insights.footfall``), and ``hours`` on
+days. A device whose model declares no ``Counter`` for people_in and
+people_out is not counted (``RunReport.footfall_undeclared``).
 
 Every point's timestamp is the start of its period, so a rerun overwrites the
-same points instead of adding new ones (idempotent backfills).
+same points instead of adding new ones (idempotent backfills). Every statistic
+of an hour depends only on the readings in its own window (docs/insights/), so
+a backfill and the scheduled run write the same points for the same hours.
 """
 
 from __future__ import annotations
@@ -701,13 +708,14 @@ class InsightsScheduler:
         report = self.jobs.run(now - timedelta(hours=self.settings.recompute_hours), now)
         log.info(
             "insights run since=%s until=%s damp_points=%d alerts_opened=%d daqi_points=%d"
-            " footfall_points=%d errors=%d",
+            " footfall_points=%d footfall_undeclared=%d errors=%d",
             report.since.isoformat(),
             report.until.isoformat(),
             report.damp_points,
             len(report.alerts_opened),
             report.daqi_points,
             report.footfall_points,
+            len(report.footfall_undeclared),
             len(report.errors),
         )
         self.last_report = report
