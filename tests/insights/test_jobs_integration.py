@@ -33,7 +33,11 @@ def ns(moment: datetime) -> int:
     return int(moment.timestamp()) * 1_000_000_000
 
 
-def tags(dev: str, site: str, privacy: str, need: str, model: str = "test-model") -> dict[str, str]:
+def tags(dev: str, site: str, privacy: str, need: str, model: str | None = None) -> dict[str, str]:
+    """Tags as the bridge writes them. Counters default to a model that declares its
+    counters (the job counts no other); other needs to a model no rule depends on."""
+    if model is None:
+        model = VS121 if need == "footfall" else "test-model"
     return {"dev_eui": dev, "model": model, "site": site, "privacy": privacy, "need": need}
 
 
