@@ -1,6 +1,8 @@
 """Awaab's Law timescales (SI 2025/1042, in force 27 Oct 2025 for damp and mould).
 
-From ``shared/reference/domain.md`` §2: emergency hazards are investigated and
+From the statutory instrument and DLUHC/MHCLG's guidance for social landlords
+(https://www.gov.uk/government/publications/awaabs-law-draft-guidance-for-social-landlords):
+emergency hazards are investigated and
 made safe within 24 hours; a significant hazard is investigated within 10
 working days; the written summary is due 3 working days after the
 investigation, safety work 5 working days after it, and preventative work

@@ -1,11 +1,22 @@
 """Damp and mould risk of a home from hourly room temperature and humidity.
 
-Pure numpy, no I/O. Formulas and constants are the ones in
-``shared/reference/domain.md`` §2: Magnus dew point (Sonntag/WMO constants),
-surface RH at a cold spot via the temperature factor fRsi, and the VTT
-(Hukka–Viitanen, Ojanen 2010 classes) mould index on an hourly step. The room
-sensor sits in free air, but mould grows on the coldest surface, so every
-mould criterion is evaluated at the estimated cold-spot conditions.
+Pure numpy, no I/O (docs/insights/damp.md). Magnus dew point (Sonntag/WMO
+constants), surface RH at a cold spot via the temperature factor fRsi (BRE
+IP1/06, ISO 13788), and the VTT mould index on an hourly step:
+
+- Hukka, A. & Viitanen, H. (1999), "A mathematical model of mould growth on
+  wooden material", Wood Science and Technology 33, 475–485,
+  doi:10.1007/s002260050131: the critical RH (eq. 3), the growth rate (eq. 4
+  with the wood-species and surface-quality terms at pine/resawn, W = SQ = 0),
+  the maximum level and the decline (eqs. 5–8).
+- Ojanen, T., Viitanen, H., Peuhkuri, R., Lähdesmäki, K., Vinha, J. &
+  Salminen, K. (2010), "Mould growth modeling of building structures using
+  sensitivity classes of materials", Thermal Performance of the Exterior
+  Envelopes of Whole Buildings XI (ASHRAE/BEST): the sensitivity classes (k1,
+  A, B, C, RHmin, Table 1–2) and the decline factor Cmat.
+
+The room sensor sits in free air, but mould grows on the coldest surface, so
+every mould criterion is evaluated at the estimated cold-spot conditions.
 """
 
 from __future__ import annotations
@@ -17,6 +28,8 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+
+from insights.rolling import trailing_sums
 
 Array = npt.NDArray[np.float64]
 
@@ -66,21 +79,20 @@ def trailing_share(
 ) -> Array:
     """Share of valid hours with value ≥ threshold over the trailing ``window`` hours.
 
-    NaN hours (no reading) are left out of both counts. A window with fewer
-    than ``min_coverage`` of its hours valid gives NaN: a new or silent sensor
-    is neither damp nor dry on a handful of hours.
+    NaN hours (no reading) are left out of both counts: a missing hour is
+    missing, never a dry one. A window with fewer than ``min_coverage`` of its
+    hours valid gives NaN: a new or silent sensor is neither damp nor dry on a
+    handful of hours. Both counts are exact integer sums over the window only,
+    so the share is the same whatever history precedes the window.
     """
     v = np.asarray(values, dtype=float)
     valid = ~np.isnan(v)
     above = valid & (np.where(valid, v, -np.inf) >= threshold)
-    n_valid = np.concatenate(([0], np.cumsum(valid)))
-    n_above = np.concatenate(([0], np.cumsum(above)))
-    idx = np.arange(1, v.size + 1)
-    lo = np.maximum(idx - window, 0)
-    denominator = (n_valid[idx] - n_valid[lo]).astype(float)
+    n_valid = trailing_sums(valid, window)
+    n_above = trailing_sums(above, window)
     with np.errstate(divide="ignore", invalid="ignore"):
-        share = (n_above[idx] - n_above[lo]) / denominator
-    return np.where(denominator >= max(min_coverage * window, 1), share, np.nan)
+        share = n_above / n_valid.astype(float)
+    return np.where(n_valid >= max(min_coverage * window, 1), share, np.nan)
 
 
 @dataclass(frozen=True)
@@ -104,10 +116,74 @@ RESISTANT: Final = Sensitivity("resistant", 0.033, 0.014, 0.0, 3.0, 1.0, 85.0)
 DEFAULT_SENSITIVITY: Final = SENSITIVE
 
 
+#: Above this temperature the critical RH is the class's RHmin (Hukka & Viitanen 1999, eq. 3).
+RH_CRIT_POLYNOMIAL_MAX_C: Final = 20.0
+
+
 def critical_rh(temperature: float, rh_min: float) -> float:
-    """RHcrit = max(−0.00267T³ + 0.160T² − 3.13T + 100, RHmin)."""
+    """Critical RH (%) for mould growth at ``temperature`` (°C).
+
+    Hukka & Viitanen (1999), eq. 3, with the class minimum of Ojanen et al. (2010):
+
+    - T ≤ 20 °C: RHcrit = max(−0.00267T³ + 0.160T² − 3.13T + 100.0, RHmin);
+    - T > 20 °C: RHcrit = RHmin (80 % for the sensitive classes).
+
+    The polynomial is a fit to the measured limit below 20 °C only; carried
+    past 20 °C it rises again (80.03 % at 21 °C, 80.16 % at 25 °C), which
+    would hide growth that the model predicts between RHmin and that value.
+    """
     t = temperature
+    if t > RH_CRIT_POLYNOMIAL_MAX_C:
+        return rh_min
     return max(-0.00267 * t**3 + 0.160 * t**2 - 3.13 * t + 100.0, rh_min)
+
+
+@dataclass(frozen=True)
+class _Hour:
+    """One hour's conditions as the VTT model sees them (the same for every state M)."""
+
+    growing: bool
+    m_max: float = 0.0
+    #: dM/dt per hour for k1 = 1 and k2 = 1 (Hukka & Viitanen 1999, eq. 4 over 24).
+    base_rate: float = 0.0
+
+
+def _hour(t: float, rh: float, s: Sensitivity) -> _Hour | None:
+    """None for a missing hour; else whether mould grows and, if so, how fast and how far."""
+    if math.isnan(t) or math.isnan(rh):
+        return None
+    rh = min(rh, 100.0)
+    if not (0.0 < t < 50.0) or rh < critical_rh(t, s.rh_min):
+        return _Hour(growing=False)
+    rh_crit = critical_rh(t, s.rh_min)
+    # Mmax = A + B·x − C·x², x = (RHcrit − RH)/(RHcrit − 100) (Ojanen et al. 2010, eq. 7).
+    x = (rh_crit - rh) / (rh_crit - 100.0) if rh_crit < 100.0 else 1.0
+    m_max = s.a + s.b * x - s.c * x * x
+    # dM/dt = k1·k2 / (7·exp(−0.68 ln T − 13.9 ln RH + 66.02)) per day (eq. 4, W = SQ = 0).
+    per_day = 1.0 / (7.0 * math.exp(-0.68 * math.log(t) - 13.9 * math.log(rh) + 66.02))
+    return _Hour(growing=True, m_max=m_max, base_rate=per_day / 24.0)
+
+
+def _decline(dry_hours: npt.NDArray[np.int64]) -> Array:
+    """Hourly decline after ``dry_hours`` unfavourable hours (eq. 8): 0.032/day for the first
+    6 h, nothing for hours 6–24, 0.016/day after that."""
+    return np.where(dry_hours <= 6, 0.032, np.where(dry_hours <= 24, 0.0, 0.016)) / 24.0
+
+
+def _step(
+    m: Array, dry: npt.NDArray[np.int64], hour: _Hour | None, s: Sensitivity, c_mat: float
+) -> None:
+    """Advance states ``m`` (and their dry-spell lengths) by one hour, in place."""
+    if hour is None:
+        return  # no data is no evidence either way: M and the dry spell hold
+    if hour.growing:
+        dry[:] = 0
+        k1 = np.where(m < 1.0, s.k1_below_1, s.k1_from_1)
+        k2 = np.maximum(1.0 - np.exp(2.3 * (m - hour.m_max)), 0.0)
+        m += k1 * k2 * hour.base_rate
+    else:
+        dry += 1
+        np.maximum(m - c_mat * _decline(dry), 0.0, out=m)
 
 
 def mould_index(
@@ -117,47 +193,60 @@ def mould_index(
     c_mat: float = 1.0,
     m0: float = 0.0,
 ) -> Array:
-    """VTT mould index M after each hourly step of surface temperature and RH.
+    """VTT mould index M after each hourly step of surface temperature (°C) and RH (%).
 
     Growth when 0 < T < 50 °C and RH ≥ RHcrit, otherwise decline: −0.032/day
     for the first 6 h of unfavourable conditions, nothing for hours 6–24,
     −0.016/day after that, scaled by ``c_mat``. A missing hour (NaN) holds M
     and does not extend the dry spell: no data is no evidence either way.
-    The recursion is inherently sequential, so this is a plain loop (a year is
-    8,760 steps).
     """
     t_arr = np.asarray(temperature, dtype=float)
     rh_arr = np.asarray(relative_humidity, dtype=float)
     out = np.empty(t_arr.size)
-    m = m0
-    dry_hours = 0
-    s = sensitivity
+    m = np.array([m0])
+    dry = np.zeros(1, dtype=np.int64)
     for i, (t, rh) in enumerate(zip(t_arr.tolist(), rh_arr.tolist(), strict=True)):
-        if math.isnan(t) or math.isnan(rh):
-            out[i] = m
-            continue
-        rh = min(rh, 100.0)
-        rh_crit = critical_rh(t, s.rh_min) if t > 0 else math.inf
-        if 0.0 < t < 50.0 and rh >= rh_crit:
-            dry_hours = 0
-            x = (rh_crit - rh) / (rh_crit - 100.0) if rh_crit < 100.0 else 1.0
-            m_max = s.a + s.b * x - s.c * x * x
-            k1 = s.k1_below_1 if m < 1.0 else s.k1_from_1
-            k2 = max(1.0 - math.exp(2.3 * (m - m_max)), 0.0)
-            rate_per_day = (
-                k1 * k2 / (7.0 * math.exp(-0.68 * math.log(t) - 13.9 * math.log(rh) + 66.02))
-            )
-            m += rate_per_day / 24.0
-        else:
-            dry_hours += 1
-            if dry_hours <= 6:
-                decline = 0.032
-            elif dry_hours <= 24:
-                decline = 0.0
-            else:
-                decline = 0.016
-            m = max(m - c_mat * decline / 24.0, 0.0)
-        out[i] = m
+        _step(m, dry, _hour(t, rh, sensitivity), sensitivity, c_mat)
+        out[i] = m[0]
+    return out
+
+
+def windowed_mould_index(
+    temperature: npt.ArrayLike,
+    relative_humidity: npt.ArrayLike,
+    window: int,
+    first: int = 0,
+    sensitivity: Sensitivity = DEFAULT_SENSITIVITY,
+    c_mat: float = 1.0,
+) -> Array:
+    """M at each hour ``i ≥ first`` from M = 0 at the start of the ``window`` hours ending at i.
+
+    The mould index is a rolling statistic like the others: the value of an
+    hour depends on its own window of surface conditions only, so a backfill
+    and the scheduled run (which load different amounts of history) agree.
+    Hours before ``first`` are NaN; a window reaching before the series start
+    is shortened. All windows are advanced together, one hour at a time.
+    """
+    t_arr = np.asarray(temperature, dtype=float)
+    rh_arr = np.asarray(relative_humidity, dtype=float)
+    n = t_arr.size
+    out = np.full(n, np.nan)
+    if first >= n:
+        return out
+    outputs = np.arange(first, n)
+    starts = np.maximum(outputs - window + 1, 0)
+    m = np.zeros(outputs.size)
+    dry = np.zeros(outputs.size, dtype=np.int64)
+    for h in range(int(starts[0]), n):
+        # Windows active at hour h: started at or before h, not yet ended (contiguous).
+        lo = max(h - first, 0)
+        hi = int(np.searchsorted(starts, h, side="right"))
+        if lo < hi:
+            sl = slice(lo, hi)
+            m_view, dry_view = m[sl], dry[sl]
+            _step(m_view, dry_view, _hour(t_arr[h], rh_arr[h], sensitivity), sensitivity, c_mat)
+        if h >= first:
+            out[h] = m[h - first]
     return out
 
 
@@ -235,14 +324,24 @@ def assess(
     outdoor_temperature: npt.ArrayLike,
     f_rsi: float,
     sensitivity: Sensitivity = DEFAULT_SENSITIVITY,
+    mould_window: int | None = None,
+    first: int = 0,
 ) -> DampSeries:
-    """All damp series for consecutive hourly means (NaN where an hour has no reading)."""
+    """All damp series for consecutive hourly means (NaN where an hour has no reading).
+
+    With ``mould_window`` (hours), M at each hour from ``first`` on is the
+    index over that hour's own trailing window (``windowed_mould_index``);
+    without it, M runs from the first hour given.
+    """
     t = np.asarray(temperature, dtype=float)
     rh = np.asarray(relative_humidity, dtype=float)
     te = np.broadcast_to(np.asarray(outdoor_temperature, dtype=float), t.shape).copy()
     ts = surface_temperature(t, te, f_rsi)
     rhs = surface_rh(t, rh, te, f_rsi)
-    mould = mould_index(ts, rhs, sensitivity)
+    if mould_window is None:
+        mould = mould_index(ts, rhs, sensitivity)
+    else:
+        mould = windowed_mould_index(ts, rhs, mould_window, first, sensitivity)
     s80_7 = trailing_share(rhs, 80.0, HOURS_7D)
     s80_28 = trailing_share(rhs, 80.0, HOURS_28D)
     rh70_7 = trailing_share(rh, 70.0, HOURS_7D)

@@ -19,12 +19,19 @@ per hour, ``privacy=public``, ``need=air_quality``. Fields: ``pm2_5_24h``,
 
 ``footfall_counts`` — per public footfall device (``level=device``) and per
 site (``level=site``, devices summed), tag ``period`` = ``hour`` (UTC hour
-start) or ``day`` (London midnight). Fields: ``people_in``, ``people_out``,
-``net``, ``week_ago_in``, ``week_ago_out`` (same local time/weekday 7 days
-earlier, when known), ``wraps``, ``resets``, ``gaps``, and ``hours`` on days.
+start) or ``day`` (London midnight), only for hours and days in which the
+device (or a device of the site) sent readings. Fields: ``people_in``,
+``people_out``, ``net``, ``week_ago_in``, ``week_ago_out`` (same local
+time/weekday 7 days earlier, when that period had readings), the per-reading
+flags ``wraps``, ``resets``, ``gaps``, ``glitches``, ``suspicious``,
+``reordered``, ``period_mismatches`` (``insights.footfall``), and ``hours`` on
+days. A device whose model declares no ``Counter`` for people_in and
+people_out is not counted (``RunReport.footfall_undeclared``).
 
 Every point's timestamp is the start of its period, so a rerun overwrites the
-same points instead of adding new ones (idempotent backfills).
+same points instead of adding new ones (idempotent backfills). Every statistic
+of an hour depends only on the readings in its own window (docs/insights/), so
+a backfill and the scheduled run write the same points for the same hours.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ import numpy as np
 from core.errors import DecodeError, PlatformError
 from core.settings import InfluxSettings, InsightsSettings
 from decoders import get_spec
+from decoders.spec import Counter
 from insights import daqi, footfall
 from insights.alerts import AlertStore
 from insights.damp import DampSeries, RiskLevel, assess
@@ -59,6 +67,20 @@ log = logging.getLogger(__name__)
 
 HOUR = timedelta(hours=1)
 HOUR_NS = 3_600_000_000_000
+
+#: The counting fields of ``footfall_counts``, and the device's own per-period count of each.
+FOOTFALL_DIRECTIONS: tuple[str, str] = ("people_in", "people_out")
+FOOTFALL_PERIOD: dict[str, str] = {"people_in": "period_in", "people_out": "period_out"}
+#: Per-reading flags summed per hour and day (footfall module docstring).
+FOOTFALL_FLAGS: tuple[str, ...] = (
+    "wraps",
+    "resets",
+    "gaps",
+    "glitches",
+    "suspicious",
+    "reordered",
+    "period_mismatches",
+)
 
 #: (stage, done, total): called after each device of each stage.
 Progress = Callable[[str, int, int], None]
@@ -95,6 +117,10 @@ class RunReport:
     daqi_points: int = 0
     footfall_devices: int = 0
     footfall_points: int = 0
+    #: Footfall devices skipped because a counting field declares no ``Counter``.
+    footfall_undeclared: list[str] = field(default_factory=list)
+    footfall_duplicates: int = 0
+    footfall_without_fcnt: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -155,8 +181,10 @@ class InsightsJobs:
         sink: Sink,
         alerts: AlertStore | None = None,
         batch_size: int = 5000,
+        max_rate: float = footfall.MAX_RATE_PER_S,
     ) -> None:
         self.settings = settings
+        self.max_rate = max_rate
         self.query = query
         self.sink = sink
         self.alerts = alerts
@@ -227,7 +255,14 @@ class InsightsJobs:
             grid = _hourly_grid(home, ["t", "rh"], _ns(start), n_hours)
             if np.isnan(grid["t"]).all() or np.isnan(grid["rh"]).all():
                 continue
-            result = assess(grid["t"], grid["rh"], outdoor, self.settings.f_rsi)
+            result = assess(
+                grid["t"],
+                grid["rh"],
+                outdoor,
+                self.settings.f_rsi,
+                mould_window=self.settings.mould_lookback_days * 24,
+                first=first,
+            )
             tags = {
                 "dev_eui": home.tags.get("dev_eui", ""),
                 "model": home.tags.get("model", ""),
@@ -323,7 +358,9 @@ class InsightsJobs:
         )
         first = int((since - start) / HOUR)
         points: list[Point] = []
-        by_site: dict[str, list[tuple[dict[str, np.ndarray], np.ndarray, bool]]] = defaultdict(list)
+        by_site: dict[str, list[tuple[dict[str, np.ndarray], dict[str, np.ndarray], bool]]] = (
+            defaultdict(list)
+        )
         for done, device in enumerate(devices, start=1):
             grid = _hourly_grid(device, pollutants, _ns(start), n_hours)
             model = device.tags.get("model", "")
@@ -336,12 +373,12 @@ class InsightsJobs:
             present = {p: v for p, v in grid.items() if not np.isnan(v).all()}
             if not present:
                 continue
-            means = daqi.pollutant_means(present)
-            indices = {p: daqi.index_of(p, m) for p, m in means.items()}
-            overall = daqi.overall_index(indices)
+            windows = daqi.pollutant_means(present)
+            means = {p: w.mean for p, w in windows.items()}
+            indices = {p: w.index(p) for p, w in windows.items()}
             indicative = model not in self.settings.reference_models
             site = device.tags.get("site", "")
-            by_site[site].append((means, overall, indicative))
+            by_site[site].append((means, indices, indicative))
             tags = {
                 "level": "device",
                 "dev_eui": device.tags.get("dev_eui", ""),
@@ -350,7 +387,9 @@ class InsightsJobs:
                 "privacy": schema.PRIVACY_PUBLIC,
                 "need": "air_quality",
             }
-            points.extend(self._daqi_points(tags, start, first, n_hours, means, indicative))
+            points.extend(
+                self._daqi_points(tags, start, first, n_hours, means, indices, indicative)
+            )
             report.daqi_devices += 1
             if progress:
                 progress("daqi", done, len(devices))
@@ -361,13 +400,21 @@ class InsightsJobs:
                 "privacy": schema.PRIVACY_PUBLIC,
                 "need": "air_quality",
             }
-            # The site shows the worst device: per pollutant, the highest running mean.
+            # The site shows the worst device: per pollutant, the highest running mean and
+            # so (the index being monotonic in the mean) the highest index.
             site_means: dict[str, np.ndarray] = {}
-            for means, _, _ in members:
-                for p, m in means.items():
-                    site_means[p] = m if p not in site_means else np.fmax(site_means[p], m)
+            site_indices: dict[str, np.ndarray] = {}
+            for means, indices, _ in members:
+                for p in means:
+                    if p in site_means:
+                        site_means[p] = np.fmax(site_means[p], means[p])
+                        site_indices[p] = np.maximum(site_indices[p], indices[p])
+                    else:
+                        site_means[p], site_indices[p] = means[p], indices[p]
             indicative = any(ind for _, _, ind in members)
-            points.extend(self._daqi_points(tags, start, first, n_hours, site_means, indicative))
+            points.extend(
+                self._daqi_points(tags, start, first, n_hours, site_means, site_indices, indicative)
+            )
         self._write(points)
         report.daqi_points += len(points)
 
@@ -378,10 +425,10 @@ class InsightsJobs:
         first: int,
         n_hours: int,
         means: dict[str, np.ndarray],
+        indices: dict[str, np.ndarray],
         indicative: bool,
     ) -> list[Point]:
         names = {"pm2_5": "pm2_5_24h", "pm10": "pm10_24h", "no2": "no2_1h", "o3": "o3_8h"}
-        indices = {p: daqi.index_of(p, m) for p, m in means.items()}
         overall = daqi.overall_index(indices)
         points = []
         for i in range(first, n_hours):
@@ -397,6 +444,17 @@ class InsightsJobs:
 
     # -- footfall -----------------------------------------------------------------------
 
+    def _counters(self, model: str) -> dict[str, Counter] | None:
+        """The declared ``Counter`` of people_in and people_out, or None if either has none."""
+        try:
+            fields = get_spec(model).field_map()
+        except DecodeError:
+            return None
+        declared = {d: fields[d].counter for d in FOOTFALL_DIRECTIONS if d in fields}
+        if any(declared.get(d) is None for d in FOOTFALL_DIRECTIONS):
+            return None
+        return {d: c for d, c in declared.items() if c is not None}
+
     def _footfall(
         self, since: datetime, until: datetime, report: RunReport, progress: Progress | None
     ) -> None:
@@ -404,7 +462,8 @@ class InsightsJobs:
         # A week for the week-on-week comparison, plus a day for the counters' baseline.
         start = since - timedelta(days=8)
         readings = self.query.query(
-            'SELECT "people_in", "people_out" FROM "footfall" WHERE "privacy" = $privacy AND '
+            'SELECT "people_in", "people_out", "period_in", "period_out" FROM "footfall"'
+            ' WHERE "privacy" = $privacy AND '
             + _time_clause(start, until)
             + ' GROUP BY "dev_eui", "site", "model"',
             {"privacy": schema.PRIVACY_PUBLIC},
@@ -420,68 +479,46 @@ class InsightsJobs:
             for s in counters
         }
         grid_start = floor_hour(start)
-        n_hours = int((until - grid_start) / HOUR)
+        grid_ns, until_ns = _ns(grid_start), _ns(until)
         first_day = since.astimezone(zone).date()
         last_day = (until - timedelta(microseconds=1)).astimezone(zone).date()
         site_hours: dict[str, dict[str, np.ndarray]] = {}
-        site_spans: dict[str, tuple[int, int]] = {}  # first/last grid hour any device reported
         points: list[Point] = []
         for done, device in enumerate(readings, start=1):
             dev = device.tags.get("dev_eui", "")
-            columns = {c: i for i, c in enumerate(device.columns)}
-            rows = [r for r in device.values if r[columns["people_in"]] is not None]
-            if not rows:
-                continue
-            times = np.array([int(r[0]) for r in rows], dtype=np.int64)
-            known = f_cnt_by_dev.get(dev, {})
-            f_cnt = np.array(
-                [int(known.get(int(r[0]), i)) for i, r in enumerate(rows)], dtype=np.int64
-            )
-            hours: dict[str, np.ndarray] = {}
-            flags = {
-                "wraps": np.zeros(n_hours),
-                "resets": np.zeros(n_hours),
-                "gaps": np.zeros(n_hours),
-            }
-            for direction in ("people_in", "people_out"):
-                col = columns.get(direction)
-                totals = np.array(
-                    [int(r[col]) if col is not None and r[col] is not None else 0 for r in rows],
-                    dtype=np.int64,
+            model = device.tags.get("model", "")
+            declared = self._counters(model)
+            if declared is None:
+                # Not guessed at: a counter of unknown width or kind gives wrong numbers.
+                log.warning(
+                    "footfall device=%s model=%s counters not declared: skipped", dev, model
                 )
-                d = footfall.interval_counts(times, f_cnt, totals)
-                hours[direction] = footfall.hourly(d.time_ns, d.delta, _ns(grid_start), _ns(until))
-                for name, flag in (("wraps", d.wrapped), ("resets", d.reset), ("gaps", d.gap)):
-                    flags[name] += footfall.hourly(
-                        d.time_ns, flag.astype(np.int64), _ns(grid_start), _ns(until)
-                    )
-            hours.update({k: v.astype(np.int64) for k, v in flags.items()})
+                report.footfall_undeclared.append(f"{dev} ({model})")
+                continue
+            hours = self._device_hours(
+                device, f_cnt_by_dev.get(dev, {}), declared, report, grid_ns, until_ns
+            )
+            if hours is None:
+                continue
             tags = {
                 "level": "device",
                 "dev_eui": dev,
-                "model": device.tags.get("model", ""),
+                "model": model,
                 "site": device.tags.get("site", ""),
                 "privacy": schema.PRIVACY_PUBLIC,
                 "need": "footfall",
             }
-            span = (
-                int((times.min() - _ns(grid_start)) // HOUR_NS),
-                int((times.max() - _ns(grid_start)) // HOUR_NS),
-            )
             points.extend(
                 self._footfall_points(
-                    tags, grid_start, since, until, hours, span, first_day, last_day, zone
+                    tags, grid_start, since, until, hours, first_day, last_day, zone
                 )
             )
             site = tags["site"]
             if site in site_hours:
                 prev = site_hours[site]
                 site_hours[site] = {k: prev[k] + v for k, v in hours.items()}
-                lo, hi = site_spans[site]
-                site_spans[site] = (min(lo, span[0]), max(hi, span[1]))
             else:
                 site_hours[site] = hours
-                site_spans[site] = span
             report.footfall_devices += 1
             if progress:
                 progress("footfall", done, len(readings))
@@ -494,19 +531,76 @@ class InsightsJobs:
             }
             points.extend(
                 self._footfall_points(
-                    tags,
-                    grid_start,
-                    since,
-                    until,
-                    hours,
-                    site_spans[site],
-                    first_day,
-                    last_day,
-                    zone,
+                    tags, grid_start, since, until, hours, first_day, last_day, zone
                 )
             )
         self._write(points)
         report.footfall_points += len(points)
+
+    def _device_hours(
+        self,
+        device: SeriesLike,
+        f_cnt_at: dict[int, Any],
+        declared: dict[str, Counter],
+        report: RunReport,
+        grid_ns: int,
+        end_ns: int,
+    ) -> dict[str, np.ndarray] | None:
+        """One device's counts and flags per hour of the grid, plus ``reported`` (readings
+        that hour: hours without any are missing, not zero). None without usable rows."""
+        columns = {c: i for i, c in enumerate(device.columns)}
+
+        def column(name: str, rows: list[list[Any]]) -> np.ndarray:
+            i = columns.get(name)
+            return np.array([_float(r[i]) if i is not None else math.nan for r in rows])
+
+        rows = [
+            r
+            for r in device.values
+            if any(r[columns[d]] is not None for d in FOOTFALL_DIRECTIONS if d in columns)
+        ]
+        # The frame counter orders the readings; a reading without one cannot be placed
+        # (the next reading's cumulative difference covers it).
+        placed = [r for r in rows if int(r[0]) in f_cnt_at]
+        report.footfall_without_fcnt += len(rows) - len(placed)
+        if not placed:
+            return None
+        times = np.array([int(r[0]) for r in placed], dtype=np.int64)
+        f_cnt = np.array([int(f_cnt_at[int(r[0])]) for r in placed], dtype=np.int64)
+        n_hours = max((end_ns - grid_ns) // HOUR_NS, 0)
+        hours = {k: np.zeros(n_hours, dtype=np.int64) for k in FOOTFALL_FLAGS}
+        reported = np.zeros(n_hours, dtype=np.int64)
+        for direction in FOOTFALL_DIRECTIONS:
+            counter = declared[direction]
+            d = footfall.interval_counts(
+                times,
+                f_cnt,
+                column(direction, placed),
+                counter.bits,
+                counter.kind,
+                max_rate=self.max_rate,
+            )
+            report.footfall_duplicates += d.duplicates
+            hours[direction] = footfall.hourly(d.time_ns, d.delta, grid_ns, end_ns)
+            period = column(FOOTFALL_PERIOD[direction], placed)
+            flags = {
+                "wraps": d.wrapped,
+                "resets": d.reset,
+                "gaps": d.gap,
+                "glitches": d.glitch,
+                "suspicious": d.suspicious,
+                "reordered": d.reordered,
+                "period_mismatches": footfall.period_mismatches(d, period)
+                if counter.kind == "cumulative"
+                else np.zeros(d.delta.size, dtype=bool),
+            }
+            for name, flag in flags.items():
+                hours[name] += footfall.hourly(d.time_ns, flag.astype(np.int64), grid_ns, end_ns)
+            reported += footfall.hourly(
+                d.time_ns, np.ones(d.delta.size, dtype=np.int64), grid_ns, end_ns
+            )
+        hours["reported"] = (reported > 0).astype(np.int64)
+        return hours
 
     @staticmethod
     def _footfall_points(
@@ -515,32 +609,33 @@ class InsightsJobs:
         since: datetime,
         until: datetime,
         hours: dict[str, np.ndarray],
-        span: tuple[int, int],
         first_day: date,
         last_day: date,
         zone: ZoneInfo,
     ) -> list[Point]:
-        """Hour and day points within the device's reporting span, with last week's figures."""
+        """Hour points for the hours with readings, day points for the days with any, each with
+        last week's figures when that hour or day had readings too."""
         points = []
         base_ns = _ns(grid_start)
-        lo, hi = max(span[0], int((since - grid_start) / HOUR)), span[1]
         n_hours = hours["people_in"].size
+        reported = hours["reported"] > 0
 
         def slot_of(moment: datetime) -> int:
             return int((moment - grid_start) / HOUR)
 
-        for i in range(lo, min(hi + 1, n_hours)):
+        def counts(source: dict[str, Any]) -> dict[str, Any]:
+            fields = {k: int(source[k]) for k in ("people_in", "people_out")}
+            fields["net"] = fields["people_in"] - fields["people_out"]
+            fields.update({k: int(source[k]) for k in FOOTFALL_FLAGS})
+            return fields
+
+        for i in range(max(slot_of(since), 0), n_hours):
+            if not reported[i]:
+                continue
             moment = grid_start + i * HOUR
-            fields: dict[str, Any] = {
-                "people_in": int(hours["people_in"][i]),
-                "people_out": int(hours["people_out"][i]),
-                "net": int(hours["people_in"][i] - hours["people_out"][i]),
-                "wraps": int(hours["wraps"][i]),
-                "resets": int(hours["resets"][i]),
-                "gaps": int(hours["gaps"][i]),
-            }
+            fields = counts({k: v[i] for k, v in hours.items()})
             ago = slot_of(footfall.week_ago_local(moment, str(zone)))
-            if span[0] <= ago < n_hours:
+            if 0 <= ago < n_hours and reported[ago]:
                 fields["week_ago_in"] = int(hours["people_in"][ago])
                 fields["week_ago_out"] = int(hours["people_out"][ago])
             points.append(
@@ -553,37 +648,26 @@ class InsightsJobs:
             )
         # Days: sums of the hours, London calendar days (23/25 hours at clock changes).
         hour_times = base_ns + np.arange(n_hours, dtype=np.int64) * HOUR_NS
-        reporting = (np.arange(n_hours) >= span[0]) & (np.arange(n_hours) <= span[1])
         week_first = first_day - timedelta(days=7)
-        days, _, lengths = footfall.daily(
-            hour_times[:0], hour_times[:0], week_first, last_day, str(zone)
-        )
         sums: dict[str, dict[date, int]] = {}
-        for key in ("people_in", "people_out", "wraps", "resets", "gaps"):
-            d, s, _ = footfall.daily(hour_times, hours[key], week_first, last_day, str(zone))
-            sums[key] = dict(zip(d, s.tolist(), strict=True))
-        _, active, _ = footfall.daily(
-            hour_times, reporting.astype(np.int64), week_first, last_day, str(zone)
-        )
-        active_by_day = dict(zip(days, active.tolist(), strict=True))
+        lengths: list[int] = []
+        days: list[date] = []
+        for key in ("people_in", "people_out", "reported", *FOOTFALL_FLAGS):
+            days, s, lengths = footfall.daily(
+                hour_times, hours[key], week_first, last_day, str(zone)
+            )
+            sums[key] = dict(zip(days, s.tolist(), strict=True))
         length_by_day = dict(zip(days, lengths, strict=True))
         for day in days:
-            if day < first_day or active_by_day[day] == 0:
+            if day < first_day or sums["reported"][day] == 0:
                 continue
             midnight = footfall.day_starts(day, day, str(zone))[0]
             if midnight >= until:
                 continue
-            fields = {
-                "people_in": sums["people_in"][day],
-                "people_out": sums["people_out"][day],
-                "net": sums["people_in"][day] - sums["people_out"][day],
-                "wraps": sums["wraps"][day],
-                "resets": sums["resets"][day],
-                "gaps": sums["gaps"][day],
-                "hours": length_by_day[day],
-            }
+            fields = counts({k: v[day] for k, v in sums.items()})
+            fields["hours"] = length_by_day[day]
             before = day - timedelta(days=7)
-            if active_by_day.get(before, 0):
+            if sums["reported"].get(before, 0):
                 fields["week_ago_in"] = sums["people_in"][before]
                 fields["week_ago_out"] = sums["people_out"][before]
             points.append(
@@ -624,13 +708,14 @@ class InsightsScheduler:
         report = self.jobs.run(now - timedelta(hours=self.settings.recompute_hours), now)
         log.info(
             "insights run since=%s until=%s damp_points=%d alerts_opened=%d daqi_points=%d"
-            " footfall_points=%d errors=%d",
+            " footfall_points=%d footfall_undeclared=%d errors=%d",
             report.since.isoformat(),
             report.until.isoformat(),
             report.damp_points,
             len(report.alerts_opened),
             report.daqi_points,
             report.footfall_points,
+            len(report.footfall_undeclared),
             len(report.errors),
         )
         self.last_report = report

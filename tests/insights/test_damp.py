@@ -1,4 +1,4 @@
-"""Damp formulas against the reference values in shared/reference/domain.md §2."""
+"""Damp formulas against published reference values (docs/insights/damp.md)."""
 
 from __future__ import annotations
 
@@ -126,3 +126,68 @@ def test_assess_damp_week_is_high_and_dry_week_is_low() -> None:
     assert dry_home.risk.max() == RiskLevel.LOW
     assert dry_home.mould_index.max() == 0.0
     assert not dry_home.cold_home.any()
+
+
+@pytest.mark.parametrize(
+    ("t", "rh_min", "expected"),
+    [
+        (0.0, 80.0, 100.0),
+        (10.0, 80.0, 82.03),  # polynomial branch: −2.67 + 16 − 31.3 + 100
+        (19.9, 80.0, 80.0334),
+        (20.0, 80.0, 80.04),  # last temperature of the polynomial branch
+        (20.0001, 80.0, 80.0),  # above 20 °C: RHmin
+        (21.0, 80.0, 80.0),  # the extended polynomial would give 80.03
+        (25.0, 80.0, 80.0),  # ... and 80.16
+        (20.0, 85.0, 85.0),  # medium resistant: max(polynomial, 85)
+        (22.0, 85.0, 85.0),
+    ],
+)
+def test_critical_rh_branches(t: float, rh_min: float, expected: float) -> None:
+    """Hukka & Viitanen (1999) eq. 3: the polynomial up to 20 °C, RHmin above it."""
+    assert damp.critical_rh(t, rh_min) == pytest.approx(expected, abs=1e-4)
+
+
+def test_sensitive_surface_at_22c_80_1_percent_grows_mould_in_120_days() -> None:
+    """Issue 17.2: 22 °C, 80.1 % RH, sensitive class, 120 days. RHcrit = 80 %, so
+    x = 0.005, Mmax = 0.3 + 6x − x² = 0.329975, and dM/dt = 0.578·k2/(7·exp(−0.68 ln 22
+    − 13.9 ln 80.1 + 66.02)) = 0.578·0.0071799·k2 per day. With k2 = 1 − e^{2.3(M−Mmax)}
+    the equation integrates to M(t) = −ln(c + (1−c)·e^{−2.3·a·t})/2.3, c = e^{−2.3·Mmax},
+    a = 0.578·0.0071799: M(120 d) = 0.19585. The hourly steps give 0.19587; the
+    extended polynomial (RHcrit 80.11 % at 22 °C) gave 0."""
+    hours = 24 * 120
+    m = damp.mould_index(np.full(hours, 22.0), np.full(hours, 80.1), damp.SENSITIVE)
+    assert m[-1] == pytest.approx(0.19585, abs=2e-4)
+
+
+def test_windowed_mould_index_is_the_index_of_each_hours_own_window() -> None:
+    rng = np.random.default_rng(5)
+    t = rng.uniform(5, 25, 400)
+    rh = rng.uniform(70, 100, 400)
+    rh[::13] = np.nan
+    windowed = damp.windowed_mould_index(t, rh, 96, first=150)
+    assert np.isnan(windowed[:150]).all()
+    for i in (150, 151, 260, 399):
+        assert windowed[i] == damp.mould_index(t[i - 95 : i + 1], rh[i - 95 : i + 1])[-1]
+
+
+_rh_hours = st.lists(
+    st.one_of(st.just(math.nan), st.floats(min_value=40, max_value=100)), min_size=0, max_size=80
+)
+
+
+@given(_rh_hours, st.lists(st.floats(min_value=40, max_value=100), min_size=30, max_size=60))
+def test_damp_shares_and_mould_are_invariant_to_history_outside_their_windows(
+    history: list[float], hours: list[float]
+) -> None:
+    """Issue 17.1 property for the damp statistics: any prefix of history, same answer."""
+    window = 24
+    n = len(hours)
+    alone_share = damp.trailing_share(hours, 80.0, window)
+    with_share = damp.trailing_share(history + hours, 80.0, window)
+    np.testing.assert_array_equal(with_share[-n:][window - 1 :], alone_share[window - 1 :])
+    temps = [18.0] * (len(history) + n)
+    alone_m = damp.windowed_mould_index(temps[:n], hours, window, first=window - 1)
+    with_m = damp.windowed_mould_index(
+        temps, history + hours, window, first=len(history) + window - 1
+    )
+    np.testing.assert_array_equal(with_m[-n:][window - 1 :], alone_m[window - 1 :])

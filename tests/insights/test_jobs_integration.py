@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from core.settings import InfluxSettings, InsightsSettings
 from insights import awaab
 from insights.alerts import AlertStore
-from insights.jobs import InsightsJobs
+from insights.jobs import InsightsJobs, InsightsScheduler
 from leedswin.services import LocalInfluxDB
 from storage.influx import V1Sink
 from storage.points import Point, encode, make_point
@@ -24,13 +25,19 @@ pytestmark = pytest.mark.integration
 
 UNTIL = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # a Monday
 HOUR = timedelta(hours=1)
+#: A people counter whose running totals are declared 16-bit cumulative.
+VS121 = "milesight-vs121"
 
 
 def ns(moment: datetime) -> int:
     return int(moment.timestamp()) * 1_000_000_000
 
 
-def tags(dev: str, site: str, privacy: str, need: str, model: str = "test-model") -> dict[str, str]:
+def tags(dev: str, site: str, privacy: str, need: str, model: str | None = None) -> dict[str, str]:
+    """Tags as the bridge writes them. Counters default to a model that declares its
+    counters (the job counts no other); other needs to a model no rule depends on."""
+    if model is None:
+        model = VS121 if need == "footfall" else "test-model"
     return {"dev_eui": dev, "model": model, "site": site, "privacy": privacy, "need": need}
 
 
@@ -221,11 +228,16 @@ def test_wrapping_resetting_counter_gives_exact_hourly_totals(
             continue
         fields = {"people_in": float(total_in), "people_out": float(total_out)}
         points.append(
-            make_point("footfall", tags("ff1", "headrow", "public", "footfall"), fields, ns(moment))
+            make_point(
+                "footfall", tags("ff1", "headrow", "public", "footfall", VS121), fields, ns(moment)
+            )
         )
         points.append(
             make_point(
-                "uplink", tags("ff1", "headrow", "public", "footfall"), {"f_cnt": f_cnt}, ns(moment)
+                "uplink",
+                tags("ff1", "headrow", "public", "footfall", VS121),
+                {"f_cnt": f_cnt},
+                ns(moment),
             )
         )
     # The reading missed at k == 30 is in hour 7, and so is k == 31 which carries it.
@@ -303,7 +315,7 @@ def test_footfall_day_with_clock_change_has_25_hours(
     points = []
     for i in range(int((end - first) / HOUR) + 1):
         moment = first + i * HOUR
-        t = tags("ff9", "briggate", "public", "footfall")
+        t = tags("ff9", "briggate", "public", "footfall", VS121)
         points.append(
             make_point("footfall", t, {"people_in": float(7 * i), "people_out": 0.0}, ns(moment))
         )
@@ -344,3 +356,186 @@ def test_no2_in_ppm_is_converted_by_the_models_declared_unit(
     )[0]
     assert rows["values"][0][1] == pytest.approx(0.25 * 1000 * 1.91, rel=0.01)
     assert rows["values"][0][2] == 8
+
+
+def footfall_reading(
+    dev: str, model: str, moment: datetime, f_cnt: int, fields: dict[str, float]
+) -> list[Point]:
+    """What the bridge writes for one counter uplink: the readings and the ``uplink`` point."""
+    t = tags(dev, "kirkgate", "public", "footfall", model)
+    return [
+        make_point("footfall", t, fields, ns(moment)),
+        make_point("uplink", t, {"f_cnt": f_cnt}, ns(moment)),
+    ]
+
+
+def test_row_without_people_out_is_missing_not_a_reset(
+    env: tuple[InsightsJobs, V1Sink, AlertStore, str], influxdb: LocalInfluxDB
+) -> None:
+    """Issue 17.5: one row with people_in but no people_out. Read as 0 it became a reset
+    and the day showed 935 out; the day's true figures are 25 in and 25 out."""
+    jobs, sink, _, db = env
+    day = datetime(2026, 11, 20, tzinfo=UTC)  # a London day (GMT)
+    points = footfall_reading(
+        "ffm", VS121, day - timedelta(minutes=10), 40, {"people_in": 1000.0, "people_out": 910.0}
+    )
+    for k in range(1, 6):
+        fields = {"people_in": 1000.0 + 5 * k, "people_out": 910.0 + 5 * k}
+        if k == 3:
+            del fields["people_out"]
+        points += footfall_reading("ffm", VS121, day + k * 2 * HOUR, 40 + k, fields)
+    write(sink, points)
+    report = jobs.run(day, day + timedelta(days=1))
+    assert report.errors == [] and report.footfall_devices == 1
+    rows = influxql(
+        influxdb.url,
+        db,
+        'SELECT "people_in", "people_out", "net", "resets" FROM "footfall_counts"'
+        " WHERE \"period\" = 'day' AND \"level\" = 'device'",
+    )[0]["values"]
+    assert [r[1:] for r in rows] == [[25, 25, 0, 0]]
+
+
+def test_vs133_32_bit_reset_and_period_cross_check(
+    env: tuple[InsightsJobs, V1Sink, AlertStore, str], influxdb: LocalInfluxDB
+) -> None:
+    """Issue 10.6: the VS133 declares 32-bit totals, so 50,010 → 12 within an hour is a reset
+    counting 12, not a 16-bit wrap of 15,538. Its own period counts cross-check the totals."""
+    jobs, sink, _, db = env
+    hour = UNTIL - 3 * HOUR
+    points: list[Point] = []
+    readings = [  # (minute, fCnt, total in, period in)
+        (-10, 7, 50_000, 4),
+        (10, 8, 50_010, 10),
+        (30, 9, 12, 12),  # counters cleared on the device: a reset
+        (50, 10, 20, 9),  # the totals say 8: flagged
+    ]
+    for minute, f_cnt, total, period in readings:
+        fields = {
+            "people_in": float(total),
+            "people_out": 0.0,
+            "period_in": float(period),
+            "period_out": 0.0,
+        }
+        points += footfall_reading(
+            "ff133", "milesight-vs133", hour + timedelta(minutes=minute), f_cnt, fields
+        )
+    write(sink, points)
+    assert jobs.run(hour, UNTIL).errors == []
+    rows = influxql(
+        influxdb.url,
+        db,
+        'SELECT "people_in", "resets", "wraps", "period_mismatches" FROM "footfall_counts"'
+        " WHERE \"period\" = 'hour' AND \"level\" = 'device'",
+    )[0]["values"]
+    assert [r[1:] for r in rows] == [[10 + 12 + 8, 1, 0, 1]]
+
+
+def test_model_without_counter_declaration_is_not_guessed(
+    env: tuple[InsightsJobs, V1Sink, AlertStore, str], influxdb: LocalInfluxDB
+) -> None:
+    jobs, sink, _, db = env
+    points = footfall_reading("ffx", "test-model", UNTIL - 2 * HOUR, 1, {"people_in": 5.0})
+    points += footfall_reading("ffx", "test-model", UNTIL - HOUR, 2, {"people_in": 9.0})
+    write(sink, points)
+    report = jobs.run(UNTIL - 3 * HOUR, UNTIL)
+    assert report.footfall_undeclared == ["ffx (test-model)"]
+    assert report.footfall_points == 0
+    assert influxql(influxdb.url, db, 'SELECT * FROM "footfall_counts"') == []
+
+
+def _raw_history(until: datetime, days: int) -> list[Point]:
+    """Twelve days of a damp home, an air-quality device and a VS133 counter, with the
+    faults the rules are for: missing hours, x.5 band edges, a skewed clock, a glitch,
+    a rejoin and a row without people_out."""
+    rng = random.Random(11)
+    start = until - timedelta(days=days)
+    points: list[Point] = []
+    for h in range(days * 24):
+        moment = start + h * HOUR
+        if h % 37 != 5:  # some hours with no climate reading
+            points.append(
+                make_point(
+                    "climate",
+                    tags("d00000000000c0de", "home-c", "home", "damp"),
+                    {
+                        "temperature": 17.0 + rng.random() * 4,
+                        "relative_humidity": 70 + rng.random() * 20,
+                    },
+                    ns(moment + timedelta(minutes=7)),
+                )
+            )
+        if h % 29 != 3:
+            no2 = rng.choice([45.6, 200.5, 67.5, 134.5, rng.random() * 300])
+            points.append(
+                make_point(
+                    "air_quality",
+                    tags("aq7", "vicar-lane", "public", "air_quality"),
+                    {"no2": no2, "pm2_5": rng.choice([11.5, 23.5, 35.5, rng.random() * 60])},
+                    ns(moment + timedelta(minutes=20)),
+                )
+            )
+    total_in, total_out, f_cnt = 40_000, 39_000, 300
+    for k in range(days * 24 * 6):  # every 10 minutes
+        moment = start + k * timedelta(minutes=10)
+        d_in, d_out = rng.randint(0, 12), rng.randint(0, 12)
+        total_in, total_out = total_in + d_in, total_out + d_out
+        f_cnt = 0 if k == days * 24 * 6 - 200 else f_cnt + 1  # a rejoin two days before the end
+        stamped = moment - timedelta(minutes=15) if k % 97 == 0 else moment  # clock skew
+        fields = {
+            "people_in": float(total_in),
+            "people_out": float(total_out),
+            "period_in": float(d_in),
+            "period_out": float(d_out),
+        }
+        if k % 113 == 0:
+            fields["people_in"] = 0.0  # a one-uplink glitch
+        if k % 131 == 0:
+            del fields["people_out"]
+        points += footfall_reading("ff7", "milesight-vs133", stamped, f_cnt, fields)
+    return points
+
+
+def test_backfill_and_scheduled_run_write_identical_points(
+    influxdb: LocalInfluxDB, influx_db: str
+) -> None:
+    """Issue 17 proof: a 10-day backfill and the scheduled job (the last 48 hours, less
+    history loaded) produce the same daqi, damp_risk and footfall_counts points."""
+    raw = InfluxSettings(url=influxdb.url, database=influx_db)
+    out_backfill = InfluxSettings(url=influxdb.url, database=influx_db + "_bf")
+    out_scheduled = InfluxSettings(url=influxdb.url, database=influx_db + "_sc")
+    sinks = [V1Sink(raw), V1Sink(out_backfill), V1Sink(out_scheduled)]
+    raw_sink, bf, sc = sinks
+    settings = InsightsSettings(recompute_hours=48)
+    try:
+        for sink in sinks:
+            sink.ensure_database()
+        raw_sink.write(encode(_raw_history(UNTIL, 12)))
+        with InfluxQL(raw) as query:
+            report = InsightsJobs(settings, query, bf).run(UNTIL - timedelta(days=10), UNTIL)
+            assert report.errors == [] and report.footfall_devices == 1
+            scheduler = InsightsScheduler(
+                settings,
+                threading.Event(),
+                jobs=InsightsJobs(settings, query, sc),
+                clock=lambda: UNTIL,
+            )
+            assert scheduler.tick().errors == []
+    finally:
+        for sink in sinks:
+            sink.close()
+    since = ns(UNTIL - 48 * HOUR)
+    for measurement in ("daqi", "damp_risk", "footfall_counts"):
+        q = f'SELECT * FROM "{measurement}" WHERE time >= {since} GROUP BY *'
+        backfilled = influxql(influxdb.url, out_backfill.database, q)
+        scheduled = influxql(influxdb.url, out_scheduled.database, q)
+        assert scheduled, measurement
+        assert backfilled == scheduled, measurement
+    flags = influxql(
+        influxdb.url,
+        out_scheduled.database,
+        'SELECT sum("glitches"), sum("reordered"), sum("period_mismatches") FROM "footfall_counts"'
+        " WHERE \"period\" = 'hour' AND \"level\" = 'device'",
+    )[0]["values"][0][1:]
+    assert flags[0] >= 1 and flags[1] >= 1  # the faults were seen
+    assert flags[2] == 0  # and the period counts agree with the cleaned differences
