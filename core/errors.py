@@ -149,3 +149,12 @@ class QueryError(PlatformError):
     """A query to the time-series store failed or was refused."""
 
     code = "query"
+
+
+class CodecError(DecodeError):
+    """A configured JavaScript codec threw, ran out of time or memory, or returned no usable data.
+
+    The reason carries the codec's own message (its ``errors`` list, or the thrown error).
+    """
+
+    code = "codec_error"
