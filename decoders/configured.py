@@ -125,6 +125,11 @@ class ConfiguredModel:
             return map_object(output.data, self.mappings, output.warnings)
         return map_normalized(output.normalized, output.warnings)
 
+    def checked(self, decoded: DecodedUplink) -> DecodedUplink:
+        """``decoders.decode_uplink``'s check: undeclared or non-number fields are a
+        ``DecodeError``; out-of-range values move to ``Frame.withheld``."""
+        return _checked(self.spec, decoded)
+
     def decode(self, f_port: int, payload: bytes, recv_time_ns: int | None = None) -> DecodedUplink:
         """Unchecked readings of one uplink (``decoders.decode_uplink`` range-checks them).
 
