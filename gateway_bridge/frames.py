@@ -78,8 +78,8 @@ def place_frames(uplink_ns: int, frames: Sequence[Frame]) -> Placement:
         if frame.time_ns is not None:
             time = frame.time_ns + shift
         elif frame.age_s is not None:
-            age = frame.age_s
-            time = uplink_ns - round(age * 1e9) if math.isfinite(age) else None
+            age_ns = frame.age_s * 1e9
+            time = uplink_ns - round(age_ns) if math.isfinite(age_ns) else None
         else:
             times.append(uplink_ns)
             continue

@@ -48,6 +48,9 @@ from storage.schema import (
 
 #: Skip reason of an uplink The Things Stack marks as simulated.
 SIMULATED = "simulated"
+#: Status item a decoder sets when it re-anchored records of a clock that was never
+#: set itself (as ages before the newest); the bridge counts it as a clock correction.
+DECODER_CLOCK_UNSET = "clock_unset"
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +175,8 @@ def build_points(
         withheld=tuple(withheld),
         unknown_parts=len(decoded.unknown),
         status=bool(decoded.status),
-        clock_corrected=placement.correction is not None,
+        clock_corrected=placement.correction is not None
+        or decoded.status.get(DECODER_CLOCK_UNSET) is True,
     )
 
 
