@@ -5,13 +5,18 @@ Source: Milesight-IoT/SensorDecoders READMEs (https://github.com/Milesight-IoT/S
 ``AM_Series/AM300``, ``vs-series/vs133``, ``vs-series/vs121``) and the examples in
 TheThingsNetwork/lorawan-devices ``vendor/milesight-iot/*-codec.yaml``. Every record is a
 channel id byte, a channel type byte, then a value whose size the (id, type) pair fixes; the
-length is not sent, so an unknown pair makes the rest unreadable and the frame is refused.
+length is not sent, so at the first pair this model does not send (or a record cut short)
+the walk stops: the readings before it are kept and the rest is reported as an
+``UnknownPart`` (offset, hex). A frame whose very first record is not this model's is
+refused (``IntegrityError``; ``PayloadLengthError`` if it is cut short).
 Multi-byte values are **little-endian**. Uplinks use fPort 85.
 
-Attribute records (all models, walked over, never emitted): ``FF 01`` 1 B protocol version,
-``FF 08`` 6 B serial, ``FF 09`` 2 B hardware, ``FF 0A`` 2 B firmware, ``FF 0B`` 1 B device
-status, ``FF 0F`` 1 B LoRaWAN class, ``FF 16`` 8 B serial, ``FF 1F`` 4 B firmware (VS121),
-``FF FE`` 1 B reset event, ``FF FF`` 2 B TSL version.
+Attribute records (all models) are device status, never readings: ``FF 01`` 1 B protocol
+version, ``FF 08`` 6 B serial, ``FF 09`` 2 B hardware version, ``FF 0A`` 2 B firmware
+version, ``FF 0B`` 1 B device status (sent on power-on), ``FF 0F`` 1 B LoRaWAN class,
+``FF 16`` 8 B serial, ``FF 1F`` 4 B firmware (VS121), ``FF FE`` 1 B reset event, ``FF FF``
+2 B TSL version. They land in ``status`` (versions and serials as the hex sent, e.g.
+firmware ``0110`` = v1.10), so a power-on report is a valid frame with no readings.
 
 AM104 (temperature, humidity, PIR activity, light)::
 
@@ -29,8 +34,8 @@ AM308 / AM319 (indoor air quality; AM319 adds HCHO or O3)::
     05 00  B  PIR 0 idle, 1 trigger      pir
     06 CB  B  light level 0-5            light_level
     07 7D  H  CO2 ppm                    co2
-    08 7D  H  TVOC, vendor raw           tvoc (IAQ index x 100 on current firmware;
-                                               unit unstated by the v1 docs, kept raw)
+    08 7D  H  TVOC IAQ index / 100       tvoc (README: "unit: iaq, read: uint16/100";
+                                               the vendor example 0x0025 is tvoc 0.37)
     08 E6  H  TVOC µg/m³                 tvoc_ugm3
     09 73  H  pressure / 10 hPa          pressure
     0A 7D  H  HCHO / 100 mg/m³ (AM319)   hcho
@@ -38,8 +43,12 @@ AM308 / AM319 (indoor air quality; AM319 adds HCHO or O3)::
     0C 7D  H  PM10 µg/m³                 pm10
     0D 7D  H  O3 / 100 ppm (AM319-O3)    o3
     0E 01  B  buzzer 0 off, 1 on         buzzer
-    20 CE, 21 CE  history record (20 B AM308, 22 B AM319): walked over; back-fill is not
-                  part of a live reading
+    20 CE  history record (20 B AM308, 22 B AM319): uint32 Unix time, int16 temperature / 10,
+           uint16 humidity / 2 (two bytes here, unlike 04 68), PIR, light level, CO2,
+           TVOC IAQ / 100, pressure / 10, PM2.5, PM10; the AM319 adds one word (HCHO or
+           O3 by variant: not emitted). Returned as a frame at the device's time
+           (``decoders.frames.history`` handles a clock that was never set).
+    21 CE  the same with TVOC in ug/m3                    (tvoc_ugm3)
 
 VS133 (ToF line crossing, up to 4 lines and 4 regions)::
 
@@ -49,6 +58,7 @@ VS133 (ToF line crossing, up to 4 lines and 4 regions)::
     06..0E        same for lines 2-4            line_N_total_in/out, line_N_period_in/out
     0F E3  B B B B  people in regions 1-4       region_N_count
     10 E4  B H H  region 1-4, avg, max dwell s  region_N_dwell_avg, region_N_dwell_max
+                  (another region number: the record is reported as undecoded)
 
 VS121 (AI workplace occupancy, people counting in up to 16 regions)::
 
@@ -61,7 +71,7 @@ VS121 (AI workplace occupancy, people counting in up to 16 regions)::
     09..0C DA  4 x H  flows from A/B/C/D to A..D             flow_X_to_Y
     0D CC  H H    total in, out                              people_in, people_out
     0E E4  B H H  dwell id, avg, max: walked over (id meaning undocumented)
-    0F 85  I      device timestamp: walked over
+    0F 85  I      device Unix time                           status device_time_s
 
 ``people_in``/``people_out`` are always the device's running totals (they wrap at the
 field's width); per-period counts are ``period_in``/``period_out``.
@@ -79,7 +89,8 @@ import struct
 from collections.abc import Callable, Iterable
 
 from core.errors import IntegrityError, PayloadLengthError, UnsupportedPortError
-from decoders.spec import Counter, DecoderSpec, FieldSpec, Reading
+from decoders.frames import Uplink
+from decoders.spec import Counter, DecodedUplink, DecoderSpec, FieldSpec, Reading
 
 F_PORT = 85
 F_PORTS = frozenset({F_PORT})
@@ -91,6 +102,9 @@ _Emit = Callable[[bytes, int, Reading], None]
 _Layout = tuple[str, tuple[str, ...], tuple[tuple[str, int], ...]]
 _Rec = tuple[int, _Emit | None, _Layout | None]
 _Table = dict[int, _Rec]
+#: Records that do not yield readings at the uplink's time (status, history): size, handler.
+_Special = Callable[[bytes, int, int, "Uplink"], None]
+_Specials = dict[int, tuple[int, _Special]]
 
 _MAX_LAYOUTS = 64  # per model: compiled frame shapes kept for the fast path
 
@@ -146,35 +160,84 @@ def _skip(size: int) -> _Rec:
     return size, None, (f"{size}x", (), ())
 
 
-def _dwell(regions: int) -> _Rec:
+def _dwell(regions: int) -> _Special:
     """VS133 dwell record: region number 1..regions, then average and maximum seconds."""
     st = struct.Struct("<BHH")
     unpack = st.unpack_from
     names = {n: (f"region_{n}_dwell_avg", f"region_{n}_dwell_max") for n in range(1, regions + 1)}
 
-    def emit(p: bytes, i: int, out: Reading) -> None:
+    def handle(p: bytes, i: int, size: int, up: Uplink) -> None:
         region, avg, peak = unpack(p, i)
         pair = names.get(region)
         if pair is None:
-            raise IntegrityError(f"dwell record for region {region}, expected 1..{regions}")
-        out[pair[0]] = avg
-        out[pair[1]] = peak
+            up.skip(p, i - 2, i + size, f"dwell record for region {region}, expected 1..{regions}")
+            return
+        up.now[pair[0]] = avg
+        up.now[pair[1]] = peak
 
-    return st.size, emit, None  # names depend on the data: never part of a compiled frame
+    return handle
 
 
-_ATTRIBUTES: _Table = {
-    _key(0xFF, 0x01): _skip(1),
-    _key(0xFF, 0x08): _skip(6),
-    _key(0xFF, 0x09): _skip(2),
-    _key(0xFF, 0x0A): _skip(2),
-    _key(0xFF, 0x0B): _skip(1),
-    _key(0xFF, 0x0F): _skip(1),
-    _key(0xFF, 0x16): _skip(8),
-    _key(0xFF, 0x1F): _skip(4),
-    _key(0xFF, 0xFE): _skip(1),
-    _key(0xFF, 0xFF): _skip(2),
+def _status_hex(key: str) -> _Special:
+    def handle(p: bytes, i: int, size: int, up: Uplink) -> None:
+        up.set(key, p[i : i + size].hex())
+
+    return handle
+
+
+def _status_int(key: str) -> _Special:
+    def handle(p: bytes, i: int, size: int, up: Uplink) -> None:
+        up.set(key, p[i])
+
+    return handle
+
+
+#: Attribute records: what the device says about itself, kept as status.
+_ATTRIBUTES: _Specials = {
+    _key(0xFF, 0x01): (1, _status_int("protocol_version")),
+    _key(0xFF, 0x08): (6, _status_hex("serial_number")),
+    _key(0xFF, 0x09): (2, _status_hex("hardware_version")),
+    _key(0xFF, 0x0A): (2, _status_hex("firmware_version")),
+    _key(0xFF, 0x0B): (1, _status_int("device_status")),
+    _key(0xFF, 0x0F): (1, _status_int("lorawan_class")),
+    _key(0xFF, 0x16): (8, _status_hex("serial_number")),
+    _key(0xFF, 0x1F): (4, _status_hex("firmware_version")),
+    _key(0xFF, 0xFE): (1, _status_int("reset_event")),
+    _key(0xFF, 0xFF): (2, _status_hex("tsl_version")),
 }
+
+#: AM300-series history record after its uint32 timestamp: temperature int16/10,
+#: humidity uint16/2, PIR, light level, CO2, TVOC, pressure uint16/10, PM2.5, PM10
+#: (AM319 adds a trailing word: HCHO or O3 depending on the variant, not emitted).
+_AM_HISTORY = struct.Struct("<IhHBBHHHHH")
+
+
+def _am_history(tvoc: tuple[str, int]) -> _Special:
+    tvoc_name, tvoc_divisor = tvoc
+
+    def handle(p: bytes, i: int, size: int, up: Uplink) -> None:
+        ts, t, rh, pir, light, co2, voc, pressure, pm2_5, pm10 = _AM_HISTORY.unpack_from(p, i)
+        up.record(
+            ts,
+            {
+                "temperature": t / 10,
+                "relative_humidity": rh / 2,
+                "pir": pir,
+                "light_level": light,
+                "co2": co2,
+                tvoc_name: voc / tvoc_divisor,
+                "pressure": pressure / 10,
+                "pm2_5": pm2_5,
+                "pm10": pm10,
+            },
+        )
+
+    return handle
+
+
+def _device_time(p: bytes, i: int, size: int, up: Uplink) -> None:
+    up.set("device_time_s", struct.unpack_from("<I", p, i)[0])
+
 
 _CLIMATE: _Table = {
     _key(0x01, 0x75): _one("B", "battery_percent"),
@@ -183,19 +246,17 @@ _CLIMATE: _Table = {
 }
 
 _AM104: _Table = {
-    **_ATTRIBUTES,
     **_CLIMATE,
     _key(0x05, 0x6A): _one("H", "activity"),
     _key(0x06, 0x65): _many("HHH", ("illuminance", "infrared_and_visible", "infrared")),
 }
 
 _AM300: _Table = {
-    **_ATTRIBUTES,
     **_CLIMATE,
     _key(0x05, 0x00): _one("B", "pir"),
     _key(0x06, 0xCB): _one("B", "light_level"),
     _key(0x07, 0x7D): _one("H", "co2"),
-    _key(0x08, 0x7D): _one("H", "tvoc"),
+    _key(0x08, 0x7D): _one("H", "tvoc", 100),
     _key(0x08, 0xE6): _one("H", "tvoc_ugm3"),
     _key(0x09, 0x73): _one("H", "pressure", 10),
     _key(0x0B, 0x7D): _one("H", "pm2_5"),
@@ -203,14 +264,21 @@ _AM300: _Table = {
     _key(0x0E, 0x01): _one("B", "buzzer"),
 }
 
-_AM308: _Table = {**_AM300, _key(0x20, 0xCE): _skip(20), _key(0x21, 0xCE): _skip(20)}
-
+_AM308: _Table = dict(_AM300)
 _AM319: _Table = {
     **_AM300,
     _key(0x0A, 0x7D): _one("H", "hcho", 100),
     _key(0x0D, 0x7D): _one("H", "o3", 100),
-    _key(0x20, 0xCE): _skip(22),
-    _key(0x21, 0xCE): _skip(22),
+}
+_AM308_SPECIALS: _Specials = {
+    **_ATTRIBUTES,
+    _key(0x20, 0xCE): (20, _am_history(("tvoc", 100))),
+    _key(0x21, 0xCE): (20, _am_history(("tvoc_ugm3", 1))),
+}
+_AM319_SPECIALS: _Specials = {
+    **_ATTRIBUTES,
+    _key(0x20, 0xCE): (22, _am_history(("tvoc", 100))),
+    _key(0x21, 0xCE): (22, _am_history(("tvoc_ugm3", 1))),
 }
 
 _VS133_LINE_NAMES = {
@@ -226,19 +294,18 @@ _VS133_LINE_NAMES = {
     },
 }
 
-_VS133: _Table = {**_ATTRIBUTES}
+_VS133: _Table = {}
 for _line, (_in, _out, _p_in, _p_out) in _VS133_LINE_NAMES.items():
     _base = 3 * _line
     _VS133[_key(_base, 0xD2)] = _one("I", _in)
     _VS133[_key(_base + 1, 0xD2)] = _one("I", _out)
     _VS133[_key(_base + 2, 0xCC)] = _many("HH", (_p_in, _p_out))
 _VS133[_key(0x0F, 0xE3)] = _many("BBBB", [f"region_{n}_count" for n in range(1, 5)])
-_VS133[_key(0x10, 0xE4)] = _dwell(4)
+_VS133_SPECIALS: _Specials = {**_ATTRIBUTES, _key(0x10, 0xE4): (5, _dwell(4))}
 
 _FLOW_NAMES = [f"flow_{a}_to_{b}" for a in "abcd" for b in "abcd"]
 
 _VS121: _Table = {
-    **_ATTRIBUTES,
     _key(0x04, 0xC9): _many("BBH", ("people_count", "regions_enabled", None)),
     _key(0x05, 0xCC): _many("HH", ("period_in", "period_out")),
     _key(0x06, 0xCD): _one("B", "people_count_max"),
@@ -247,8 +314,8 @@ _VS121: _Table = {
     **{_key(0x09 + k, 0xDA): _many("4H", _FLOW_NAMES[4 * k : 4 * k + 4]) for k in range(4)},
     _key(0x0D, 0xCC): _many("HH", ("people_in", "people_out")),
     _key(0x0E, 0xE4): _skip(5),
-    _key(0x0F, 0x85): _skip(4),
 }
+_VS121_SPECIALS: _Specials = {**_ATTRIBUTES, _key(0x0F, 0x85): (4, _device_time)}
 
 
 class _Frame:
@@ -277,44 +344,55 @@ class _Frame:
         self.scaled = tuple(scaled.items())
 
 
-def _walker(table: _Table) -> Callable[[int, bytes], Reading]:
-    """A decode function for one model's channel table."""
+def _walker(
+    table: _Table, specials: _Specials = _ATTRIBUTES
+) -> Callable[[int, bytes], Reading | DecodedUplink]:
+    """A decode function for one model's channel table and its status/history records."""
     get = table.get
+    get_special = specials.get
     frames: dict[int, list[_Frame]] = {}
 
-    def walk(payload: bytes) -> Reading:
-        """The reference path: each (id, type) must be this model's and the record whole."""
+    def walk(payload: bytes) -> Reading | DecodedUplink:
+        """The reference path. The length of a record is not sent, so at the first (id, type)
+        this model does not send, or a record cut short, the rest of the frame is reported
+        as undecoded and what came before is kept; a frame whose first record is not this
+        model's is refused."""
         end = len(payload)
-        out: Reading = {}
+        up = Uplink()
+        out = up.now
         keys: list[int] = []
         compilable = True
         i = 0
         while i < end:
-            if i + 2 > end:
-                raise PayloadLengthError(f"record header cut off at byte {i}")
-            key = payload[i] << 8 | payload[i + 1]
+            key = payload[i] << 8 | payload[i + 1] if i + 2 <= end else -1
             entry = get(key)
-            if entry is None:
-                raise IntegrityError(
-                    f"unknown channel 0x{payload[i]:02x} type 0x{payload[i + 1]:02x} at byte {i}"
-                )
-            size, emit, layout = entry
+            special = None if entry is not None else get_special(key)
+            size = entry[0] if entry is not None else special[0] if special is not None else -1
+            if size < 0 or i + 2 + size > end:
+                what = "cut off" if size >= 0 or key < 0 else "not sent by this model"
+                if i == 0:
+                    error = IntegrityError if size < 0 and key >= 0 else PayloadLengthError
+                    raise error(f"first record (bytes {payload[:2].hex()}) {what}")
+                up.skip(payload, i, note=f"record {payload[i : i + 2].hex()} {what}")
+                compilable = False
+                break
             i += 2
-            if i + size > end:
-                raise PayloadLengthError(
-                    f"channel 0x{payload[i - 2]:02x} needs {size} bytes, {end - i} left"
-                )
-            if emit is not None:
-                emit(payload, i, out)
-            keys.append(key)
-            compilable = compilable and layout is not None
+            if entry is not None:
+                emit, layout = entry[1], entry[2]
+                if emit is not None:
+                    emit(payload, i, out)
+                keys.append(key)
+                compilable = compilable and layout is not None
+            else:
+                special[1](payload, i, size, up)
+                compilable = False
             i += size
         if compilable and sum(map(len, frames.values())) < _MAX_LAYOUTS:
             frames.setdefault(end, []).append(_Frame(table, keys))
-        return out
+        return up.result()
 
-    def decode(f_port: int, payload: bytes) -> Reading:
-        """Envelope first (fPort, length, every header known), then the values."""
+    def decode(f_port: int, payload: bytes) -> Reading | DecodedUplink:
+        """Envelope first (fPort, not empty), then a compiled shape or the walk."""
         if f_port != F_PORT:
             raise UnsupportedPortError(f"Milesight uplinks use fPort {F_PORT}")
         if not payload:
@@ -332,10 +410,10 @@ def _walker(table: _Table) -> Callable[[int, bytes], Reading]:
 
 
 decode_am104 = _walker(_AM104)
-decode_am308 = _walker(_AM308)
-decode_am319 = _walker(_AM319)
-decode_vs133 = _walker(_VS133)
-decode_vs121 = _walker(_VS121)
+decode_am308 = _walker(_AM308, _AM308_SPECIALS)
+decode_am319 = _walker(_AM319, _AM319_SPECIALS)
+decode_vs133 = _walker(_VS133, _VS133_SPECIALS)
+decode_vs121 = _walker(_VS121, _VS121_SPECIALS)
 
 _U32_MAX = float(2**32 - 1)
 _U16_MAX = 65535.0
@@ -351,7 +429,7 @@ _AM300_FIELDS = (
     FieldSpec("light_level", "level", 0.0, 5.0, "Light level 0 (dark) to 5"),
     FieldSpec("co2", "ppm", 0.0, 10000.0),
     FieldSpec(
-        "tvoc", "vendor raw (IAQ index x 100)", 0.0, 60000.0, "Channel 08/7D as sent, unscaled"
+        "tvoc", "IAQ index", 0.0, 500.0, "Channel 08/7D: uint16 / 100, TVOC air-quality index"
     ),
     FieldSpec("tvoc_ugm3", "ug/m3", 0.0, 60000.0, "Channel 08/E6"),
     FieldSpec("pressure", "hPa", 300.0, 1100.0),
@@ -388,6 +466,7 @@ AM104 = DecoderSpec(
     ),
     doc_url=REPO + "am-series/am104",
     decode=decode_am104,
+    frame_kinds=frozenset({"readings", "status"}),
 )
 
 AM308 = DecoderSpec(
@@ -399,6 +478,7 @@ AM308 = DecoderSpec(
     fields=_AM300_FIELDS,
     doc_url=REPO + "am-series/am308",
     decode=decode_am308,
+    frame_kinds=frozenset({"readings", "history", "status"}),
 )
 
 AM319 = DecoderSpec(
@@ -414,6 +494,7 @@ AM319 = DecoderSpec(
     ),
     doc_url=REPO + "am-series/am319-hcho",
     decode=decode_am319,
+    frame_kinds=frozenset({"readings", "history", "status"}),
 )
 
 VS133 = DecoderSpec(
@@ -442,6 +523,7 @@ VS133 = DecoderSpec(
     ),
     doc_url=REPO + "vs-series/vs133",
     decode=decode_vs133,
+    frame_kinds=frozenset({"readings", "status"}),
 )
 
 VS121 = DecoderSpec(
@@ -463,6 +545,7 @@ VS121 = DecoderSpec(
     ),
     doc_url=REPO + "vs-series/vs121",
     decode=decode_vs121,
+    frame_kinds=frozenset({"readings", "status"}),
 )
 
 SPECS = (AM104, AM308, AM319, VS133, VS121)

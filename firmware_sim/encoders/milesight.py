@@ -80,7 +80,7 @@ def _am300(hcho: bool) -> list[_Record]:
         (0x05, 0x00, "B", (_m("pir", "B"),)),
         (0x06, 0xCB, "B", (_m("light_level", "B"),)),
         (0x07, 0x7D, "H", (_m("co2", "H"),)),
-        (0x08, 0x7D, "H", (_m("tvoc", "H"),)),
+        (0x08, 0x7D, "H", (_m("tvoc", "H", 100),)),
         (0x09, 0x73, "H", (_m("pressure", "H", 10),)),
     ]
     if hcho:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.errors import DecodeError, IntegrityError, PayloadLengthError, UnsupportedPortError
-from decoders import decode
+from decoders import decode, decode_uplink
 from decoders.families.dragino import decode_laq4, decode_lht65n, decode_lht65n_batch
 from firmware_sim.encoders import ENCODERS
 
@@ -46,10 +46,10 @@ def test_lht65n_sentinels_and_no_probe_omit_fields() -> None:
     ("model", "f_port", "hex_payload", "error"),
     [
         ("dragino-lht65n", 42, "cbf60b0d0376010add7fff", UnsupportedPortError),
-        ("dragino-lht65n", 2, "cbf60b0d0376090add7fff", IntegrityError),  # timestamp mode
         ("dragino-lht65n", 2, "cbf60b0d0376010add7f", PayloadLengthError),
         ("dragino-laq4", 2, "0d07090012020b00fb01b3", IntegrityError),  # work mode 2
-        ("dragino-laq4", 2, "0d07050012020b00fb01b300", PayloadLengthError),
+        ("dragino-lht65n", 3, "7fff089801464160065f", PayloadLengthError),  # datalog < 1 entry
+        ("dragino-lht65n", 5, "0b01000100", PayloadLengthError),
     ],
 )
 def test_refused_frames(model: str, f_port: int, hex_payload: str, error: type[Exception]) -> None:
@@ -59,15 +59,65 @@ def test_refused_frames(model: str, f_port: int, hex_payload: str, error: type[E
 
 def test_family_functions_check_the_port_themselves() -> None:
     with pytest.raises(UnsupportedPortError):
-        decode_lht65n(3, LHT65N_EXAMPLE)
+        decode_lht65n(4, LHT65N_EXAMPLE)
     with pytest.raises(UnsupportedPortError):
         decode_laq4(3, bytes.fromhex("0d07050012020b00fb01b3"))
 
 
 def test_laq4_threshold_reply_is_battery_only() -> None:
-    assert decode("dragino-laq4", 2, bytes.fromhex("0d077cec1e1e5001900bb8")) == {
-        "battery_voltage": 3.335
+    got = decode_uplink("dragino-laq4", 2, bytes.fromhex("0d077cec1e1e5001900bb8"))
+    assert got.frames[0].readings == {"battery_voltage": 3.335}
+    assert got.status == {"work_mode": 31}
+    assert [(u.offset, u.hex) for u in got.unknown] == [(3, "ec1e1e5001900bb8")]
+
+
+def test_lht65n_ext9_probe_with_unix_time() -> None:
+    """The issue's frame, per the manual's Ext = 9 layout: probe 0x0ADD, SHT 0x0B0D, battery
+    status (bits 15-14) and humidity 0x376 in one word, Ext 9, Unix time 0x67876B00."""
+    got = decode_uplink("dragino-lht65n", 2, bytes.fromhex("0add0b0dc3760967876b00"))
+    (frame,) = got.frames
+    assert frame.readings == {
+        "external_temperature": 27.81,
+        "temperature": 28.29,
+        "relative_humidity": 88.6,
+        "battery_status": 3.0,
     }
+    assert frame.time_ns == 0x67876B00 * 10**9
+    assert decode("dragino-lht65n", 2, bytes.fromhex("0add0b0dc3760967876b00")) == {}
+
+
+def test_lht65n_datalog_reply_is_history() -> None:
+    """Manual §2.6.5 example flash contents (DS18B20 unplugged: 0x7FFF), two whole entries."""
+    entries = "7fff089801464160065f97" + "7fff088e014b41600660090000"
+    got = decode_uplink("dragino-lht65n", 3, bytes.fromhex(entries))
+    assert [f.readings for f in got.frames] == [
+        {"temperature": 22.0, "relative_humidity": 32.6},
+        {"temperature": 21.9, "relative_humidity": 33.1},
+    ]
+    assert [f.time_ns for f in got.frames] == [0x60065F97 * 10**9, 0x60066009 * 10**9]
+    assert [(u.offset, u.hex) for u in got.unknown] == [(22, "0000")]
+
+
+def test_lht65n_empty_datalog_and_device_status_are_status() -> None:
+    empty = decode_uplink("dragino-lht65n", 3, bytes(11))
+    assert empty.frames == () and empty.status == {"datalog": "no records in the polled period"}
+    status = decode_uplink("dragino-lht65n", 5, bytes.fromhex("0b010001000cc4"))
+    assert status.status == {
+        "sensor_model": 11,
+        "firmware_version": "0100",
+        "frequency_band": 1,
+        "sub_band": 0,
+    }
+    assert status.frames[0].readings == {"battery_voltage": 3.268}
+
+
+def test_lht65n_appended_bytes_and_other_ext_types_are_reported() -> None:
+    got = decode_uplink("dragino-lht65n", 2, bytes.fromhex("cbf60b0d0376010add7fff" + "abcd"))
+    assert got.frames[0].readings["external_temperature"] == 27.81
+    assert [(u.offset, u.hex) for u in got.unknown] == [(11, "abcd")]
+    counter = decode_uplink("dragino-lht65n", 2, bytes.fromhex("cbf60b0d037608000000ff"))
+    assert counter.frames[0].readings["temperature"] == 28.29
+    assert [(u.offset, u.hex) for u in counter.unknown] == [(7, "000000ff")]
 
 
 @given(
@@ -127,8 +177,11 @@ def test_lht65n_batch_equals_scalar(frames: list[bytes]) -> None:
     batch = decode_lht65n_batch(2, frames)
     for row, frame in enumerate(frames):
         if not batch["ok"][row]:
-            with pytest.raises(DecodeError):
-                decode("dragino-lht65n", 2, frame)
+            # Re-decoded one by one: a history frame, a withheld value or a refusal.
+            try:
+                decode_uplink("dragino-lht65n", 2, frame)
+            except DecodeError:
+                pass
             continue
         scalar = decode("dragino-lht65n", 2, frame)
         vectorised = {

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.errors import IntegrityError, PayloadLengthError, SanityError, UnsupportedPortError
-from decoders import decode, get_spec
+from core.errors import IntegrityError, PayloadLengthError, UnsupportedPortError
+from decoders import UnknownPart, decode, decode_uplink, get_spec
 from decoders.families import milesight
 from firmware_sim.encoders import ENCODERS
 
@@ -53,7 +53,7 @@ def test_am308_readme_example() -> None:
         "pir": 1,
         "light_level": 2,
         "co2": 936,
-        "tvoc": 37,
+        "tvoc": 0.37,
         "pressure": 1008.6,
         "pm2_5": 32,
         "pm10": 48,
@@ -70,13 +70,94 @@ def test_am308_has_no_hcho_channel() -> None:
         _decode("milesight-am308", "0a7d0700")
 
 
-def test_history_records_are_walked_over() -> None:
-    assert _decode("milesight-am308", "20ce" + "00" * 20 + "01755c") == {"battery_percent": 92}
-    assert _decode("milesight-am319", "21ce" + "00" * 22 + "01755c") == {"battery_percent": 92}
+def test_history_records_are_frames_at_the_device_time() -> None:
+    """0x20 0xCE per the AM308 README: uint32 time, int16/10 °C, uint16/2 %RH, PIR, light,
+    CO2, TVOC IAQ/100, uint16/10 hPa, PM2.5, PM10; the live battery stays at the uplink."""
+    record = "20ce" + "80e38367" + "3401" + "6500" + "01" + "02" + "e803" + "2500"
+    record += "6627" + "2000" + "3000"
+    got = decode_uplink("milesight-am308", 85, bytes.fromhex(record + "01755c"))
+    history, live = got.frames
+    assert history.time_ns == 1736696704 * 10**9 and history.age_s is None
+    assert history.readings == {
+        "temperature": 30.8,
+        "relative_humidity": 50.5,
+        "pir": 1,
+        "light_level": 2,
+        "co2": 1000,
+        "tvoc": 0.37,
+        "pressure": 1008.6,
+        "pm2_5": 32,
+        "pm10": 48,
+    }
+    assert live.readings == {"battery_percent": 92} and live.time_ns is None
+    assert decode("milesight-am308", 85, bytes.fromhex(record)) == {}
 
 
-def test_attribute_frame_gives_no_readings() -> None:
-    assert _decode("milesight-am319", "ff0101ff166600b09409760000ff090100ff0a0110ff0f00") == {}
+def test_history_tvoc_in_ugm3_and_am319_length() -> None:
+    record = "21ce" + "80e38367" + "3401" + "6500" + "0002" + "e803" + "c800" + "6627" + "0000" * 3
+    got = decode_uplink("milesight-am319", 85, bytes.fromhex(record))
+    assert got.frames[0].readings["tvoc_ugm3"] == 200
+    assert got.unknown == ()
+
+
+def test_history_with_an_unset_clock_is_anchored_at_the_uplink() -> None:
+    """A clock never set counts from 1970: the newest record is put at the uplink's time,
+    the spacing kept, the raw time kept in status."""
+    zero = "3401" + "6500" + "0002" + "e803" + "2500" + "6627" + "2000" + "3000"
+    hex_ = "20ce" + "10000000" + zero + "20ce" + "1c020000" + zero
+    got = decode_uplink("milesight-am308", 85, bytes.fromhex(hex_))
+    assert [f.age_s for f in got.frames] == [524.0, 0.0]
+    assert all(f.time_ns is None for f in got.frames)
+    assert got.status["clock_unset"] is True and got.status["device_time_raw_s"] == 540
+
+
+def test_attribute_frame_is_status_only() -> None:
+    got = decode_uplink(
+        "milesight-am319", 85, bytes.fromhex("ff0101ff166600b09409760000ff090100ff0a0110ff0f00")
+    )
+    assert got.frames == ()
+    assert got.status == {
+        "protocol_version": 1,
+        "serial_number": "6600b09409760000",
+        "hardware_version": "0100",
+        "firmware_version": "0110",
+        "lorawan_class": 0,
+    }
+
+
+def test_unknown_record_keeps_what_came_before() -> None:
+    """The issue's AM308 frame: battery, temperature, humidity, then 05 6A (an AM104 record)."""
+    got = decode_uplink("milesight-am308", 85, bytes.fromhex("01755c03673401046865056a4900"))
+    assert got.frames[0].readings == {
+        "battery_percent": 92,
+        "temperature": 30.8,
+        "relative_humidity": 50.5,
+    }
+    assert [(u.offset, u.hex) for u in got.unknown] == [(10, "056a4900")]
+
+
+def test_am308_tvoc_is_an_iaq_index_over_100() -> None:
+    """The issue's frame: channel 08 type 7D raw 7 is TVOC 0.07 (AM308 README: uint16/100, iaq)."""
+    got = _decode("milesight-am308", "077de704087d070009733f270b7d20000c7d3000")
+    assert got == {"co2": 1255, "tvoc": 0.07, "pressure": 1004.7, "pm2_5": 32, "pm10": 48}
+    assert get_spec("milesight-am308").field_map()["tvoc"].unit == "IAQ index"
+
+
+@pytest.mark.parametrize(
+    ("model", "hex_", "kept", "unknown"),
+    [
+        ("milesight-am104", "01755c0367", {"battery_percent": 92}, (3, "0367")),
+        ("milesight-am104", "01755c01", {"battery_percent": 92}, (3, "01")),
+        ("milesight-am104", "01755c077da803", {"battery_percent": 92}, (3, "077da803")),
+        ("milesight-vs133", "03d248000000" + "99990000", {"people_in": 72}, (6, "99990000")),
+    ],
+)
+def test_cut_or_unknown_tail_is_reported(
+    model: str, hex_: str, kept: dict[str, float], unknown: tuple[int, str]
+) -> None:
+    got = decode_uplink(model, 85, bytes.fromhex(hex_))
+    assert got.frames[0].readings == kept
+    assert [(u.offset, u.hex) for u in got.unknown] == [unknown]
 
 
 def test_vs133_readme_examples() -> None:
@@ -101,9 +182,12 @@ def test_vs133_readme_examples() -> None:
     }
 
 
-def test_vs133_dwell_for_unknown_region() -> None:
-    with pytest.raises(IntegrityError):
-        _decode("milesight-vs133", "10e40509101121")
+def test_vs133_dwell_for_unknown_region_is_reported() -> None:
+    got = decode_uplink("milesight-vs133", 85, bytes.fromhex("0fe30210070910e40509101121"))
+    assert got.frames[0].readings["region_1_count"] == 2
+    assert got.unknown == (
+        UnknownPart(6, "10e40509101121", "dwell record for region 5, expected 1..4"),
+    )
 
 
 def test_vs121_readme_examples() -> None:
@@ -135,23 +219,34 @@ def test_vs121_readme_examples() -> None:
         ("milesight-am104", "01", PayloadLengthError),  # header cut off
         ("milesight-am104", "0175", PayloadLengthError),  # value missing
         ("milesight-am104", "036734", PayloadLengthError),
-        ("milesight-am104", "01755c0367", PayloadLengthError),
         ("milesight-vs133", "03d2480000", PayloadLengthError),
         ("milesight-am104", "0000", IntegrityError),
-        ("milesight-am104", "ffffffffff", PayloadLengthError),  # TSL version, then a cut header
         ("milesight-am104", "01765c", IntegrityError),  # right channel, wrong type
         ("milesight-am104", "077da803", IntegrityError),  # CO2 is not an AM104 channel
         ("milesight-vs121", "03d248000000", IntegrityError),
-        ("milesight-am104", "0468ff", SanityError),  # 127.5 %RH
-        ("milesight-am104", "017565", SanityError),  # 101 % battery
-        ("milesight-am308", "06cb06", SanityError),  # light level 6 of 0-5
-        ("milesight-am308", "09730000", SanityError),  # 0 hPa
     ],
 )
 def test_bad_frames(model: str, hex_: str, error: type[Exception]) -> None:
     with pytest.raises(error) as caught:
         _decode(model, hex_)
     assert model in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("model", "hex_", "withheld"),
+    [
+        ("milesight-am104", "0468ff", {"relative_humidity": 127.5}),
+        ("milesight-am104", "017565", {"battery_percent": 101}),
+        ("milesight-am308", "06cb06", {"light_level": 6}),  # 0-5
+        ("milesight-am308", "09730000", {"pressure": 0.0}),
+    ],
+)
+def test_out_of_range_values_are_withheld(
+    model: str, hex_: str, withheld: dict[str, float]
+) -> None:
+    got = decode_uplink(model, 85, bytes.fromhex(hex_ + "03673401"))
+    assert got.withheld == withheld
+    assert got.frames[0].readings == {"temperature": 30.8}
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -174,7 +269,7 @@ _AM300 = {
     "pir": _ints(0, 1),
     "light_level": _ints(0, 5),
     "co2": _ints(0, 10000),
-    "tvoc": _ints(0, 60000),
+    "tvoc": _ints(0, 50000, 100),
     "pressure": _ints(3000, 11000, 10),
     "pm2_5": _ints(0, 1000),
     "pm10": _ints(0, 1000),

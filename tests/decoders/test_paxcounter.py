@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import PayloadLengthError, UnsupportedPortError
-from decoders import decode
+from decoders import decode, decode_uplink
 from firmware_sim.encoders import ENCODERS
 
 MODEL = "paxcounter"
@@ -54,12 +54,10 @@ def test_battery_frame_and_no_probe_sentinel() -> None:
         (1, "070003", PayloadLengthError),
         (2, "2f01", PayloadLengthError),
         (7, "0834102740", PayloadLengthError),
-        (8, "2f0100", PayloadLengthError),
-        (3, "090f000078320a0000000000000000000000000000", UnsupportedPortError),
-        (4, "65ca060305196f0005c6004200", UnsupportedPortError),
-        (5, "01", UnsupportedPortError),
-        (9, "9086c86000", UnsupportedPortError),
-        (10, "0000", UnsupportedPortError),
+        (8, "2f", PayloadLengthError),
+        (4, "65ca060305196f0005c600", PayloadLengthError),
+        (5, "", PayloadLengthError),
+        (9, "9086c8", PayloadLengthError),
         (99, "00", UnsupportedPortError),
     ],
 )
@@ -98,3 +96,47 @@ def test_environment_round_trip(temperature: float, pressure: float, rh: float, 
 def test_battery_round_trip(volts: float) -> None:
     got = decode(MODEL, *ENCODERS[MODEL]({"battery_voltage": volts}))
     assert got["battery_voltage"] == pytest.approx(volts, abs=0.0005 + 1e-9)
+
+
+def _uplink(f_port: int, hex_payload: str):
+    return decode_uplink(MODEL, f_port, bytes.fromhex(hex_payload))
+
+
+def test_counts_then_an_appended_block_keep_the_counts() -> None:
+    """The issue's frame: 17 Wi-Fi + 5 BLE, then a particle-sensor block the decoder does
+    not know (4 bytes): people_count 22 and the block reported at offset 4."""
+    got = _uplink(1, "110005007b005700")
+    assert got.frames[0].readings == {"wifi_devices": 17, "ble_devices": 5, "people_count": 22}
+    assert [(u.offset, u.hex) for u in got.unknown] == [(4, "7b005700")]
+
+
+def test_gps_fix_of_the_counter_is_status() -> None:
+    """TTN example (fPort 4): 50.776677, 7.280901, 5 satellites, HDOP 1.98, 66 m."""
+    got = _uplink(4, "65ca060305196f0005c6004200")
+    assert got.frames == ()
+    assert got.status == {
+        "gps_latitude": 50.776677,
+        "gps_longitude": 7.280901,
+        "gps_satellites": 5,
+        "gps_hdop": 1.98,
+        "gps_altitude_m": 66,
+    }
+    with_counts = _uplink(1, "07000300" + "65ca060305196f0005c6004200")
+    assert with_counts.status["gps_satellites"] == 5 and with_counts.unknown == ()
+
+
+def test_status_only_ports() -> None:
+    assert _uplink(5, "01").status == {"button": True}
+    time = _uplink(9, "9086c86000")
+    assert time.frames == () and time.status == {"device_time_s": 1623754384, "time_status": 0}
+    config = _uplink(3, "090f000078320a0000000000000000000000000000")
+    assert config.frames == ()
+    assert config.status == {
+        "lora_dr": 9,
+        "lora_tx_power": 15,
+        "rssi_limit": 0,
+        "send_cycle_s": 240,
+    }
+    assert config.unknown[0].offset == 5
+    user = _uplink(10, "0000")
+    assert user.frames == () and user.unknown[0].hex == "0000"
