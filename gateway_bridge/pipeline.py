@@ -33,6 +33,7 @@ from core.errors import (
     UnknownDeviceError,
 )
 from decoders import DecodedUplink, DecoderSpec, Frame
+from gateway_bridge.configured import decode_for
 from gateway_bridge.events import NoPayloadError, Uplink, format_time, parse_event
 from gateway_bridge.frames import ClockCorrection, place_frames
 from gateway_bridge.resolve import Device, Resolver
@@ -273,7 +274,7 @@ class Pipeline:
                     payload=uplink.payload,
                 )
             # decode_uplink names model, fPort and payload in every DecodeError, unknown model too.
-            decoded = decoders.decode_uplink(device.model, uplink.f_port, uplink.payload)
+            decoded = decode_for(device.model, uplink, topic, payload)  # native or configured
             spec = decoders.get_spec(device.model)
         except NoPayloadError as exc:
             return Skipped(exc.code)

@@ -28,12 +28,13 @@ from prometheus_client import CollectorRegistry
 
 from core.errors import PermanentSinkError, SinkError
 from core.settings import BridgeSettings, InfluxSettings, MqttSettings
+from decoders.configured import ModelCatalog, install
 from gateway_bridge.events import format_time
 from gateway_bridge.health import HealthServer, Readiness
 from gateway_bridge.metrics import BridgeMetrics
 from gateway_bridge.mqtt import connect_properties, feed_topic, make_client, subscriptions
 from gateway_bridge.pipeline import DeadLettered, Decoded, Pipeline, Skipped, dead_letter
-from gateway_bridge.resolve import Resolver
+from gateway_bridge.resolve import Resolver, resolver_models
 from storage.batcher import BatchWriter, DoneCallback
 from storage.devices import DeviceRegistry
 from storage.influx import make_sink
@@ -320,7 +321,9 @@ def serve(
     registry = CollectorRegistry() if registry is None else registry
     metrics = BridgeMetrics(registry)
     writer_metrics = WriterMetrics(registry)
-    devices = DeviceRegistry(bridge_settings.device_registry)
+    catalog = ModelCatalog(bridge_settings.models_dir)
+    install(catalog)
+    devices = DeviceRegistry(bridge_settings.device_registry, known_model=catalog.is_known)
     spool = None
     if bridge_settings.spool_dir is not None:
         spool = Spool(bridge_settings.spool_dir, bridge_settings.spool_max_bytes, writer_metrics)
@@ -341,7 +344,7 @@ def serve(
     bridge = Bridge(
         mqtt_settings,
         bridge_settings,
-        Pipeline(Resolver(devices)),
+        Pipeline(Resolver(devices, models=resolver_models(catalog))),
         writer,
         metrics,
         ready=ready,
