@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,7 @@ def decode_with_codec(
 
     With ``model_file``, the codec named in it is used when ``codec_file`` is None;
     ``readings`` are the canonical readings by frame, with withheld values and status.
+    ``input.recvTime`` is now.
     """
     model = load_model(model_file, run_examples=False) if model_file is not None else None
     if codec_file is not None:
@@ -97,8 +99,9 @@ def decode_with_codec(
         codec = model.codec
     else:
         raise ConfigError("give --codec FILE, or a --model-file whose model has a codec")
+    variables = model.variables if model is not None else {}
     try:
-        result = codec.decode(f_port, payload)
+        result = codec.decode(f_port, payload, time.time_ns() // 1_000_000, variables)
     except CodecError as exc:
         return {"data": None, "warnings": [], "errors": [exc.reason]}
     out = {"data": result.data, "warnings": list(result.warnings), "errors": []}
