@@ -5,6 +5,13 @@ orjson straight from the camelCase keys rather than through protobuf's
 ``json_format`` (several times slower). Anything malformed raises
 ``EventError``; nothing else may escape, because one bad message must never
 take the stream down.
+
+An empty payload may be left out of an event (Protobuf never encodes empty
+bytes, The Things Stack leaves zero values out, older ChirpStack omits it): an
+absent ``data``/``frm_payload`` is the empty payload. What marks a payload as
+still encrypted or an uplink as simulated is recorded on the ``Uplink``
+(``encrypted``, ``simulated``) for the pipeline to act on; the sources are in
+docs/uplink-events.md.
 """
 
 from __future__ import annotations

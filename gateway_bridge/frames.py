@@ -9,8 +9,11 @@ The rule, from the uplink's time T alone (so a replayed event gets the same
 times):
 
 - A device time is believable from ``CLOCK_FLOOR_NS`` (2020-01-01T00:00:00Z,
-  before any device of this network was installed) to ``CLOCK_AHEAD_NS``
-  (one day, far beyond any network server's clock error) after T.
+  before any device of this network was installed) to ``CLOCK_AHEAD_NS`` (10
+  minutes) after T. No record can be measured after the uplink that carries
+  it; the 10 minutes absorb the error between the network server's clock and a
+  device kept on time by time-sync requests, and anything further ahead is a
+  wrong clock, which anchoring at T corrects best.
 - If the newest device time of the uplink is not believable, the clock is
   wrong: every device-timed frame is shifted by the same amount so the newest
   lands at T, keeping the spacing the device recorded. The raw time and the
@@ -33,7 +36,7 @@ from decoders import Frame
 #: 2020-01-01T00:00:00Z in ns since the epoch.
 CLOCK_FLOOR_NS: Final = 1_577_836_800 * 1_000_000_000
 #: How far after the uplink a device's clock may be and still be believed.
-CLOCK_AHEAD_NS: Final = 86_400 * 1_000_000_000
+CLOCK_AHEAD_NS: Final = 600 * 1_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +72,7 @@ def place_frames(uplink_ns: int, frames: Sequence[Frame]) -> Placement:
             cause = (
                 "device clock before 2020-01-01 (never set)"
                 if newest < CLOCK_FLOOR_NS
-                else "device clock more than a day ahead of the uplink"
+                else "device clock more than 10 minutes ahead of the uplink"
             )
             correction = ClockCorrection(newest, shift, cause)
     times: list[int | None] = []

@@ -85,8 +85,8 @@ class BridgeMetrics:
         )
         self.clock_corrections = Counter(
             "leedswin_bridge_clock_corrections",
-            "Uplinks whose device clock was not believable (before 2020 or more than a day "
-            "ahead), re-anchored at the uplink time",
+            "Uplinks whose device clock was not believable (before 2020, or more than 10 minutes "
+            "after the uplink), re-anchored at the uplink time",
             registry=registry,
         )
 

@@ -53,8 +53,8 @@ TAG_KEYS: Final = ("dev_eui", "model", "site", "privacy", "need")
 #:   range (or its time cannot be placed); ``item`` is the field, ``value`` and
 #:   ``number`` the value, ``note`` the reason. At the frame's own time.
 #: - ``clock``: the device's clock was not believable; ``item`` is ``device_time``,
-#:   ``value`` the raw device time (RFC 3339), ``number`` it in ns, ``note`` what
-#:   was done.
+#:   ``value`` the raw device time (RFC 3339), ``number`` it in seconds since the
+#:   epoch, ``note`` what was done.
 STATUS_TAG_KEYS: Final = ("kind", "item")
 STATUS_KINDS: Final = ("status", "unknown", "withheld", "clock")
 

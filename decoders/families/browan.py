@@ -36,7 +36,8 @@ TBMS100 Motion (PIR), fPort 102, 8 bytes::
 
 The fPort selects the layout; ``decoders.decode`` refuses a port the registered
 model does not use (``UnsupportedPortError``) before this module sees the frame.
-A frame of the wrong length is ``PayloadLengthError``.
+A frame shorter than 8 bytes is ``PayloadLengthError``; bytes after the 8th are
+reported as undecoded and the frame's readings kept.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ from __future__ import annotations
 import struct
 
 from core.errors import PayloadLengthError, UnsupportedPortError
-from decoders.spec import Counter, DecoderSpec, FieldSpec, Reading
+from decoders.frames import Uplink
+from decoders.spec import Counter, DecodedUplink, DecoderSpec, FieldSpec, Reading
 
 DOC_URL = "https://www.browan.com/product/temperature-humidity-sensor/detail"
 MOTION_DOC_URL = "https://www.manualslib.com/manual/3095729/Semtech-Tbms100.html"
@@ -63,27 +65,37 @@ _RH_ERROR = 127
 
 
 def _check_length(payload: bytes) -> None:
-    if len(payload) != FRAME_LENGTH:
+    if len(payload) < FRAME_LENGTH:
         raise PayloadLengthError(f"expected {FRAME_LENGTH} bytes, got {len(payload)}")
+
+
+def _with_tail(payload: bytes, reading: Reading) -> Reading | DecodedUplink:
+    """Bytes after the 8-byte frame are reported, the frame's readings kept."""
+    if len(payload) == FRAME_LENGTH:
+        return reading
+    up = Uplink()
+    up.now.update(reading)
+    up.skip(payload, FRAME_LENGTH, note="bytes after the 8-byte frame")
+    return up.result()
 
 
 def _battery(raw: int) -> float:
     return (25 + (raw & 0x0F)) / 10
 
 
-def decode(f_port: int, payload: bytes) -> Reading:
+def decode(f_port: int, payload: bytes) -> Reading | DecodedUplink:
     """Decode one Tabs frame; the fPort says which sensor type sent it."""
     if f_port == PORT_TBHH100:
-        return _decode_tbhh100(payload)
+        return _with_tail(payload, _decode_tbhh100(payload))
     if f_port == PORT_TBMS100:
-        return _decode_tbms100(payload)
+        return _with_tail(payload, _decode_tbms100(payload))
     raise UnsupportedPortError(f"no Tabs layout is decoded on fPort {f_port}")
 
 
 def _decode_tbhh100(payload: bytes) -> Reading:
     """Temperature, humidity and (IAQ variants only) eCO2 / VOC."""
     _check_length(payload)
-    _status, battery, temp, rh, co2, voc = _TBHH.unpack(payload)
+    _status, battery, temp, rh, co2, voc = _TBHH.unpack_from(payload)
     out: Reading = {
         "battery_voltage": _battery(battery),
         "temperature": (temp & 0x7F) - 32,
@@ -101,7 +113,7 @@ def _decode_tbhh100(payload: bytes) -> Reading:
 def _decode_tbms100(payload: bytes) -> Reading:
     """Occupied flag, minutes since last motion, motion event count."""
     _check_length(payload)
-    status, battery, temp, minutes, count_lo, count_hi = _TBMS.unpack(payload)
+    status, battery, temp, minutes, count_lo, count_hi = _TBMS.unpack_from(payload)
     return {
         "occupancy": status & 0x01,
         "battery_voltage": _battery(battery),

@@ -28,8 +28,11 @@ The DL-PM humidity formula (Sensirion SHT2x style) can land a little outside 0�
 extremes; the sensor maker says to clip such results, so values within 3 %RH of the limits are
 clipped and anything further out is left for the range check to reject.
 
-A frame must be exactly as long as its flags say (else ``PayloadLengthError``); a wrong version
-or a flag for a sensor the model does not have is an ``IntegrityError``.
+A frame shorter than its flags say is a ``PayloadLengthError``; a wrong version is an
+``IntegrityError``. Sensors are sent in bit order, so the words of a sensor this model does not
+have (a flag above the model's own) follow the known ones: the known sensors are decoded, the
+extra flags go to status (``unknown_sensor_flags``) and the extra words are reported as an
+undecoded part; bytes after the last word the flags announce are reported the same way.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ from dataclasses import dataclass
 from itertools import compress
 
 from core.errors import IntegrityError, PayloadLengthError, UnsupportedPortError
-from decoders.spec import DecoderSpec, FieldSpec, Reading
+from decoders.frames import Uplink
+from decoders.spec import DecodedUplink, DecoderSpec, FieldSpec, Reading
 
 __all__ = ["DL_PM", "DL_SHT35", "decode_dl_pm", "decode_dl_sht35"]
 
@@ -109,11 +113,11 @@ _RH_CLIP_MARGIN = 3.0
 
 def _make_decoder(
     sensors: tuple[Sensor, ...], clip_humidity: bool
-) -> Callable[[int, bytes], Reading]:
+) -> Callable[[int, bytes], Reading | DecodedUplink]:
     plans = _plans(sensors)
     all_flags = (1 << len(sensors)) - 1
 
-    def decode(f_port: int, payload: bytes) -> Reading:
+    def decode(f_port: int, payload: bytes) -> Reading | DecodedUplink:
         if f_port != F_PORT:
             raise UnsupportedPortError(f"Decentlab sends readings on fPort {F_PORT}")
         if len(payload) < _HEADER_LEN:
@@ -121,13 +125,19 @@ def _make_decoder(
         version, _device_id, flags = _HEADER.unpack_from(payload)
         if version != VERSION:
             raise IntegrityError(f"protocol version {version}, expected {VERSION}")
-        if flags & ~all_flags:
-            raise IntegrityError(f"sensor flags 0x{flags:04x} name sensors this model lacks")
-        plan = plans[flags]
-        if len(payload) != plan.length:
+        plan = plans[flags & all_flags]
+        if len(payload) < plan.length:
             raise PayloadLengthError(
                 f"{len(payload)} bytes, flags 0x{flags:04x} need {plan.length}"
             )
+        extra = flags & ~all_flags
+        up = None
+        if extra or len(payload) > plan.length:
+            # Sensors this model lacks have higher bits, so their words follow ours.
+            up = Uplink()
+            if extra:
+                up.set("unknown_sensor_flags", f"0x{extra:04x}")
+            up.skip(payload, plan.length, note="words of sensors this model does not have")
         reading = {
             name: raw / divisor + offset
             for (name, divisor, offset), raw in zip(
@@ -140,7 +150,10 @@ def _make_decoder(
                 reading["relative_humidity"] = 100.0
             elif -_RH_CLIP_MARGIN <= rh < 0.0:
                 reading["relative_humidity"] = 0.0
-        return reading
+        if up is None:
+            return reading
+        up.now.update(reading)
+        return up.result()
 
     return decode
 
@@ -161,6 +174,7 @@ DL_SHT35 = DecoderSpec(
     fields=(_T, _RH, _BAT),
     doc_url="https://cdn.decentlab.com/download/datasheets/Decentlab-DL-SHT35-datasheet.pdf",
     decode=decode_dl_sht35,
+    frame_kinds=frozenset({"readings", "status"}),
 )
 
 _PM_MASS = "µg/m³ mass concentration, Sensirion SPS30 range"
@@ -189,4 +203,5 @@ DL_PM = DecoderSpec(
     ),
     doc_url="https://cdn.decentlab.com/download/datasheets/Decentlab-DL-PM-datasheet.pdf",
     decode=decode_dl_pm,
+    frame_kinds=frozenset({"readings", "status"}),
 )

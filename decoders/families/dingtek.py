@@ -33,8 +33,19 @@ Data frame (19 bytes)::
 Whether in/out are cumulative or per period is not stated by the vendor; they are
 stored as sent. A wrong head, device type, tail or unknown data type is
 ``IntegrityError``; a length byte that disagrees with the frame, or a data frame
-that is not 19 bytes, is ``PayloadLengthError``; a parameter report is refused
-with ``UnsupportedPortError`` (no readings).
+shorter than 19 bytes, is ``PayloadLengthError``. A longer data frame keeps its
+readings and reports the bytes between the frame counter and the tail.
+
+Parameter report (data type 0x03, 18 bytes), a status frame; the vendor example
+``800052031201020100050023003200141481`` fixes the fields::
+
+    5..6    firmware major, minor                     firmware_version "1.2"
+    7       upload interval (unit not stated)         upload_interval
+    8..9    uint16 original (start) balance           original_balance
+    10..11  uint16 balance alarm threshold            balance_threshold
+    12..13  uint16 in-count alarm threshold           in_threshold
+    14..15  uint16 out-count alarm threshold          out_threshold
+    16      battery alarm threshold                   battery_threshold
 """
 
 from __future__ import annotations
@@ -42,7 +53,8 @@ from __future__ import annotations
 import struct
 
 from core.errors import IntegrityError, PayloadLengthError, UnsupportedPortError
-from decoders.spec import Counter, DecoderSpec, FieldSpec, Reading
+from decoders.frames import Uplink
+from decoders.spec import Counter, DecodedUplink, DecoderSpec, FieldSpec, Reading
 
 #: The in/out registers count up from power-on and wrap at 16 bits.
 _TOTAL16 = Counter(16, "cumulative")
@@ -61,9 +73,13 @@ DATA_LENGTH = 19
 _ENVELOPE = struct.Struct(">BHBB")
 #: balance, in, out, alarms, voltage, error code, frame counter
 _DATA = struct.Struct(">HHHHHBH")
+#: firmware major, minor, upload interval, original balance, balance / in / out thresholds,
+#: battery threshold
+_PARAMETERS = struct.Struct(">BBBHHHHB")
+PARAMETERS_LENGTH = _ENVELOPE.size + _PARAMETERS.size + 1
 
 
-def decode(f_port: int, payload: bytes) -> Reading:
+def decode(f_port: int, payload: bytes) -> Reading | DecodedUplink:
     """Decode a DC520 data frame into in/out counts and the balance."""
     if f_port != F_PORT:
         raise UnsupportedPortError("DC520 uplinks are sent on fPort 3")
@@ -77,21 +93,34 @@ def decode(f_port: int, payload: bytes) -> Reading:
         raise PayloadLengthError(f"length byte says {length}, frame is {n} bytes")
     if payload[-1] != TAIL:
         raise IntegrityError(f"frame tail 0x{payload[-1]:02x}, expected 0x81")
+    up = Uplink()
     if kind == PARAMETERS:
-        raise UnsupportedPortError("parameter report, no readings")
+        if n < PARAMETERS_LENGTH:
+            raise PayloadLengthError(f"parameter report is {PARAMETERS_LENGTH} bytes, got {n}")
+        major, minor, interval, start, balance, in_, out, battery = _PARAMETERS.unpack_from(
+            payload, _ENVELOPE.size
+        )
+        up.set("firmware_version", f"{major}.{minor}")
+        up.set("upload_interval", interval)
+        up.set("original_balance", start)
+        up.set("balance_threshold", balance)
+        up.set("in_threshold", in_)
+        up.set("out_threshold", out)
+        up.set("battery_threshold", battery)
+        up.skip(payload, PARAMETERS_LENGTH - 1, n - 1, "bytes before the tail")
+        return up.result()
     if kind not in DATA_TYPES:
         raise IntegrityError(f"unknown data type 0x{kind:02x}")
-    if n != DATA_LENGTH:
+    if n < DATA_LENGTH:
         raise PayloadLengthError(f"data frame is {DATA_LENGTH} bytes, got {n}")
     balance, people_in, people_out, _alarms, _volt, error, _counter = _DATA.unpack_from(
         payload, _ENVELOPE.size
     )
-    return {
-        "people_count": balance,
-        "people_in": people_in,
-        "people_out": people_out,
-        "error_code": error,
-    }
+    up.now.update(
+        people_count=balance, people_in=people_in, people_out=people_out, error_code=error
+    )
+    up.skip(payload, DATA_LENGTH - 1, n - 1, "bytes before the tail not in the 19-byte frame")
+    return up.result()
 
 
 DC520 = DecoderSpec(
@@ -108,4 +137,5 @@ DC520 = DecoderSpec(
     ),
     doc_url=DOC_URL,
     decode=decode,
+    frame_kinds=frozenset({"readings", "status"}),
 )

@@ -14,7 +14,8 @@ Multi-byte values are **little-endian**. Uplinks use fPort 85.
 Attribute records (all models) are device status, never readings: ``FF 01`` 1 B protocol
 version, ``FF 08`` 6 B serial, ``FF 09`` 2 B hardware version, ``FF 0A`` 2 B firmware
 version, ``FF 0B`` 1 B device status (sent on power-on), ``FF 0F`` 1 B LoRaWAN class,
-``FF 16`` 8 B serial, ``FF 1F`` 4 B firmware (VS121), ``FF FE`` 1 B reset event, ``FF FF``
+``FF 16`` 8 B serial, ``FF 18`` 2 B sensor enable mask (AM100 series), ``FF 1F`` 4 B firmware
+(VS121), ``FF FE`` 1 B reset event, ``FF FF``
 2 B TSL version. They land in ``status`` (versions and serials as the hex sent, e.g.
 firmware ``0110`` = v1.10), so a power-on report is a valid frame with no readings.
 
@@ -201,6 +202,7 @@ _ATTRIBUTES: _Specials = {
     _key(0xFF, 0x0B): (1, _status_int("device_status")),
     _key(0xFF, 0x0F): (1, _status_int("lorawan_class")),
     _key(0xFF, 0x16): (8, _status_hex("serial_number")),
+    _key(0xFF, 0x18): (2, _status_hex("sensor_status")),
     _key(0xFF, 0x1F): (4, _status_hex("firmware_version")),
     _key(0xFF, 0xFE): (1, _status_int("reset_event")),
     _key(0xFF, 0xFF): (2, _status_hex("tsl_version")),

@@ -17,10 +17,10 @@ fPort 6, reports::
 Report types and the fields after B:
 
 R711
-    0x00  startup version report (firmware/hardware version, date code): no readings
+    0x00  startup version report (software/hardware version, date code): status
     0x01  T int16 temperature /100 °C, H uint16 relative_humidity /100 %, 3 bytes reserved
 RA07 (each of the three uint16 words A B C; 0xFFFF = no such probe fitted → field omitted)
-    0x00  startup version report: no readings
+    0x00  startup version report: status
     0x01, 0x02  A pm1_0, B pm2_5, C pm10 (µg/m³)
     0x03  particle counts A ≥0.3 µm, B ≥0.5 µm, C ≥1.0 µm
     0x04  particle counts A ≥2.5 µm, B ≥5.0 µm, C ≥10 µm
@@ -30,13 +30,22 @@ RA07 (each of the three uint16 words A B C; 0xFFFF = no such probe fitted → fi
     0x0C  A temperature int16 /100 °C, B relative_humidity /100 %, C wind speed /100 m/s
     0x0E  A tvoc /10
     0x08-0x0B, 0x0D  water/soil/wind-direction probes (pH, turbidity, soil moisture, dissolved
-          oxygen, wind direction/atmosphere): not decoded for an air-quality station →
-          ``UnsupportedPortError`` naming the report type.
+          oxygen, wind direction/atmosphere): not decoded for an air-quality station; the
+          battery is kept and the three words are reported as undecoded.
 
-fPort 7, configuration responses (``C D ...``, C = 0x81 ConfigReportRsp or 0x82
-ReadConfigReportRsp, D = device type): they carry settings, never readings, so a well-formed
-one raises ``UnsupportedPortError`` (a counted "not data we decode") and a malformed one
-``IntegrityError``. Startup version reports (report type 0x00) are treated the same way.
+A report type not listed for the model keeps the frame valid (version and device type
+checked) with ``report_type`` in status and bytes 3-10 reported as undecoded. Bytes after
+the 11th are reported, not refused.
+
+Status frames (valid, no readings):
+
+- Startup version report (report type 0x00): software version (byte 3, tenths: 0x64 is
+  10.0), hardware version (byte 4), date code (bytes 5-8, kept as hex, e.g. ``20171208``),
+  as in the vendor's TTN examples.
+- fPort 7 configuration responses (``C D ...``, D = device type): C = 0x81
+  ConfigReportRsp carries a status byte (0 = success); C = 0x82 ReadConfigReportRsp carries
+  uint16 minimum and maximum report intervals in seconds, then device-specific reportable
+  changes (reported undecoded). Another command byte is an ``IntegrityError``.
 
 Gas units: the vendor codec divides the RA07 gas words by 10 without naming a unit; ppm is the
 Netvox convention for these probes but is not confirmed here, so the FieldSpecs say so.
@@ -47,7 +56,8 @@ from __future__ import annotations
 import struct
 
 from core.errors import IntegrityError, PayloadLengthError, UnsupportedPortError
-from decoders.spec import DecoderSpec, FieldSpec, Reading
+from decoders.frames import Uplink
+from decoders.spec import DecodedUplink, DecoderSpec, FieldSpec, Reading
 
 __all__ = ["R711", "RA0715", "decode_r711", "decode_ra0715"]
 
@@ -57,12 +67,16 @@ REPORT_PORT = 6
 CONFIG_PORT = 7
 R711_TYPE = 0x01
 RA07_TYPE = 0x05
-CONFIG_RESPONSES = frozenset({0x81, 0x82})
+CONFIG_REPORT_RSP = 0x81
+READ_CONFIG_REPORT_RSP = 0x82
+CONFIG_RESPONSES = frozenset({CONFIG_REPORT_RSP, READ_CONFIG_REPORT_RSP})
 ABSENT = 0xFFFF
 
 #: version, device type, report type, battery, then three raw words and one spare byte.
 _UNSIGNED = struct.Struct(">BBBBHHHB")
 _SIGNED_FIRST = struct.Struct(">BBBBhHHB")
+#: ReadConfigReportRsp: minimum and maximum report interval, seconds
+_INTERVALS = struct.Struct(">HH")
 
 
 def _battery(byte: int, reading: Reading) -> None:
@@ -71,32 +85,56 @@ def _battery(byte: int, reading: Reading) -> None:
         reading["battery_low"] = float(byte >> 7)
 
 
-def _envelope(f_port: int, payload: bytes, device_type: int) -> None:
-    """Length, version, device type; fPort 7 and version reports end here with an error."""
+def _envelope(f_port: int, payload: bytes, device_type: int, up: Uplink) -> bool:
+    """Length, version, device type; True when the frame is a report with readings.
+
+    Configuration responses (fPort 7) and startup version reports are status."""
     if f_port not in (REPORT_PORT, CONFIG_PORT):
         raise UnsupportedPortError("Netvox reports on fPort 6, configuration responses on 7")
-    if len(payload) != FRAME_LEN:
+    if len(payload) < FRAME_LEN:
         raise PayloadLengthError(f"{len(payload)} bytes, Netvox frames are {FRAME_LEN}")
     if payload[1] != device_type:
         raise IntegrityError(f"device type 0x{payload[1]:02x}, expected 0x{device_type:02x}")
+    up.skip(payload, FRAME_LEN, note="bytes after the 11-byte frame")
     if f_port == CONFIG_PORT:
-        if payload[0] not in CONFIG_RESPONSES:
-            raise IntegrityError(f"configuration command 0x{payload[0]:02x} is not a response")
-        raise UnsupportedPortError("configuration response: settings, no readings")
+        command = payload[0]
+        if command not in CONFIG_RESPONSES:
+            raise IntegrityError(f"configuration command 0x{command:02x} is not a response")
+        up.set("config_response", f"0x{command:02x}")
+        if command == CONFIG_REPORT_RSP:
+            up.set("config_status", payload[2])
+            up.skip(payload, 3, FRAME_LEN, "reserved")
+        else:
+            min_s, max_s = _INTERVALS.unpack_from(payload, 2)
+            up.set("min_interval_s", min_s)
+            up.set("max_interval_s", max_s)
+            up.skip(payload, 6, FRAME_LEN, "reportable changes (device-specific)")
+        return False
     if payload[0] != VERSION:
         raise IntegrityError(f"version 0x{payload[0]:02x}, expected 0x{VERSION:02x}")
     if payload[2] == 0x00:
-        raise UnsupportedPortError("startup version report: no readings")
+        up.set("software_version", payload[3] / 10)
+        up.set("hardware_version", payload[4])
+        up.set("date_code", payload[5:9].hex())
+        return False
+    return True
 
 
-def decode_r711(f_port: int, payload: bytes) -> Reading:
-    _envelope(f_port, payload, R711_TYPE)
-    _, _, report, battery, temperature, humidity, _, _ = _SIGNED_FIRST.unpack(payload)
-    if report != 0x01:
-        raise IntegrityError(f"report type 0x{report:02x} is not an R711 report")
-    reading = {"temperature": temperature / 100, "relative_humidity": humidity / 100}
-    _battery(battery, reading)
-    return reading
+def _unknown_report(payload: bytes, up: Uplink) -> None:
+    up.set("report_type", payload[2])
+    up.skip(payload, 3, FRAME_LEN, f"report type 0x{payload[2]:02x} not decoded")
+
+
+def decode_r711(f_port: int, payload: bytes) -> Reading | DecodedUplink:
+    up = Uplink()
+    if _envelope(f_port, payload, R711_TYPE, up):
+        _, _, report, battery, temperature, humidity, _, _ = _SIGNED_FIRST.unpack_from(payload)
+        if report == 0x01:
+            up.now.update(temperature=temperature / 100, relative_humidity=humidity / 100)
+            _battery(battery, up.now)
+        else:
+            _unknown_report(payload, up)
+    return up.result()
 
 
 #: report type -> (field names of words A, B, C; their divisors; whether word A is signed).
@@ -114,10 +152,12 @@ _RA07_VOC = 0x0E
 _RA07_UNDECODED = frozenset({0x08, 0x09, 0x0A, 0x0B, 0x0D})
 
 
-def decode_ra0715(f_port: int, payload: bytes) -> Reading:
-    _envelope(f_port, payload, RA07_TYPE)
-    _, _, report, battery, a, b, c, _ = _UNSIGNED.unpack(payload)
-    reading: Reading = {}
+def decode_ra0715(f_port: int, payload: bytes) -> Reading | DecodedUplink:
+    up = Uplink()
+    if not _envelope(f_port, payload, RA07_TYPE, up):
+        return up.result()
+    _, _, report, battery, a, b, c, _ = _UNSIGNED.unpack_from(payload)
+    reading = up.now
     if report == _RA07_VOC:
         if a != ABSENT:
             reading["tvoc"] = a / 10
@@ -129,11 +169,13 @@ def decode_ra0715(f_port: int, payload: bytes) -> Reading:
             if raw != ABSENT:
                 reading[name] = (raw - 0x10000 if signed and raw & 0x8000 else raw) / divisor
     elif report in _RA07_UNDECODED:
-        raise UnsupportedPortError(f"report type 0x{report:02x} is a water/soil/wind probe")
+        up.set("report_type", report)
+        up.skip(payload, 4, FRAME_LEN, f"report type 0x{report:02x}: water/soil/wind probe")
     else:
-        raise IntegrityError(f"report type 0x{report:02x} is not an RA07 report")
+        _unknown_report(payload, up)
+        return up.result()
     _battery(battery, reading)
-    return reading
+    return up.result()
 
 
 _R711_BAT = FieldSpec("battery_voltage", "V", 0.0, 4.0, "ER14505 3.6 V cells, 0.1 V steps")
@@ -155,6 +197,7 @@ R711 = DecoderSpec(
     ),
     doc_url="https://www.netvox.com.tw/um/R711/R711datasheet.pdf",
     decode=decode_r711,
+    frame_kinds=frozenset({"readings", "status"}),
 )
 
 RA0715 = DecoderSpec(
@@ -191,4 +234,5 @@ RA0715 = DecoderSpec(
     ),
     doc_url="https://www.netvox.com.tw/um/RA0715/RA0715datasheet.pdf",
     decode=decode_ra0715,
+    frame_kinds=frozenset({"readings", "status"}),
 )

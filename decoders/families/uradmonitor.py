@@ -34,8 +34,8 @@ Frame (fPort 1, 50 bytes)::
 
 Gas concentrations are in ppm (the "vendor unit" recorded for ``no2``/``o3``).
 Electrochemical cells can read slightly below zero near clean air; values down to
--1 ppm are kept as sent. A frame that is not 50 bytes is refused
-(``PayloadLengthError``). The device's IAQ index is not sent: the vendor decoder
+-1 ppm are kept as sent. A frame shorter than 50 bytes is refused
+(``PayloadLengthError``); bytes after the 50th are reported as undecoded. The device's IAQ index is not sent: the vendor decoder
 computes it from gas resistance and humidity, so it is not emitted here.
 """
 
@@ -44,7 +44,8 @@ from __future__ import annotations
 import struct
 
 from core.errors import PayloadLengthError, UnsupportedPortError
-from decoders.spec import DecoderSpec, FieldSpec, Reading
+from decoders.frames import Uplink
+from decoders.spec import DecodedUplink, DecoderSpec, FieldSpec, Reading
 
 DOC_URL = "https://www.uradmonitor.com/wordpress/wp-content/uploads/2021/08/industrial_datasheet_107_sht.pdf"
 F_PORT = 1
@@ -73,11 +74,11 @@ def _di(raw: int, sign_bit: int) -> int:
     return -(raw & (sign_bit - 1)) if raw & sign_bit else raw
 
 
-def decode(f_port: int, payload: bytes) -> Reading:
+def decode(f_port: int, payload: bytes) -> Reading | DecodedUplink:
     """Decode one INDUSTRIAL frame: climate, noise, up to four gases, PM."""
     if f_port != F_PORT:
         raise UnsupportedPortError("INDUSTRIAL frames are sent on fPort 1")
-    if len(payload) != FRAME_LENGTH:
+    if len(payload) < FRAME_LENGTH:
         raise PayloadLengthError(f"expected {FRAME_LENGTH} bytes, got {len(payload)}")
     (
         temp, pressure, humidity, voc_hi, voc_lo, noise,
@@ -103,7 +104,12 @@ def decode(f_port: int, payload: bytes) -> Reading:
         name = _GAS_NAMES.get(gas)
         if name is not None:
             out[name] = _di(hi << 16 | lo, 0x800000) / 1000
-    return out
+    if len(payload) == FRAME_LENGTH:
+        return out
+    up = Uplink()
+    up.now.update(out)
+    up.skip(payload, FRAME_LENGTH, note="bytes after the 50-byte frame")
+    return up.result()
 
 
 def _gas(name: str, maximum: float, what: str) -> FieldSpec:

@@ -7,6 +7,7 @@ README between the ``models`` markers; regenerate it in place after adding a mod
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterable
@@ -16,11 +17,12 @@ from typing import Any
 import typer
 
 from core.errors import DecodeError
-from decoders import decode, supported_models
+from decoders import decode_uplink, supported_models
 from leedswin.commands.settings import replace_section
 
 START, END = "<!-- models:start -->", "<!-- models:end -->"
 _NEED_ORDER = {"damp": 0, "air_quality": 1, "footfall": 2}
+_FRAME_ORDER = ("readings", "history", "status")
 
 
 def _ports(ports: Iterable[int]) -> str:
@@ -82,8 +84,8 @@ def _ordered(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def models_markdown() -> str:
     """The supported-devices table: one row per model key, generated from the decoder specs."""
     rows = [
-        "| model key | vendor | model | need | fPorts | fields (unit) | docs |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| model key | vendor | model | need | fPorts | frames | fields (unit) | docs |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for m in _ordered(supported_models()):
         fields = _fields(m["fields"])
@@ -96,6 +98,7 @@ def models_markdown() -> str:
                     _cell(m.get("name") or ""),
                     m["need"],
                     _ports(m["f_ports"]),
+                    ", ".join(k for k in _FRAME_ORDER if k in m["frames"]),
                     _cell(fields),
                     f"[payload format]({m['doc_url']})",
                 ]
@@ -117,16 +120,21 @@ def register(app: typer.Typer) -> None:
         f_port: int = typer.Argument(..., help="LoRaWAN fPort of the uplink"),
         payload_hex: str = typer.Argument(..., metavar="HEX", help="Payload as hex, e.g. 0100e2"),
     ) -> None:
-        """Decode one payload and print the readings as JSON; exit 2 if it cannot be decoded."""
+        """Decode one payload and print everything it says as JSON; exit 2 if it is not a frame.
+
+        The JSON is the ``DecodedUplink``: ``frames`` (each with ``readings``, ``time_ns`` =
+        the device's clock or ``age_s`` before the uplink, both null for "at the uplink", and
+        ``withheld`` out-of-range values), ``status`` and ``unknown`` parts (offset, hex, note).
+        """
         try:
             payload = bytes.fromhex(payload_hex)
         except ValueError as exc:
             raise _fail(f"bad hex payload {payload_hex!r}: {exc}") from None
         try:
-            reading = decode(model, f_port, payload)
+            decoded = decode_uplink(model, f_port, payload)
         except DecodeError as exc:
             raise _fail(f"{exc.code}: {exc}") from None
-        typer.echo(json.dumps(reading))
+        typer.echo(json.dumps(dataclasses.asdict(decoded)))
 
     @app.command("models")
     def models_command(

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import PayloadLengthError, UnsupportedPortError
-from decoders import decode
+from decoders import decode, decode_uplink
 from firmware_sim.encoders import ENCODERS
 
 
@@ -42,7 +42,6 @@ def test_tbms100_vendor_frame() -> None:
     ("model", "f_port", "payload", "error"),
     [
         ("browan-tbhh100", 103, "08ab3522ffffff", PayloadLengthError),
-        ("browan-tbhh100", 103, "08ab3522ffffffff00", PayloadLengthError),
         ("browan-tbhh100", 102, "01bb340400dc7801", UnsupportedPortError),
         ("browan-tbms100", 102, "", PayloadLengthError),
         ("browan-tbms100", 42, "01", UnsupportedPortError),
@@ -92,3 +91,9 @@ def test_tbms100_round_trip(occupancy: int, motion: int, minutes: int, board: fl
         minutes,
     )
     assert abs(got["board_temperature"] - board) <= 0.5
+
+
+def test_appended_bytes_are_reported_and_the_frame_kept() -> None:
+    got = decode_uplink("browan-tbms100", 102, bytes.fromhex("01bb340400dc7801" + "ee"))
+    assert got.frames[0].readings["occupancy"] == 1
+    assert [(u.offset, u.hex) for u in got.unknown] == [(8, "ee")]

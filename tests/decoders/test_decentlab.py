@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.errors import IntegrityError, PayloadLengthError, SanityError, UnsupportedPortError
-from decoders import decode
+from core.errors import IntegrityError, PayloadLengthError, UnsupportedPortError
+from decoders import decode, decode_uplink
 from decoders.families.decentlab import decode_dl_pm, decode_dl_sht35
 from firmware_sim.encoders import ENCODERS
 
@@ -38,9 +38,7 @@ def test_pm_pressure_in_hpa_and_all_pm_fields() -> None:
     ("payload", "error"),
     [
         (bytes.fromhex("03030e00020c60"), IntegrityError),  # version 3
-        (bytes.fromhex("02030e00040c60"), IntegrityError),  # flag for a third sensor
         (bytes.fromhex("02030e0002"), PayloadLengthError),  # battery word missing
-        (bytes.fromhex("02030e00020c6000"), PayloadLengthError),  # one byte too many
         (bytes.fromhex("02030e00"), PayloadLengthError),  # header cut short
         (b"", PayloadLengthError),
     ],
@@ -61,12 +59,25 @@ def test_no_sensors_flagged_is_an_empty_reading() -> None:
     assert decode_dl_pm(1, _pm_frame(0x00)) == {}
 
 
-def test_pm_humidity_just_over_100_is_clipped_far_over_is_refused() -> None:
+def test_pm_humidity_just_over_100_is_clipped_far_over_is_withheld() -> None:
     just_over = round((101 + 6) / 125 * 65536)
     assert decode_dl_pm(1, _pm_frame(0x04, 30000, just_over))["relative_humidity"] == 100.0
     far_over = round((110 + 6) / 125 * 65536)
-    with pytest.raises(SanityError):
-        decode("decentlab-dl-pm", 1, _pm_frame(0x04, 30000, far_over))
+    got = decode_uplink("decentlab-dl-pm", 1, _pm_frame(0x04, 30000, far_over))
+    assert got.withheld["relative_humidity"] == pytest.approx(110, abs=0.01)
+    assert "temperature" in got.frames[0].readings
+
+
+def test_words_of_a_sensor_the_model_lacks_are_reported() -> None:
+    """Flags 0x0006 on a DL-SHT35 (two sensors): its battery word is decoded, the third
+    sensor's word that follows is reported, the extra flag kept in status."""
+    got = decode_uplink("decentlab-dl-sht35", 1, bytes.fromhex("02030e00060c60abcd"))
+    assert got.frames[0].readings == {"battery_voltage": 3.168}
+    assert got.status == {"unknown_sensor_flags": "0x0004"}
+    assert [(u.offset, u.hex) for u in got.unknown] == [(7, "abcd")]
+    appended = decode_uplink("decentlab-dl-sht35", 1, bytes.fromhex("02030e00020c6000"))
+    assert appended.frames[0].readings == {"battery_voltage": 3.168}
+    assert [(u.offset, u.hex) for u in appended.unknown] == [(7, "00")]
 
 
 @given(

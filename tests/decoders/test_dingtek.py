@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import IntegrityError, PayloadLengthError, UnsupportedPortError
-from decoders import decode
+from decoders import decode, decode_uplink
 from firmware_sim.encoders import ENCODERS
 
 MODEL = "dingtek-dc520"
@@ -43,7 +43,6 @@ def test_encoder_reproduces_the_vendor_frame() -> None:
         ("80005202" + "12" + DATA[10:], PayloadLengthError),  # length byte disagrees
         ("80005207" + DATA[8:], IntegrityError),  # unknown data type
         ("800052020681", PayloadLengthError),  # data frame too short for its fields
-        (PARAMETERS, UnsupportedPortError),  # parameter report, no readings
     ],
 )
 def test_refused_frames(payload: str, error: type[Exception]) -> None:
@@ -70,3 +69,31 @@ def test_round_trip(people_in: int, people_out: int, balance: int, error: int) -
         "error_code": error,
     }
     assert decode(MODEL, *ENCODERS[MODEL](values)) == values
+
+
+def test_parameter_report_is_status() -> None:
+    """The vendor's example: firmware 1.2, upload interval 1, original balance 5,
+    thresholds balance 35, in 50, out 20, battery 20."""
+    got = decode_uplink(MODEL, 3, bytes.fromhex(PARAMETERS))
+    assert got.frames == () and got.unknown == ()
+    assert got.status == {
+        "firmware_version": "1.2",
+        "upload_interval": 1,
+        "original_balance": 5,
+        "balance_threshold": 35,
+        "in_threshold": 50,
+        "out_threshold": 20,
+        "battery_threshold": 20,
+    }
+
+
+def test_longer_data_frame_keeps_its_readings_and_reports_the_rest() -> None:
+    longer = "800052021500010002000100000005000001" + "abcd" + "81"
+    got = decode_uplink(MODEL, 3, bytes.fromhex(longer))
+    assert got.frames[0].readings == {
+        "people_count": 1,
+        "people_in": 2,
+        "people_out": 1,
+        "error_code": 0,
+    }
+    assert [(u.offset, u.hex) for u in got.unknown] == [(18, "abcd")]

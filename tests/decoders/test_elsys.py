@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.errors import IntegrityError, PayloadLengthError, SanityError, UnsupportedPortError
-from decoders import decode
+from core.errors import IntegrityError, PayloadLengthError, UnsupportedPortError
+from decoders import decode, decode_uplink
 from firmware_sim.encoders import ENCODERS
 
 MODELS = ["elsys-ers", "elsys-ers-co2", "elsys-ers-eye"]
@@ -45,9 +45,63 @@ def test_eye_pending_state_has_no_occupancy() -> None:
     assert decode("elsys-ers-eye", 5, bytes.fromhex("1101")) == {"occupancy_state": 1}
 
 
-def test_eye_occupancy_state_out_of_range() -> None:
-    with pytest.raises(SanityError):
-        decode("elsys-ers-eye", 5, bytes.fromhex("1103"))
+def test_eye_occupancy_state_out_of_range_is_withheld() -> None:
+    got = decode_uplink("elsys-ers-eye", 5, bytes.fromhex("0100e21103"))
+    assert got.withheld == {"occupancy_state": 3}
+    assert got.frames[0].readings == {"temperature": 22.6}
+
+
+def _uplink(model: str, hex_: str):
+    return decode_uplink(model, 1, bytes.fromhex(hex_))
+
+
+@pytest.mark.parametrize(
+    ("model", "hex_", "kept", "unknown"),
+    [
+        # An undefined type has no known size: keep what came before, report the rest.
+        (
+            "elsys-ers",
+            "0100e202292001",
+            {"temperature": 22.6, "relative_humidity": 41},
+            (5, "2001"),
+        ),
+        # A defined type the model does not measure is skipped by its size and reported.
+        ("elsys-ers", "060308" + "0229", {"relative_humidity": 41}, (0, "060308")),
+        ("elsys-ers-co2", "1102" + "06019a", {"co2": 410}, (0, "1102")),
+        # A record cut short at the end.
+        ("elsys-ers", "0100e202", {"temperature": 22.6}, (3, "02")),
+    ],
+)
+def test_unknown_parts_are_reported_and_the_rest_kept(
+    model: str, hex_: str, kept: dict[str, float], unknown: tuple[int, str]
+) -> None:
+    got = _uplink(model, hex_)
+    assert got.frames[0].readings == kept
+    assert [(u.offset, u.hex) for u in got.unknown] == [unknown]
+
+
+def test_settings_record_is_status() -> None:
+    got = _uplink("elsys-ers", "3e03aabbcc0100e2")
+    assert got.status == {"settings": "aabbcc"}
+    assert got.frames[0].readings == {"temperature": 22.6}
+    only = _uplink("elsys-ers", "3e020102")
+    assert only.frames == () and only.status == {"settings": "0102"}
+
+
+@pytest.mark.parametrize(
+    ("model", "hex_", "withheld"),
+    [
+        ("elsys-ers", "0265", {"relative_humidity": 101}),
+        ("elsys-ers", "017fff", {"temperature": 3276.7}),
+        ("elsys-ers-co2", "06ffff", {"co2": 65535}),
+    ],
+)
+def test_out_of_range_values_are_withheld(
+    model: str, hex_: str, withheld: dict[str, float]
+) -> None:
+    got = _uplink(model, hex_ + "0400" + "27")
+    assert got.withheld == withheld
+    assert got.frames[0].readings == {"illuminance": 39}
 
 
 def test_eye_walks_over_grideye_heat_map() -> None:
@@ -65,17 +119,10 @@ def test_settings_and_debug_records_are_walked_over() -> None:
     [
         ("elsys-ers", "", PayloadLengthError),
         ("elsys-ers", "0100", PayloadLengthError),  # temperature cut short
-        ("elsys-ers", "0100e202", PayloadLengthError),  # humidity type without value
         ("elsys-ers", "3e05aabb", PayloadLengthError),  # settings longer than the frame
         ("elsys-ers", "3e", PayloadLengthError),
         ("elsys-ers", "00", IntegrityError),  # reserved type
         ("elsys-ers", "ff00", IntegrityError),
-        ("elsys-ers", "0100e22001", IntegrityError),  # unknown type after a good record
-        ("elsys-ers", "060308", IntegrityError),  # CO2 from a model without a CO2 sensor
-        ("elsys-ers-co2", "1102", IntegrityError),  # occupancy is the Eye's
-        ("elsys-ers", "0265", SanityError),  # 101 %RH
-        ("elsys-ers", "017fff", SanityError),  # 3276.7 °C
-        ("elsys-ers-co2", "06ffff", SanityError),  # 65535 ppm
     ],
 )
 def test_bad_frames(model: str, hex_: str, error: type[Exception]) -> None:

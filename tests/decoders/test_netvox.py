@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import IntegrityError, PayloadLengthError, UnsupportedPortError
-from decoders import decode
+from decoders import decode, decode_uplink
 from decoders.families.netvox import decode_r711, decode_ra0715
 from firmware_sim.encoders import ENCODERS
 
@@ -33,17 +33,11 @@ def test_dc_powered_frame_has_no_battery_fields() -> None:
 @pytest.mark.parametrize(
     ("model", "f_port", "hex_payload", "error"),
     [
-        ("netvox-r711", 7, "8101000000000000000000", UnsupportedPortError),  # config ok reply
         ("netvox-r711", 7, "0101000000000000000000", IntegrityError),  # a request, not a reply
         ("netvox-r711", 7, "8105000000000000000000", IntegrityError),  # another device's reply
-        ("netvox-r711", 6, "0101006448201712080000", UnsupportedPortError),  # version report
         ("netvox-r711", 6, "0105011e09ea1a90000000", IntegrityError),  # RA07 frame to R711
         ("netvox-r711", 6, "0201011e09ea1a90000000", IntegrityError),  # version 2
-        ("netvox-r711", 6, "0101021e09ea1a90000000", IntegrityError),  # unknown report type
         ("netvox-r711", 6, "0101011e09ea1a900000", PayloadLengthError),
-        ("netvox-r711", 6, "0101011e09ea1a9000000000", PayloadLengthError),
-        ("netvox-ra0715", 6, "0105087803e8fffffff600", UnsupportedPortError),  # pH probe
-        ("netvox-ra0715", 6, "0105207803e8fffffff600", IntegrityError),  # no such report
         ("netvox-ra0715", 8, "01050178006400c802bc00", UnsupportedPortError),
     ],
 )
@@ -114,3 +108,34 @@ def test_ra0715_round_trip(data: st.DataObject, report: int, bat: float) -> None
     got = decode("netvox-ra0715", f_port, payload)
     assert got.pop("battery_low") == 0.0
     assert got == pytest.approx(values, abs=1e-9)
+
+
+def _uplink(model: str, f_port: int, hex_: str):
+    return decode_uplink(model, f_port, bytes.fromhex(hex_))
+
+
+def test_version_report_and_config_responses_are_status() -> None:
+    version = _uplink("netvox-r711", 6, "0101006448201712080000")
+    assert version.frames == ()
+    assert version.status == {
+        "software_version": 10.0,
+        "hardware_version": 72,
+        "date_code": "20171208",
+    }
+    ok = _uplink("netvox-r711", 7, "8101000000000000000000")
+    assert ok.frames == () and ok.status == {"config_response": "0x81", "config_status": 0}
+    read = _uplink("netvox-r711", 7, "8201003c0e100100640000")
+    assert read.status == {"config_response": "0x82", "min_interval_s": 60, "max_interval_s": 3600}
+    assert read.unknown[0].offset == 6
+
+
+def test_unlisted_report_types_and_appended_bytes_are_reported() -> None:
+    ph = _uplink("netvox-ra0715", 6, "0105087803e8fffffff600")
+    assert ph.frames[0].readings == {"battery_voltage": 12.0, "battery_low": 0.0}
+    assert ph.status == {"report_type": 8}
+    assert [(u.offset, u.hex) for u in ph.unknown] == [(4, "03e8fffffff600")]
+    other = _uplink("netvox-r711", 6, "0101021e09ea1a90000000")
+    assert other.frames == () and other.status == {"report_type": 2}
+    longer = _uplink("netvox-r711", 6, "0101011e09ea1a9000000000")
+    assert longer.frames[0].readings["temperature"] == 25.38
+    assert [(u.offset, u.hex) for u in longer.unknown] == [(11, "00")]

@@ -1,4 +1,5 @@
-"""No input can crash a decoder: arbitrary bytes on any fPort give sane values or a DecodeError."""
+"""No input can crash a decoder: arbitrary bytes on any fPort give a sane ``DecodedUplink`` or a
+``DecodeError``, nothing else; ``decode`` is the at-uplink view of the same result."""
 
 from __future__ import annotations
 
@@ -8,22 +9,46 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from decoders import DecodeError, decode, get_spec, supported_models
+from decoders import DecodedUplink, DecodeError, decode, decode_uplink, get_spec, supported_models
 
 MODELS = [m["model"] for m in supported_models()]
 
 
 def _assert_sane(model: str, f_port: int, payload: bytes) -> None:
     try:
-        reading = decode(model, f_port, payload)
+        got = decode_uplink(model, f_port, payload)
     except DecodeError as exc:
         assert model in str(exc) and f"fPort {f_port}" in str(exc)
+        with pytest.raises(DecodeError):
+            decode(model, f_port, payload)
         return
-    fields = get_spec(model).field_map()
-    for name, value in reading.items():
-        assert name in fields
-        assert math.isfinite(value)
-        assert fields[name].minimum <= value <= fields[name].maximum
+    assert type(got) is DecodedUplink
+    spec = get_spec(model)
+    fields = spec.field_map()
+    at_uplink: dict[str, float] = {}
+    for frame in got.frames:
+        assert frame.time_ns is None or frame.age_s is None
+        if frame.time_ns is None and frame.age_s is None:
+            at_uplink.update(frame.readings)
+        else:
+            assert "history" in spec.frame_kinds
+        for name, value in frame.readings.items():
+            assert name in fields
+            assert math.isfinite(value)
+            assert fields[name].minimum <= value <= fields[name].maximum
+        for name, value in frame.withheld.items():
+            assert name in fields
+            assert not fields[name].minimum <= value <= fields[name].maximum or not math.isfinite(
+                value
+            )
+    if got.status:
+        assert "status" in spec.frame_kinds
+        assert all(isinstance(v, str | int | float | bool) for v in got.status.values())
+    for part in got.unknown:
+        assert (
+            part.hex and payload[part.offset : part.offset + len(part.hex) // 2].hex() == part.hex
+        )
+    assert decode(model, f_port, payload) == at_uplink
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -46,3 +46,8 @@ def test_every_spec_documents_itself() -> None:
 def test_supported_models_shape() -> None:
     for entry in supported_models():
         assert set(entry) >= {"model", "vendor", "need", "f_ports", "fields", "doc_url"}
+
+
+def test_every_model_declares_its_frame_kinds() -> None:
+    for spec in SPECS:
+        assert spec.frame_kinds and spec.frame_kinds <= {"readings", "history", "status"}, spec.key

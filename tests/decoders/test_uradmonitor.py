@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import PayloadLengthError, UnsupportedPortError
-from decoders import decode
+from decoders import decode, decode_uplink
 from firmware_sim.encoders import ENCODERS
 
 MODEL = "uradmonitor-industrial"
@@ -53,7 +53,7 @@ def test_empty_and_unknown_gas_slots_are_skipped() -> None:
     assert "o3" not in got and "no2" not in got and got["so2"] == 0.01
 
 
-@pytest.mark.parametrize("length", [0, 1, 49, 51])
+@pytest.mark.parametrize("length", [0, 1, 49])
 def test_wrong_length(length: int) -> None:
     with pytest.raises(PayloadLengthError, match=MODEL):
         decode(MODEL, 1, (VENDOR * 2)[:length])
@@ -109,3 +109,9 @@ def test_round_trip(
     )
     for name, conc in gases.items():
         assert got[name] == pytest.approx(conc, abs=0.0005 + 1e-9)
+
+
+def test_appended_bytes_are_reported_and_the_frame_kept() -> None:
+    got = decode_uplink(MODEL, 1, VENDOR + b"\x01\x02")
+    assert got.frames[0].readings == decode(MODEL, 1, VENDOR)
+    assert [(u.offset, u.hex) for u in got.unknown] == [(50, "0102")]

@@ -104,7 +104,7 @@ def test_untimed_aged_and_device_timed_frames() -> None:
     [
         (0, "never set"),
         (1_420_070_400 * S, "never set"),  # 2015-01-01, a Laird RS1xx's epoch
-        (T + CLOCK_AHEAD_NS + S, "more than a day ahead"),
+        (T + CLOCK_AHEAD_NS + S, "more than 10 minutes ahead"),
     ],
 )
 def test_an_unbelievable_clock_anchors_the_newest_at_the_uplink_and_keeps_the_spacing(
@@ -120,8 +120,8 @@ def test_an_unbelievable_clock_anchors_the_newest_at_the_uplink_and_keeps_the_sp
 
 
 def test_a_clock_a_little_ahead_is_believed() -> None:
-    placement = place_frames(T, [Frame({}, time_ns=T + 3600 * S)])
-    assert placement.times == (T + 3600 * S,) and placement.correction is None
+    placement = place_frames(T, [Frame({}, time_ns=T + 120 * S)])
+    assert placement.times == (T + 120 * S,) and placement.correction is None
 
 
 def test_records_from_before_the_clock_was_set_cannot_be_placed() -> None:
@@ -144,7 +144,7 @@ def test_an_age_that_cannot_be_placed(age: float) -> None:
         max_size=6,
     )
 )
-def test_no_frame_is_ever_placed_before_2020_or_a_day_after_the_uplink(frames: list) -> None:
+def test_no_frame_is_ever_placed_before_2020_or_after_the_uplink_s_tolerance(frames: list) -> None:
     placement = place_frames(T, frames)
     for time in placement.times:
         assert time is None or CLOCK_FLOOR_NS <= time <= T + CLOCK_AHEAD_NS

@@ -24,21 +24,53 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
-def test_decode_prints_json(app: typer.Typer, runner: CliRunner) -> None:
+def _frame(readings: dict, **kw: object) -> dict:
+    return {"readings": readings, "time_ns": None, "age_s": None, "withheld": {}} | kw
+
+
+def test_decode_prints_the_whole_uplink_as_json(app: typer.Typer, runner: CliRunner) -> None:
     result = runner.invoke(app, ["decode", "elsys-ers", "1", "0100e202290400270506"])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == {
-        "temperature": 22.6,
-        "relative_humidity": 41,
-        "illuminance": 39,
-        "motion": 6,
+        "frames": [
+            _frame({"temperature": 22.6, "relative_humidity": 41, "illuminance": 39, "motion": 6})
+        ],
+        "status": {},
+        "unknown": [],
     }
 
 
 def test_decode_accepts_spaced_uppercase_hex(app: typer.Typer, runner: CliRunner) -> None:
     result = runner.invoke(app, ["decode", "milesight-am104", "85", "01755C 0367 3401"])
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout) == {"battery_percent": 92, "temperature": 30.8}
+    assert json.loads(result.stdout)["frames"] == [
+        _frame({"battery_percent": 92, "temperature": 30.8})
+    ]
+
+
+def test_decode_shows_history_status_withheld_and_unknown(
+    app: typer.Typer, runner: CliRunner
+) -> None:
+    history = runner.invoke(app, ["decode", "dragino-lht65n", "2", "0add0b0dc3760967876b00"])
+    assert json.loads(history.stdout)["frames"] == [
+        _frame(
+            {
+                "battery_status": 3.0,
+                "relative_humidity": 88.6,
+                "temperature": 28.29,
+                "external_temperature": 27.81,
+            },
+            time_ns=1736928000 * 10**9,
+        )
+    ]
+    status = runner.invoke(app, ["decode", "paxcounter", "5", "01"])
+    assert json.loads(status.stdout) == {"frames": [], "status": {"button": True}, "unknown": []}
+    mixed = runner.invoke(app, ["decode", "elsys-ers", "1", "02652001"])
+    assert json.loads(mixed.stdout) == {
+        "frames": [_frame({}, withheld={"relative_humidity": 101})],
+        "status": {},
+        "unknown": [{"offset": 2, "hex": "2001", "note": "record 0x20: unknown type"}],
+    }
 
 
 @pytest.mark.parametrize(
@@ -48,7 +80,6 @@ def test_decode_accepts_spaced_uppercase_hex(app: typer.Typer, runner: CliRunner
         (["elsys-ers", "1", "010"], "bad hex payload"),
         (["elsys-ers", "1", "0100"], "bad_length"),
         (["elsys-ers", "1", "2001"], "bad_header"),
-        (["elsys-ers", "1", "0265"], "out_of_range"),
         (["elsys-ers", "224", "0100e2"], "unsupported_port"),
         (["no-such-model", "1", "00"], "unknown_model"),
     ],
@@ -80,6 +111,13 @@ def test_models_markdown_has_a_row_per_model(app: typer.Typer, runner: CliRunner
     assert lines[0].startswith("| model key | vendor |")
     assert len(lines) == 2 + len(supported_models())
     assert any(line.startswith("| `elsys-ers` | Elsys | ERS | damp | 1–223 |") for line in lines)
+    assert lines[0].split(" | ")[5] == "frames"
+    assert any(
+        line.startswith(
+            "| `dragino-lht65n` | Dragino | LHT65N | damp | 2, 3, 5 | readings, history, status |"
+        )
+        for line in lines
+    )
 
 
 def test_write_readme_replaces_only_the_section(
