@@ -198,3 +198,13 @@ def test_compiled_once_per_thread_and_usable_from_several_threads() -> None:
     for thread in threads:
         thread.join()
     assert results == [3.062] * 150
+
+
+def test_a_codec_that_replaces_json_gets_a_codec_error() -> None:
+    for replacement in ("function () { return '[1]'; }", "function () { return '{'; }"):
+        codec = Codec(
+            f"JSON.stringify = {replacement};"
+            " function decodeUplink(i) { return {data: {n: 1}}; }"
+        )
+        with pytest.raises(CodecError, match="result is not"):
+            codec.decode(1, b"")
