@@ -88,13 +88,23 @@ def decode_with_codec(
 ) -> dict[str, Any]:
     """``{data, warnings, errors}`` from a codec file, plus ``readings`` with a model file.
 
+    ``ConfigError`` if the codec or model file cannot be read or loaded; a codec
+    that fails on this payload gives ``data: None`` and its message in ``errors``.
+
     With ``model_file``, the codec named in it is used when ``codec_file`` is None;
     ``readings`` are the canonical readings by frame, with withheld values and status.
     ``input.recvTime`` is now.
     """
     model = load_model(model_file, run_examples=False) if model_file is not None else None
     if codec_file is not None:
-        codec = Codec(codec_file.read_text(encoding="utf-8"), name=codec_file.name)
+        try:
+            source = codec_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{codec_file}: cannot read codec: {exc}") from None
+        try:
+            codec = Codec(source, name=codec_file.name)
+        except CodecError as exc:
+            raise ConfigError(f"{codec_file}: {exc.reason}") from None
     elif model is not None and model.codec is not None:
         codec = model.codec
     else:

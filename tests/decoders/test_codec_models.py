@@ -259,3 +259,12 @@ def test_cli_models_check_and_list(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert '"decoded": "network server (event object)"' in result.output
     assert '"decoded": "native"' in result.output
+
+
+def test_decode_with_codec_refuses_unreadable_or_broken_codecs(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read codec"):
+        decode_with_codec(tmp_path / "missing.js", 1, b"")
+    broken = tmp_path / "broken.js"
+    broken.write_text("function decodeUplink(i) {")
+    with pytest.raises(ConfigError, match="SyntaxError"):
+        decode_with_codec(broken, 1, b"")
