@@ -208,3 +208,34 @@ def test_a_codec_that_replaces_json_gets_a_codec_error() -> None:
         )
         with pytest.raises(CodecError, match="result is not"):
             codec.decode(1, b"")
+
+
+def test_modern_javascript_as_vendors_now_write_it() -> None:
+    codec = Codec(
+        """
+        const TYPES = new Map([[0x01, 'temperature'], [0x02, 'humidity']]);
+        class Reader {
+          #bytes; #at = 0;
+          constructor(bytes) { this.#bytes = Uint8Array.from(bytes); }
+          get done() { return this.#at >= this.#bytes.length; }
+          u8() { return this.#bytes[this.#at++]; }
+          i16() { const v = new DataView(this.#bytes.buffer).getInt16(this.#at); this.#at += 2; return v; }
+        }
+        function decodeUplink({ bytes, fPort, variables }) {
+          const r = new Reader(bytes), data = {};
+          while (!r.done) {
+            const type = TYPES.get(r.u8()) ?? 'unknown';
+            data[type] = r.i16() / 10;
+          }
+          const labels = Object.entries(data).map(([k, v]) => `${k}=${v.toFixed(1)}`);
+          return { data: { ...data, summary: labels.join(' '), site: variables?.site ?? null } };
+        }
+        """
+    )
+    # 0x00e6 = 230 -> 23.0; 0x01c2 = 450 -> 45.0
+    assert codec.decode(1, bytes.fromhex("0100e60201c2")).data == {
+        "temperature": 23.0,
+        "humidity": 45.0,
+        "summary": "temperature=23.0 humidity=45.0",
+        "site": None,
+    }
