@@ -103,6 +103,25 @@ class EventError(PlatformError):
         return f"topic {self.topic!r} payload {head}{more}: {self.reason}"
 
 
+class EncryptedPayloadError(EventError):
+    """The event marks its payload as still encrypted: it is ciphertext and is never decoded.
+
+    ChirpStack v4 sends ``joinServerContext`` when a join server holds the
+    AppSKey; The Things Stack sends ``app_s_key`` when payload crypto is skipped.
+    """
+
+    code = "encrypted"
+
+    def __init__(self, reason: str, *, dev_eui: str, f_port: int, payload: bytes) -> None:
+        super().__init__(reason, payload=payload)
+        self.dev_eui = dev_eui
+        self.f_port = f_port
+
+    def __str__(self) -> str:
+        payload = self.payload.hex() or "(empty)"
+        return f"device {self.dev_eui} fPort {self.f_port} payload {payload}: {self.reason}"
+
+
 class UnknownDeviceError(PlatformError):
     """No model could be found for a device: not in the registry, no profile or tag match."""
 
@@ -149,3 +168,12 @@ class QueryError(PlatformError):
     """A query to the time-series store failed or was refused."""
 
     code = "query"
+
+
+class CodecError(DecodeError):
+    """A configured JavaScript codec threw, ran out of time or memory, or returned no usable data.
+
+    The reason carries the codec's own message (its ``errors`` list, or the thrown error).
+    """
+
+    code = "codec_error"

@@ -115,6 +115,10 @@ class BridgeSettings(BaseSettings):
     device_registry: Path | None = Field(
         None, description="YAML or CSV: dev_eui -> model, site, privacy (public|home), ward"
     )
+    models_dir: Path | None = Field(
+        None,
+        description="Directory of configured model files (YAML + JavaScript codec), re-read on change",
+    )
     publish_readings: bool = Field(
         True, description="Republish each stored reading on leedswin/v1/readings/… for live feeds"
     )

@@ -50,11 +50,15 @@ _BY_KEY: dict[str, DecoderSpec] = {spec.key: spec for spec in SPECS}
 
 
 def get_spec(model_key: str) -> DecoderSpec:
-    """The spec for a model key; ``UnknownModelError`` if none is registered."""
-    try:
-        return _BY_KEY[model_key]
-    except KeyError:
-        raise UnknownModelError("no decoder registered for this model", model=model_key) from None
+    """The spec for a native or configured model key; ``UnknownModelError`` if neither."""
+    spec = _BY_KEY.get(model_key)
+    if spec is None:
+        from decoders.configured import configured_spec  # after this module: it imports _checked
+
+        spec = configured_spec(model_key)
+    if spec is None:
+        raise UnknownModelError("no decoder registered for this model", model=model_key)
+    return spec
 
 
 def decode_uplink(model_key: str, f_port: int, payload: bytes) -> DecodedUplink:

@@ -5,6 +5,13 @@ orjson straight from the camelCase keys rather than through protobuf's
 ``json_format`` (several times slower). Anything malformed raises
 ``EventError``; nothing else may escape, because one bad message must never
 take the stream down.
+
+An empty payload may be left out of an event (Protobuf never encodes empty
+bytes, The Things Stack leaves zero values out, older ChirpStack omits it): an
+absent ``data``/``frm_payload`` is the empty payload. What marks a payload as
+still encrypted or an uplink as simulated is recorded on the ``Uplink``
+(``encrypted``, ``simulated``) for the pipeline to act on; the sources are in
+docs/uplink-events.md.
 """
 
 from __future__ import annotations
@@ -35,6 +42,14 @@ _RFC3339 = re.compile(
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = _EPOCH.toordinal()
 _MAX_F_PORT = 255
+_JOIN_SERVER_CONTEXT = (
+    "ChirpStack sent joinServerContext: the AppSKey is held by a join server, "
+    "the payload is still encrypted"
+)
+_APP_S_KEY = (
+    "The Things Stack sent app_s_key: payload crypto is skipped for this device, "
+    "the payload is still encrypted"
+)
 
 
 class NoPayloadError(EventError):
@@ -61,6 +76,12 @@ class Uplink:
     dedup_id: str = ""
     dev_addr: str = ""
     application_id: str = ""
+    #: Why the payload is still ciphertext ("" when the network server decrypted it):
+    #: ChirpStack v4 sends ``joinServerContext`` when a join server holds the AppSKey,
+    #: The Things Stack sends ``app_s_key`` when payload crypto is skipped for the device.
+    encrypted: str = ""
+    #: The Things Stack marks uplinks typed in its console or API as ``simulated``.
+    simulated: bool = False
 
 
 def parse_time(text: str) -> int:
@@ -229,9 +250,7 @@ def _chirpstack_json(payload: bytes, received_ns: int | None) -> Uplink:
     if not isinstance(info, dict):
         raise EventError("deviceInfo missing")
     f_port = _uint(body.get("fPort"), "fPort", _MAX_F_PORT)
-    data = body.get("data")
-    if f_port and data is None:
-        raise EventError("data missing")
+    data = body.get("data")  # left out (or null) when the payload is empty
     rx = [g for g in body.get("rxInfo") or () if isinstance(g, dict)]
     rssi, snr = _best_gateway(rx)
     first = rx[0] if rx else {}
@@ -241,7 +260,7 @@ def _chirpstack_json(payload: bytes, received_ns: int | None) -> Uplink:
         time_ns=_now_ns(received_ns) if time_ns is None else time_ns,
         f_port=f_port,
         f_cnt=_uint(body.get("fCnt"), "fCnt", 0xFFFFFFFF),
-        payload=_b64(data, "data") if data is not None else b"",
+        payload=b"" if data is None else _b64(data, "data"),
         source=SOURCE_CHIRPSTACK_JSON,
         device_profile=str(info.get("deviceProfileName") or ""),
         tags=_tags(info.get("tags")),
@@ -251,6 +270,7 @@ def _chirpstack_json(payload: bytes, received_ns: int | None) -> Uplink:
         dedup_id=str(body.get("deduplicationId") or ""),
         dev_addr=str(body.get("devAddr") or "").lower(),
         application_id=str(info.get("applicationId") or ""),
+        encrypted=_JOIN_SERVER_CONTEXT if body.get("joinServerContext") is not None else "",
     )
 
 
@@ -264,8 +284,6 @@ def _chirpstack_protobuf(payload: bytes, received_ns: int | None) -> Uplink:
         raise EventError("deviceInfo missing")
     if event.f_port > _MAX_F_PORT:
         raise EventError(f"fPort {event.f_port} outside 0..{_MAX_F_PORT}")
-    if event.f_port and not event.data:
-        raise EventError("data missing")
     best = max(event.rx_info, key=lambda g: g.rssi, default=None)
     if event.HasField("time"):
         time_ns = event.time.seconds * 1_000_000_000 + event.time.nanos
@@ -292,6 +310,7 @@ def _chirpstack_protobuf(payload: bytes, received_ns: int | None) -> Uplink:
         dedup_id=event.deduplication_id,
         dev_addr=event.dev_addr.lower(),
         application_id=info.application_id,
+        encrypted=_JOIN_SERVER_CONTEXT if event.HasField("join_server_context") else "",
     )
 
 
@@ -304,9 +323,7 @@ def _tts(parts: list[str], payload: bytes, received_ns: int | None) -> Uplink:
     if ids.get("device_id") != parts[3]:
         raise EventError(f"device_id {ids.get('device_id')!r} does not match topic {parts[3]!r}")
     f_port = _uint(message.get("f_port"), "f_port", _MAX_F_PORT)
-    data = message.get("frm_payload")
-    if f_port and data is None:
-        raise EventError("frm_payload missing")
+    data = message.get("frm_payload")  # TTS leaves zero values out, an empty payload too
     rx = [g for g in message.get("rx_metadata") or () if isinstance(g, dict)]
     rssi, snr = _best_gateway(rx)
     time_ns = _time(body.get("received_at"), message.get("received_at"))
@@ -317,7 +334,7 @@ def _tts(parts: list[str], payload: bytes, received_ns: int | None) -> Uplink:
         time_ns=_now_ns(received_ns) if time_ns is None else time_ns,
         f_port=f_port,
         f_cnt=_uint(message.get("f_cnt"), "f_cnt", 0xFFFFFFFF),
-        payload=_b64(data, "frm_payload") if data is not None else b"",
+        payload=b"" if data is None else _b64(data, "frm_payload"),
         source=SOURCE_TTS,
         device_profile=str(versions.get("model_id") or "") if isinstance(versions, dict) else "",
         tags=_tags(body.get("attributes") or ids.get("attributes")),
@@ -329,4 +346,6 @@ def _tts(parts: list[str], payload: bytes, received_ns: int | None) -> Uplink:
         application_id=str(application.get("application_id") or "")
         if isinstance(application, dict)
         else parts[1],
+        encrypted=_APP_S_KEY if message.get("app_s_key") is not None else "",
+        simulated=body.get("simulated") is True,
     )

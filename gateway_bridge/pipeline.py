@@ -1,45 +1,102 @@
-"""One MQTT message → the InfluxDB points it becomes (readings + ``uplink``, or a dead letter).
+"""One MQTT message → what becomes of it: points of a decoded uplink, a dead letter, or nothing.
 
 Pure functions of the message and the registry, so the whole mapping to the
-schema is tested without a broker or a database. Every point of an uplink is
-stamped with the event time, which makes a redelivered message overwrite its
-own points instead of adding new ones.
+schema is tested without a broker or a database. Every point is stamped with a
+time derived from the event alone (the event's time, or a frame's own time
+resolved against it), which makes a redelivered message overwrite its own
+points instead of adding new ones.
+
+- ``Decoded``: readings of every frame at the frame's time, the ``uplink``
+  point (one per accepted uplink, status-only ones included) and the
+  ``device_status`` points (status items, undecoded parts, withheld values,
+  clock corrections).
+- ``DeadLettered``: one ``dead_letter`` point: a broken event, an unknown
+  device or model, a payload that is not a valid frame, or one the event marks
+  as still encrypted (never decoded).
+- ``Skipped``: acknowledged and not stored: MAC-only frames, and uplinks The
+  Things Stack marks as ``simulated`` (typed in its console: never readings,
+  derived series or alerts).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
 import decoders
-from core.errors import DecodeError, EventError, PlatformError, UnknownDeviceError
-from gateway_bridge.events import NoPayloadError, Uplink, parse_event
+from core.errors import (
+    DecodeError,
+    EncryptedPayloadError,
+    EventError,
+    PlatformError,
+    UnknownDeviceError,
+)
+from decoders import DecodedUplink, DecoderSpec, Frame
+from gateway_bridge.configured import decode_for
+from gateway_bridge.events import NoPayloadError, Uplink, format_time, parse_event
+from gateway_bridge.frames import ClockCorrection, place_frames
 from gateway_bridge.resolve import Device, Resolver
 from storage.deadletter import dead_letter_point
 from storage.points import FieldValue, Point, make_point
 from storage.schema import (
+    DEVICE_STATUS,
     NEED_MEASUREMENT,
     PRIVACY_HOME,
     QUANTITY_MEASUREMENT,
     UPLINK,
 )
 
+#: Skip reason of an uplink The Things Stack marks as simulated.
+SIMULATED = "simulated"
+#: Status item a decoder sets when it re-anchored records of a clock that was never
+#: set itself (as ages before the newest); the bridge counts it as a clock correction.
+DECODER_CLOCK_UNSET = "clock_unset"
 
-@dataclass(slots=True)
-class Outcome:
-    """What became of one message: points to write, and for readings what the live feed needs.
 
-    ``reason`` is the error code when ``points`` is a dead letter, ``skipped``
-    is the code of a message deliberately not stored (a MAC-only frame).
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """An accepted uplink: its points, and what the live feed and the metrics need.
+
+    ``readings`` are the values measured at the uplink's time (the only ones
+    the live feed carries: history is not live). ``withheld`` names one field
+    per withheld value.
     """
 
     points: list[Point]
+    uplink: Uplink
+    device: Device
+    need: str
+    readings: dict[str, float] = field(default_factory=dict)
+    history_frames: int = 0
+    withheld: tuple[str, ...] = ()
+    unknown_parts: int = 0
+    status: bool = False
+    clock_corrected: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLettered:
+    """A rejected message: its one ``dead_letter`` point and the error code."""
+
+    points: list[Point]
+    reason: str
     uplink: Uplink | None = None
     device: Device | None = None
-    need: str = ""
-    readings: dict[str, float] = field(default_factory=dict)
-    reason: str | None = None
-    skipped: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A message acknowledged without storing anything, and why."""
+
+    reason: str
+
+    @property
+    def points(self) -> list[Point]:
+        return []
+
+
+Outcome = Decoded | DeadLettered | Skipped
 
 
 def tags_of(device: Device, need: str) -> dict[str, str]:
@@ -53,10 +110,15 @@ def tags_of(device: Device, need: str) -> dict[str, str]:
 
 
 def build_points(
-    uplink: Uplink, device: Device, need: str, readings: dict[str, float]
-) -> list[Point]:
-    """Readings split by measurement (extras by the model's need) plus the ``uplink`` point."""
-    tags = tags_of(device, need)
+    uplink: Uplink, device: Device, spec: DecoderSpec, decoded: DecodedUplink
+) -> Decoded:
+    """Readings split by measurement at each frame's time, the ``uplink`` point, device status.
+
+    Extras (fields that are no canonical quantity) go to the measurement of the
+    model's need; battery values to ``uplink``.
+    """
+    # One canonical (sorted) tag tuple shared by every point of the uplink.
+    tag_set = make_point(UPLINK, tags_of(device, spec.need), {}, uplink.time_ns).tags
     link: dict[str, FieldValue] = {
         "f_cnt": uplink.f_cnt,
         "f_port": uplink.f_port,
@@ -66,22 +128,127 @@ def build_points(
         link["rssi"] = float(uplink.rssi)
     if uplink.snr is not None:
         link["snr"] = float(uplink.snr)
-    groups: dict[str, dict[str, FieldValue]] = {}
-    extra = NEED_MEASUREMENT[need]
-    for name, value in readings.items():
-        measurement = QUANTITY_MEASUREMENT.get(name, extra)
-        if measurement == UPLINK:
-            link[name] = float(value)
+    status = _StatusPoints(uplink, tag_set)
+    placement = place_frames(uplink.time_ns, decoded.frames)
+    groups: dict[tuple[str, int], dict[str, FieldValue]] = {}
+    extra = NEED_MEASUREMENT[spec.need]
+    live: dict[str, float] = {}
+    withheld: list[str] = []
+    history = 0
+    for frame, at in zip(decoded.frames, placement.times, strict=True):
+        untimed = frame.time_ns is None and frame.age_s is None
+        if at is None:
+            note = f"frame time cannot be placed ({_raw_time(frame)})"
+            for name, value in frame.readings.items():
+                withheld.append(name)
+                status.withheld(name, value, note, uplink.time_ns)
         else:
-            groups.setdefault(measurement, {})[name] = float(value)
-    # One canonical tag tuple shared by every point of the uplink (make_point would sort per point).
-    tag_set = make_point(UPLINK, tags, link, uplink.time_ns).tags
+            history += not untimed
+            for name, value in frame.readings.items():
+                groups.setdefault((QUANTITY_MEASUREMENT.get(name, extra), at), {})[name] = float(
+                    value
+                )
+            if untimed:
+                live.update(frame.readings)
+        for name, value in frame.withheld.items():
+            withheld.append(name)
+            status.withheld(
+                name, value, _range_note(spec, name), uplink.time_ns if at is None else at
+            )
+    link.update(groups.pop((UPLINK, uplink.time_ns), {}))
     points = [
-        Point(measurement, tag_set, fields, uplink.time_ns)
-        for measurement, fields in groups.items()
+        Point(measurement, tag_set, fields, at) for (measurement, at), fields in groups.items()
     ]
     points.append(Point(UPLINK, tag_set, link, uplink.time_ns))
-    return points
+    for key, value in decoded.status.items():
+        status.item("status", key, value)
+    for part in decoded.unknown:
+        status.item("unknown", str(part.offset), part.hex, part.note)
+    if placement.correction is not None:
+        status.clock(placement.correction)
+    return Decoded(
+        points + status.points,
+        uplink,
+        device,
+        spec.need,
+        live,
+        history_frames=history,
+        withheld=tuple(withheld),
+        unknown_parts=len(decoded.unknown),
+        status=bool(decoded.status),
+        clock_corrected=placement.correction is not None
+        or decoded.status.get(DECODER_CLOCK_UNSET) is True,
+    )
+
+
+class _StatusPoints:
+    """``device_status`` points of one uplink (schema in storage/schema.py)."""
+
+    def __init__(self, uplink: Uplink, tag_set: tuple[tuple[str, str], ...]) -> None:
+        self.uplink = uplink
+        self.tags = dict(tag_set)
+        self.points: list[Point] = []
+
+    def item(
+        self,
+        kind: str,
+        item: str,
+        value: str | int | float | bool,
+        note: str = "",
+        time_ns: int | None = None,
+        number: float | None = None,
+    ) -> None:
+        fields: dict[str, FieldValue] = {"f_port": self.uplink.f_port}
+        if number is not None:
+            fields["value"] = str(value)
+            fields["number"] = number
+        elif isinstance(value, bool):
+            fields["value"] = "true" if value else "false"
+            fields["number"] = float(value)
+        elif isinstance(value, int | float):
+            fields["value"] = repr(value)
+            if math.isfinite(value):
+                fields["number"] = float(value)
+        else:
+            fields["value"] = str(value)
+        if note:
+            fields["note"] = note
+        tags = {**self.tags, "kind": kind, "item": item}
+        at = self.uplink.time_ns if time_ns is None else time_ns
+        self.points.append(make_point(DEVICE_STATUS, tags, fields, at))
+
+    def withheld(self, name: str, value: float, note: str, time_ns: int) -> None:
+        self.item("withheld", name, value, note, time_ns)
+
+    def clock(self, correction: ClockCorrection) -> None:
+        note = (
+            f"{correction.cause}: newest record anchored at the uplink time, spacing kept "
+            f"(shifted by {correction.shift_ns / 1e9:.0f} s)"
+        )
+        raw = correction.device_time_ns
+        self.item("clock", "device_time", _format(raw), note, number=raw / 1e9)
+
+
+def _format(time_ns: int) -> str:
+    """RFC 3339 when the time is representable, else the raw ns (a device clock can say anything)."""
+    try:
+        return format_time(time_ns)
+    except (OverflowError, ValueError):
+        return f"{time_ns} ns since the epoch"
+
+
+def _raw_time(frame: Frame) -> str:
+    if frame.time_ns is not None:
+        return f"device time {_format(frame.time_ns)}"
+    return f"age {frame.age_s} s"
+
+
+def _range_note(spec: DecoderSpec, name: str) -> str:
+    field_spec = spec.field_map().get(name)
+    if field_spec is None:
+        return "outside the field's physical range"
+    unit = f" {field_spec.unit}" if field_spec.unit else ""
+    return f"outside the physical range {field_spec.minimum:g}..{field_spec.maximum:g}{unit}"
 
 
 class Pipeline:
@@ -96,16 +263,25 @@ class Pipeline:
         device: Device | None = None
         try:
             uplink = parse_event(topic, payload, received_ns)
+            if uplink.simulated:
+                return Skipped(SIMULATED)
             device = self.resolver.resolve(uplink)
+            if uplink.encrypted:
+                raise EncryptedPayloadError(
+                    uplink.encrypted,
+                    dev_eui=uplink.dev_eui,
+                    f_port=uplink.f_port,
+                    payload=uplink.payload,
+                )
+            # decode_uplink names model, fPort and payload in every DecodeError, unknown model too.
+            decoded = decode_for(device.model, uplink, topic, payload)  # native or configured
             spec = decoders.get_spec(device.model)
-            readings = decoders.decode(device.model, uplink.f_port, uplink.payload)
         except NoPayloadError as exc:
-            return Outcome(points=[], skipped=exc.code)
+            return Skipped(exc.code)
         except (EventError, UnknownDeviceError, DecodeError) as exc:
             point = dead_letter(exc, topic, payload, received_ns, uplink, device)
-            return Outcome(points=[point], uplink=uplink, device=device, reason=exc.code)
-        points = build_points(uplink, device, spec.need, readings)
-        return Outcome(points, uplink, device, spec.need, readings)
+            return DeadLettered([point], exc.code, uplink, device)
+        return build_points(uplink, device, spec, decoded)
 
 
 def dead_letter(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.errors import UnknownDeviceError
+from decoders.configured import ModelCatalog
 from decoders.registry import SPECS
 from gateway_bridge.events import Uplink
 from storage.devices import DeviceRegistry
@@ -29,6 +30,11 @@ class Device:
 
 def _known_models() -> dict[str, str]:
     return {spec.key.lower(): spec.key for spec in SPECS}
+
+
+def resolver_models(catalog: ModelCatalog) -> dict[str, str]:
+    """Native and configured model keys by lower-case name (device profiles match either)."""
+    return {**_known_models(), **{m.key.lower(): m.key for m in catalog.models()}}
 
 
 class Resolver:

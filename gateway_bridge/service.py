@@ -28,12 +28,13 @@ from prometheus_client import CollectorRegistry
 
 from core.errors import PermanentSinkError, SinkError
 from core.settings import BridgeSettings, InfluxSettings, MqttSettings
+from decoders.configured import ModelCatalog, install
 from gateway_bridge.events import format_time
 from gateway_bridge.health import HealthServer, Readiness
 from gateway_bridge.metrics import BridgeMetrics
 from gateway_bridge.mqtt import connect_properties, feed_topic, make_client, subscriptions
-from gateway_bridge.pipeline import Outcome, Pipeline, dead_letter
-from gateway_bridge.resolve import Resolver
+from gateway_bridge.pipeline import DeadLettered, Decoded, Pipeline, Skipped, dead_letter
+from gateway_bridge.resolve import Resolver, resolver_models
 from storage.batcher import BatchWriter, DoneCallback
 from storage.devices import DeviceRegistry
 from storage.influx import make_sink
@@ -52,10 +53,9 @@ class Writer(Protocol):
     def flush(self, timeout: float | None = None) -> bool: ...
 
 
-def feed_message(outcome: Outcome) -> tuple[str, bytes]:
-    """Topic and JSON payload of a stored reading on the live feed."""
+def feed_message(outcome: Decoded) -> tuple[str, bytes]:
+    """Topic and JSON payload of a stored uplink's readings at its own time on the live feed."""
     uplink, device = outcome.uplink, outcome.device
-    assert uplink is not None and device is not None
     body = {
         "dev_eui": device.dev_eui,
         "model": device.model,
@@ -223,13 +223,13 @@ class Bridge:
         self.metrics.received.inc()
         topic, payload, mid, qos = message.topic, message.payload, message.mid, message.qos
         outcome = self.pipeline.process(topic, payload)
-        if outcome.skipped:
-            self.metrics.skipped.labels(outcome.skipped).inc()
-            log.debug("event=skipped reason=%s topic=%s", outcome.skipped, topic)
+        if isinstance(outcome, Skipped):
+            self.metrics.skipped.labels(outcome.reason).inc()
+            log.debug("event=skipped reason=%s topic=%s", outcome.reason, topic)
             self._resolve(mid, qos, generation)
             return
-        if outcome.reason is None:
-            self.metrics.decoded.inc()
+        if isinstance(outcome, Decoded):
+            self.metrics.count_decoded(outcome)
         else:
             log.info("event=dead_letter reason=%s topic=%s", outcome.reason, topic)
 
@@ -242,7 +242,7 @@ class Bridge:
 
     def _stored(
         self,
-        outcome: Outcome,
+        outcome: Decoded | DeadLettered,
         topic: str,
         payload: bytes,
         mid: int,
@@ -251,7 +251,7 @@ class Bridge:
         error: PermanentSinkError | None,
     ) -> None:
         if error is not None:
-            if outcome.reason is not None:
+            if isinstance(outcome, DeadLettered):
                 # Even the dead letter was refused: the log line is the last record of it.
                 log.error(
                     "event=dead_letter_refused reason=%s error=%r topic=%s payload_hex=%s",
@@ -265,14 +265,14 @@ class Bridge:
                 point = dead_letter(
                     error, topic, payload, time.time_ns(), outcome.uplink, outcome.device
                 )
-                refused = Outcome([point], outcome.uplink, outcome.device, reason=error.code)
+                refused = DeadLettered([point], error.code, outcome.uplink, outcome.device)
 
                 def on_done(again: PermanentSinkError | None) -> None:
                     self._stored(refused, topic, payload, mid, qos, generation, again)
 
                 self.writer.submit(refused.points, on_done)
                 return
-        elif outcome.reason is not None:
+        elif isinstance(outcome, DeadLettered):
             self.metrics.dead_lettered.labels(outcome.reason).inc()
         else:
             self.metrics.written.inc()
@@ -321,7 +321,9 @@ def serve(
     registry = CollectorRegistry() if registry is None else registry
     metrics = BridgeMetrics(registry)
     writer_metrics = WriterMetrics(registry)
-    devices = DeviceRegistry(bridge_settings.device_registry)
+    catalog = ModelCatalog(bridge_settings.models_dir)
+    install(catalog)
+    devices = DeviceRegistry(bridge_settings.device_registry, known_model=catalog.is_known)
     spool = None
     if bridge_settings.spool_dir is not None:
         spool = Spool(bridge_settings.spool_dir, bridge_settings.spool_max_bytes, writer_metrics)
@@ -342,7 +344,7 @@ def serve(
     bridge = Bridge(
         mqtt_settings,
         bridge_settings,
-        Pipeline(Resolver(devices)),
+        Pipeline(Resolver(devices, models=resolver_models(catalog))),
         writer,
         metrics,
         ready=ready,

@@ -16,6 +16,7 @@ import math
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,11 +135,19 @@ def _rows(path: Path) -> list[tuple[dict[str, Any], str]]:
     return rows
 
 
-def load_devices(path: Path) -> dict[str, DeviceRecord]:
-    """Read and validate a whole registry file; duplicate DevEUIs are an error."""
+def load_devices(
+    path: Path, known_model: Callable[[str], bool] | None = None
+) -> dict[str, DeviceRecord]:
+    """Read and validate a whole registry file; duplicate DevEUIs are an error.
+
+    ``known_model`` (native and configured model keys, given by the entry point)
+    makes a model key it does not know an error naming the line.
+    """
     devices: dict[str, DeviceRecord] = {}
     for row, where in _rows(path):
         record = parse_record(row, where)
+        if known_model is not None and not known_model(record.model):
+            raise ConfigError(f"{where}: model {record.model!r} is neither native nor configured")
         if record.dev_eui in devices:
             raise ConfigError(f"{where}: dev_eui {record.dev_eui} listed twice")
         devices[record.dev_eui] = record
@@ -152,16 +161,22 @@ class DeviceRegistry:
     the error: config errors stop the bridge at start-up, never mid-stream.
     """
 
-    def __init__(self, path: Path | None, check_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        check_interval: float = 1.0,
+        known_model: Callable[[str], bool] | None = None,
+    ) -> None:
         self.path = path
         self.check_interval = check_interval
+        self.known_model = known_model
         self._devices: dict[str, DeviceRecord] = {}
         self._mtime_ns: int | None = None
         self._next_check = 0.0
         self._lock = threading.Lock()
         if path is not None:
             self._mtime_ns = self._stat()
-            self._devices = load_devices(path)
+            self._devices = load_devices(path, known_model)
 
     def _stat(self) -> int | None:
         assert self.path is not None
@@ -180,7 +195,7 @@ class DeviceRegistry:
         with self._lock:
             self._mtime_ns = mtime
             try:
-                self._devices = load_devices(self.path)
+                self._devices = load_devices(self.path, self.known_model)
             except ConfigError as exc:
                 log.error("event=registry_reload_failed path=%s error=%r", self.path, str(exc))
                 return False

@@ -7,9 +7,19 @@
   ``battery_voltage``/``battery_percent`` when it reports them.
 - ``dead_letter``: one point per rejected event, tag ``reason`` (an error code),
   fields ``error``, ``topic``, ``payload_hex``, ``f_port``.
+- ``device_status``: what an accepted uplink says besides readings, one point
+  per item, tags ``kind`` and ``item`` (see ``STATUS_KINDS``), fields
+  ``value`` (always, a string), ``number`` (float, when the item is a finite
+  number), ``note`` (string: why, when there is a why) and ``f_port`` (int).
+  Fixed field types, so status values of any type from any model never
+  conflict in InfluxDB.
 - Tags on all of them: ``dev_eui``, ``model``, ``site``, ``privacy``
   (``public`` | ``home``) and ``need``. Timestamp: the event time in ns, so a
-  replayed event overwrites itself instead of adding points.
+  replayed event overwrites itself instead of adding points. Readings of a
+  history frame (and the values withheld from it) are at the frame's own time,
+  derived from the event time and the payload alone, so a replay is just as
+  idempotent; battery values of such frames are ``uplink`` points without link
+  fields, so ``count("f_cnt")`` still counts uplinks.
 """
 
 from __future__ import annotations
@@ -18,7 +28,7 @@ from typing import Final, Literal
 
 from core.quantities import CANONICAL_UNITS
 
-__all__ = ["CANONICAL_UNITS", "QUANTITY_MEASUREMENT", "NEED_MEASUREMENT"]
+__all__ = ["CANONICAL_UNITS", "QUANTITY_MEASUREMENT", "NEED_MEASUREMENT", "STATUS_KINDS"]
 
 CLIMATE: Final = "climate"
 AIR_QUALITY: Final = "air_quality"
@@ -28,10 +38,25 @@ DEAD_LETTER: Final = "dead_letter"
 DAMP_RISK: Final = "damp_risk"
 DAQI: Final = "daqi"
 FOOTFALL_COUNTS: Final = "footfall_counts"
+DEVICE_STATUS: Final = "device_status"
 
 READING_MEASUREMENTS: Final = (CLIMATE, AIR_QUALITY, FOOTFALL)
 
 TAG_KEYS: Final = ("dev_eui", "model", "site", "privacy", "need")
+
+#: ``device_status`` tags besides TAG_KEYS, and what ``kind`` and ``item`` hold:
+#: - ``status``: an item the decoder reports (firmware, settings, alarms); ``item``
+#:   is its name, ``value`` its value.
+#: - ``unknown``: bytes the decoder did not decode; ``item`` is the offset in the
+#:   payload, ``value`` the hex, ``note`` the decoder's remark.
+#: - ``withheld``: a reading kept out because it is outside its field's physical
+#:   range (or its time cannot be placed); ``item`` is the field, ``value`` and
+#:   ``number`` the value, ``note`` the reason. At the frame's own time.
+#: - ``clock``: the device's clock was not believable; ``item`` is ``device_time``,
+#:   ``value`` the raw device time (RFC 3339), ``number`` it in seconds since the
+#:   epoch, ``note`` what was done.
+STATUS_TAG_KEYS: Final = ("kind", "item")
+STATUS_KINDS: Final = ("status", "unknown", "withheld", "clock")
 
 Privacy = Literal["public", "home"]
 PRIVACY_PUBLIC: Final = "public"

@@ -34,6 +34,11 @@ def register(app: typer.Typer) -> None:
         registry: Path | None = typer.Option(
             None, help="Device registry, YAML or CSV [LEEDSWIN_BRIDGE_DEVICE_REGISTRY]"
         ),
+        models_dir: Path | None = typer.Option(
+            None,
+            help="Configured models (YAML + codec .js), re-read on change "
+            "[LEEDSWIN_BRIDGE_MODELS_DIR]",
+        ),
         client_id: str | None = typer.Option(
             None, help="Stable MQTT client id: the session survives restarts"
         ),
@@ -81,6 +86,7 @@ def register(app: typer.Typer) -> None:
             bridge_settings = build(
                 BridgeSettings,
                 device_registry=registry,
+                models_dir=models_dir,
                 metrics_port=metrics_port,
                 spool_dir=spool_dir,
                 spool_max_bytes=spool_max_bytes,

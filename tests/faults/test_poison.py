@@ -1,5 +1,9 @@
 """Poison input on real servers: each kind counted and dead-lettered with its reason,
-acknowledged, and the good uplinks around it all stored (the stream never stalls)."""
+acknowledged, and the good uplinks around it all stored (the stream never stalls).
+
+An absurd value is no dead letter: only that field is withheld (kept in
+``device_status`` with its reason, counted per field) and the rest of its uplink
+is stored."""
 
 from __future__ import annotations
 
@@ -42,7 +46,7 @@ KINDS = {
     "wrong_protobuf": "bad_event",
     "undecodable": "bad_length",
     "unknown_device": "unknown_device",
-    "absurd_values": "out_of_range",
+    "absurd_values": "withheld",
 }
 
 
@@ -66,18 +70,27 @@ def test_poison_is_dead_lettered_by_reason_acked_and_never_stalls_the_stream(rig
     wait_until(
         lambda: bridge.metric("leedswin_bridge_acked_total") == len(messages), 30, "all acked"
     )
-    assert uplink_count(rig.influxdb.url, rig.db) == 160
+    assert uplink_count(rig.influxdb.url, rig.db) == 168
     dead = {
         series["tags"]["reason"]: int(series["values"][0][1])
         for series in influxql(
             rig.influxdb.url, rig.db, 'SELECT count("error") FROM dead_letter GROUP BY reason'
         )
     }
-    assert dead == {"bad_event": 16, "bad_length": 8, "unknown_device": 8, "out_of_range": 8}
+    assert dead == {"bad_event": 16, "bad_length": 8, "unknown_device": 8}
+    withheld = influxql(
+        rig.influxdb.url,
+        rig.db,
+        'SELECT count("number") FROM device_status WHERE "kind" = \'withheld\' GROUP BY item',
+    )
+    assert [(s["tags"]["item"], s["values"][0][1]) for s in withheld] == [("temperature", 8)]
+    humidity = influxql(rig.influxdb.url, rig.db, 'SELECT count("relative_humidity") FROM climate')
+    assert humidity[0]["values"][0][1] == 168
     metrics = scrape(bridge)
     for reason, count in dead.items():
         assert metrics[f'leedswin_bridge_dead_lettered_total{{reason="{reason}"}}'] == count
-    assert metrics["leedswin_bridge_written_total"] == 160
+    assert metrics['leedswin_bridge_withheld_total{field="temperature"}'] == 8
+    assert metrics["leedswin_bridge_written_total"] == 168
     assert metrics["leedswin_bridge_in_flight"] == 0
     code, output = bridge.terminate()
     assert code == 0, output

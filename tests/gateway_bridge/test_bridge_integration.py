@@ -6,6 +6,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -17,6 +18,7 @@ from prometheus_client import CollectorRegistry
 import decoders
 from core.settings import BridgeSettings, InfluxSettings, MqttSettings, build
 from firmware_sim.encoders import ENCODERS
+from gateway_bridge.events import parse_time
 from gateway_bridge.service import serve
 from leedswin.services import LocalInfluxDB, LocalMosquitto
 from tests.conftest import influxql
@@ -204,3 +206,143 @@ def test_known_set_is_stored_once_with_dead_letters_and_live_feed(
         assert topic.startswith("leedswin/v1/restricted/readings/") != public
     assert len({body["dev_eui"] for _, body in feed.messages}) == 20
     assert running_bridge.get_sample_value("leedswin_bridge_in_flight") == 0
+
+
+CASES = Path(__file__).parent / "cases"
+EVENT_TIME = "2026-11-23T22:00:00Z"
+
+
+def frame_event(index: int, model: str, f_port: int, hex_: str) -> tuple[str, bytes]:
+    body = samples.chirpstack_dict(
+        bytes.fromhex(hex_),
+        dev_eui=eui(500 + index),
+        f_port=f_port,
+        f_cnt=index,
+        profile=model,
+        tags={"site": f"frames-{index}", "privacy": "public"},
+    )
+    body["time"] = EVENT_TIME
+    return samples.topic_chirpstack(eui(500 + index)), orjson.dumps(body)
+
+
+def case_event(name: str) -> tuple[str, bytes]:
+    body = orjson.loads((CASES / f"{name}.json").read_bytes())
+    return body["topic"], orjson.dumps(body["event"])
+
+
+def rows(url: str, db: str, query: str) -> list[dict[str, Any]]:
+    out = []
+    for series in influxql(url, db, query):
+        for values in series["values"]:
+            out.append(
+                {**series.get("tags", {}), **dict(zip(series["columns"], values, strict=True))}
+            )
+    return out
+
+
+def test_history_status_withheld_encrypted_simulated_and_empty_uplinks_land_where_documented(
+    mosquitto: LocalMosquitto,
+    influxdb: LocalInfluxDB,
+    influx_db: str,
+    running_bridge: CollectorRegistry,
+) -> None:
+    """The README's *Where each kind of uplink goes*, on the real broker and database."""
+    messages = [
+        # LHT65N Ext=9: probe and SHT readings stamped by the sensor's (set) clock.
+        frame_event(0, "dragino-lht65n", 2, "0add0b0dc3760967876b00"),
+        # Laird RS1xx aggregated readings from a clock that was never set.
+        frame_event(1, "laird-rs1xx-temp-rh", 1, "02000000000502000000002134436222354463"),
+        # A paxcounter's button: a status frame without readings.
+        frame_event(2, "paxcounter", 5, "01"),
+        # AM308 readings followed by a record the decoder does not know.
+        frame_event(3, "milesight-am308", 85, "01755c03673401046865056a4900"),
+        # Laird RS1xx at 98.67 °C on a sensor rated to 85 °C, humidity beside it.
+        frame_event(4, "laird-rs1xx-temp-rh", 1, "0100213443620501000001"),
+        case_event("chirpstack-v4-encrypted-joinservercontext"),
+        case_event("tts-v3-simulated-uplink"),
+        case_event("tts-v3-empty-payload-key-omitted"),
+    ]
+    publisher = Publisher(mosquitto.url)
+    publisher.publish_all(messages)
+    publisher.close()
+    wait_until(
+        lambda: running_bridge.get_sample_value("leedswin_bridge_acked_total") == len(messages),
+        30,
+        "every message acked",
+    )
+    url, db = influxdb.url, influx_db
+    event_ns = parse_time(EVENT_TIME)
+
+    def metric(name: str, **labels: str) -> float:
+        return running_bridge.get_sample_value(name, labels) or 0.0
+
+    # One uplink point per accepted uplink, the status-only one included.
+    uplinks = count(url, db, 'SELECT count("f_cnt") FROM uplink GROUP BY dev_eui')
+    assert uplinks == {eui(500 + i): 1 for i in range(5)}
+
+    # History at the sensor's own time: 2025-01-15T08:00:00Z, not the uplink's.
+    (lht,) = rows(url, db, f"SELECT * FROM climate WHERE dev_eui = '{eui(500)}'")
+    assert lht["time"] == parse_time("2025-01-15T08:00:00Z")
+    assert (lht["temperature"], lht["relative_humidity"]) == (28.29, 88.6)
+    assert lht["external_temperature"] == 27.81
+
+    # A clock that was never set (2015 epoch): the newest record at the uplink's time, the
+    # raw device time kept as status. (The decoder gives both aggregated readings the one
+    # batch time, so InfluxDB keeps the later.)
+    laird = rows(url, db, f"SELECT relative_humidity FROM climate WHERE dev_eui = '{eui(501)}'")
+    assert [(r["time"], r["relative_humidity"]) for r in laird] == [(event_ns, 53.34)]
+    clock = rows(url, db, f"SELECT * FROM device_status WHERE dev_eui = '{eui(501)}'")
+    status = {r["item"]: r["value"] for r in clock if r["kind"] == "status"}
+    assert status["clock_unset"] == "true" and status["device_time_raw_s"] == "1420070400"
+
+    # Status: no readings, the status items queryable.
+    (button,) = rows(url, db, f"SELECT * FROM device_status WHERE dev_eui = '{eui(502)}'")
+    assert (button["kind"], button["item"], button["value"]) == ("status", "button", "true")
+    assert button["time"] == event_ns and button["privacy"] == "public"
+    assert rows(url, db, f"SELECT * FROM footfall WHERE dev_eui = '{eui(502)}'") == []
+
+    # The known AM308 readings survive the unknown record, which is kept by offset and hex.
+    (am308,) = rows(url, db, f"SELECT * FROM climate WHERE dev_eui = '{eui(503)}'")
+    assert (am308["temperature"], am308["relative_humidity"]) == (30.8, 50.5)
+    (unknown,) = rows(url, db, f"SELECT * FROM device_status WHERE dev_eui = '{eui(503)}'")
+    assert (unknown["kind"], unknown["item"], unknown["value"]) == ("unknown", "10", "056a4900")
+
+    # Out of range: only the temperature is withheld, with its reason; humidity stored.
+    (rs1xx,) = rows(url, db, f"SELECT * FROM climate WHERE dev_eui = '{eui(504)}'")
+    assert rs1xx["relative_humidity"] == 52.33 and rs1xx["temperature"] is None
+    withheld = rows(
+        url, db, f"SELECT * FROM device_status WHERE dev_eui = '{eui(504)}' AND kind = 'withheld'"
+    )
+    assert [(r["item"], r["number"]) for r in withheld] == [("temperature", 98.67)]
+    assert "85" in withheld[0]["note"]
+
+    # Encrypted: never decoded, its own dead letter; the empty payload like "": at the
+    # event's time with the device's tags; the simulated uplink nowhere.
+    letters = rows(url, db, "SELECT * FROM dead_letter")
+    by_reason = {r["reason"]: r for r in letters}
+    assert by_reason["encrypted"]["dev_eui"] == "70b3d57ed0000001"
+    assert by_reason["encrypted"]["model"] == "paxcounter"
+    assert rows(url, db, "SELECT * FROM footfall WHERE dev_eui = '70b3d57ed0000001'") == []
+    (empty,) = [r for r in letters if r["dev_eui"] == "a840410000000001"]
+    assert empty["reason"] != "bad_event"
+    assert empty["time"] == parse_time("2025-01-15T08:00:00.140Z")
+    assert (empty["model"], empty["site"], empty["privacy"]) == (
+        "dragino-lht65n",
+        "briggate",
+        "public",
+    )
+    assert len(letters) == 2
+    for measurement in ("climate", "uplink", "device_status", "dead_letter"):
+        assert (
+            rows(url, db, f"SELECT * FROM {measurement} WHERE dev_eui = 'a840410000000099'") == []
+        )
+
+    # The counts.
+    assert metric("leedswin_bridge_skipped_total", reason="simulated") == 1
+    assert metric("leedswin_bridge_dead_lettered_total", reason="encrypted") == 1
+    assert metric("leedswin_bridge_decoded_total") == 5
+    assert metric("leedswin_bridge_history_frames_total") == 3
+    assert metric("leedswin_bridge_clock_corrections_total") == 1
+    assert metric("leedswin_bridge_withheld_total", field="temperature") == 3
+    assert metric("leedswin_bridge_unknown_parts_total") == 1
+    assert metric("leedswin_bridge_status_uplinks_total") == 3

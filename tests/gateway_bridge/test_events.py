@@ -111,10 +111,15 @@ def _with(**changes: Any) -> dict[str, Any]:
     return body
 
 
+def _tts_without_payload() -> dict[str, Any]:
+    body = samples.tts_dict()
+    del body["uplink_message"]["frm_payload"]
+    return body
+
+
 MALFORMED_JSON = {
     "bad json": b'{"deviceInfo": {',
     "not an object": b"[1, 2]",
-    "missing data": orjson.dumps(_without("data")),
     "missing deviceInfo": orjson.dumps(_without("deviceInfo")),
     "bad base64": orjson.dumps(_with(data="not base64!!")),
     "fPort too big": orjson.dumps(_with(fPort=300)),
@@ -143,9 +148,65 @@ def test_truncated_protobuf() -> None:
         parse_event(samples.topic_chirpstack(), payload[: len(payload) // 2])
 
 
-def test_protobuf_without_data() -> None:
-    with pytest.raises(EventError, match="data missing"):
-        parse_event(samples.topic_chirpstack(), samples.chirpstack_protobuf(_without("data")))
+@pytest.mark.parametrize(
+    ("topic", "with_empty", "omitted"),
+    [
+        (
+            samples.topic_chirpstack(),
+            samples.chirpstack_json(samples.chirpstack_dict(b"")),
+            samples.chirpstack_json(_without("data")),
+        ),
+        (
+            samples.topic_chirpstack(),
+            samples.chirpstack_json(samples.chirpstack_dict(b"")),
+            samples.chirpstack_json(_with(data=None)),
+        ),
+        (
+            samples.topic_chirpstack(),
+            samples.chirpstack_protobuf(samples.chirpstack_dict(b"")),
+            samples.chirpstack_protobuf(_without("data")),
+        ),
+        (
+            samples.TOPIC_TTS,
+            orjson.dumps(samples.tts_dict(b"")),
+            orjson.dumps(_tts_without_payload()),
+        ),
+    ],
+    ids=["chirpstack-json", "chirpstack-json-null", "chirpstack-protobuf", "tts"],
+)
+def test_an_omitted_empty_payload_is_an_empty_payload(
+    topic: str, with_empty: bytes, omitted: bytes
+) -> None:
+    """TTS, older ChirpStack and every Protobuf event leave an empty payload out."""
+    expected = parse_event(topic, with_empty, received_ns=1)
+    uplink = parse_event(topic, omitted, received_ns=2)
+    assert uplink == expected
+    assert uplink.payload == b"" and uplink.time_ns == samples.TIME_NS
+
+
+@pytest.mark.parametrize("encode", [samples.chirpstack_json, samples.chirpstack_protobuf])
+def test_chirpstack_join_server_context_marks_the_payload_encrypted(encode: Any) -> None:
+    body = _with(joinServerContext={"sessionKeyId": "01e2f3a4", "appSKey": {"kekLabel": "js"}})
+    assert "joinServerContext" in parse_event(samples.topic_chirpstack(), encode(body)).encrypted
+    assert parse_event(samples.topic_chirpstack(), encode(_with())).encrypted == ""
+    assert (
+        parse_event(samples.topic_chirpstack(), encode(_with(joinServerContext=None))).encrypted
+        == ""
+    )
+
+
+def test_tts_app_s_key_marks_the_payload_encrypted() -> None:
+    body = samples.tts_dict(PAYLOAD)
+    body["uplink_message"]["app_s_key"] = {"kek_label": "as", "encrypted_key": "AAAA"}
+    assert "app_s_key" in parse_event(samples.TOPIC_TTS, orjson.dumps(body)).encrypted
+    assert parse_event(samples.TOPIC_TTS, orjson.dumps(samples.tts_dict())).encrypted == ""
+
+
+def test_tts_simulated_flag() -> None:
+    body = samples.tts_dict(PAYLOAD)
+    assert parse_event(samples.TOPIC_TTS, orjson.dumps(body)).simulated is False
+    body["simulated"] = True
+    assert parse_event(samples.TOPIC_TTS, orjson.dumps(body)).simulated is True
 
 
 @pytest.mark.parametrize(

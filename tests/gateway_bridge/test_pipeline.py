@@ -12,7 +12,7 @@ from core.errors import DecodeError
 from decoders.registry import SPECS
 from firmware_sim.encoders import ENCODERS
 from gateway_bridge.events import Uplink, parse_event
-from gateway_bridge.pipeline import Pipeline, build_points
+from gateway_bridge.pipeline import DeadLettered, Decoded, Pipeline, Skipped, build_points
 from gateway_bridge.resolve import Device, Resolver
 from storage.points import Point, to_line
 from storage.schema import QUANTITY_MEASUREMENT
@@ -38,7 +38,7 @@ def by_measurement(points: list) -> dict:
 
 def test_readings_split_by_measurement_and_the_uplink_point() -> None:
     outcome = Pipeline(Resolver()).process(samples.topic_chirpstack(), ers_event())
-    assert outcome.reason is None and outcome.need == "damp"
+    assert isinstance(outcome, Decoded) and outcome.need == "damp"
     points = by_measurement(outcome.points)
     assert set(points) == {"climate", "footfall", "uplink"}
     tags = {
@@ -73,8 +73,8 @@ def test_readings_split_by_measurement_and_the_uplink_point() -> None:
 
 def to_points(uplink: Uplink, device: Device) -> list[Point]:
     """Decode an uplink and map it onto the schema, as ``Pipeline.process`` does."""
-    readings = decoders.decode(device.model, uplink.f_port, uplink.payload)
-    return build_points(uplink, device, decoders.get_spec(device.model).need, readings)
+    decoded = decoders.decode_uplink(device.model, uplink.f_port, uplink.payload)
+    return build_points(uplink, device, decoders.get_spec(device.model), decoded).points
 
 
 def test_non_canonical_extras_go_to_the_measurement_of_the_need() -> None:
@@ -112,8 +112,9 @@ def test_home_privacy_is_the_default() -> None:
     assert all(dict(point.tags)["privacy"] == "home" for point in outcome.points)
 
 
-def dead_letter_of(topic: str, payload: bytes) -> tuple[str | None, dict]:
+def dead_letter_of(topic: str, payload: bytes) -> tuple[str, dict]:
     outcome = Pipeline(Resolver()).process(topic, payload, received_ns=123)
+    assert isinstance(outcome, DeadLettered)
     assert len(outcome.points) == 1
     point = outcome.points[0]
     assert point.measurement == "dead_letter"
@@ -138,9 +139,13 @@ def test_unknown_device_is_a_dead_letter() -> None:
     assert point["time_ns"] == samples.TIME_NS
 
 
-def test_unknown_model_is_a_dead_letter() -> None:
+def test_unknown_model_is_a_dead_letter_naming_device_f_port_and_payload() -> None:
     payload = samples.chirpstack_json(samples.chirpstack_dict(profile="x", tags={"model": "acme"}))
-    assert dead_letter_of(samples.topic_chirpstack(), payload)[0] == "unknown_model"
+    reason, point = dead_letter_of(samples.topic_chirpstack(), payload)
+    assert reason == "unknown_model"
+    assert point["dev_eui"] == samples.DEV_EUI and point["model"] == "acme"
+    assert point["f_port"] == 5 and point["payload_hex"] == "0102"
+    assert point["error"] == "acme fPort 5 payload 0102: no decoder registered for this model"
 
 
 @pytest.mark.parametrize(
@@ -162,7 +167,7 @@ def test_decode_errors_are_dead_letters(payload: bytes, f_port: int, reason: str
 def test_mac_only_frame_is_skipped_not_dead_lettered() -> None:
     body = samples.tts_dict(f_port=None)
     outcome = Pipeline(Resolver()).process(samples.TOPIC_TTS, orjson.dumps(body))
-    assert outcome.points == [] and outcome.skipped == "no_payload"
+    assert outcome == Skipped("no_payload") and outcome.points == []
 
 
 @settings(max_examples=200, deadline=None)
@@ -182,10 +187,14 @@ def test_any_payload_for_any_model_is_points_or_one_dead_letter(
     for point in outcome.points:
         to_line(point)
         assert dict(point.tags)["privacy"] == ("public" if privacy.lower() == "public" else "home")
-    if outcome.skipped:
-        assert f_port == 0 and outcome.points == []
-    elif outcome.reason is not None:
-        assert [p.measurement for p in outcome.points] == ["dead_letter"]
-    else:
-        assert outcome.points[-1].measurement == "uplink"
-        assert all(p.time_ns == samples.TIME_NS for p in outcome.points)
+    match outcome:
+        case Skipped():
+            assert f_port == 0 and outcome.points == []
+        case DeadLettered():
+            assert [p.measurement for p in outcome.points] == ["dead_letter"]
+        case Decoded():
+            uplinks = [
+                p for p in outcome.points if p.measurement == "uplink" and "f_cnt" in p.fields
+            ]
+            assert len(uplinks) == 1 and uplinks[0].time_ns == samples.TIME_NS
+            assert all(p.time_ns > 1_577_836_800 * 10**9 for p in outcome.points)
