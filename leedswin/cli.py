@@ -45,4 +45,4 @@ decode_command.register(app)
 insights_command.register(app)
 dashboards_command.register(app)
 up_command.register(app)
-models_command.register(app)  # after decode_command: its `models` group replaces that listing
+models_command.register(app)

@@ -1,6 +1,6 @@
-"""`leedswin decode` and `leedswin models`: try a payload by hand; list what can be decoded.
+"""`leedswin decode`: try a payload by hand, and the README's supported-devices table.
 
-The README's supported-devices table is ``leedswin models --markdown`` output, kept in the
+The table is ``leedswin models --markdown`` output (``models_markdown`` here), kept in the
 README between the ``models`` markers; regenerate it in place after adding a model with
 ``leedswin models --write-readme README.md``.
 """
@@ -16,9 +16,9 @@ from typing import Any
 
 import typer
 
-from core.errors import DecodeError
+from core.errors import ConfigError, DecodeError
 from decoders import decode_uplink, supported_models
-from leedswin.commands.settings import replace_section
+from leedswin.commands.models import decode_with_codec
 
 START, END = "<!-- models:start -->", "<!-- models:end -->"
 _NEED_ORDER = {"damp": 0, "air_quality": 1, "footfall": 2}
@@ -116,41 +116,51 @@ def _fail(message: str) -> typer.Exit:
 def register(app: typer.Typer) -> None:
     @app.command("decode")
     def decode_command(
-        model: str = typer.Argument(..., help="Model key, e.g. elsys-ers (see `leedswin models`)"),
-        f_port: int = typer.Argument(..., help="LoRaWAN fPort of the uplink"),
-        payload_hex: str = typer.Argument(..., metavar="HEX", help="Payload as hex, e.g. 0100e2"),
+        args: list[str] = typer.Argument(
+            ...,
+            metavar="[MODEL] F_PORT HEX",
+            help="Model key (see `leedswin models`), fPort and payload hex, e.g. elsys-ers 5 0100e2;"
+            " with --codec or --model-file only F_PORT HEX",
+        ),
+        codec: Path | None = typer.Option(
+            None, "--codec", help="Run this vendor codec (.js) instead of a model's decoder"
+        ),
+        model_file: Path | None = typer.Option(
+            None, "--model-file", help="A model definition (.yaml): also print canonical readings"
+        ),
     ) -> None:
         """Decode one payload and print everything it says as JSON; exit 2 if it is not a frame.
 
-        The JSON is the ``DecodedUplink``: ``frames`` (each with ``readings``, ``time_ns`` =
-        the device's clock or ``age_s`` before the uplink, both null for "at the uplink", and
-        ``withheld`` out-of-range values), ``status`` and ``unknown`` parts (offset, hex, note).
+        With a model key the JSON is the ``DecodedUplink``: ``frames`` (each with ``readings``,
+        ``time_ns`` = the device's clock or ``age_s`` before the uplink, both null for "at the
+        uplink", and ``withheld`` out-of-range values), ``status`` and ``unknown`` parts
+        (offset, hex, note). With ``--codec``/``--model-file`` it is the codec's own
+        ``{data, warnings, errors}``, plus ``readings`` when a model file maps them.
         """
+        by_codec = codec is not None or model_file is not None
+        if len(args) != (2 if by_codec else 3):
+            usage = "F_PORT HEX" if by_codec else "MODEL F_PORT HEX"
+            raise _fail(f"expected {usage}, got {len(args)} argument(s)")
+        *model, port_text, payload_hex = args
+        try:
+            f_port = int(port_text)
+        except ValueError:
+            raise _fail(f"bad fPort {port_text!r}: not a whole number") from None
         try:
             payload = bytes.fromhex(payload_hex)
         except ValueError as exc:
             raise _fail(f"bad hex payload {payload_hex!r}: {exc}") from None
+        if by_codec:
+            try:
+                result = decode_with_codec(codec, f_port, payload, model_file)
+            except ConfigError as exc:
+                raise _fail(f"{exc.code}: {exc}") from None
+            typer.echo(json.dumps(result))
+            if result["errors"]:
+                raise typer.Exit(code=2)
+            return
         try:
-            decoded = decode_uplink(model, f_port, payload)
+            decoded = decode_uplink(model[0], f_port, payload)
         except DecodeError as exc:
             raise _fail(f"{exc.code}: {exc}") from None
         typer.echo(json.dumps(dataclasses.asdict(decoded)))
-
-    @app.command("models")
-    def models_command(
-        markdown: bool = typer.Option(
-            False, "--markdown", help="Print the README's markdown table"
-        ),
-        write_readme: Path | None = typer.Option(
-            None, help="Rewrite the device table between the models markers in this README"
-        ),
-    ) -> None:
-        """List every supported model (JSON, or the README's markdown table)."""
-        if write_readme is not None:
-            table = models_markdown()
-            write_readme.write_text(replace_section(write_readme.read_text(), START, END, table))
-            return
-        if markdown:
-            typer.echo(models_markdown())
-            return
-        typer.echo(json.dumps(_ordered(supported_models()), indent=2))

@@ -84,7 +84,7 @@ def check_directory(directory: Path) -> tuple[list[str], bool]:
 
 
 def decode_with_codec(
-    codec_file: Path, f_port: int, payload: bytes, model_file: Path | None = None
+    codec_file: Path | None, f_port: int, payload: bytes, model_file: Path | None = None
 ) -> dict[str, Any]:
     """``{data, warnings, errors}`` from a codec file, plus ``readings`` with a model file.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import typer
@@ -14,8 +15,8 @@ from leedswin.commands import decode as decode_command
 
 @pytest.fixture(scope="module")
 def app() -> typer.Typer:
-    app = typer.Typer()
-    decode_command.register(app)
+    from leedswin.cli import app
+
     return app
 
 
@@ -147,3 +148,34 @@ def test_numbered_fields_collapse() -> None:
         "`region_1…16_count` (count), `pm1_0` (ug/m3), `pm2_5` (ug/m3)"
     )
     assert decode_command._fields({"a_1": "x", "a_2": "x"}) == "`a_1` (x), `a_2` (x)"
+
+
+CODECS = Path(__file__).parents[1] / "decoders" / "codecs" / "models"
+
+
+def test_decode_with_a_codec_prints_its_own_output(app: typer.Typer, runner: CliRunner) -> None:
+    args = ["decode", "--codec", str(CODECS / "lht65n.js"), "2", "cbf60b0d0376010adc7fff"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["errors"] == [] and out["data"]["TempC_SHT"] == 28.29
+    assert "readings" not in out
+
+
+def test_decode_with_a_model_file_adds_canonical_readings(
+    app: typer.Typer, runner: CliRunner
+) -> None:
+    args = ["decode", "--model-file", str(CODECS / "dragino-lht65n-js.yaml"), "2", "cbf60b0d"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["errors"] == ["LHT65N frame is 11 bytes, got 4"]
+    good = ["decode", "--model-file", str(CODECS / "dragino-lht65n-js.yaml")]
+    result = runner.invoke(app, [*good, "2", "cbf60b0d0376010adc7fff"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["readings"][0]["readings"]["relative_humidity"] == 88.6
+
+
+def test_decode_with_a_codec_takes_only_port_and_hex(app: typer.Typer, runner: CliRunner) -> None:
+    args = ["decode", "--codec", str(CODECS / "lht65n.js"), "dragino-lht65n", "2", "00"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "expected F_PORT HEX" in result.stderr
