@@ -168,7 +168,7 @@ def test_decode_with_a_model_file_adds_canonical_readings(
     args = ["decode", "--model-file", str(CODECS / "dragino-lht65n-js.yaml"), "2", "cbf60b0d"]
     result = runner.invoke(app, args)
     assert result.exit_code == 2
-    assert json.loads(result.stdout)["errors"] == ["LHT65N frame is 11 bytes, got 4"]
+    assert json.loads(result.stdout)["errors"] == ["lht65n.js: LHT65N frame is 11 bytes, got 4"]
     good = ["decode", "--model-file", str(CODECS / "dragino-lht65n-js.yaml")]
     result = runner.invoke(app, [*good, "2", "cbf60b0d0376010adc7fff"])
     assert result.exit_code == 0, result.stderr
