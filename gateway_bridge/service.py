@@ -54,7 +54,7 @@ class Writer(Protocol):
 
 
 def feed_message(outcome: Decoded) -> tuple[str, bytes]:
-    """Topic and JSON payload of a stored uplink's readings at its own time on the live feed."""
+    """Topic and JSON payload of the live feed: the readings measured at the uplink's time."""
     uplink, device = outcome.uplink, outcome.device
     body = {
         "dev_eui": device.dev_eui,
