@@ -159,6 +159,7 @@ class DeviceRegistry:
         self._mtime_ns: int | None = None
         self._next_check = 0.0
         self._lock = threading.Lock()
+        self._not_public: tuple[dict[str, DeviceRecord], frozenset[str]] | None = None
         if path is not None:
             self._mtime_ns = self._stat()
             self._devices = load_devices(path)
@@ -187,12 +188,25 @@ class DeviceRegistry:
         log.info("event=registry_reloaded path=%s devices=%d", self.path, len(self._devices))
         return True
 
-    def get(self, dev_eui: str) -> DeviceRecord | None:
+    def _check(self) -> None:
         now = time.monotonic()
         if self.path is not None and now >= self._next_check:
             self._next_check = now + self.check_interval
             self.reload_if_changed()
+
+    def get(self, dev_eui: str) -> DeviceRecord | None:
+        self._check()
         return self._devices.get(dev_eui)
+
+    def not_public(self) -> frozenset[str]:
+        """DevEUIs the registry does not mark public (home, or privacy left empty)."""
+        self._check()
+        devices = self._devices
+        cached = self._not_public
+        if cached is None or cached[0] is not devices:
+            hidden = frozenset(e for e, r in devices.items() if r.privacy != PRIVACY_PUBLIC)
+            cached = self._not_public = (devices, hidden)
+        return cached[1]
 
     def __len__(self) -> int:
         return len(self._devices)
