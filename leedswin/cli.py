@@ -34,6 +34,9 @@ def main(
         level=log_level.upper(),
         format="time=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
     )
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        # httpx logs every request URL (each InfluxDB query) at INFO: only wanted when debugging.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 settings.register(app)

@@ -28,11 +28,15 @@ LOOPBACK = "127.0.0.1"
 #: Broker accounts of the platform. Innovators get accounts of their own names.
 BRIDGE_ACCOUNT = "leedswin-bridge"
 NETWORK_ACCOUNT = "leedswin-network"
+#: A second uplink writer: `leedswin sim` beside the demo, without taking over its simulator.
+SIM_ACCOUNT = "leedswin-sim"
 HOUSING_ACCOUNT = "leedswin-housing"
 
 
 def broker_acl(
-    bridge: str = BRIDGE_ACCOUNT, network: str = NETWORK_ACCOUNT, housing: str = HOUSING_ACCOUNT
+    bridge: str = BRIDGE_ACCOUNT,
+    network: tuple[str, ...] = (NETWORK_ACCOUNT, SIM_ACCOUNT),
+    housing: str = HOUSING_ACCOUNT,
 ) -> str:
     """Mosquitto ``acl_file`` text: who may read and write which topics.
 
@@ -51,10 +55,13 @@ def broker_acl(
         "topic read v3/+/devices/+/up\n"
         "topic write leedswin/v1/readings/#\n"
         "topic write leedswin/v1/restricted/readings/#\n"
-        f"\nuser {network}\n"
-        "topic write application/+/device/+/event/up\n"
-        "topic write v3/+/devices/+/up\n"
-        f"\nuser {housing}\n"
+        + "".join(
+            f"\nuser {name}\n"
+            "topic write application/+/device/+/event/up\n"
+            "topic write v3/+/devices/+/up\n"
+            for name in network
+        )
+        + f"\nuser {housing}\n"
         "topic read leedswin/v1/restricted/readings/#\n"
     )
 
@@ -315,6 +322,7 @@ __all__ = [
     "BRIDGE_ACCOUNT",
     "HOUSING_ACCOUNT",
     "NETWORK_ACCOUNT",
+    "SIM_ACCOUNT",
     "LocalInfluxDB",
     "LocalMosquitto",
     "LocalServer",

@@ -178,14 +178,15 @@ def test_v1_sink_sends_params_and_token(fake_influx: FakeInflux) -> None:
     sink.close()
 
 
-def test_v1_sink_sends_user_and_password_as_params(fake_influx: FakeInflux) -> None:
+def test_v1_sink_sends_user_and_password_as_basic_auth_never_in_the_url(
+    fake_influx: FakeInflux,
+) -> None:
     sink = V1Sink(
         InfluxSettings(url=fake_influx.url, database="d", username="u1", password="p1", timeout=2)
     )
     sink.write(b"m f=1.0 1")
-    assert fake_influx.requests[0].query["u"] == ["u1"]
-    assert fake_influx.requests[0].query["p"] == ["p1"]
-    assert fake_influx.requests[0].authorization is None
+    assert "u" not in fake_influx.requests[0].query and "p" not in fake_influx.requests[0].query
+    assert fake_influx.requests[0].authorization == "Basic dTE6cDE="
     sink.close()
 
 
