@@ -10,6 +10,7 @@ from leedswin.commands import api as api_command
 from leedswin.commands import bridge as bridge_command
 from leedswin.commands import dashboards as dashboards_command
 from leedswin.commands import decode as decode_command
+from leedswin.commands import devices as devices_command
 from leedswin.commands import insights as insights_command
 from leedswin.commands import settings
 from leedswin.commands import sim as sim_command
@@ -44,6 +45,7 @@ api_command.register(app)
 bridge_command.register(app)
 sim_command.register(app)
 decode_command.register(app)
+devices_command.register(app)
 insights_command.register(app)
 dashboards_command.register(app)
 up_command.register(app)
