@@ -315,8 +315,17 @@ class GrafanaSettings(BaseSettings):
         None, description="InfluxDB URL as Grafana reaches it; creates/updates the datasource"
     )
     influx_database: str = Field("leedswin", description="Database (v1) or DBRP mapping (2.x)")
-    influx_user: str | None = None
+    influx_user: str | None = Field(
+        None, description="Public datasource: reads the public database only"
+    )
     influx_password: SecretStr | None = Field(None, description="Password, or a 2.x read token")
+    influx_home_database: str | None = Field(
+        None, description="Housing datasource's database (default <influx_database>_home)"
+    )
+    influx_housing_user: str | None = Field(
+        None, description="Housing datasource: reads the home database"
+    )
+    influx_housing_password: SecretStr | None = None
 
 
 def build(cls: type[BaseSettings], **overrides: Any) -> Any:
