@@ -341,3 +341,10 @@ def test_api_answers_for_both_scopes_over_their_own_credentials(
     assert public_rows and all(row["privacy"] == "public" for row in public_rows)
     assert {row["privacy"] for row in housing_rows} == {"public", "home"}
     assert {r["dev_eui"] for r in public_rows} < {r["dev_eui"] for r in housing_rows}
+
+
+def test_bridge_metrics_carry_no_home_public_split(platform: Platform) -> None:
+    for family in platform.metrics.collect():
+        assert not any(word in family.name for word in ("home", "public", "restricted", "privacy"))
+        for sample in family.samples:
+            assert not set(sample.labels) & {"privacy", "need", "site", "dev_eui"}, sample
