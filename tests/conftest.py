@@ -7,6 +7,8 @@ never by mocking the servers.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import urllib.parse
 import urllib.request
 import uuid
@@ -17,6 +19,10 @@ import pytest
 
 from leedswin.services import LocalInfluxDB, LocalMosquitto
 from storage.query import spanning
+
+# A `make demo` run in this checkout leaves ./.leedswin/demo.env, which every settings build
+# reads: point the tests at a directory that does not exist, so its servers never leak in.
+os.environ["LEEDSWIN_HOME"] = os.path.join(tempfile.gettempdir(), f"leedswin-tests-{os.getpid()}")
 
 
 @pytest.fixture(scope="session")
