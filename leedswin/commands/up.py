@@ -52,7 +52,6 @@ from leedswin.services import (
     free_port,
 )
 from storage.provision import provision
-from storage.query import InfluxQL
 from storage.registry import ApiKeys, Scope, open_registry
 
 DATABASE = "leedswin"
@@ -77,21 +76,20 @@ def port_in_use(port: int) -> bool:
     return False
 
 
-def _wait_for_uplinks(influx: InfluxSettings, expected: int, timeout: float) -> int:
-    """Poll until the bridge has stored ``expected`` uplink points (or time runs out)."""
-    query = InfluxQL(influx)
-    try:
-        deadline = time.monotonic() + timeout
-        count = 0
-        while time.monotonic() < deadline:
-            series = query.query('SELECT count("f_cnt") FROM "uplink"')
-            count = sum(int(s.values[0][1]) for s in series if s.values)
-            if count >= expected:
-                break
-            time.sleep(0.5)
-        return count
-    finally:
-        query.close()
+def _wait_for_bridge(metrics: CollectorRegistry, messages: float, timeout: float) -> int:
+    """Poll the bridge's counters until it has acknowledged ``messages`` (or time runs out).
+
+    Counted by the bridge, not in InfluxDB: a persistent demo directory already
+    holds earlier runs' points for the same hours.
+    """
+    deadline = time.monotonic() + timeout
+    acked = 0.0
+    while time.monotonic() < deadline:
+        acked = metrics.get_sample_value("leedswin_bridge_acked_total") or 0.0
+        if acked >= messages:
+            break
+        time.sleep(0.5)
+    return int(metrics.get_sample_value("leedswin_bridge_written_total") or 0)
 
 
 def _thread(name: str, target: Callable[[], object]) -> threading.Thread:
@@ -275,6 +273,7 @@ def register(app: typer.Typer) -> None:
             if uplinks:
                 began = time.monotonic()
                 typer.echo(f"backfill: simulating {backfill_hours} h of {devices} devices…")
+                acked_before = bridge_metrics.get_sample_value("leedswin_bridge_acked_total") or 0
                 backfill = run_simulation(
                     mqtt_as(NETWORK_ACCOUNT),
                     SimOptions(
@@ -287,7 +286,9 @@ def register(app: typer.Typer) -> None:
                     ),
                     stop=stop,
                 )
-                stored = _wait_for_uplinks(insights_influx, backfill.published, timeout=300)
+                stored = _wait_for_bridge(
+                    bridge_metrics, acked_before + backfill.messages, timeout=300
+                )
                 typer.echo(
                     f"backfill: {backfill.published} uplinks published, {stored} stored,"
                     f" dead letters {_dead_letters(bridge_metrics)}"
