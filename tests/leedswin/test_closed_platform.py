@@ -333,6 +333,8 @@ def test_api_answers_for_both_scopes_over_their_own_credentials(
     )
     app = create_app(api, influx, platform.mqtt(HOUSING_ACCOUNT))
     with serve_api(app) as base, httpx.Client(base_url=base) as client:
+        # Ready means the live feed subscribed both trees with the housing account.
+        wait_until(lambda: client.get("/readyz").status_code == 200, 15, "API ready")
         public_devices = client.get("/v1/devices", headers={"X-API-Key": public_key})
         housing_devices = client.get("/v1/devices", headers={"X-API-Key": housing_key})
     assert public_devices.status_code == housing_devices.status_code == 200
