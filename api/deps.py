@@ -4,7 +4,9 @@ Routers (ours and the insights helper's) use only these aliases:
 ``PrincipalDep`` (any valid key, rate limited), ``require_scope(Scope.HOUSING)``
 (or ``HousingDep``/``AdminDep``), ``ScopedReadingsDep`` (InfluxDB, scoped to
 the principal), ``RegistryDep`` (the SQLite registry connection) and
-``SettingsDep``. Nothing here touches InfluxDB without the principal's scope.
+``SettingsDep``. Nothing here touches InfluxDB without the principal's scope:
+public keys' queries run on ``public_influx`` (credentials that cannot read the
+home database), housing keys' on ``influx`` (both databases).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Services:
 
     settings: ApiSettings
     influx: QueryRunner
+    public_influx: QueryRunner
     registry: sqlite3.Connection
     keys: ApiKeys
     limiter: RateLimiter
@@ -109,7 +112,11 @@ def get_scoped(services: ServicesDep, principal: PrincipalDep) -> ScopedReadings
         return record is not None and record.privacy != PRIVACY_PUBLIC
 
     return ScopedReadings(
-        services.influx, principal, timedelta(days=services.settings.max_range_days), restricted
+        services.influx if principal.sees_home else services.public_influx,
+        principal,
+        timedelta(days=services.settings.max_range_days),
+        restricted,
+        hidden=() if principal.sees_home else services.devices.not_public(),
     )
 
 

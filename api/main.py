@@ -81,9 +81,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         services.live.stop()
         services.registry.close()
-        close = getattr(services.influx, "close", None)
-        if close:
-            close()
+        for client in (services.influx, services.public_influx):
+            close = getattr(client, "close", None)
+            if close:
+                close()
 
 
 def create_app(
@@ -101,6 +102,7 @@ def create_app(
         return Services(
             settings=api,
             influx=client,
+            public_influx=InfluxQL(influx.public(), include_home=False),
             registry=conn,
             keys=ApiKeys(conn),
             limiter=RateLimiter(api.rate_limit_per_minute),

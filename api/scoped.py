@@ -1,8 +1,12 @@
 """The only way request handlers reach InfluxDB: queries scoped to what a principal may see.
 
-Every statement must carry the ``{privacy}`` marker in its WHERE clause; it
-becomes ``"privacy" = $scope_privacy`` (bound to ``public``) for a public key,
-and a statement without the marker is refused. Handlers get a
+Every statement must carry the ``{privacy}`` marker in its WHERE clause; for a
+public key it becomes ``"privacy" = $scope_privacy`` (bound to ``public``) and
+excludes every device the registry does not mark public, so a device
+reclassified as home (or labelled public by another bridge's registry) is in no
+public answer, site aggregates included. A statement without the marker is
+refused. Public keys' queries also run on a client whose credentials cannot
+read the home database at all (``api.deps``). Handlers get a
 ``ScopedReadings``, never the client, so forgetting the privacy filter in a
 new handler is not possible. Identifiers (measurement, field, tag names) come
 only from fixed whitelists; every user-supplied value is a bound ``$param``.
@@ -10,7 +14,8 @@ only from fixed whitelists; every user-supplied value is a bound ``$param``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, Protocol
@@ -34,6 +39,15 @@ _FN_SQL: Final[dict[str, str]] = {
 }
 _GROUP_TAG: Final[dict[str, str]] = {"device": "dev_eui", "site": "site"}
 _DEVICE_TAGS: Final = ("dev_eui", "model", "site", "privacy", "need")
+_HEX_EUI: Final = re.compile(r"[0-9a-f]{16}")
+
+
+def _exclusion(dev_euis: Collection[str]) -> str:
+    """`` AND "dev_eui" !~ /^(?:…)$/`` for DevEUIs (16 hex digits, so safe in a regex literal)."""
+    safe = sorted(eui for eui in dev_euis if _HEX_EUI.fullmatch(eui))
+    if not safe:
+        return ""
+    return f' AND "dev_eui" !~ /^(?:{"|".join(safe)})$/'
 
 
 class QueryRunner(Protocol):
@@ -113,17 +127,21 @@ class ScopedReadings:
         principal: Principal,
         max_range: timedelta,
         restricted: Callable[[str], bool] = lambda dev_eui: False,
+        hidden: Collection[str] = (),
     ) -> None:
-        """``restricted(dev_eui)``: the device registry says home (or unknown) for this device.
+        """``restricted(dev_eui)``: the device registry says home (or unknown) for this device;
+        ``hidden``: every DevEUI the registry marks home.
 
-        It beats a ``public`` tag on stored data (say, written before the device was
-        reclassified): such series are dropped for public keys wherever the result is
-        grouped by device. Site aggregates carry no device tag and rely on the stored tag.
+        Both beat a ``public`` tag on stored data (say, written before the device was
+        reclassified): for public keys, ``hidden`` devices are filtered out inside
+        InfluxDB, so site aggregates never include them, and series of a
+        ``restricted`` device are dropped from results as well.
         """
         self._runner = runner
         self.principal = principal
         self._max_range = max_range
         self._restricted = restricted
+        self._exclusion = _exclusion(hidden)
 
     def query(self, statement: str, params: dict[str, Any] | None = None) -> list[Series]:
         """Run one statement whose WHERE clause holds ``{privacy}``; refuse it otherwise."""
@@ -133,7 +151,7 @@ class ScopedReadings:
         if self.principal.sees_home:
             clause = '"privacy" =~ /.*/'
         else:
-            clause = '"privacy" = $scope_privacy'
+            clause = f'("privacy" = $scope_privacy{self._exclusion})'
             bound["scope_privacy"] = "public"
         series = self._runner.query(statement.replace(PRIVACY_MARKER, clause), bound)
         if not self.principal.sees_home:

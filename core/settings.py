@@ -8,6 +8,8 @@ and hands them down; nothing here is built at import time.
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -22,14 +24,47 @@ def _config(prefix: str) -> SettingsConfigDict:
     return SettingsConfigDict(env_prefix=prefix, env_ignore_empty=True, extra="ignore", frozen=True)
 
 
+#: Where `leedswin up` keeps the demo's data and the settings every other command reads.
+HOME_ENV = "LEEDSWIN_HOME"
+DEFAULT_HOME = Path(".leedswin")
+DEMO_ENV_FILE = "demo.env"
+
+_DURATION = re.compile(r"(INF|[1-9][0-9]{0,8}(h|d|w))")
+
+
+def state_dir() -> Path:
+    """The demo's directory: ``$LEEDSWIN_HOME``, else ``./.leedswin``."""
+    return Path(os.environ.get(HOME_ENV) or DEFAULT_HOME)
+
+
+def demo_env_file() -> Path:
+    """The env file `leedswin up` writes; every command reads it (real env vars beat it)."""
+    return state_dir() / DEMO_ENV_FILE
+
+
+def _secrets_from_files(data: Any, pairs: tuple[tuple[str, str], ...]) -> Any:
+    """``<name>_file`` -> ``<name>``: the secret is read from the file (Docker/systemd style)."""
+    if not isinstance(data, dict):
+        return data
+    for secret, file_key in pairs:
+        path = data.get(file_key)
+        if path and not data.get(secret):
+            try:
+                data = {**data, secret: Path(path).read_text().strip()}
+            except OSError as exc:
+                raise ValueError(f"{file_key}: cannot read {path}: {exc.strerror}") from None
+    return data
+
+
 class MqttSettings(BaseSettings):
     """Broker connection and the bridge's session on it."""
 
     model_config = _config("LEEDSWIN_MQTT_")
 
     url: str = Field("mqtt://127.0.0.1:1883", description="mqtt://host:port")
-    username: str | None = None
+    username: str | None = Field(None, description="This component's broker account")
     password: SecretStr | None = None
+    password_file: Path | None = Field(None, description="File holding the password (beats none)")
     client_id: str = Field(
         "leedswin-bridge",
         description="Stable id: the broker keeps this session's queue while the bridge is down",
@@ -52,6 +87,11 @@ class MqttSettings(BaseSettings):
         None, description="Subscribe as $share/<group>/… so several bridges split the load"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _read_files(cls, data: Any) -> Any:
+        return _secrets_from_files(data, (("password", "password_file"),))
+
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
@@ -70,18 +110,52 @@ class MqttSettings(BaseSettings):
 
 
 class InfluxSettings(BaseSettings):
-    """Time-series store. v1 API (database/RP) unless a bucket is given (v2: org/bucket/token)."""
+    """Time-series store. v1 API (database/RP) unless a bucket is given (v2: org/bucket/token).
+
+    Home readings and everything derived from them live in their own database
+    (bucket), because InfluxDB grants access per database, not per tag: the
+    writer routes each point by its ``privacy`` tag, and readers given these
+    settings query both. ``public()`` is the view for public-facing readers,
+    with the ``public_*`` credentials that cannot read the home database.
+    """
 
     model_config = _config("LEEDSWIN_INFLUX_")
 
     url: str = "http://127.0.0.1:8086"
-    database: str = Field("leedswin", description="v1 database; also the v1 /query target on 2.x")
+    database: str = Field(
+        "leedswin", description="v1 database of public data; also the v1 /query target on 2.x"
+    )
     retention_policy: str | None = None
-    username: str | None = None
+    home_database: str | None = Field(
+        None,
+        description="v1 database of home data and everything derived from them (default <database>_home)",
+    )
+    home_retention_policy: str | None = None
+    retention: str | None = Field(
+        None,
+        description="Retention duration of the public database set up by `leedswin influx setup` (e.g. 104w; none: infinite)",
+    )
+    home_retention: str | None = Field(
+        None, description="Retention duration of the home database (e.g. 52w; none: infinite)"
+    )
+    username: str | None = Field(
+        None,
+        description="This component's user (bridge: write both; insights, housing readers: both)",
+    )
     password: SecretStr | None = None
+    password_file: Path | None = Field(None, description="File holding the password")
     token: SecretStr | None = Field(None, description="API token (InfluxDB 2.x/3.x)")
+    token_file: Path | None = Field(None, description="File holding the token")
+    public_username: str | None = Field(
+        None, description="Read-only user of the public database: the API's public path"
+    )
+    public_password: SecretStr | None = None
+    public_password_file: Path | None = None
+    public_token: SecretStr | None = Field(None, description="2.x read token of the public bucket")
+    public_token_file: Path | None = None
     org: str | None = None
     bucket: str | None = Field(None, description="Setting a bucket selects the v2 write API")
+    home_bucket: str | None = Field(None, description="v2 bucket of home data (needed with bucket)")
     batch_size: int = Field(5000, ge=1, le=100_000, description="Points per write request")
     flush_interval: float = Field(0.2, gt=0, description="Seconds before a partial batch is sent")
     timeout: float = Field(10.0, gt=0)
@@ -96,15 +170,65 @@ class InfluxSettings(BaseSettings):
             raise ValueError(f"InfluxDB URL must look like http://host:port, got {value!r}")
         return value.rstrip("/")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _read_files(cls, data: Any) -> Any:
+        return _secrets_from_files(
+            data,
+            (
+                ("password", "password_file"),
+                ("token", "token_file"),
+                ("public_password", "public_password_file"),
+                ("public_token", "public_token_file"),
+            ),
+        )
+
+    @field_validator("retention", "home_retention")
+    @classmethod
+    def _check_duration(cls, value: str | None) -> str | None:
+        if value is not None and not _DURATION.fullmatch(value):
+            raise ValueError(f"retention must look like 52w, 90d, 24h or INF, got {value!r}")
+        return value
+
     @model_validator(mode="after")
     def _check_v2(self) -> InfluxSettings:
         if self.bucket and not (self.org and self.token):
             raise ValueError("the v2 API (bucket set) needs org and token too")
+        if self.bucket and not self.home_bucket:
+            raise ValueError("the v2 API needs home_bucket too: home data never share a bucket")
+        if self.home_db == self.database or (self.bucket and self.home_bucket == self.bucket):
+            raise ValueError("home data need a database (bucket) of their own")
         return self
 
     @property
     def api_version(self) -> Literal[1, 2]:
         return 2 if self.bucket else 1
+
+    @property
+    def home_db(self) -> str:
+        """The home database's name."""
+        return self.home_database or f"{self.database}_home"
+
+    def home(self) -> InfluxSettings:
+        """The same connection aimed at the home database (bucket), for its writer."""
+        return self.model_copy(
+            update={
+                "database": self.home_db,
+                "retention_policy": self.home_retention_policy,
+                "bucket": self.home_bucket,
+            }
+        )
+
+    def public(self) -> InfluxSettings:
+        """The public view: the ``public_*`` credentials, when given, instead of this component's."""
+        update: dict[str, Any] = {}
+        if self.public_username or self.public_token:
+            update = {
+                "username": self.public_username,
+                "password": self.public_password,
+                "token": self.public_token,
+            }
+        return self.model_copy(update=update)
 
 
 class BridgeSettings(BaseSettings):
@@ -195,14 +319,28 @@ class GrafanaSettings(BaseSettings):
         None, description="InfluxDB URL as Grafana reaches it; creates/updates the datasource"
     )
     influx_database: str = Field("leedswin", description="Database (v1) or DBRP mapping (2.x)")
-    influx_user: str | None = None
+    influx_user: str | None = Field(
+        None, description="Public datasource: reads the public database only"
+    )
     influx_password: SecretStr | None = Field(None, description="Password, or a 2.x read token")
+    influx_home_database: str | None = Field(
+        None, description="Housing datasource's database (default <influx_database>_home)"
+    )
+    influx_housing_user: str | None = Field(
+        None, description="Housing datasource: reads the home database"
+    )
+    influx_housing_password: SecretStr | None = None
 
 
 def build(cls: type[BaseSettings], **overrides: Any) -> Any:
-    """Build one settings class, CLI overrides beating env vars; bad values -> ConfigError."""
+    """Build one settings class: CLI overrides beat env vars, which beat the demo's env file.
+
+    The demo's file (``demo_env_file()``, written by `leedswin up`) makes every command
+    run beside a running demo use its servers, credentials and key registry as is.
+    Bad values -> ConfigError.
+    """
     given = {key: value for key, value in overrides.items() if value is not None}
     try:
-        return cls(**given)
+        return cls(_env_file=demo_env_file(), **given)
     except ValueError as exc:
         raise ConfigError(f"{cls.__name__}: {exc}") from exc

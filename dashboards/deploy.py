@@ -23,7 +23,7 @@ from grafana_client.client import GrafanaClientError, GrafanaException
 
 from core.errors import ConfigError, PlatformError
 from dashboards.build import BOARDS, FOLDERS, Folder
-from dashboards.model import DATASOURCE_UID, Json
+from dashboards.model import DATASOURCE_UID, HOUSING_DATASOURCE_UID, Json
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ class DeployReport:
     """What a deploy changed; empty lists on a rerun with nothing new."""
 
     datasource: Literal["created", "updated", "kept"] = "kept"
+    housing_datasource: Literal["created", "updated", "kept"] = "kept"
     folders_created: list[str] = field(default_factory=list)
     folders_renamed: list[str] = field(default_factory=list)
     dashboards_written: list[str] = field(default_factory=list)
@@ -65,11 +66,19 @@ def deploy(
     housing_team: str | None,
     permission: Literal["view", "edit"] = "view",
     datasource: Datasource | None = None,
+    housing_datasource: Datasource | None = None,
 ) -> DeployReport:
-    """Datasource, folders, housing permissions, dashboards; raises ConfigError/PlatformError."""
+    """Datasources, folders, housing permissions, dashboards; raises ConfigError/PlatformError.
+
+    Two datasources: the public one (public database, read-only credentials that
+    cannot read homes) and the housing one (home database, housing credentials).
+    """
     report = DeployReport()
     try:
         report.datasource = _datasource(api, datasource)
+        report.housing_datasource = _datasource(
+            api, housing_datasource, HOUSING_DATASOURCE_UID, "Leeds WIN InfluxDB (housing)"
+        )
         team_id = _team_id(api, housing_team) if housing_team else None
         report.housing_team_id = team_id
         for folder in FOLDERS:
@@ -110,10 +119,13 @@ def _missing(exc: GrafanaClientError) -> bool:
 
 
 def _datasource(
-    api: GrafanaApi, wanted: Datasource | None
+    api: GrafanaApi,
+    wanted: Datasource | None,
+    uid: str = DATASOURCE_UID,
+    name: str = "Leeds WIN InfluxDB",
 ) -> Literal["created", "updated", "kept"]:
     try:
-        current: Json | None = api.datasource.get_datasource_by_uid(DATASOURCE_UID)
+        current: Json | None = api.datasource.get_datasource_by_uid(uid)
     except GrafanaClientError as exc:
         if not _missing(exc):
             raise
@@ -121,13 +133,13 @@ def _datasource(
     if wanted is None:
         if current is None:
             raise ConfigError(
-                f"Grafana has no datasource with uid {DATASOURCE_UID!r}: provision"
+                f"Grafana has no datasource with uid {uid!r}: provision"
                 " dashboards/provisioning/datasources/leedswin.yaml or pass --influx-url"
             )
         return "kept"
     body: dict[str, Any] = {
-        "uid": DATASOURCE_UID,
-        "name": "Leeds WIN InfluxDB",
+        "uid": uid,
+        "name": name,
         "type": "influxdb",
         "access": "proxy",
         "url": wanted.url,
@@ -142,7 +154,7 @@ def _datasource(
     same = all(current.get(key) == body[key] for key in ("url", "user", "type", "jsonData"))
     if same and not wanted.password:
         return "kept"
-    api.datasource.update_datasource_by_uid(DATASOURCE_UID, body)
+    api.datasource.update_datasource_by_uid(uid, body)
     return "updated"
 
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 from dashboards.model import (
     BAND_AREA,
     COLOUR_CELLS,
+    HOUSING_DATASOURCE,
     Json,
     dashboard,
+    on_datasource,
     panel,
     table,
     tag_variable,
@@ -208,7 +210,7 @@ def build() -> Json:
             interval="1h",
         ),
     ]
-    return dashboard(
+    board = dashboard(
         UID,
         "Leeds WIN – Housing damp risk (restricted)",
         "Damp and mould risk in tenants' homes from room temperature and humidity."
@@ -217,6 +219,8 @@ def build() -> Json:
         VARIABLES,
         panels,
     )
+    # Home data live in their own database, which only the housing datasource can read.
+    return on_datasource(board, HOUSING_DATASOURCE)
 
 
 def panel_homes_by_risk() -> Json:

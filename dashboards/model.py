@@ -13,9 +13,26 @@ from typing import Any
 
 Json = dict[str, Any]
 
-#: Every panel and variable points at this datasource; the provisioning file creates it.
+#: Every public panel and variable points at this datasource; the provisioning file creates it.
+#: Its credentials read the public database only.
 DATASOURCE_UID = "leedswin-influxdb"
 DATASOURCE: Json = {"type": "influxdb", "uid": DATASOURCE_UID}
+#: The housing dashboard's datasource: the home database, with credentials only it holds.
+HOUSING_DATASOURCE_UID = "leedswin-influxdb-housing"
+HOUSING_DATASOURCE: Json = {"type": "influxdb", "uid": HOUSING_DATASOURCE_UID}
+
+
+def on_datasource(node: Any, datasource: Json) -> Any:
+    """A copy of dashboard JSON with every datasource reference replaced by ``datasource``."""
+    if isinstance(node, dict):
+        return {
+            key: dict(datasource) if key == "datasource" else on_datasource(value, datasource)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [on_datasource(item, datasource) for item in node]
+    return node
+
 
 SCHEMA_VERSION = 39
 GRID_WIDTH = 24

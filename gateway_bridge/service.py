@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from typing import Any, Protocol
 
 import orjson
@@ -104,6 +105,8 @@ class Bridge:
         self._accepting = True
         self._connected = threading.Event() if ready is None else ready
         self._disconnected = threading.Event()
+        #: Dead letters stored since the last summary, by reason (written on the writer thread).
+        self.dead_letters: Counter[str] = Counter()
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -231,7 +234,8 @@ class Bridge:
         if isinstance(outcome, Decoded):
             self.metrics.count_decoded(outcome)
         else:
-            log.info("event=dead_letter reason=%s topic=%s", outcome.reason, topic)
+            # One line per dead letter only at DEBUG: `serve` logs a summary a minute.
+            log.debug("event=dead_letter reason=%s topic=%s", outcome.reason, topic)
 
         def on_done(error: PermanentSinkError | None) -> None:
             self._stored(outcome, topic, payload, mid, qos, generation, error)
@@ -274,6 +278,7 @@ class Bridge:
                 return
         elif isinstance(outcome, DeadLettered):
             self.metrics.dead_lettered.labels(outcome.reason).inc()
+            self.dead_letters[outcome.reason] += 1
         else:
             self.metrics.written.inc()
             if self.bridge_settings.publish_readings and outcome.readings:
@@ -292,6 +297,21 @@ class Bridge:
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._idle.notify_all()
+
+
+#: Seconds between the INFO summaries of dead letters (each one is logged at DEBUG).
+DEAD_LETTER_SUMMARY_INTERVAL = 60.0
+
+
+def _summarise_dead_letters(bridge: Bridge) -> None:
+    if not bridge.dead_letters:
+        return
+    taken, bridge.dead_letters = bridge.dead_letters, Counter()
+    log.info(
+        "event=dead_letters count=%d reasons=%s",
+        sum(taken.values()),
+        ",".join(f"{reason}:{n}" for reason, n in sorted(taken.items())),
+    )
 
 
 def batch_size_for(influx: InfluxSettings, mqtt_settings: MqttSettings) -> int:
@@ -372,8 +392,11 @@ def serve(
     )
     bridge.start()
     try:
+        next_summary = time.monotonic() + DEAD_LETTER_SUMMARY_INTERVAL
         while not stop.wait(1.0):
-            pass
+            if time.monotonic() >= next_summary:
+                next_summary += DEAD_LETTER_SUMMARY_INTERVAL
+                _summarise_dead_letters(bridge)
     finally:
         drained = bridge.stop(drain_timeout)
         writer.close(drain_timeout)
@@ -382,5 +405,6 @@ def serve(
             spool.close()
         if health is not None:
             health.close()
+    _summarise_dead_letters(bridge)
     log.info("event=bridge_stopped drained=%s", drained)
     return drained

@@ -10,6 +10,7 @@ from leedswin.commands import api as api_command
 from leedswin.commands import bridge as bridge_command
 from leedswin.commands import dashboards as dashboards_command
 from leedswin.commands import decode as decode_command
+from leedswin.commands import devices as devices_command
 from leedswin.commands import insights as insights_command
 from leedswin.commands import models as models_command
 from leedswin.commands import settings
@@ -35,6 +36,9 @@ def main(
         level=log_level.upper(),
         format="time=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
     )
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        # httpx logs every request URL (each InfluxDB query) at INFO: only wanted when debugging.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 settings.register(app)
@@ -42,6 +46,7 @@ api_command.register(app)
 bridge_command.register(app)
 sim_command.register(app)
 decode_command.register(app)
+devices_command.register(app)
 insights_command.register(app)
 dashboards_command.register(app)
 up_command.register(app)

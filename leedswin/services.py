@@ -10,6 +10,7 @@ sessions, stored points).
 from __future__ import annotations
 
 import getpass
+import os
 import shutil
 import signal
 import socket
@@ -23,6 +24,62 @@ from types import TracebackType
 from core.errors import ConfigError
 
 LOOPBACK = "127.0.0.1"
+
+#: Broker accounts of the platform. Innovators get accounts of their own names.
+BRIDGE_ACCOUNT = "leedswin-bridge"
+NETWORK_ACCOUNT = "leedswin-network"
+#: A second uplink writer: `leedswin sim` beside the demo, without taking over its simulator.
+SIM_ACCOUNT = "leedswin-sim"
+HOUSING_ACCOUNT = "leedswin-housing"
+
+
+def broker_acl(
+    bridge: str = BRIDGE_ACCOUNT,
+    network: tuple[str, ...] = (NETWORK_ACCOUNT, SIM_ACCOUNT),
+    housing: str = HOUSING_ACCOUNT,
+) -> str:
+    """Mosquitto ``acl_file`` text: who may read and write which topics.
+
+    ``pattern`` lines apply to every authenticated account (``topic`` lines before
+    the first ``user`` would apply only to anonymous clients, which are refused):
+    anyone with an account reads the public live feed, nobody else writes it.
+    Uplinks are written by the network server (ChirpStack v4, The Things Stack v3)
+    and read only by the bridge; the restricted tree is written by the bridge and
+    read only by the housing account.
+    """
+    return (
+        "# Every account: the public live feed, read only.\n"
+        "pattern read leedswin/v1/readings/#\n"
+        f"\nuser {bridge}\n"
+        "topic read application/+/device/+/event/up\n"
+        "topic read v3/+/devices/+/up\n"
+        "topic write leedswin/v1/readings/#\n"
+        "topic write leedswin/v1/restricted/readings/#\n"
+        + "".join(
+            f"\nuser {name}\n"
+            "topic write application/+/device/+/event/up\n"
+            "topic write v3/+/devices/+/up\n"
+            for name in network
+        )
+        + f"\nuser {housing}\n"
+        "topic read leedswin/v1/restricted/readings/#\n"
+    )
+
+
+def write_password_file(path: Path, accounts: dict[str, str]) -> None:
+    """A Mosquitto password file (hashed by ``mosquitto_passwd``), readable by us only."""
+    binary = require_binary("mosquitto_passwd", "mosquitto")
+    path.unlink(missing_ok=True)
+    path.touch(mode=0o600)
+    for username, password in accounts.items():
+        if ":" in username or not username.strip():
+            raise ConfigError(f"bad broker account name {username!r}")
+        subprocess.run(
+            [binary, "-b", str(path), username, password],
+            check=True,
+            capture_output=True,
+        )
+    os.chmod(path, 0o600)
 
 
 def free_port() -> int:
@@ -132,7 +189,13 @@ class LocalServer:
 
 
 class LocalMosquitto(LocalServer):
-    """Mosquitto with queues deep enough that it never drops QoS 1 messages silently."""
+    """Mosquitto with queues deep enough that it never drops QoS 1 messages silently.
+
+    With ``accounts`` (username -> password) the broker is closed: no anonymous
+    clients, the ``broker_acl()`` rules, and ``use_username_as_clientid`` so no
+    account can take over another's session (the bridge's client id) and knock
+    it off: a client's id is its username, whatever it asks for.
+    """
 
     name = "mosquitto"
 
@@ -141,10 +204,12 @@ class LocalMosquitto(LocalServer):
         root: Path | None = None,
         port: int | None = None,
         max_queued_messages: int = 10_000_000,
+        accounts: dict[str, str] | None = None,
     ) -> None:
         super().__init__(root, port)
         # Fault tests lower it to show an outage longer than the broker will queue.
         self.max_queued_messages = max_queued_messages
+        self.accounts = dict(accounts) if accounts else None
 
     @property
     def url(self) -> str:
@@ -155,13 +220,25 @@ class LocalMosquitto(LocalServer):
         data = self.root / "data"
         data.mkdir(exist_ok=True)
         config = self.root / "mosquitto.conf"
-        # The default max_queued_messages (1000) drops a burst silently; see
-        # shared/reference/measured-pitfalls.md. Root would drop to user
-        # `mosquitto`, which cannot write our temp dirs: stay as ourselves.
+        if self.accounts:
+            passwords, acl = self.root / "passwords", self.root / "acl"
+            write_password_file(passwords, self.accounts)
+            acl.write_text(broker_acl())
+            access = (
+                "allow_anonymous false\n"
+                f"password_file {passwords}\n"
+                f"acl_file {acl}\n"
+                "use_username_as_clientid true\n"
+            )
+        else:
+            access = "allow_anonymous true\n"
+        # The default max_queued_messages (1000) drops a burst silently (measured).
+        # Root would drop to user `mosquitto`, which cannot write our temp dirs:
+        # stay as ourselves.
         config.write_text(
             f"user {getpass.getuser()}\n"
             f"listener {self.port} {LOOPBACK}\n"
-            "allow_anonymous true\n"
+            f"{access}"
             f"max_queued_messages {self.max_queued_messages}\n"
             "max_queued_bytes 0\n"
             "max_inflight_messages 0\n"
@@ -184,13 +261,20 @@ class LocalMosquitto(LocalServer):
 
 
 class LocalInfluxDB(LocalServer):
-    """InfluxDB 1.x (`influxd`) with every listener on loopback and nothing reported home."""
+    """InfluxDB 1.x (`influxd`) with every listener on loopback and nothing reported home.
+
+    ``auth=True`` turns authentication on: until the first admin user is created
+    (``storage.provision``), only ``CREATE USER … WITH ALL PRIVILEGES`` is accepted.
+    """
 
     name = "influxd"
 
-    def __init__(self, root: Path | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, root: Path | None = None, port: int | None = None, auth: bool = False
+    ) -> None:
         super().__init__(root, port)
         self.rpc_port = free_port()
+        self.auth = auth
 
     @property
     def url(self) -> str:
@@ -217,6 +301,7 @@ class LocalInfluxDB(LocalServer):
             f'  bind-address = "{LOOPBACK}:{self.port}"\n'
             "  log-enabled = false\n"
             "  pprof-enabled = false\n"
+            f"  auth-enabled = {'true' if self.auth else 'false'}\n"
             "[logging]\n"
             '  level = "warn"\n'
             "  suppress-logo = true\n"
@@ -233,4 +318,16 @@ class LocalInfluxDB(LocalServer):
             return False
 
 
-__all__ = ["LocalInfluxDB", "LocalMosquitto", "LocalServer", "free_port", "require_binary"]
+__all__ = [
+    "BRIDGE_ACCOUNT",
+    "HOUSING_ACCOUNT",
+    "NETWORK_ACCOUNT",
+    "SIM_ACCOUNT",
+    "LocalInfluxDB",
+    "LocalMosquitto",
+    "LocalServer",
+    "broker_acl",
+    "free_port",
+    "require_binary",
+    "write_password_file",
+]

@@ -11,6 +11,7 @@ changes, so devices can be added without restarting the bridge.
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import math
 import re
@@ -174,6 +175,7 @@ class DeviceRegistry:
         self._mtime_ns: int | None = None
         self._next_check = 0.0
         self._lock = threading.Lock()
+        self._not_public: tuple[dict[str, DeviceRecord], frozenset[str]] | None = None
         if path is not None:
             self._mtime_ns = self._stat()
             self._devices = load_devices(path, known_model)
@@ -202,12 +204,72 @@ class DeviceRegistry:
         log.info("event=registry_reloaded path=%s devices=%d", self.path, len(self._devices))
         return True
 
-    def get(self, dev_eui: str) -> DeviceRecord | None:
+    def _check(self) -> None:
         now = time.monotonic()
         if self.path is not None and now >= self._next_check:
             self._next_check = now + self.check_interval
             self.reload_if_changed()
+
+    def get(self, dev_eui: str) -> DeviceRecord | None:
+        self._check()
         return self._devices.get(dev_eui)
+
+    def not_public(self) -> frozenset[str]:
+        """DevEUIs the registry does not mark public (home, or privacy left empty)."""
+        self._check()
+        devices = self._devices
+        cached = self._not_public
+        if cached is None or cached[0] is not devices:
+            hidden = frozenset(e for e, r in devices.items() if r.privacy != PRIVACY_PUBLIC)
+            cached = self._not_public = (devices, hidden)
+        return cached[1]
 
     def __len__(self) -> int:
         return len(self._devices)
+
+
+def set_privacy(path: Path, dev_eui: str, privacy: str) -> DeviceRecord:
+    """Rewrite one device's privacy in a registry file (YAML or CSV); its new record.
+
+    A device becoming ``home`` loses its coordinates (homes may not carry any).
+    The file is validated before it replaces the old one; YAML comments are not kept.
+    """
+    if privacy not in (PRIVACY_PUBLIC, PRIVACY_HOME):
+        raise ConfigError(f"privacy {privacy!r} must be public or home")
+    dev_eui = dev_eui.lower()
+    if dev_eui not in load_devices(path):
+        raise ConfigError(f"{path}: no device {dev_eui}; add it (with its model) first")
+    text = path.read_text(encoding="utf-8")
+    rows: list[dict[str, Any]]
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(text.splitlines())
+        fieldnames = list(reader.fieldnames or COLUMNS)
+        rows = list(reader)
+    else:
+        document = yaml.safe_load(text)
+        rows = document["devices"]
+    for row in rows:
+        if _text(row.get("dev_eui")).lower() == dev_eui:
+            row["privacy"] = privacy
+            if privacy == PRIVACY_HOME:
+                for key in ("lat", "lon"):
+                    if key in row:
+                        row[key] = "" if path.suffix.lower() == ".csv" else None
+    if path.suffix.lower() == ".csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=fieldnames, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        new_text = buffer.getvalue()
+    else:
+        document["devices"] = [{k: v for k, v in row.items() if v is not None} for row in rows]
+        new_text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    staged = path.with_name(f".{path.stem}.new{path.suffix}")
+    staged.write_text(new_text, encoding="utf-8")
+    try:
+        record = load_devices(staged)[dev_eui]
+    except ConfigError:
+        staged.unlink()
+        raise
+    staged.replace(path)
+    return record

@@ -1,7 +1,9 @@
 """The one HTTP client to an InfluxDB v1 API (`/write`, `/query`, `/ping`) and its auth.
 
-Auth is ``u``/``p`` parameters for 1.x users, or ``Authorization: Token …`` when a
-token is set (the v1-compatibility API of InfluxDB 2.x/3.x).
+Auth is HTTP Basic for 1.x users (InfluxDB 1.x docs, "Authentication": Basic
+auth or ``u``/``p`` parameters; the header keeps passwords out of URLs, which
+get logged), or ``Authorization: Token …`` when a token is set (the
+v1-compatibility API of InfluxDB 2.x/3.x).
 """
 
 from __future__ import annotations
@@ -19,14 +21,16 @@ class InfluxHttp:
         headers = dict(headers)
         if settings.token is not None:
             headers["Authorization"] = f"Token {settings.token.get_secret_value()}"
+        #: Query-string credentials: none, they travel in the Authorization header.
         self._auth: dict[str, str] = {}
-        if settings.username:
-            self._auth["u"] = settings.username
-            if settings.password is not None:
-                self._auth["p"] = settings.password.get_secret_value()
+        auth = None
+        if settings.username and settings.token is None:
+            password = settings.password.get_secret_value() if settings.password else ""
+            auth = httpx.BasicAuth(settings.username, password)
         self._client = httpx.Client(
             base_url=settings.url,
             headers=headers,
+            auth=auth,
             timeout=settings.timeout,
             limits=httpx.Limits(max_keepalive_connections=4, keepalive_expiry=60),
         )

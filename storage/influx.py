@@ -25,7 +25,15 @@ from core.settings import InfluxSettings
 from storage.http import InfluxHttp
 from storage.query import quote_ident
 
-__all__ = ["InfluxSink", "V1Sink", "V2Sink", "make_sink", "parse_retry_after"]
+__all__ = [
+    "InfluxSink",
+    "PrivacyRouter",
+    "V1Sink",
+    "V2Sink",
+    "is_public_line",
+    "make_sink",
+    "parse_retry_after",
+]
 
 
 class InfluxSink(Protocol):
@@ -115,6 +123,10 @@ class V1Sink(InfluxHttp):
         q = f"CREATE DATABASE {quote_ident(self.settings.database)}"
         response = self._post("/query", {"q": q, **self._auth}, None)
         what = f"CREATE DATABASE {self.settings.database}"
+        if response.status_code == 403:
+            # A platform user with WRITE only (auth on): databases are the admin's job
+            # (`storage.provision`); a write to a missing one still says so.
+            return
         classify(
             response.status_code,
             _error_text(response.content),
@@ -194,8 +206,67 @@ class V2Sink:
         self._client.close()
 
 
-def make_sink(settings: InfluxSettings) -> InfluxSink:
-    """V2Sink when a bucket is configured, else V1Sink."""
+_PUBLIC_TAG = b",privacy=public"
+
+
+def is_public_line(line: bytes) -> bool:
+    """True only if the line's tag set says ``privacy=public`` (an unescaped tag, not a field).
+
+    Anything else (``home``, no privacy tag, an unknown value) is not public: fail closed.
+    Our encoder never leaves a backslash before an unescaped comma or space, so a
+    separator is a ``,``/`` `` not preceded by ``\\``.
+    """
+    end = line.find(b" ")
+    while end > 0 and line[end - 1] == 0x5C:
+        end = line.find(b" ", end + 1)
+    head = line[:end] + b"," if end > 0 else b""
+    at = head.find(_PUBLIC_TAG + b",")
+    return at > 0 and head[at - 1] != 0x5C
+
+
+class PrivacyRouter:
+    """One sink per database: public lines to the public one, every other line to the home one.
+
+    InfluxDB grants access per database (bucket), not per tag, so this split is
+    what lets public readers hold credentials that cannot read any home. A
+    failure of either write raises; the batcher then retries or bisects the
+    whole body, and rewriting the lines that did land is harmless (same series
+    and timestamp overwrite themselves).
+    """
+
+    def __init__(self, public: InfluxSink, home: InfluxSink) -> None:
+        self.public = public
+        self.home = home
+
+    def write(self, body: bytes) -> None:
+        public: list[bytes] = []
+        home: list[bytes] = []
+        for line in body.split(b"\n"):
+            if line:
+                (public if is_public_line(line) else home).append(line)
+        if public:
+            self.public.write(b"\n".join(public))
+        if home:
+            self.home.write(b"\n".join(home))
+
+    def ensure_database(self) -> None:
+        self.public.ensure_database()
+        self.home.ensure_database()
+
+    def ping(self) -> bool:
+        return self.public.ping() and self.home.ping()
+
+    def close(self) -> None:
+        self.public.close()
+        self.home.close()
+
+
+def _one_sink(settings: InfluxSettings) -> InfluxSink:
     if settings.api_version == 2:
         return V2Sink(settings)
     return V1Sink(settings)
+
+
+def make_sink(settings: InfluxSettings) -> InfluxSink:
+    """Public and home sinks behind a ``PrivacyRouter`` (V2Sink with buckets, else V1Sink)."""
+    return PrivacyRouter(_one_sink(settings), _one_sink(settings.home()))

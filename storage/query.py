@@ -31,6 +31,7 @@ __all__ = [
     "duration_literal",
     "duration_ns",
     "quote_ident",
+    "spanning",
     "time_literal",
     "time_ns",
 ]
@@ -121,14 +122,52 @@ def time_literal(moment: datetime) -> str:
     return f"'{text}Z'"
 
 
-class InfluxQL(InfluxHttp):
-    """A keep-alive client for ``/query`` (GET for SELECT/SHOW, POST for the rest)."""
+_SELECT_FROM = re.compile(
+    r'\bFROM\s+(?:"((?:[^"\\]|\\.)+)"|([A-Za-z_][A-Za-z0-9_]*))(?![\w"]|\s*\.)', re.IGNORECASE
+)
 
-    def __init__(self, settings: InfluxSettings) -> None:
+
+def _qualified(database: str, retention_policy: str | None, measurement: str) -> str:
+    rp = quote_ident(retention_policy) if retention_policy else ""
+    return f'{quote_ident(database)}.{rp}."{measurement}"'
+
+
+def spanning(q: str, *databases: tuple[str, str | None]) -> str:
+    """Each unqualified ``FROM "m"`` -> ``FROM "db1"."rp1"."m", "db2".."m"`` for (db, rp) given."""
+
+    def every(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        return "FROM " + ", ".join(_qualified(db, rp, name) for db, rp in databases)
+
+    return _SELECT_FROM.sub(every, q)
+
+
+class InfluxQL(InfluxHttp):
+    """A keep-alive client for ``/query`` (GET for SELECT/SHOW, POST for the rest).
+
+    With ``include_home`` (the default) every ``SELECT … FROM "m"`` reads
+    ``m`` from both the public and the home database: InfluxQL accepts fully
+    qualified ``"db"."rp"."m"`` sources and merges same-named series across
+    them (checked on 1.6.7: a mean over two databases is the mean of all their
+    points), so callers write queries as if there were one database. Such a
+    client needs credentials that can read both; public-facing readers use
+    ``InfluxQL(settings.public(), include_home=False)``.
+    """
+
+    def __init__(self, settings: InfluxSettings, *, include_home: bool = True) -> None:
         super().__init__(settings, {"Accept": "application/json"})
         self._base: dict[str, str] = {"db": settings.database, "epoch": "ns", **self._auth}
         if settings.retention_policy:
             self._base["rp"] = settings.retention_policy
+        self._include_home = include_home
+
+    def _spanning(self, q: str) -> str:
+        settings = self.settings
+        return spanning(
+            q,
+            (settings.database, settings.retention_policy),
+            (settings.home_db, settings.home_retention_policy),
+        )
 
     def query(
         self,
@@ -138,6 +177,23 @@ class InfluxQL(InfluxHttp):
         database: str | None = None,
     ) -> list[Series]:
         """Every series of every statement in ``q``, ``$name`` placeholders bound from ``params``."""
+        if (
+            self._include_home
+            and database is None
+            and q.lstrip()[:6].upper() == "SELECT"
+            and _SELECT_FROM.search(q)
+        ):
+            try:
+                return self._run(self._spanning(q), params, None)
+            except QueryError as exc:
+                # No home data written yet (the writer creates the database on first use).
+                if f"database not found: {self.settings.home_db}" not in str(exc):
+                    raise
+        return self._run(q, params, database)
+
+    def _run(
+        self, q: str, params: Mapping[str, ParamValue] | None, database: str | None
+    ) -> list[Series]:
         request = dict(self._base, q=q)
         if database is not None:
             request["db"] = database

@@ -68,17 +68,25 @@ def register(app: typer.Typer) -> None:
         if not grafana.url:
             raise typer.BadParameter("--grafana-url (or LEEDSWIN_GRAFANA_URL) is required")
         password = grafana.influx_password.get_secret_value() if grafana.influx_password else None
-        datasource = (
-            Datasource(grafana.influx_url, grafana.influx_database, grafana.influx_user, password)
-            if grafana.influx_url
-            else None
-        )
+        datasource = housing = None
+        if grafana.influx_url:
+            datasource = Datasource(
+                grafana.influx_url, grafana.influx_database, grafana.influx_user, password
+            )
+            secret = grafana.influx_housing_password
+            housing = Datasource(
+                grafana.influx_url,
+                grafana.influx_home_database or f"{grafana.influx_database}_home",
+                grafana.influx_housing_user,
+                secret.get_secret_value() if secret else None,
+            )
         try:
             report = deploy(
                 connect(grafana.url, grafana.token.get_secret_value() if grafana.token else None),
                 grafana.housing_team,
                 grafana.housing_permission,
                 datasource,
+                housing,
             )
         except ConfigError as exc:
             console.print(f"[red]deploy refused[/red]: {exc}")

@@ -75,9 +75,10 @@ def _listen(ws: ClientConnection, into: list[dict], done: threading.Event) -> No
 
 
 def _euis(url: str, database: str, privacy: str) -> frozenset[str]:
+    """DevEUIs stored with this privacy, from the database the writer routes them to."""
     series = influxql(
         url,
-        database,
+        database if privacy == "public" else f"{database}_home",
         f'SHOW TAG VALUES FROM "uplink" WITH KEY = "dev_eui" WHERE "privacy" = \'{privacy}\'',
     )
     return frozenset(value for _, value in series[0]["values"]) if series else frozenset()

@@ -112,7 +112,7 @@ def filled(mosquitto: LocalMosquitto, influxdb: LocalInfluxDB) -> Iterator[Fille
     assert not report.errors, report.errors
     homes = influxql(
         influxdb.url,
-        database,
+        influx.home_db,  # the writer routes home points to their own database
         'SHOW TAG VALUES FROM "uplink" WITH KEY = "dev_eui" WHERE "privacy" = \'home\'',
     )
     home_euis = frozenset(value for _, value in homes[0]["values"]) if homes else frozenset()

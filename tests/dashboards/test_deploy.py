@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from core.errors import ConfigError, PlatformError
 from dashboards.build import BOARDS, HOUSING_FOLDER, PUBLIC_FOLDER
 from dashboards.deploy import Datasource, connect, deploy
-from dashboards.model import DATASOURCE_UID
+from dashboards.model import DATASOURCE_UID, HOUSING_DATASOURCE_UID
 from leedswin.cli import app
 from leedswin.services import free_port
 
@@ -126,15 +126,20 @@ def grafana() -> Iterator[tuple[FakeGrafana, str]]:
 
 
 INFLUX = Datasource("http://influxdb:8086", "leedswin", "grafana", "secret")
+HOUSING = Datasource("http://influxdb:8086", "leedswin_home", "grafana-housing", "other")
 
 
 def test_first_deploy_creates_everything(grafana: tuple[FakeGrafana, str]) -> None:
     fake, url = grafana
-    report = deploy(connect(url, TOKEN), TEAM["name"], datasource=INFLUX)
+    report = deploy(
+        connect(url, TOKEN), TEAM["name"], datasource=INFLUX, housing_datasource=HOUSING
+    )
 
     assert report.datasource == "created"
     assert fake.datasources[DATASOURCE_UID]["jsonData"]["dbName"] == "leedswin"
     assert fake.datasources[DATASOURCE_UID]["secureJsonData"] == {"password": "secret"}
+    housing = fake.datasources[HOUSING_DATASOURCE_UID]
+    assert (housing["jsonData"]["dbName"], housing["user"]) == ("leedswin_home", "grafana-housing")
     assert report.folders_created == [PUBLIC_FOLDER.uid, HOUSING_FOLDER.uid]
     assert {uid: f["title"] for uid, f in fake.folders.items()} == {
         "leedswin": "Leeds WIN",
@@ -162,7 +167,7 @@ def test_first_deploy_creates_everything(grafana: tuple[FakeGrafana, str]) -> No
 def test_second_deploy_changes_nothing(grafana: tuple[FakeGrafana, str]) -> None:
     fake, url = grafana
     api = connect(url, TOKEN)
-    deploy(api, TEAM["name"], datasource=INFLUX)
+    deploy(api, TEAM["name"], datasource=INFLUX, housing_datasource=HOUSING)
     versions = {uid: d["dashboard"]["version"] for uid, d in fake.dashboards.items()}
     fake.calls.clear()
 
@@ -181,7 +186,7 @@ def test_second_deploy_changes_nothing(grafana: tuple[FakeGrafana, str]) -> None
 def test_changed_or_moved_dashboard_is_overwritten(grafana: tuple[FakeGrafana, str]) -> None:
     fake, url = grafana
     api = connect(url, TOKEN)
-    deploy(api, None, datasource=INFLUX)
+    deploy(api, None, datasource=INFLUX, housing_datasource=HOUSING)
     fake.dashboards["leedswin-climate"]["dashboard"]["title"] = "edited in the UI"
     fake.dashboards["leedswin-housing"]["meta"]["folderUid"] = "leedswin"
     fake.folders["leedswin"]["title"] = "renamed"
@@ -198,7 +203,7 @@ def test_without_a_team_the_housing_folder_is_admins_only(
     grafana: tuple[FakeGrafana, str],
 ) -> None:
     fake, url = grafana
-    report = deploy(connect(url, TOKEN), None, datasource=INFLUX)
+    report = deploy(connect(url, TOKEN), None, datasource=INFLUX, housing_datasource=HOUSING)
     assert report.housing_team_id is None
     assert fake.permissions == {"leedswin-housing": []}
 
@@ -208,7 +213,7 @@ def test_unknown_team_is_refused_before_any_folder_or_dashboard(
 ) -> None:
     fake, url = grafana
     with pytest.raises(ConfigError, match="no team named 'Housing team'"):
-        deploy(connect(url, TOKEN), "Housing team", datasource=INFLUX)
+        deploy(connect(url, TOKEN), "Housing team", datasource=INFLUX, housing_datasource=HOUSING)
     assert not fake.folders and not fake.dashboards
 
 
@@ -225,7 +230,7 @@ def test_refused_token_is_a_config_error(grafana: tuple[FakeGrafana, str]) -> No
     fake, url = grafana
     fake.refuse_token = True
     with pytest.raises(ConfigError, match="refused the token"):
-        deploy(connect(url, "wrong"), TEAM["name"], datasource=INFLUX)
+        deploy(connect(url, "wrong"), TEAM["name"], datasource=INFLUX, housing_datasource=HOUSING)
 
 
 def test_unreachable_grafana_is_a_platform_error() -> None:

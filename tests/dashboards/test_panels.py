@@ -24,12 +24,25 @@ BOARD_IDS = [board.uid for board in BOARDS]
 
 
 def run(filled: Filled, query: str) -> list[dict[str, Any]]:
-    return influxql(filled.url, filled.database, query)
+    """A query over both databases, as if its datasource could read everything.
+
+    SELECTs span both databases (``influxql``); SHOW cannot, so its values are merged.
+    """
+    if not query.startswith("SHOW"):
+        return influxql(filled.url, filled.database, query)
+    merged: dict[str, dict[str, Any]] = {}
+    for database in (filled.database, f"{filled.database}_home"):
+        for series in influxql(filled.url, database, query):
+            into = merged.setdefault(series["name"], {**series, "values": []})
+            into["values"] += [v for v in series["values"] if v not in into["values"]]
+    return list(merged.values())
 
 
 def home_sites(filled: Filled) -> list[str]:
-    series = run(
-        filled, 'SHOW TAG VALUES FROM "uplink" WITH KEY = "site" WHERE "privacy" = \'home\''
+    series = influxql(
+        filled.url,
+        f"{filled.database}_home",
+        'SHOW TAG VALUES FROM "uplink" WITH KEY = "site" WHERE "privacy" = \'home\'',
     )
     return [value for _, value in series[0]["values"]]
 

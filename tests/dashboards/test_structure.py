@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from dashboards.build import BOARDS, FOLDERS, HOUSING_FOLDER, JSON_DIR, dumps, export, relative_path
-from dashboards.model import DATASOURCE_UID, GRID_WIDTH
+from dashboards.model import DATASOURCE_UID, GRID_WIDTH, HOUSING_DATASOURCE_UID
 from tests.dashboards.grafana import built, defaults, queries, substitute, used_variables
 
 PROVISIONING = Path(__file__).parents[2] / "dashboards" / "provisioning"
@@ -42,21 +42,28 @@ def test_uids_are_unique_and_stable() -> None:
     assert len({folder.uid for folder in FOLDERS}) == len(FOLDERS)
 
 
+def _datasource_uid(board: object) -> str:
+    """Only the housing dashboard reads the home database, through its own datasource."""
+    restricted = board.folder == HOUSING_FOLDER  # type: ignore[attr-defined]
+    return HOUSING_DATASOURCE_UID if restricted else DATASOURCE_UID
+
+
 @pytest.mark.parametrize(("board", "dashboard"), built(), ids=BOARD_IDS)
 def test_panels_are_well_formed(board: object, dashboard: dict) -> None:
+    uid = _datasource_uid(board)
     ids = [panel["id"] for panel in dashboard["panels"]]
     assert len(ids) == len(set(ids))
     assert dashboard["description"] and dashboard["title"].startswith("Leeds WIN")
     for panel in dashboard["panels"]:
         where = panel["title"]
         assert panel["description"], where
-        assert panel["datasource"] == {"type": "influxdb", "uid": DATASOURCE_UID}, where
+        assert panel["datasource"] == {"type": "influxdb", "uid": uid}, where
         grid = panel["gridPos"]
         assert 0 <= grid["x"] and grid["x"] + grid["w"] <= GRID_WIDTH, where
         refs = [t["refId"] for t in panel["targets"]]
         assert refs and len(refs) == len(set(refs)), where
         for target in panel["targets"]:
-            assert target["datasource"]["uid"] == DATASOURCE_UID, where
+            assert target["datasource"]["uid"] == uid, where
             assert target["rawQuery"] is True and target["query"].startswith("SELECT"), where
         defaults_ = panel["fieldConfig"]["defaults"]
         if panel["type"] not in UNITLESS:
@@ -77,7 +84,7 @@ def test_every_variable_used_is_defined(board: object, dashboard: dict) -> None:
     for variable in dashboard["templating"]["list"]:
         if variable["type"] == "query":
             assert variable["query"].startswith("SHOW TAG VALUES FROM")
-            assert variable["datasource"]["uid"] == DATASOURCE_UID
+            assert variable["datasource"]["uid"] == _datasource_uid(board)
 
 
 @pytest.mark.parametrize(("board", "dashboard"), built(), ids=BOARD_IDS)
@@ -100,8 +107,11 @@ def test_only_the_housing_dashboard_is_restricted() -> None:
 
 def test_provisioning_files_match_the_dashboards() -> None:
     datasources = yaml.safe_load((PROVISIONING / "datasources" / "leedswin.yaml").read_text())
-    [source] = datasources["datasources"]
-    assert source["uid"] == DATASOURCE_UID and source["type"] == "influxdb"
+    public, housing = datasources["datasources"]
+    assert public["uid"] == DATASOURCE_UID and public["type"] == "influxdb"
+    assert housing["uid"] == HOUSING_DATASOURCE_UID and housing["type"] == "influxdb"
+    assert "HOME_DATABASE" in housing["jsonData"]["dbName"]
+    assert public["user"] != housing["user"]
     providers = yaml.safe_load((PROVISIONING / "dashboards" / "leedswin.yaml").read_text())
     by_folder = {p["folderUid"]: p for p in providers["providers"]}
     assert set(by_folder) == {folder.uid for folder in FOLDERS}

@@ -14,7 +14,14 @@ import pytest
 from core.errors import PermanentSinkError, QueryError, RetryableSinkError
 from core.settings import InfluxSettings
 from leedswin.services import LocalInfluxDB, free_port
-from storage.influx import V1Sink, V2Sink, make_sink, parse_retry_after
+from storage.influx import (
+    PrivacyRouter,
+    V1Sink,
+    V2Sink,
+    is_public_line,
+    make_sink,
+    parse_retry_after,
+)
 from storage.query import InfluxQL
 from tests.conftest import influxql
 
@@ -85,15 +92,70 @@ def fake_influx() -> Iterator[FakeInflux]:
 
 
 def v2_settings(url: str) -> InfluxSettings:
-    return InfluxSettings(url=url, bucket="leeds/raw", org="leeds", token="s3cret", timeout=2)
+    return InfluxSettings(
+        url=url,
+        bucket="leeds/raw",
+        home_bucket="leeds/home",
+        org="leeds",
+        token="s3cret",
+        timeout=2,
+    )
 
 
-def test_make_sink_picks_the_api_by_bucket() -> None:
+def test_make_sink_picks_the_api_by_bucket_and_routes_homes_apart() -> None:
     v1 = make_sink(InfluxSettings())
     v2 = make_sink(v2_settings("http://127.0.0.1:1"))
-    assert isinstance(v1, V1Sink) and isinstance(v2, V2Sink)
+    assert isinstance(v1, PrivacyRouter) and isinstance(v2, PrivacyRouter)
+    assert isinstance(v1.public, V1Sink) and isinstance(v1.home, V1Sink)
+    assert isinstance(v2.public, V2Sink) and isinstance(v2.home, V2Sink)
+    assert (v1.public.settings.database, v1.home.settings.database) == (
+        "leedswin",
+        "leedswin_home",
+    )
+    assert (v2.public.settings.bucket, v2.home.settings.bucket) == ("leeds/raw", "leeds/home")
     v1.close()
     v2.close()
+
+
+def test_v2_needs_a_home_bucket_of_its_own() -> None:
+    with pytest.raises(ValueError, match="home_bucket"):
+        InfluxSettings(bucket="b", org="o", token="t")
+    with pytest.raises(ValueError, match="of their own"):
+        InfluxSettings(bucket="b", home_bucket="b", org="o", token="t")
+    with pytest.raises(ValueError, match="of their own"):
+        InfluxSettings(database="x", home_database="x")
+
+
+@pytest.mark.parametrize(
+    ("line", "public"),
+    [
+        (b"m,privacy=public,site=x v=1 1", True),
+        (b"m,privacy=public v=1 1", True),
+        (b"m,privacy=home,site=x v=1 1", False),
+        (b"m,site=x v=1 1", False),  # no privacy tag: fail closed
+        (b"m,privacy=publicx v=1 1", False),
+        (b"m,a=x\\,privacy=public v=1 1", False),  # inside an escaped tag value
+        (b'm,site=x f=",privacy=public " 1', False),  # inside a string field
+    ],
+)
+def test_only_lines_tagged_public_count_as_public(line: bytes, public: bool) -> None:
+    assert is_public_line(line) is public
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+
+    def write(self, body: bytes) -> None:
+        self.bodies.append(body)
+
+
+def test_privacy_router_splits_one_body_by_line() -> None:
+    public, home = _Recorder(), _Recorder()
+    router = PrivacyRouter(public, home)  # type: ignore[arg-type]
+    router.write(b"a,privacy=public v=1 1\nb,privacy=home v=2 2\nc v=3 3\nd,privacy=public v=4 4")
+    assert public.bodies == [b"a,privacy=public v=1 1\nd,privacy=public v=4 4"]
+    assert home.bodies == [b"b,privacy=home v=2 2\nc v=3 3"]
 
 
 def test_parse_retry_after() -> None:
@@ -116,14 +178,15 @@ def test_v1_sink_sends_params_and_token(fake_influx: FakeInflux) -> None:
     sink.close()
 
 
-def test_v1_sink_sends_user_and_password_as_params(fake_influx: FakeInflux) -> None:
+def test_v1_sink_sends_user_and_password_as_basic_auth_never_in_the_url(
+    fake_influx: FakeInflux,
+) -> None:
     sink = V1Sink(
         InfluxSettings(url=fake_influx.url, database="d", username="u1", password="p1", timeout=2)
     )
     sink.write(b"m f=1.0 1")
-    assert fake_influx.requests[0].query["u"] == ["u1"]
-    assert fake_influx.requests[0].query["p"] == ["p1"]
-    assert fake_influx.requests[0].authorization is None
+    assert "u" not in fake_influx.requests[0].query and "p" not in fake_influx.requests[0].query
+    assert fake_influx.requests[0].authorization == "Basic dTE6cDE="
     sink.close()
 
 

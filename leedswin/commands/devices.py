@@ -1,0 +1,77 @@
+"""`leedswin devices reclassify`: a device changes privacy, and its history moves with it.
+
+Home data live in their own database, so reclassifying a device is not just an
+edit of the registry: ``storage.reclassify.move_device`` rewrites every stored
+point of it into the other database with the new ``privacy`` tag, then the
+insights jobs recompute the derived series (site DAQI, site footfall) over the
+moved time range so no site figure keeps a home's readings.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import typer
+
+from core.errors import ConfigError, PlatformError
+from core.settings import ApiSettings, BridgeSettings, InfluxSettings, InsightsSettings, build
+from insights.jobs import open_jobs
+from storage.devices import set_privacy
+from storage.reclassify import delete_site_series, move_device
+from storage.schema import PRIVACY_HOME, PRIVACY_PUBLIC
+
+#: Most history the derived series are recomputed over after a move.
+MAX_RECOMPUTE = timedelta(days=400)
+
+
+def register(app: typer.Typer) -> None:
+    devices_app = typer.Typer(help="Devices: reclassify public <-> home.", no_args_is_help=True)
+    app.add_typer(devices_app, name="devices")
+
+    @devices_app.command("reclassify")
+    def reclassify(
+        dev_eui: str = typer.Argument(..., help="16 hex digits"),
+        privacy: str = typer.Option(..., help="public or home"),
+        registry: Path | None = typer.Option(
+            None, help="Device registry to update [LEEDSWIN_BRIDGE_DEVICE_REGISTRY]"
+        ),
+        recompute: bool = typer.Option(True, help="Recompute derived series over the moved range"),
+    ) -> None:
+        """Set a device's privacy in the registry and move its stored history to match."""
+        dev_eui = dev_eui.strip().lower()
+        if privacy not in (PRIVACY_PUBLIC, PRIVACY_HOME):
+            raise typer.BadParameter("--privacy must be public or home")
+        try:
+            bridge: BridgeSettings = build(BridgeSettings, device_registry=registry)
+            influx: InfluxSettings = build(InfluxSettings)
+            if bridge.device_registry is not None:
+                record = set_privacy(bridge.device_registry, dev_eui, privacy)
+                typer.echo(f"registry {bridge.device_registry}: {record.dev_eui} is {privacy}")
+            else:
+                typer.echo(
+                    "no device registry given: only the history moves; the bridge's registry"
+                    " must say the same or new uplinks keep the old privacy",
+                    err=True,
+                )
+            report = move_device(influx, dev_eui, privacy)  # type: ignore[arg-type]
+        except (ConfigError, ValueError) as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        except PlatformError as exc:
+            typer.echo(f"reclassify failed: {exc}", err=True)
+            raise typer.Exit(1) from exc
+        detail = ", ".join(f"{name} {n}" for name, n in sorted(report.moved.items()))
+        typer.echo(f"moved {report.total} points of {dev_eui} ({detail or 'none stored'})")
+        if recompute and report.first_ns is not None and report.last_ns is not None:
+            now = datetime.now(UTC)
+            since = max(datetime.fromtimestamp(report.first_ns / 1e9, UTC), now - MAX_RECOMPUTE)
+            until = min(datetime.fromtimestamp(report.last_ns / 1e9, UTC) + timedelta(hours=2), now)
+            api: ApiSettings = build(ApiSettings)
+            for site in sorted(report.sites):
+                delete_site_series(influx, site, int(since.timestamp() * 1e9), report.last_ns)
+            with open_jobs(build(InsightsSettings), influx, api.registry) as jobs:
+                result = jobs.run(since, until)
+            typer.echo(
+                f"derived series recomputed {result.since:%Y-%m-%d %H:%M}–{result.until:%Y-%m-%d %H:%M}"
+                f" UTC: {result.daqi_points} DAQI, {result.footfall_points} footfall points"
+            )

@@ -1,0 +1,126 @@
+"""InfluxDB 1.x set-up with authentication: the two databases, their retention, users and grants.
+
+InfluxDB 1.x grants READ/WRITE per database, which is why home data have a
+database of their own (see ``storage.influx.PrivacyRouter``). The roles:
+
+============  ===========================  ==========================================
+role          public database              home database
+============  ===========================  ==========================================
+``bridge``    WRITE                        WRITE
+``insights``  ALL (reads raw, writes back)  ALL
+``housing``   READ                         READ   (API housing path, housing Grafana)
+``public``    READ                         —      (API public path, public Grafana)
+============  ===========================  ==========================================
+
+With auth on and no user yet, InfluxDB accepts only the statement creating
+the first admin (InfluxDB 1.x docs, "Authentication and authorization"):
+``provision`` makes it, then everything else as that admin. Re-running it is
+harmless: it sets passwords, retention and grants to what it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from pydantic import SecretStr
+
+from core.errors import QueryError
+from core.settings import InfluxSettings
+from storage.query import InfluxQL, quote_ident
+
+__all__ = ["GRANTS", "Role", "Account", "provision"]
+
+Role = Literal["bridge", "insights", "housing", "public"]
+
+#: Privilege on (public database, home database) per role; None: no access at all.
+GRANTS: Final[dict[str, tuple[str | None, str | None]]] = {
+    "bridge": ("WRITE", "WRITE"),
+    "insights": ("ALL", "ALL"),
+    "housing": ("READ", "READ"),
+    "public": ("READ", None),
+}
+
+
+_NOT_FIRST_START: Final = (
+    "unable to parse authentication credentials",
+    "authorization failed",
+    "user already exists",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    username: str
+    password: str
+
+
+def _literal(text: str) -> str:
+    """An InfluxQL string literal."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _retention(client: InfluxQL, database: str, rp: str | None, duration: str | None) -> None:
+    """Make ``rp`` (default ``autogen``) the database's default policy with ``duration``."""
+    name = quote_ident(rp or "autogen")
+    where = f"{name} ON {quote_ident(database)} DURATION {duration or 'INF'}"
+    try:
+        client.query(f"CREATE RETENTION POLICY {where} REPLICATION 1 DEFAULT")
+    except QueryError as exc:
+        if "already exists" not in str(exc):
+            raise
+        client.query(f"ALTER RETENTION POLICY {where} DEFAULT")
+
+
+def provision(settings: InfluxSettings, admin: Account, accounts: Mapping[Role, Account]) -> None:
+    """Admin, databases (public and home) with their retention, one user per role with its grants.
+
+    ``settings`` names the server, databases, retention policies and durations
+    (``retention``/``home_retention``; none: keep data forever). Raises
+    ``QueryError`` if InfluxDB refuses a statement (say, a wrong admin password).
+    """
+    bootstrap = InfluxQL(
+        settings.model_copy(update={"username": None, "password": None, "token": None}),
+        include_home=False,
+    )
+    try:
+        bootstrap.query(
+            f"CREATE USER {quote_ident(admin.username)} WITH PASSWORD"
+            f" {_literal(admin.password)} WITH ALL PRIVILEGES"
+        )
+    except QueryError as exc:
+        # Not the first start: the admin exists, and only an admin may create users now.
+        if not any(text in str(exc) for text in _NOT_FIRST_START):
+            raise
+    finally:
+        bootstrap.close()
+    as_admin = settings.model_copy(
+        update={"username": admin.username, "password": SecretStr(admin.password), "token": None}
+    )
+    client = InfluxQL(as_admin, include_home=False)
+    try:
+        databases = (
+            (settings.database, settings.retention_policy, settings.retention),
+            (settings.home_db, settings.home_retention_policy, settings.home_retention),
+        )
+        for database, rp, duration in databases:
+            client.query(f"CREATE DATABASE {quote_ident(database)}")
+            _retention(client, database, rp, duration)
+        for role, account in accounts.items():
+            user = quote_ident(account.username)
+            password = _literal(account.password)
+            try:
+                client.query(f"CREATE USER {user} WITH PASSWORD {password}")
+            except QueryError as exc:
+                if "user already exists" not in str(exc):
+                    raise
+                client.query(f"SET PASSWORD FOR {user} = {password}")
+            for (database, _, _), privilege in zip(databases, GRANTS[role], strict=True):
+                on = quote_ident(database)
+                if privilege is None:
+                    client.query(f"REVOKE ALL PRIVILEGES ON {on} FROM {user}")
+                else:
+                    client.query(f"GRANT {privilege} ON {on} TO {user}")
+    finally:
+        client.close()

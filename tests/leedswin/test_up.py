@@ -1,0 +1,99 @@
+"""`leedswin up` as a new user meets it: README commands work beside it without flags."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from leedswin.commands.up import port_in_use
+from leedswin.services import free_port
+
+pytestmark = pytest.mark.integration
+
+LEEDSWIN = str(Path(sys.executable).parent / "leedswin")
+
+
+def test_port_check_ignores_time_wait_but_sees_a_listener() -> None:
+    port = free_port()
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", port))
+        server.listen()
+        assert port_in_use(port)
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the server side closes first: its socket lingers in TIME_WAIT
+        client.close()
+    assert not port_in_use(port)
+
+
+def test_readme_commands_work_against_the_running_demo(tmp_path: Path) -> None:
+    home = tmp_path / "demo"
+    env = {**os.environ, "LEEDSWIN_HOME": str(home)}
+    port = free_port()
+    up = subprocess.Popen(
+        [
+            LEEDSWIN,
+            "up",
+            "--duration",
+            "60",
+            "--backfill-hours",
+            "1",
+            "--devices",
+            "6",
+            "--api-port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert up.stdout is not None
+        banner = ""
+        deadline = time.monotonic() + 60
+        while "live:" not in banner and time.monotonic() < deadline:
+            line = up.stdout.readline()
+            if not line:
+                break
+            banner += line
+        assert "live:" in banner, banner
+        admin = re.search(r"admin key\s+(\S+)", banner)
+        assert admin and f"http://127.0.0.1:{port}/docs" in banner
+        # The demo's secrets are its owner's only.
+        for name in ("demo.env", "credentials.json"):
+            assert stat.S_IMODE((home / name).stat().st_mode) == 0o600
+        # KEY=$(leedswin keys create …) as in the README, no flags: the demo's registry.
+        key = subprocess.run(
+            [LEEDSWIN, "keys", "create", "--name", "Open Data Leeds", "--scope", "public"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            devices = client.get("/v1/devices", headers={"X-API-Key": key})
+            assert devices.status_code == 200 and devices.json()["count"] > 0
+            assert {d["privacy"] for d in devices.json()["data"]} == {"public"}
+            keys = client.get("/v1/keys", headers={"X-API-Key": admin.group(1)})
+            assert keys.status_code == 200 and "Open Data Leeds" in keys.text
+        # No secret and no per-request URL in what a person reads.
+        up.terminate()
+        _, stderr = up.communicate(timeout=60)
+        assert "HTTP Request" not in stderr and "p=" not in stderr
+        assert "password" not in stderr.lower()
+        assert stderr.count("level=INFO") < 20, stderr
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
