@@ -117,7 +117,9 @@ def test_health_ready_metrics(api: ApiHarness) -> None:
     ready = api.client.get("/readyz").json()
     assert ready["checks"].keys() == {"mqtt", "influxdb"}
     api.get("/v1/devices", "public")
-    text = api.client.get("/metrics").text
+    assert api.client.get("/metrics").status_code == 401
+    assert api.get("/metrics", "public").status_code == 403
+    text = api.get("/metrics", "admin").text
     assert 'leedswin_api_requests_total{method="GET",route="/v1/devices",status="200"}' in text
     assert "leedswin_api_live_clients" in text
 
