@@ -156,10 +156,13 @@ class ApiSettings(BaseSettings):
         description="Also serve /metrics without a key on 127.0.0.1:<port> (on the API port it needs an admin key)",
     )
     cors_origins: tuple[str, ...] = Field(
-        (), description='Browser origins allowed to call the API, JSON list: ["https://app.example"]'
+        (),
+        description='Browser origins allowed to call the API, JSON list: ["https://app.example"]',
     )
     bad_keys_per_minute: int = Field(
-        30, ge=1, description="Wrong or missing keys one client address may send per minute before 429"
+        30,
+        ge=1,
+        description="Wrong or missing keys one client address may send per minute before 429",
     )
 
 
