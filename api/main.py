@@ -269,6 +269,12 @@ def create_app(
             {"detail": jsonable_encoder(_short_inputs(exc.errors()))}, status_code=422
         )
 
+    app.add_middleware(
+        Guard,
+        metrics=lambda: app.state.services.metrics,
+        bad_keys_per_minute=api.bad_keys_per_minute,
+    )
+    # Outermost, so refusals (401, 429, 413) carry CORS headers a browser can read.
     if api.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -277,11 +283,6 @@ def create_app(
             allow_headers=["X-API-Key", "Content-Type"],
             max_age=600,
         )
-    app.add_middleware(
-        Guard,
-        metrics=lambda: app.state.services.metrics,
-        bad_keys_per_minute=api.bad_keys_per_minute,
-    )
     return app
 
 

@@ -178,7 +178,8 @@ class ApiKeyPublic(BaseModel):
 
 #: Printable text with something visible: no control characters or line breaks, which
 #: could forge lines in ``leedswin keys list`` or the audit trail.
-KEY_NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*\S[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+_CONTROL = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+KEY_NAME_PATTERN = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
 
 
 class ApiKeyCreate(BaseModel):
