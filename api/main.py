@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -177,11 +178,10 @@ def end_streams(app: FastAPI) -> int:
 def _store_error(exc: QueryError) -> tuple[int, str]:
     """503 when InfluxDB could not be reached or failed; 400 when it refused the query itself
     (a bad query is the request's fault and must not page anyone as an outage)."""
-    cause = exc.__cause__
-    text = str(exc)
-    if isinstance(cause, httpx.HTTPError) or ": HTTP 5" in text or "max-row-limit" in text:
-        return 503, "time-series store unavailable"
-    return 400, "the time-series store refused this query; narrow or change the parameters"
+    refused = re.search(r": HTTP 4\d\d: ", str(exc)) is not None
+    if refused and not isinstance(exc.__cause__, httpx.HTTPError):
+        return 400, "the time-series store refused this query; narrow or change the parameters"
+    return 503, "time-series store unavailable"
 
 
 def _short_inputs(errors: Any) -> Any:
