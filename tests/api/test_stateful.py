@@ -25,7 +25,6 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     consumes,
     invariant,
-    precondition,
     rule,
 )
 
@@ -97,8 +96,14 @@ class ApiMachine(RuleBasedStateMachine):
         super().__init__()
         self.active: dict[str, str] = {}  # key_id -> token
         self.revoked: dict[str, str] = {}
-        self.closed_at: dict[int, str] = {}
-        self.events: dict[int, int] = {}
+        # The server outlives each example: the model starts from what it holds now.
+        listing = self.client.get(
+            "/v1/housing/alerts", params={"status": "all"}, headers={"X-API-Key": self.housing}
+        ).json()["data"]
+        self.closed_at: dict[int, str] = {
+            a["id"]: a["closed_at"] for a in listing if a["closed_at"]
+        }
+        self.events: dict[int, int] = {a["id"]: len(a["events"]) for a in listing}
 
     def _admin(self) -> dict[str, str]:
         return {"X-API-Key": self.admin}
@@ -163,7 +168,11 @@ class ApiMachine(RuleBasedStateMachine):
             assert alert_id not in self.closed_at, "closed twice"
             self.closed_at[alert_id] = alert["closed_at"]
 
-    @precondition(lambda self: bool(self.events or self.closed_at))
+    @rule(home=st.sampled_from(HOMES))
+    def read_home(self, home: str) -> None:
+        page = self.client.get(f"/v1/housing/homes/{home}", headers={"X-API-Key": self.housing})
+        assert page.status_code in (200, 404), page.text  # no damp series here: 404
+
     @invariant()
     def alerts_render_and_keep_their_history(self) -> None:
         response = self.client.get(
@@ -176,9 +185,6 @@ class ApiMachine(RuleBasedStateMachine):
             assert listing[alert_id]["closed_at"] == closed_at
         for alert_id, count in self.events.items():
             assert len(listing[alert_id]["events"]) == count
-        for home in HOMES:
-            page = self.client.get(f"/v1/housing/homes/{home}", headers={"X-API-Key": self.housing})
-            assert page.status_code in (200, 404), page.text  # no damp series here: 404
 
 
 def test_keys_and_alerts_stay_consistent(served: tuple[httpx.Client, Keys, Path]) -> None:
@@ -188,8 +194,8 @@ def test_keys_and_alerts_stay_consistent(served: tuple[httpx.Client, Keys, Path]
     ApiMachine.housing = keys.housing
     machine = ApiMachine.TestCase
     machine.settings = settings(
-        max_examples=12,
-        stateful_step_count=20,
+        max_examples=10,
+        stateful_step_count=15,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )
