@@ -33,10 +33,6 @@ MAX_BODY_BYTES = 64 * 1024
 _KEYED_PREFIXES = ("/v1/", "/metrics")
 
 
-class BodyTooLarge(Exception):
-    """A chunked body grew past ``MAX_BODY_BYTES`` while the app read it."""
-
-
 def _route(scope: Scope) -> str:
     route = scope.get("route")
     return route.path if isinstance(route, BaseRoute) and hasattr(route, "path") else "unmatched"
@@ -115,18 +111,28 @@ class Guard:
             return
 
         received = 0
+        too_large = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            # A chunked body past the limit: answer 413 now, and tell the app the client left.
+            nonlocal received, too_large, status
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > MAX_BODY_BYTES:
-                    raise BodyTooLarge
+                if received > MAX_BODY_BYTES and not too_large:
+                    too_large = True
+                    if not response_started:
+                        status = 413
+                        metrics.refused.labels("413").inc()
+                        for reply in _json(413, f"request body larger than {MAX_BODY_BYTES} bytes"):
+                            await send(reply)
+                    return {"type": "http.disconnect"}
             return message
 
         async def counted_send(message: Message) -> None:
             nonlocal status, response_started
+            if too_large:
+                return  # the 413 went out already
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
@@ -134,18 +140,16 @@ class Guard:
 
         try:
             await self.app(scope, limited_receive, counted_send)
-        except BodyTooLarge:
-            status = 413
-            if not response_started:
-                for message in _json(413, f"request body larger than {MAX_BODY_BYTES} bytes"):
-                    await send(message)
         except Exception:
-            status = 500
-            metrics.errors.inc()
-            log.exception("event=api_error method=%s route=%s", scope["method"], _route(scope))
-            if not response_started:
-                for message in _json(500, "internal error; it has been logged"):
-                    await send(message)
+            if too_large:
+                pass  # the app gave up reading the body it was refused
+            else:
+                status = 500
+                metrics.errors.inc()
+                log.exception("event=api_error method=%s route=%s", scope["method"], _route(scope))
+                if not response_started:
+                    for message in _json(500, "internal error; it has been logged"):
+                        await send(message)
         if status == 401:
             self.bad_keys.take(self._client(scope))
         route = _route(scope)

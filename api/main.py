@@ -281,6 +281,7 @@ def create_app(
             allow_origins=list(api.cors_origins),
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["X-API-Key", "Content-Type"],
+            expose_headers=["Retry-After"],
             max_age=600,
         )
     return app

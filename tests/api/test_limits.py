@@ -104,6 +104,18 @@ def test_oversized_headers_are_431_and_long_urls_414(
     assert _raw(base_url, long_url).startswith(b"HTTP/1.1 414 ")
     body = b"POST /v1/keys HTTP/1.1\r\nHost: x\r\nContent-Length: 3000000\r\n\r\n"
     assert _raw(base_url, body).startswith(b"HTTP/1.1 413 ")
+    chunk = b"z" * 100_000
+    chunked = (
+        b"POST /v1/keys HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Type: application/json\r\nX-API-Key: "
+        + guarded[1].keys.admin.encode()
+        + b"\r\n\r\n"
+        + f"{len(chunk):x}".encode()
+        + b"\r\n"
+        + chunk
+        + b"\r\n0\r\n\r\n"
+    )
+    assert _raw(base_url, chunked).startswith(b"HTTP/1.1 413 ")
 
 
 def test_unexpected_errors_are_typed_500s_and_counted(
