@@ -6,6 +6,11 @@ restricted if it arrived on the restricted tree *or* its payload does not say
 ``privacy: public`` (fail closed); restricted readings are only ever queued for
 principals whose scope includes housing. Each client has a bounded queue: a slow
 client loses its oldest readings (counted), never slows the others down.
+
+Metrics count public readings only: a counter of every message would grow by
+exactly the home readings, telling anyone who can read ``/metrics`` that homes
+exist and how often they report. A subscription ends (its queue yields
+``None``) when its key is revoked or the server shuts down.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import contextlib
 import json
 import logging
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,9 +55,24 @@ class Subscription:
     need: str | None = None
     site: str | None = None
     dev_eui: str | None = None
-    queue: asyncio.Queue[LiveReading] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    queue: asyncio.Queue[LiveReading | None] = field(
+        default_factory=lambda: asyncio.Queue(QUEUE_SIZE)
+    )
+    #: Why the stream ended (``revoked``, ``shutdown``), or None while it runs.
+    closed: str | None = None
+
+    def close(self, reason: str) -> None:
+        """End the stream: the client's loop gets ``None`` next (call on the event loop)."""
+        if self.closed:
+            return
+        self.closed = reason
+        if self.queue.full():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
 
     def accepts(self, event: LiveEvent) -> bool:
+        if self.closed:
+            return False
         reading = event.reading
         if event.restricted and not self.principal.sees_home:
             return False
@@ -141,10 +161,14 @@ class LiveHub:
         try:
             event = parse_message(message.topic, message.payload)
         except (ValueError, ValidationError) as exc:
-            self._metrics.live_bad.inc()
-            log.warning("event=live_bad_message topic=%s error=%s", message.topic, exc)
+            if message.topic.startswith(_RESTRICTED_PREFIX):
+                log.debug("event=live_bad_message tree=restricted error=%s", exc)
+            else:
+                self._metrics.live_bad.inc()
+                log.warning("event=live_bad_message topic=%s error=%s", message.topic, exc)
             return
-        self._metrics.live_messages.inc()
+        if not event.restricted:
+            self._metrics.live_messages.inc()
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._dispatch, event)
 
@@ -154,8 +178,20 @@ class LiveHub:
                 continue
             if sub.queue.full():
                 sub.queue.get_nowait()
-                self._metrics.live_dropped.inc()
+                if not event.restricted:
+                    self._metrics.live_dropped.inc()
             sub.queue.put_nowait(event.reading)
+
+    def key_ids(self) -> set[str]:
+        """Keys with an open stream (to check them for revocation)."""
+        return {sub.principal.key_id for sub in self._subs}
+
+    def close_where(self, reason: str, predicate: Callable[[Subscription], bool]) -> int:
+        """End every open stream ``predicate`` picks; how many. Call on the event loop."""
+        chosen = [sub for sub in self._subs if not sub.closed and predicate(sub)]
+        for sub in chosen:
+            sub.close(reason)
+        return len(chosen)
 
     @contextlib.contextmanager
     def subscribe(

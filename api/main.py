@@ -3,25 +3,40 @@
 Nothing happens at import: the lifespan opens the InfluxQL client, the SQLite
 registry and the MQTT live-feed subscriber, and closes them on shutdown.
 Routers are listed once in ``ROUTERS``; add a line there to add a resource.
+Run it with ``make_server`` (the CLI's ``serve`` does): it sets the request
+limits ``api.guard`` expects and ends live streams at once on Ctrl-C.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+import logging
+import re
+import socket
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import httpx
 import uvicorn
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
+from prometheus_client import start_http_server
+from starlette.concurrency import run_in_threadpool
 
+from api import redact
 from api.deps import Services
+from api.guard import MAX_HEADER_BYTES, Guard
 from api.live import LiveHub
 from api.metrics import ApiMetrics
-from api.models import ErrorPublic
+from api.models import ErrorPublic, LiveReading
 from api.ratelimit import RateLimiter
 from api.routes import (
     aggregates,
@@ -36,6 +51,7 @@ from api.routes import (
     readings,
     registry,
 )
+from api.security import StreamTokens
 from core.errors import QueryError
 from core.settings import ApiSettings, InfluxSettings, MqttSettings
 from storage.devices import DeviceRegistry
@@ -65,10 +81,60 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     503: {"model": ErrorPublic, "description": "InfluxDB unavailable"},
 }
 
+log = logging.getLogger(__name__)
+
+#: Seconds between checks that the keys behind open live streams are still active (the CLI
+#: revokes in another process, so the registry is the only place to learn of it).
+REVOCATION_CHECK_SECONDS = 1.0
+#: Longest a shutdown waits for requests still running once live streams have been ended.
+SHUTDOWN_GRACE_SECONDS = 1.0
+#: Longest a truncated ``input`` in a 422 body: the error names the field, it need not echo it.
+_ECHO_CHARS = 100
+
+_DESCRIPTION = """Readings from the Leeds WIN LoRaWAN sensors. Public keys see public-realm
+devices only; housing keys also see sensors in homes (ward-level location).
+
+Send the key as the `X-API-Key` header.
+
+## Live feed
+
+* **Server-Sent Events**: `GET /v1/live/sse` (below). From a browser, whose `EventSource`
+  cannot send headers, first `POST /v1/live/tokens` with the key header, then open
+  `new EventSource("/v1/live/sse?need=footfall&token=" + token)`. The token opens streams for
+  five minutes; it is not a key.
+* **WebSocket**: `ws://<host>/v1/live/ws?need=&site=&dev_eui=`, authenticated by the
+  `X-API-Key` header, `?token=` (a stream token) or `?api_key=`. Each reading is one text
+  message holding a JSON `LiveReading` (schema below). The server closes with 4401 for a
+  missing, wrong or revoked key, 4429 when rate limited, 1001 when it shuts down.
+
+Both filter by `need`, `site` and `dev_eui`, and end within about a second when their key is
+revoked. Credentials in URLs are never logged.
+"""
+
 
 def _operation_id(route: APIRoute) -> str:
     """Stable ids from the handler name (``list_devices``), so generated clients stay readable."""
     return route.name
+
+
+async def _watch_revocations(services: Services) -> None:
+    """End the open streams of keys revoked anywhere (API or CLI), within about a second."""
+    while True:
+        await asyncio.sleep(REVOCATION_CHECK_SECONDS)
+        holders = services.live.key_ids()
+        if not holders:
+            continue
+        try:
+            keys = await run_in_threadpool(services.keys.list)
+        except Exception:  # a locked or vanished registry must not end the watcher
+            log.exception("event=revocation_check_failed")
+            continue
+        active = {key.key_id for key in keys if key.active}
+        ended = services.live.close_where(
+            "revoked", lambda sub, active=active: sub.principal.key_id not in active
+        )
+        if ended:
+            services.metrics.streams_closed.labels("revoked").inc(ended)
 
 
 @asynccontextmanager
@@ -76,15 +142,72 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     services: Services = app.state.services_factory()
     services.live.start(asyncio.get_running_loop())
     app.state.services = services
+    watcher = asyncio.create_task(_watch_revocations(services))
+    metrics_server = None
+    if services.settings.metrics_port:
+        metrics_server, _ = start_http_server(
+            services.settings.metrics_port, "127.0.0.1", services.metrics.registry
+        )
     try:
         yield
     finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
         services.live.stop()
         services.registry.close()
         for client in (services.influx, services.public_influx):
             close = getattr(client, "close", None)
             if close:
                 close()
+
+
+def end_streams(app: FastAPI) -> int:
+    """End every open live stream (before a shutdown waits for requests to finish)."""
+    services: Services | None = getattr(app.state, "services", None)
+    if services is None:
+        return 0
+    ended = services.live.close_where("shutdown", lambda sub: True)
+    if ended:
+        services.metrics.streams_closed.labels("shutdown").inc(ended)
+    return ended
+
+
+def _store_error(exc: QueryError) -> tuple[int, str]:
+    """503 when InfluxDB could not be reached or failed; 400 when it refused the query itself
+    (a bad query is the request's fault and must not page anyone as an outage)."""
+    refused = re.search(r": HTTP 4\d\d: ", str(exc)) is not None
+    if refused and not isinstance(exc.__cause__, httpx.HTTPError):
+        return 400, "the time-series store refused this query; narrow or change the parameters"
+    return 503, "time-series store unavailable"
+
+
+def _short_inputs(errors: Any) -> Any:
+    """Validation errors with long ``input`` values cut: a 2 MB field is not echoed back."""
+    out = []
+    for error in errors:
+        error = dict(error)
+        value = error.get("input")
+        if isinstance(value, str | bytes) and len(value) > _ECHO_CHARS:
+            error["input"] = f"<{len(value)} characters, not echoed>"
+        elif isinstance(value, dict | list) and len(repr(value)) > _ECHO_CHARS:
+            error["input"] = "<not echoed>"
+        out.append(error)
+    return out
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema plus ``LiveReading``, the message of both live feeds (WebSocket routes
+    have no OpenAPI operation, so the schema is added by hand and described in the intro)."""
+    if app.openapi_schema is None:
+        schema = FastAPI.openapi(app)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.setdefault("LiveReading", LiveReading.model_json_schema())
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def create_app(
@@ -112,41 +235,94 @@ def create_app(
             devices=DeviceRegistry(device_registry),
         )
 
-    app = FastAPI(
+    redact.install()
+    app = FastAPIOffline(
         title="Leeds WIN sensor API",
         version="1.0.0",
-        description=(
-            "Readings from the Leeds WIN LoRaWAN sensors. Public keys see public-realm"
-            " devices only; housing keys also see sensors in homes (ward-level location)."
-        ),
+        description=_DESCRIPTION,
         lifespan=_lifespan,
         generate_unique_id_function=_operation_id,
+        openapi_tags=[
+            {
+                "name": "live",
+                "description": "Live readings: SSE here, WebSocket at `/v1/live/ws` (see the"
+                " introduction); messages are `LiveReading`s.",
+            }
+        ],
     )
     app.state.services_factory = services_factory
+    app.state.stream_tokens = StreamTokens()
     for router in ROUTERS:
         versioned = any(
             isinstance(route, APIRoute) and route.path.startswith("/v1") for route in router.routes
         )
         app.include_router(router, responses=ERROR_RESPONSES if versioned else None)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 
     @app.exception_handler(QueryError)
     async def _query_error(request: Request, exc: QueryError) -> JSONResponse:
-        return JSONResponse({"detail": "time-series store unavailable"}, status_code=503)
+        code, detail = _store_error(exc)
+        log.warning("event=store_error status=%s error=%s", code, exc)
+        return JSONResponse({"detail": detail}, status_code=code)
 
-    @app.middleware("http")
-    async def _count(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = route.path if isinstance(route, APIRoute) else "unmatched"
-        metrics: ApiMetrics = request.app.state.services.metrics
-        metrics.requests.labels(path, request.method, str(response.status_code)).inc()
-        metrics.latency.labels(path).observe(time.perf_counter() - started)
-        return response
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": jsonable_encoder(_short_inputs(exc.errors()))}, status_code=422
+        )
 
+    app.add_middleware(
+        Guard,
+        metrics=lambda: app.state.services.metrics,
+        bad_keys_per_minute=api.bad_keys_per_minute,
+    )
+    # Outermost, so refusals (401, 429, 413) carry CORS headers a browser can read.
+    if api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(api.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["X-API-Key", "Content-Type"],
+            expose_headers=["Retry-After"],
+            max_age=600,
+        )
     return app
+
+
+class ApiServer(uvicorn.Server):
+    """uvicorn's server that ends live streams first when asked to stop, so Ctrl-C does not
+    wait for SSE clients (which would otherwise hold their responses open for ever)."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        app = self.config.loaded_app if self.config.loaded else self.config.app
+        target = getattr(app, "app", app)  # uvicorn may wrap the app (proxy headers)
+        while not isinstance(target, FastAPI) and hasattr(target, "app"):
+            target = target.app
+        if isinstance(target, FastAPI):
+            end_streams(target)
+        await super().shutdown(sockets)
+
+
+def server_config(app: FastAPI, host: str, port: int, log_level: str = "info") -> uvicorn.Config:
+    """The uvicorn configuration the app expects: h11 (whose incomplete-event limit is raised
+    so oversized headers reach ``api.guard`` and get 431, not a reset), a short grace period."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http="h11",
+        ws="websockets-sansio",
+        log_level=log_level,
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES * 64,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+    )
+
+
+def make_server(app: FastAPI, host: str, port: int, log_level: str = "info") -> ApiServer:
+    """A server for ``app``; ``server.should_exit = True`` (or a signal) stops it in ~1 s."""
+    server = ApiServer(server_config(app, host, port, log_level))
+    redact.install()  # again: building the config reconfigured uvicorn's loggers
+    return server
 
 
 def serve(
@@ -156,5 +332,4 @@ def serve(
     device_registry: Path | None = None,
 ) -> None:
     """Run the API under uvicorn on ``api.host:api.port`` until interrupted (for the CLI)."""
-    app = create_app(api, influx, mqtt, device_registry)
-    uvicorn.run(app, host=api.host, port=api.port, ws="websockets-sansio", log_level="info")
+    make_server(create_app(api, influx, mqtt, device_registry), api.host, api.port).run()

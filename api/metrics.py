@@ -1,4 +1,8 @@
-"""Prometheus metrics of one API instance, in its own registry (several apps can share a process)."""
+"""Prometheus metrics of one API instance, in its own registry (several apps can share a process).
+
+Nothing here splits by home/public or counts home readings: the live-feed
+counters see public readings only, so they say nothing about homes.
+"""
 
 from __future__ import annotations
 
@@ -32,16 +36,36 @@ class ApiMetrics:
             "leedswin_api_live_clients", "Connected live-feed clients", registry=self.registry
         )
         self.live_messages = Counter(
-            "leedswin_api_live_messages", "Readings received from MQTT", registry=self.registry
+            "leedswin_api_live_messages",
+            "Public readings received from MQTT",
+            registry=self.registry,
         )
         self.live_dropped = Counter(
             "leedswin_api_live_dropped",
-            "Readings dropped for a slow live client (queue full)",
+            "Public readings dropped for a slow live client (queue full)",
             registry=self.registry,
         )
         self.live_bad = Counter(
             "leedswin_api_live_bad_messages",
-            "MQTT messages on the reading topics that could not be parsed",
+            "Messages on the public reading topics that could not be parsed",
+            registry=self.registry,
+        )
+
+        self.errors = Counter(
+            "leedswin_api_errors",
+            "Requests that failed with an unexpected error (answered 500)",
+            registry=self.registry,
+        )
+        self.streams_closed = Counter(
+            "leedswin_api_live_streams_closed",
+            "Live streams the server ended, by reason (revoked key, shutdown)",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.refused = Counter(
+            "leedswin_api_refused",
+            "Requests refused before routing, by reason (too large, too many bad keys)",
+            ["reason"],
             registry=self.registry,
         )
 

@@ -176,13 +176,35 @@ class ApiKeyPublic(BaseModel):
     revoked: datetime | None
 
 
+#: Printable text with something visible: no control characters or line breaks, which
+#: could forge lines in ``leedswin keys list`` or the audit trail.
+_CONTROL = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+KEY_NAME_PATTERN = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
+
+
 class ApiKeyCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    name: str = Field(min_length=1, max_length=200, pattern=KEY_NAME_PATTERN)
     scope: Literal["public", "housing", "admin"]
 
 
 class ApiKeyCreated(ApiKeyPublic):
     token: str = Field(description="Shown once; only its hash is stored")
+
+
+class StreamTokenPublic(BaseModel):
+    """A short-lived token that opens a live stream (``?token=``); it is no API key."""
+
+    token: str
+    expires: datetime = Field(description="After this, the token opens no new stream")
+    lifetime: int = Field(description="Seconds the token is valid for")
+
+
+class FootfallSitePublic(BaseModel):
+    """A site with footfall counts: its counters and when it was last counted."""
+
+    site: str
+    counters: int = Field(description="Public people counters reporting at the site")
+    last_counted: datetime = Field(description="Start of the newest hour with counts")
 
 
 class Health(BaseModel):

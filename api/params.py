@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import Path, Query
 from fastapi.exceptions import RequestValidationError
 
+from api.scoped import parse_duration
 from storage.schema import NEEDS, QUANTITY_MEASUREMENT
 
 Quantity = StrEnum("Quantity", {name: name for name in QUANTITY_MEASUREMENT})  # type: ignore[misc]
@@ -47,15 +48,35 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _in_epoch(name: str, moment: datetime) -> None:
+    if not EARLIEST <= moment < LATEST:
+        raise invalid("query", name, "must be between 1970-01-01 and 2262-01-01", str(moment))
+
+
+def bucket_width(every: str, max_days: int) -> timedelta:
+    """``every`` (``15m``, ``1h``, ``1d``, ``1w``) as a timedelta, at most ``max_days``; else 422.
+
+    The cap keeps absurd widths (``999999999w`` overflows a timedelta; ``15251w``
+    overflows InfluxDB's int64 nanoseconds) from ever reaching the store.
+    """
+    try:
+        width = parse_duration(every)
+    except (ValueError, OverflowError) as exc:
+        raise invalid("query", "every", str(exc) or "not a duration", every) from None
+    if width > timedelta(days=max_days):
+        raise invalid("query", "every", f"bucket wider than {max_days} days", every)
+    return width
+
+
 def time_range(
     start: datetime | None, end: datetime | None, max_days: int
 ) -> tuple[datetime, datetime]:
     """Defaults filled in, then checked: start < end, inside InfluxDB's epoch, at most ``max_days``."""
+    # Each bound is checked before any arithmetic: 0001-01-01 minus a day overflows.
     end = _aware(end) if end else datetime.now(UTC)
-    start = _aware(start) if start else end - timedelta(days=1)
-    for name, moment in (("start", start), ("end", end)):
-        if not EARLIEST <= moment < LATEST:
-            raise invalid("query", name, "must be between 1970-01-01 and 2262-01-01", str(moment))
+    _in_epoch("end", end)
+    start = _aware(start) if start else max(EARLIEST, end - timedelta(days=1))
+    _in_epoch("start", start)
     if end <= start:
         raise invalid("query", "end", "end must be after start", str(end))
     if end - start > timedelta(days=max_days):

@@ -277,6 +277,21 @@ class ApiSettings(BaseSettings):
     rate_limit_per_minute: int = Field(600, ge=1)
     max_points: int = Field(10_000, ge=1, description="Most rows one request may return")
     max_range_days: int = Field(366, ge=1, description="Widest time range one query may scan")
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Also serve /metrics without a key on 127.0.0.1:<port> (on the API port it needs an admin key)",
+    )
+    cors_origins: tuple[str, ...] = Field(
+        (),
+        description='Browser origins allowed to call the API, JSON list: ["https://app.example"]',
+    )
+    bad_keys_per_minute: int = Field(
+        30,
+        ge=1,
+        description="Wrong or missing keys one client address may send per minute before 429",
+    )
 
 
 class InsightsSettings(BaseSettings):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import re
 import secrets
 import sqlite3
 import threading
@@ -22,6 +24,9 @@ from pathlib import Path
 from core.errors import ConfigError
 
 _TOKEN_PREFIX = "lw"
+#: Control characters and line/paragraph separators: a name holding one could forge lines
+#: in ``leedswin keys list`` or a log.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class Scope(StrEnum):
@@ -62,12 +67,15 @@ def open_registry(path: Path | str) -> sqlite3.Connection:
     """
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Key hashes, alerts and their audit trail: readable by the service account only.
+        # SQLite gives its -wal/-shm files the database file's permissions.
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA foreign_keys=ON")
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, OSError) as exc:
         raise ConfigError(f"registry {path}: {exc}") from exc
     conn.row_factory = sqlite3.Row
     return conn
@@ -106,6 +114,8 @@ class ApiKeys:
         scope = Scope(scope)
         if not name.strip():
             raise ValueError("a key needs a non-empty name")
+        if _CONTROL.search(name):
+            raise ValueError("a key name may not hold control characters or line breaks")
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         salt = secrets.token_bytes(16)

@@ -16,10 +16,11 @@ from api.params import (
     SiteQuery,
     StartQuery,
     bucket_count,
+    bucket_width,
     invalid,
     time_range,
 )
-from api.scoped import AggregateFn, parse_duration
+from api.scoped import AggregateFn
 
 router = APIRouter(prefix="/v1/aggregates", tags=["aggregates"])
 
@@ -40,10 +41,7 @@ def get_aggregates(
     dev_eui: DevEuiQuery = None,
     need: NeedQuery = None,
 ) -> AggregatePublic:
-    try:
-        width = parse_duration(every)
-    except ValueError as exc:
-        raise invalid("query", "every", str(exc), every) from None
+    width = bucket_width(every, settings.max_range_days)
     start, end = time_range(start, end, settings.max_range_days)
     buckets = bucket_count(start, end, width)
     if buckets > settings.max_points:

@@ -6,13 +6,14 @@ public people counters (wraps, resets and missed uplinks already handled).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
 from api.deps import ScopedReadingsDep, SettingsDep
+from api.models import FootfallSitePublic, ListPublic
 from api.params import EndQuery, StartQuery, time_range
 from api.scoped import ns_to_datetime
 from storage.schema import FOOTFALL_COUNTS
@@ -42,6 +43,35 @@ class FootfallSeries(BaseModel):
     period: Literal["hour", "day"]
     data: list[FootfallPoint]
     count: int
+
+
+@router.get("/sites", response_model=ListPublic[FootfallSitePublic])
+def list_sites(
+    scoped: ScopedReadingsDep,
+    days: Annotated[
+        int, Query(ge=1, le=366, description="Sites counted within this many days")
+    ] = 28,
+) -> ListPublic[FootfallSitePublic]:
+    """Sites with hourly counts in the last ``days`` days, by name; use one with ``/sites/{site}``."""
+    since = datetime.now(UTC) - timedelta(days=days)
+    series = scoped.query(
+        f'SELECT last("people_in") FROM "{FOOTFALL_COUNTS}" WHERE {{privacy}}'
+        ' AND "level" = $level AND "period" = $period AND time >= $since'
+        ' GROUP BY "site", "dev_eui"',
+        {"level": "device", "period": "hour", "since": int(since.timestamp()) * 1_000_000_000},
+    )
+    sites: dict[str, tuple[int, int]] = {}
+    for s in series:
+        site = s.tags.get("site", "")
+        if not site or not s.values:
+            continue
+        counters, newest = sites.get(site, (0, 0))
+        sites[site] = (counters + 1, max(newest, int(s.values[0][0])))
+    data = [
+        FootfallSitePublic(site=site, counters=counters, last_counted=ns_to_datetime(newest))
+        for site, (counters, newest) in sorted(sites.items())
+    ]
+    return ListPublic[FootfallSitePublic](data=data, count=len(data))
 
 
 @router.get("/sites/{site}", response_model=FootfallSeries)

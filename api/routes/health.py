@@ -1,4 +1,10 @@
-"""Liveness, readiness (MQTT and InfluxDB) and Prometheus metrics; no key needed."""
+"""Liveness and readiness (MQTT and InfluxDB), no key needed; Prometheus metrics, admin keys only.
+
+``/metrics`` is not for the world: request counts by route and live-client
+numbers describe how the service is used. Prometheus either sends an admin key
+(``authorization``-free scrapes can set the ``X-API-Key`` header) or scrapes the
+keyless loopback port ``LEEDSWIN_API_METRICS_PORT``.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ServicesDep
-from api.models import Health
+from api.deps import AdminDep, ServicesDep
+from api.models import ErrorPublic, Health
 
 router = APIRouter(tags=["health"])
 
@@ -32,7 +38,12 @@ async def readyz(services: ServicesDep) -> Response:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"},
+        401: {"model": ErrorPublic, "description": "Missing or invalid API key"},
+        403: {"model": ErrorPublic, "description": "Not an admin key"},
+        429: {"model": ErrorPublic, "description": "Rate limit exceeded; see Retry-After"},
+    },
 )
-def metrics(services: ServicesDep) -> Response:
+def metrics(services: ServicesDep, _: AdminDep) -> Response:
     return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)

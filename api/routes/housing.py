@@ -7,11 +7,13 @@ writes; alerts and their audit trail from the registry (``insights.alerts``).
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from api.deps import HousingDep, RegistryDep, ScopedReadingsDep
 from api.models import ErrorPublic
@@ -19,6 +21,8 @@ from api.params import DevEuiPath, invalid
 from api.scoped import ns_to_datetime
 from insights.alerts import Alert, AlertStore
 from storage.schema import DAMP_RISK
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/housing", tags=["housing"])
 
@@ -53,6 +57,9 @@ _EVIDENCE = (
     "risk",
     "cold_home",
 )
+#: How far in the future a client's clock may put an action.
+CLOCK_SKEW = timedelta(minutes=5)
+
 _FIELDS = ", ".join(f'"{name}"' for name in _EVIDENCE)
 
 
@@ -108,6 +115,7 @@ class AlertList(BaseModel):
     data: list[AlertPublic]
     count: int
     any_overdue: bool
+    skipped: int = Field(0, description="Stored alerts left out because they could not be read")
 
 
 class HomeEvidence(BaseModel):
@@ -141,6 +149,48 @@ def _alert(alert: Alert, now: datetime) -> AlertPublic:
             EventPublic(at=e.at, actor=e.actor, action=e.action, note=e.note) for e in alert.events
         ],
     )
+
+
+def _load_alerts(
+    store: AlertStore,
+    registry: sqlite3.Connection,
+    alert_status: str | None,
+    dev_eui: str | None = None,
+) -> tuple[list[Alert], int]:
+    """Alerts as ``store.list`` gives them; if one stored record cannot be read, the rest
+    still are, one by one, and the broken ones are logged and counted, never fatal."""
+    try:
+        return store.list(status=alert_status, dev_eui=dev_eui), 0
+    except (ValueError, TypeError, OverflowError, KeyError) as exc:
+        log.error("event=alert_list_unreadable error=%s", exc)
+    ids = [row[0] for row in registry.execute("SELECT id FROM damp_alerts ORDER BY opened_at, id")]
+    alerts, skipped = [], 0
+    for alert_id in ids:
+        try:
+            alert = store.get(alert_id)
+        except (ValueError, TypeError, OverflowError, KeyError) as exc:
+            log.error("event=alert_unreadable id=%s error=%s", alert_id, exc)
+            skipped += 1
+            continue
+        if alert is None:
+            continue
+        if (alert_status is None or alert.status == alert_status) and (
+            dev_eui is None or alert.dev_eui == dev_eui
+        ):
+            alerts.append(alert)
+    return alerts, skipped
+
+
+def _render(alerts: list[Alert], now: datetime) -> tuple[list[AlertPublic], int]:
+    """Each alert as a client sees it; one that cannot be rendered is logged and left out."""
+    data, skipped = [], 0
+    for alert in alerts:
+        try:
+            data.append(_alert(alert, now))
+        except (ValueError, TypeError, OverflowError, KeyError, ValidationError) as exc:
+            log.error("event=alert_unrenderable id=%s error=%s", alert.id, exc)
+            skipped += 1
+    return data, skipped
 
 
 def _latest(scoped: ScopedReadingsDep, dev_eui: str | None, days: int) -> list[HomeRisk]:
@@ -224,11 +274,10 @@ def home_evidence(
             row = dict(zip(s.columns, values, strict=True))
             row["time"] = ns_to_datetime(row["time"])
             rows.append({k: v for k, v in row.items() if v is not None})
-    store = AlertStore(registry)
-    alerts = store.list(dev_eui=home.dev_eui)
+    alerts, _ = _load_alerts(AlertStore(registry), registry, None, home.dev_eui)
     home.open_alert = next((a.id for a in alerts if a.status == "open"), None)
-    now = datetime.now(UTC)
-    return HomeEvidence(home=home, series=rows, alerts=[_alert(a, now) for a in alerts])
+    rendered, _ = _render(alerts, datetime.now(UTC))
+    return HomeEvidence(home=home, series=rows, alerts=rendered)
 
 
 @router.get("/alerts", response_model=AlertList)
@@ -241,9 +290,16 @@ def list_alerts(
 ) -> AlertList:
     """Alerts with every statutory deadline and whether any step is overdue."""
     now = datetime.now(UTC)
-    alerts = AlertStore(registry).list(status=None if alert_status == "all" else alert_status)
-    data = [_alert(a, now) for a in alerts]
-    return AlertList(data=data, count=len(data), any_overdue=any(a.overdue for a in data))
+    alerts, skipped = _load_alerts(
+        AlertStore(registry), registry, None if alert_status == "all" else alert_status
+    )
+    data, unrendered = _render(alerts, now)
+    return AlertList(
+        data=data,
+        count=len(data),
+        any_overdue=any(a.overdue for a in data),
+        skipped=skipped + unrendered,
+    )
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertPublic)
@@ -259,7 +315,11 @@ def get_alert(
 @router.post(
     "/alerts/{alert_id}/actions",
     response_model=AlertPublic,
-    responses={400: {"model": ErrorPublic, "description": "Body is not valid JSON"}},
+    responses={
+        400: {"model": ErrorPublic, "description": "Body is not valid JSON"},
+        409: {"model": ErrorPublic, "description": "Closing an alert that is already closed"},
+        413: {"model": ErrorPublic, "description": "Body larger than 64 KiB"},
+    },
 )
 def record_action(
     principal: HousingDep,
@@ -269,10 +329,17 @@ def record_action(
 ) -> AlertPublic:
     """Acknowledge an alert or record an action; the key's name is the actor in the audit trail."""
     store = AlertStore(registry)
-    if store.get(alert_id) is None:
+    current = store.get(alert_id)
+    if current is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
+    # Everything is checked before the audit trail is written: a stored action is permanent.
+    now = datetime.now(UTC)
     at = body.at if body.at is None or body.at.tzinfo else body.at.replace(tzinfo=UTC)
-    if at is not None and at > datetime.now(UTC) + timedelta(minutes=5):
+    if at is not None and at > now + CLOCK_SKEW:
         raise invalid("body", "at", "an action cannot be in the future", str(at))
+    if at is not None and at < current.opened_at:
+        raise invalid("body", "at", "an action cannot predate the alert it is on", str(at))
+    if body.action == "closed" and current.status == "closed":
+        raise HTTPException(status.HTTP_409_CONFLICT, "the alert is already closed")
     alert = store.record(alert_id, principal.name, body.action, body.note, at)
-    return _alert(alert, datetime.now(UTC))
+    return _alert(alert, now)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, status
 
 from api.deps import AdminDep, ServicesDep
 from api.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ErrorPublic, ListPublic
+from api.params import invalid
 from storage.registry import ApiKey, Scope
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
@@ -34,7 +35,10 @@ def list_keys(services: ServicesDep, _: AdminDep) -> ListPublic[ApiKeyPublic]:
     responses={400: {"model": ErrorPublic, "description": "Body is not valid JSON"}},
 )
 def create_key(services: ServicesDep, _: AdminDep, body: ApiKeyCreate) -> ApiKeyCreated:
-    key, token = services.keys.create(body.name, Scope(body.scope))
+    try:
+        key, token = services.keys.create(body.name, Scope(body.scope))
+    except ValueError as exc:
+        raise invalid("body", "name", str(exc), body.name[:100]) from None
     return ApiKeyCreated(**key_public(key).model_dump(), token=token)
 
 

@@ -58,7 +58,10 @@ def register(app: typer.Typer) -> None:
         registry: Path | None = typer.Option(None, help=_REGISTRY_HELP),
     ) -> None:
         """Create a key and print it: it is stored hashed and cannot be shown again."""
-        key, token = _keys(registry).create(name, scope)
+        try:
+            key, token = _keys(registry).create(name, scope)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--name") from exc
         typer.echo(f"key_id={key.key_id} scope={key.scope.value} name={key.name!r}", err=True)
         typer.echo(token)
 

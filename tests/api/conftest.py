@@ -12,10 +12,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
-from api.main import create_app
+from api.main import create_app, make_server
 from core.settings import ApiSettings, InfluxSettings, MqttSettings
 from leedswin.services import LocalInfluxDB, LocalMosquitto, free_port
 from storage.points import Point, encode, make_point
@@ -165,11 +164,7 @@ def serve(app: FastAPI) -> Iterator[str]:
     event loop and real sockets, and it is what clients meet.
     """
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio"
-        )
-    )
+    server = make_server(app, "127.0.0.1", port, log_level="warning")
     thread = threading.Thread(target=server.run, name="api-under-test", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -195,7 +190,8 @@ def api(
     database = f"api_{time.time_ns()}"
     points, data = build_points(time.time_ns() - 5 * STEP_NS)
     write_points(influxdb.url, database, points)
-    settings = make_settings(tmp_path, influxdb, mosquitto, database)
+    # Many modules send wrong keys on purpose; throttling them is tested on its own app.
+    settings = make_settings(tmp_path, influxdb, mosquitto, database, bad_keys_per_minute=100_000)
     keys = make_keys(settings[0].registry)
     with serve(create_app(*settings)) as base_url, httpx.Client(base_url=base_url) as client:
         yield ApiHarness(client, keys, data, settings[0], database)

@@ -130,3 +130,24 @@ def test_api_command_serves_on_loopback(
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_registry_file_is_created_for_its_owner_only(tmp_path: Path) -> None:
+    registry = tmp_path / "new" / "keys.sqlite3"
+    ApiKeys(open_registry(registry)).create("ops", Scope.ADMIN)
+    assert registry.stat().st_mode & 0o777 == 0o600
+    assert registry.parent.stat().st_mode & 0o777 == 0o700
+    for sidecar in registry.parent.iterdir():  # -wal and -shm copy the database's mode
+        assert sidecar.stat().st_mode & 0o077 == 0, sidecar
+
+
+@pytest.mark.parametrize("name", ["two\nlines", "ok\r\nforged  | admin", "bell\x07", "a\u2028b"])
+def test_key_names_with_control_characters_are_refused(tmp_path: Path, name: str) -> None:
+    registry = tmp_path / "keys.sqlite3"
+    result = CliRunner().invoke(
+        _app(), ["keys", "create", "--name", name, "--registry", str(registry)]
+    )
+    assert result.exit_code == 2 and "control characters" in result.output
+    with pytest.raises(ValueError, match="control characters"):
+        ApiKeys(open_registry(registry)).create(name, Scope.PUBLIC)
+    assert ApiKeys(open_registry(registry)).list() == []

@@ -117,7 +117,9 @@ def test_health_ready_metrics(api: ApiHarness) -> None:
     ready = api.client.get("/readyz").json()
     assert ready["checks"].keys() == {"mqtt", "influxdb"}
     api.get("/v1/devices", "public")
-    text = api.client.get("/metrics").text
+    assert api.client.get("/metrics").status_code == 401
+    assert api.get("/metrics", "public").status_code == 403
+    text = api.get("/metrics", "admin").text
     assert 'leedswin_api_requests_total{method="GET",route="/v1/devices",status="200"}' in text
     assert "leedswin_api_live_clients" in text
 
@@ -201,3 +203,52 @@ def test_device_registry_gives_wards_and_public_coordinates_only(
     assert reclassified.status_code == 404
     assert PUBLIC_B.dev_eui not in latest.text and PUBLIC_B.dev_eui not in by_device.text
     assert PUBLIC_B.dev_eui in {d["dev_eui"] for d in housing_list["data"]}
+
+
+def test_live_metrics_count_public_readings_only() -> None:
+    """A counter of every message would grow by exactly the home readings a public key misses."""
+
+    class Message:
+        def __init__(self, topic: str, payload: bytes) -> None:
+            self.topic, self.payload = topic, payload
+
+    metrics = ApiMetrics()
+    hub = LiveHub(MqttSettings(), metrics)
+    home = (
+        b'{"dev_eui":"b","model":"m","need":"damp","site":"s","privacy":"home",'
+        b'"time":"t","values":{"temperature":1.0}}'
+    )
+    public = home.replace(b'"home"', b'"public"')
+    hub._on_message(None, None, Message("leedswin/v1/restricted/readings/damp/b", home))  # type: ignore[arg-type]
+    hub._on_message(None, None, Message("leedswin/v1/readings/damp/b", home))  # type: ignore[arg-type]
+    hub._on_message(None, None, Message("leedswin/v1/restricted/readings/damp/b", b"junk"))  # type: ignore[arg-type]
+    hub._on_message(None, None, Message("leedswin/v1/readings/damp/a", public))  # type: ignore[arg-type]
+    assert metrics.live_messages._value.get() == 1
+    assert metrics.live_bad._value.get() == 0
+    text = metrics.render().decode()
+    assert "home" not in text and "restricted" not in text
+
+
+def test_store_refusals_are_400_and_outages_503() -> None:
+    from api.main import _store_error
+    from core.errors import QueryError
+
+    refused = QueryError("SELECT …: HTTP 400: error parsing query: overflowed duration 15251w")
+    assert _store_error(refused)[0] == 400
+    assert _store_error(QueryError("SELECT …: HTTP 500: internal"))[0] == 503
+    assert _store_error(QueryError("SELECT … (statement 0): database not found: x"))[0] == 503
+    try:
+        raise QueryError("SELECT …: ConnectError: refused") from httpx.ConnectError("refused")
+    except QueryError as exc:
+        assert _store_error(exc)[0] == 503
+
+
+def test_key_redaction_in_log_lines() -> None:
+    from api.redact import redact
+
+    line = (
+        "GET /v1/live/ws?need=damp&api_key=lw_0123456789ab_s3cr3t-Value&token=st_abc.def HTTP/1.1"
+    )
+    cleaned = redact(line)
+    assert "s3cr3t" not in cleaned and "st_abc" not in cleaned and "need=damp" in cleaned
+    assert "lw_" not in redact("key lw_0123456789ab_s3cr3tValue").replace("lw_[redacted]", "")
