@@ -15,10 +15,11 @@ from typing import Annotated, Any
 from fastapi import Path, Query
 from fastapi.exceptions import RequestValidationError
 
-from api.scoped import parse_duration
-from storage.schema import NEEDS, QUANTITY_MEASUREMENT
+from api.scoped import FIELD_MEASUREMENT, parse_duration
+from storage.schema import NEEDS
 
-Quantity = StrEnum("Quantity", {name: name for name in QUANTITY_MEASUREMENT})  # type: ignore[misc]
+#: Canonical quantities first, then every other field a decoder emits (``pm4_0``, ``co``, …).
+Quantity = StrEnum("Quantity", {name: name for name in FIELD_MEASUREMENT})  # type: ignore[misc]
 Need = StrEnum("Need", {name: name for name in NEEDS})  # type: ignore[misc]
 
 _NAME = r"^[A-Za-z0-9_.\- ]{1,64}$"

@@ -20,11 +20,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, Protocol
 
+from decoders.registry import SPECS
 from storage.query import Series, duration_literal, duration_ns, time_ns
 from storage.registry import Scope
-from storage.schema import NEED_MEASUREMENT, QUANTITY_MEASUREMENT, UPLINK
+from storage.schema import NEED_MEASUREMENT, QUANTITY_MEASUREMENT, UPLINK, measurement_of
 
 PRIVACY_MARKER: Final = "{privacy}"
+
+#: Every field a native decoder emits -> the measurement the bridge stores it in; the
+#: quantities the readings and aggregates routes accept.
+FIELD_MEASUREMENT: Final[dict[str, str]] = {
+    **QUANTITY_MEASUREMENT,
+    **{f.name: measurement_of(f.name, spec.need) for spec in SPECS for f in spec.fields},
+}
 
 AggregateFn = Literal["mean", "min", "max", "count", "median", "p95"]
 GroupBy = Literal["device", "site"]
@@ -221,7 +229,7 @@ class ScopedReadings:
         offset: int,
     ) -> list[tuple[datetime, float]]:
         """Raw values of one quantity, oldest first, one page."""
-        measurement = QUANTITY_MEASUREMENT[quantity]
+        measurement = FIELD_MEASUREMENT[quantity]
         series = self.query(
             f'SELECT "{quantity}" FROM "{measurement}" WHERE {PRIVACY_MARKER}'
             ' AND "dev_eui" = $dev_eui AND time >= $start AND time < $end'
@@ -278,7 +286,7 @@ class ScopedReadings:
         filters: dict[str, str | None],
     ) -> list[AggregateRow]:
         """InfluxDB computes ``fn`` per ``every`` (re-checked by ``duration_literal``) and group."""
-        measurement = QUANTITY_MEASUREMENT[quantity]
+        measurement = FIELD_MEASUREMENT[quantity]
         where, params = _filters(filters)
         params.update(start=time_ns(start), end=time_ns(end))
         tag = _GROUP_TAG[group_by]

@@ -25,4 +25,5 @@ CANONICAL_UNITS: Final[dict[str, str]] = {
     "motion": "count",
     "battery_voltage": "V",
     "battery_percent": "%",
+    "battery_low": "0/1",
 }

@@ -41,10 +41,9 @@ from storage.deadletter import dead_letter_point
 from storage.points import FieldValue, Point, make_point
 from storage.schema import (
     DEVICE_STATUS,
-    NEED_MEASUREMENT,
     PRIVACY_HOME,
-    QUANTITY_MEASUREMENT,
     UPLINK,
+    measurement_of,
 )
 
 #: Skip reason of an uplink The Things Stack marks as simulated.
@@ -131,7 +130,6 @@ def build_points(
     status = _StatusPoints(uplink, tag_set)
     placement = place_frames(uplink.time_ns, decoded.frames)
     groups: dict[tuple[str, int], dict[str, FieldValue]] = {}
-    extra = NEED_MEASUREMENT[spec.need]
     live: dict[str, float] = {}
     withheld: list[str] = []
     history = 0
@@ -145,9 +143,7 @@ def build_points(
         else:
             history += not untimed
             for name, value in frame.readings.items():
-                groups.setdefault((QUANTITY_MEASUREMENT.get(name, extra), at), {})[name] = float(
-                    value
-                )
+                groups.setdefault((measurement_of(name, spec.need), at), {})[name] = float(value)
             if untimed:
                 live.update(frame.readings)
         for name, value in frame.withheld.items():

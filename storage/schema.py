@@ -86,6 +86,7 @@ QUANTITY_MEASUREMENT: Final[dict[str, str]] = {
     "motion": FOOTFALL,
     "battery_voltage": UPLINK,
     "battery_percent": UPLINK,
+    "battery_low": UPLINK,
 }
 
 #: Where a model's non-canonical extra fields go, by the model's need.
@@ -94,3 +95,8 @@ NEED_MEASUREMENT: Final[dict[str, str]] = {
     "air_quality": AIR_QUALITY,
     "footfall": FOOTFALL,
 }
+
+
+def measurement_of(field: str, need: str) -> str:
+    """The measurement a field of a ``need`` model is stored in (the bridge writes, the API reads)."""
+    return QUANTITY_MEASUREMENT.get(field) or NEED_MEASUREMENT[need]

@@ -29,7 +29,12 @@ router = APIRouter(prefix="/v1/aggregates", tags=["aggregates"])
 def get_aggregates(
     scoped: ScopedReadingsDep,
     settings: SettingsDep,
-    quantity: Annotated[Quantity, Query(description="Canonical quantity name")],
+    quantity: Annotated[
+        Quantity,
+        Query(
+            description="A canonical quantity or any field a decoder emits (see `leedswin models`)"
+        ),
+    ],
     fn: Annotated[AggregateFn, Query(description="Statistic per bucket")] = "mean",
     every: Annotated[
         str, Query(max_length=10, description="Bucket width: <n><s|m|h|d|w>, e.g. 15m, 1h, 1d")

@@ -19,7 +19,12 @@ def list_readings(
     scoped: ScopedReadingsDep,
     settings: SettingsDep,
     dev_eui: DevEuiPath,
-    quantity: Annotated[Quantity, Query(description="Canonical quantity name")],
+    quantity: Annotated[
+        Quantity,
+        Query(
+            description="A canonical quantity or any field a decoder emits (see `leedswin models`)"
+        ),
+    ],
     start: StartQuery = None,
     end: EndQuery = None,
     limit: Annotated[int, Query(ge=1, le=100_000, description="Page size")] = 1000,

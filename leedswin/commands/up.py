@@ -36,10 +36,12 @@ from core.settings import (
     build,
     state_dir,
 )
+from firmware_sim.fleet import build_fleet
 from firmware_sim.publisher import SimOptions
 from firmware_sim.run import run_simulation
 from gateway_bridge.service import serve as serve_bridge
 from insights.jobs import open_jobs, run_scheduler
+from leedswin.commands.sim import write_registry
 from leedswin.demo import INFLUX_USERS, Credentials, write_env_file
 from leedswin.services import (
     BRIDGE_ACCOUNT,
@@ -140,9 +142,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Run broker, InfluxDB, bridge, API, insights and simulator together until stopped."""
-        import uvicorn  # deferred: other commands need not load FastAPI
-
-        from api.main import create_app
+        from api.main import create_app, make_server  # deferred: others need not load FastAPI
 
         root = (data_dir or state_dir()).absolute()
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -218,6 +218,9 @@ def register(app: typer.Typer) -> None:
                 },
             )
 
+            # The fleet's registry gives the API public devices' coordinates and homes' wards.
+            device_registry = root / "devices.yaml"
+            write_registry(device_registry, build_fleet(seed, devices, BACKFILL_INTERVAL)[0])
             bridge_ready = threading.Event()
             bridge_mqtt = mqtt_as(BRIDGE_ACCOUNT, client_id=BRIDGE_ACCOUNT)
             bridge_influx = influx_as("bridge")
@@ -227,7 +230,7 @@ def register(app: typer.Typer) -> None:
                     lambda: serve_bridge(
                         bridge_mqtt,
                         bridge_influx,
-                        build(BridgeSettings),
+                        build(BridgeSettings, device_registry=device_registry),
                         stop,
                         registry=bridge_metrics,
                         ready=bridge_ready,
@@ -237,14 +240,11 @@ def register(app: typer.Typer) -> None:
             if not bridge_ready.wait(30):
                 raise typer.Exit(f"the bridge did not subscribe to {broker.url} within 30 s")
 
-            api_server = uvicorn.Server(
-                uvicorn.Config(
-                    create_app(api, api_influx, mqtt_as(HOUSING_ACCOUNT)),
-                    host=api.host,
-                    port=api.port,
-                    log_level="warning",
-                    ws="websockets-sansio",
-                )
+            api_server = make_server(
+                create_app(api, api_influx, mqtt_as(HOUSING_ACCOUNT), device_registry),
+                api.host,
+                api.port,
+                log_level="warning",
             )
             threads.append(_thread("api", api_server.run))
 

@@ -107,3 +107,18 @@ def test_by_site_matches_numpy_over_the_devices_the_key_may_see(
         assert got.keys() == want.keys()
         for bucket, value in want.items():
             assert got[bucket] == pytest.approx(value, rel=1e-9), (series["group"], bucket)
+
+
+def test_every_decoder_field_is_a_queryable_quantity(api: ApiHarness) -> None:
+    """``pm4_0`` and the other non-canonical fields are accepted, read from where they are stored."""
+    from api.scoped import FIELD_MEASUREMENT
+    from decoders.registry import SPECS
+
+    emitted = {f.name for spec in SPECS for f in spec.fields}
+    assert emitted <= FIELD_MEASUREMENT.keys()
+    assert FIELD_MEASUREMENT["pm4_0"] == "air_quality"
+    assert FIELD_MEASUREMENT["battery_low"] == "uplink"
+    response = api.get("/v1/aggregates", "public", quantity="pm4_0", fn="mean", every="1h")
+    assert response.status_code == 200, response.text
+    assert response.json()["data"] == []
+    assert api.get("/v1/aggregates", "public", quantity="pm4_1", fn="mean").status_code == 422
