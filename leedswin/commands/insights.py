@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from core.errors import ConfigError, PlatformError
-from core.settings import ApiSettings, InfluxSettings, InsightsSettings, build
+from core.settings import ApiSettings, BridgeSettings, InfluxSettings, InsightsSettings, build
+from decoders.configured import ModelCatalog, install
 from insights.jobs import open_jobs, run_scheduler
 
 
@@ -52,6 +53,8 @@ def register(app: typer.Typer) -> None:
             )
             influx: InfluxSettings = build(InfluxSettings, url=influx_url, database=influx_database)
             api: ApiSettings = build(ApiSettings, registry=registry)
+            # Configured models' declared units and counters, as the bridge decodes them.
+            install(ModelCatalog(build(BridgeSettings).models_dir))
         except ConfigError as exc:
             raise typer.BadParameter(str(exc)) from exc
         if since is not None and since <= 0:
