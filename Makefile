@@ -24,6 +24,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.decode
+	$(BIN)/python -m bench.codec
 
 system-deps:
 	@missing=""; \
