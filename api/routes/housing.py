@@ -72,6 +72,10 @@ class HomeRisk(BaseModel):
     time: datetime
     risk: str = Field(description="low, medium, high or severe")
     risk_level: int = Field(description="0 low … 3 severe")
+    assessment: Literal["complete", "insufficient_data"] = Field(
+        description="insufficient_data: under half of the last 7 days' hours have readings, so"
+        " the 7-day shares are unknown and a 'low' means too little evidence, not a dry home"
+    )
     evidence: dict[str, Any]
     open_alert: int | None = Field(None, description="Id of the home's open alert, if any")
 
@@ -219,6 +223,10 @@ def _latest(scoped: ScopedReadingsDep, dev_eui: str | None, days: int) -> list[H
                 time=ns_to_datetime(row.pop("time")),
                 risk=row.get("risk") or "low",
                 risk_level=int(row.get("risk_level") or 0),
+                # The job leaves a share out when its window is under half covered.
+                assessment="complete"
+                if row.get("rh70_7d") is not None and row.get("surface80_7d") is not None
+                else "insufficient_data",
                 evidence={k: v for k, v in row.items() if v is not None},
             )
         )

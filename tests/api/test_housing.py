@@ -27,6 +27,7 @@ pytestmark = pytest.mark.integration
 
 DAMP = "d0000000000000a1"
 DRY = "d0000000000000b2"
+SPARSE = "d0000000000000c3"  # dry, but only its last 2 days reported
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,7 @@ def housing_api(
     sink.ensure_database()
     sink.write(encode(climate(DAMP, start, 9 * 24, 19.0, 80.0)))
     sink.write(encode(climate(DRY, start, 9 * 24, 20.5, 45.0)))
+    sink.write(encode(climate(SPARSE, until - timedelta(days=2), 2 * 24, 20.5, 45.0)))
     conn = open_registry(api_settings.registry)
     with InfluxQL(influx_settings) as query:
         InsightsJobs(InsightsSettings(), query, sink, AlertStore(conn)).run(start, until)
@@ -74,7 +76,10 @@ def test_public_keys_and_anonymous_get_nothing(housing_api: ApiHarness, path: st
 
 def test_homes_listed_by_risk(housing_api: ApiHarness) -> None:
     body = housing_api.get("/v1/housing/homes", "housing").json()
-    assert [(h["dev_eui"], h["risk"]) for h in body["data"]] == [(DAMP, "high"), (DRY, "low")]
+    homes = [(h["dev_eui"], h["risk"], h["assessment"]) for h in body["data"]]
+    assert homes[0] == (DAMP, "high", "complete")
+    # A home rated low for lack of data says so; a dry one with a full week does not.
+    assert sorted(homes[1:]) == [(DRY, "low", "complete"), (SPARSE, "low", "insufficient_data")]
     assert body["data"][0]["open_alert"] is not None
     assert body["data"][1]["open_alert"] is None
     assert body["data"][0]["evidence"]["surface80_7d"] == 1.0
