@@ -33,6 +33,9 @@ RA07 (each of the three uint16 words A B C; 0xFFFF = no such probe fitted → fi
           oxygen, wind direction/atmosphere): not decoded for an air-quality station; the
           battery is kept and the three words are reported as undecoded.
 
+Bytes the manuals fix at 0x00 ("Reserved") are reported as undecoded only when a device
+sets them, so a normal reply or reading carries no undecoded part.
+
 A report type not listed for the model keeps the frame valid (version and device type
 checked) with ``report_type`` in status and bytes 3-10 reported as undecoded. Bytes after
 the 11th are reported, not refused.
@@ -103,7 +106,7 @@ def _envelope(f_port: int, payload: bytes, device_type: int, up: Uplink) -> bool
         up.set("config_response", f"0x{command:02x}")
         if command == CONFIG_REPORT_RSP:
             up.set("config_status", payload[2])
-            up.skip(payload, 3, FRAME_LEN, "reserved")
+            _reserved(payload, 3, up)
         else:
             min_s, max_s = _INTERVALS.unpack_from(payload, 2)
             up.set("min_interval_s", min_s)
@@ -120,6 +123,12 @@ def _envelope(f_port: int, payload: bytes, device_type: int, up: Uplink) -> bool
     return True
 
 
+def _reserved(payload: bytes, start: int, up: Uplink) -> None:
+    """Bytes the manual fixes at 0x00: nothing to report unless the device set them."""
+    if any(payload[start:FRAME_LEN]):
+        up.skip(payload, start, FRAME_LEN, "reserved bytes (fixed 0x00 in the manual) not zero")
+
+
 def _unknown_report(payload: bytes, up: Uplink) -> None:
     up.set("report_type", payload[2])
     up.skip(payload, 3, FRAME_LEN, f"report type 0x{payload[2]:02x} not decoded")
@@ -132,6 +141,7 @@ def decode_r711(f_port: int, payload: bytes) -> Reading | DecodedUplink:
         if report == 0x01:
             up.now.update(temperature=temperature / 100, relative_humidity=humidity / 100)
             _battery(battery, up.now)
+            _reserved(payload, 8, up)
         else:
             _unknown_report(payload, up)
     return up.result()

@@ -139,3 +139,13 @@ def test_unlisted_report_types_and_appended_bytes_are_reported() -> None:
     longer = _uplink("netvox-r711", 6, "0101011e09ea1a9000000000")
     assert longer.frames[0].readings["temperature"] == 25.38
     assert [(u.offset, u.hex) for u in longer.unknown] == [(11, "00")]
+
+
+def test_reserved_bytes_are_reported_only_when_set() -> None:
+    """The manuals fix the reserved bytes at 0x00: zeros are not an undecoded part."""
+    reply = _uplink("netvox-r711", 7, "8101010000000000000000")
+    assert reply.unknown == () and reply.status["config_status"] == 1
+    assert _uplink("netvox-r711", 6, "0101019fff391a9e000000").unknown == ()
+    odd = _uplink("netvox-r711", 6, "0101019fff391a9e0000ff")
+    assert odd.frames[0].readings["temperature"] == -1.99
+    assert [(u.offset, u.hex) for u in odd.unknown] == [(8, "0000ff")]
