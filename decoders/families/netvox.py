@@ -28,13 +28,14 @@ RA07 (each of the three uint16 words A B C; 0xFFFF = no such probe fitted → fi
     0x06  A no2, B so2, C h2s (/10)
     0x07  A co2 /10 ppm, B nh3 /10, C noise /10 dB
     0x0C  A temperature int16 /100 °C, B relative_humidity /100 %, C wind speed /100 m/s
-    0x0E  A tvoc /10
+    0x0E  A tvoc /10 (B, C unused: 0x00 in the vendor example)
     0x08-0x0B, 0x0D  water/soil/wind-direction probes (pH, turbidity, soil moisture, dissolved
           oxygen, wind direction/atmosphere): not decoded for an air-quality station; the
           battery is kept and the three words are reported as undecoded.
 
-Bytes the manuals fix at 0x00 ("Reserved") are reported as undecoded only when a device
-sets them, so a normal reply or reading carries no undecoded part.
+Bytes the vendor fixes at 0x00 (the manuals' "Reserved" bytes, the trailing byte of every
+report, the unused words of the RA07 VOC report) are reported as undecoded only when a
+device sets them, so a normal reply or reading carries no undecoded part.
 
 A report type not listed for the model keeps the frame valid (version and device type
 checked) with ``report_type`` in status and bytes 3-10 reported as undecoded. Bytes after
@@ -124,9 +125,9 @@ def _envelope(f_port: int, payload: bytes, device_type: int, up: Uplink) -> bool
 
 
 def _reserved(payload: bytes, start: int, up: Uplink) -> None:
-    """Bytes the manual fixes at 0x00: nothing to report unless the device set them."""
+    """Bytes the vendor fixes at 0x00: nothing to report unless the device set them."""
     if any(payload[start:FRAME_LEN]):
-        up.skip(payload, start, FRAME_LEN, "reserved bytes (fixed 0x00 in the manual) not zero")
+        up.skip(payload, start, FRAME_LEN, "reserved bytes (0x00 per the vendor) not zero")
 
 
 def _unknown_report(payload: bytes, up: Uplink) -> None:
@@ -171,6 +172,7 @@ def decode_ra0715(f_port: int, payload: bytes) -> Reading | DecodedUplink:
     if report == _RA07_VOC:
         if a != ABSENT:
             reading["tvoc"] = a / 10
+        _reserved(payload, 6, up)
     elif report in _RA07_REPORTS:
         names, divisors, first_signed = _RA07_REPORTS[report]
         for name, divisor, raw, signed in zip(
@@ -178,6 +180,7 @@ def decode_ra0715(f_port: int, payload: bytes) -> Reading | DecodedUplink:
         ):
             if raw != ABSENT:
                 reading[name] = (raw - 0x10000 if signed and raw & 0x8000 else raw) / divisor
+        _reserved(payload, 10, up)
     elif report in _RA07_UNDECODED:
         up.set("report_type", report)
         up.skip(payload, 4, FRAME_LEN, f"report type 0x{report:02x}: water/soil/wind probe")

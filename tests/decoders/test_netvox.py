@@ -149,3 +149,13 @@ def test_reserved_bytes_are_reported_only_when_set() -> None:
     odd = _uplink("netvox-r711", 6, "0101019fff391a9e0000ff")
     assert odd.frames[0].readings["temperature"] == -1.99
     assert [(u.offset, u.hex) for u in odd.unknown] == [(8, "0000ff")]
+
+
+def test_ra07_unused_bytes_are_reported_only_when_set() -> None:
+    assert _uplink("netvox-ra0715", 6, "01050e7803840000000000").unknown == ()
+    voc = _uplink("netvox-ra0715", 6, "01050e7803840000000001")
+    assert voc.frames[0].readings["tvoc"] == 90.0
+    assert [(u.offset, u.hex) for u in voc.unknown] == [(6, "0000000001")]
+    pm = _uplink("netvox-ra0715", 6, "01050178006400c802bc07")
+    assert pm.frames[0].readings["pm10"] == 700
+    assert [(u.offset, u.hex) for u in pm.unknown] == [(10, "07")]
