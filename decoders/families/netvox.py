@@ -120,6 +120,7 @@ def _envelope(f_port: int, payload: bytes, device_type: int, up: Uplink) -> bool
         up.set("software_version", payload[3] / 10)
         up.set("hardware_version", payload[4])
         up.set("date_code", payload[5:9].hex())
+        _reserved(payload, 9, up)
         return False
     return True
 

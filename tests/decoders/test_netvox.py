@@ -159,3 +159,10 @@ def test_ra07_unused_bytes_are_reported_only_when_set() -> None:
     pm = _uplink("netvox-ra0715", 6, "01050178006400c802bc07")
     assert pm.frames[0].readings["pm10"] == 700
     assert [(u.offset, u.hex) for u in pm.unknown] == [(10, "07")]
+
+
+def test_version_report_reserved_bytes_reported_when_set() -> None:
+    assert _uplink("netvox-r711", 6, "0101006448201712080000").unknown == ()
+    odd = _uplink("netvox-r711", 6, "0101006448201712080a0b")
+    assert odd.status["date_code"] == "20171208"
+    assert [(u.offset, u.hex) for u in odd.unknown] == [(9, "0a0b")]
