@@ -23,8 +23,9 @@ Data frame (19 bytes)::
     5..6    NNNN  uint16 balance (in - out, plus configured start)  people_count
     7..8    IIII  uint16 people counted in                          people_in
     9..10   OOOO  uint16 people counted out                         people_out
-    11..12        alarm flags (balance/in/out/battery)              (not emitted: bit
-                                                                    assignment unpublished)
+    11..12        alarm flags (balance/in/out/battery)              status alarm_flags, the
+                                                                    hex sent, when not 0000
+                                                                    (bit assignment unpublished)
     13..14        supply voltage                                    (not emitted: scale
                                                                     unpublished for DC520)
     15      E     uint8 error code, 0 = none                        error_code
@@ -113,9 +114,12 @@ def decode(f_port: int, payload: bytes) -> Reading | DecodedUplink:
         raise IntegrityError(f"unknown data type 0x{kind:02x}")
     if n < DATA_LENGTH:
         raise PayloadLengthError(f"data frame is {DATA_LENGTH} bytes, got {n}")
-    balance, people_in, people_out, _alarms, _volt, error, _counter = _DATA.unpack_from(
+    balance, people_in, people_out, alarms, _volt, error, _counter = _DATA.unpack_from(
         payload, _ENVELOPE.size
     )
+    if alarms:
+        # Which bit is which alarm is unpublished; a raised alarm is still kept, as sent.
+        up.set("alarm_flags", payload[11:13].hex())
     up.now.update(
         people_count=balance, people_in=people_in, people_out=people_out, error_code=error
     )

@@ -71,7 +71,8 @@ VS121 (AI workplace occupancy, people counting in up to 16 regions)::
     08 D5  8 x B  people in regions 9-16                     region_N_count
     09..0C DA  4 x H  flows from A/B/C/D to A..D             flow_X_to_Y
     0D CC  H H    total in, out                              people_in, people_out
-    0E E4  B H H  dwell id, avg, max: walked over (id meaning undocumented)
+    0E E4  B H H  dwell time (id 00 = all regions, average, maximum): the unit is not
+                  documented, so the record is reported as undecoded (never dropped silently)
     0F 85  I      device Unix time                           status device_time_s
 
 ``people_in``/``people_out`` are always the device's running totals (they wrap at the
@@ -157,10 +158,6 @@ def _many(fmt: str, names: Iterable[str | None]) -> _Rec:
     return st.size, emit, (padded, tuple(n for n in names if n is not None), ())
 
 
-def _skip(size: int) -> _Rec:
-    return size, None, (f"{size}x", (), ())
-
-
 def _dwell(regions: int) -> _Special:
     """VS133 dwell record: region number 1..regions, then average and maximum seconds."""
     st = struct.Struct("<BHH")
@@ -233,6 +230,15 @@ def _am_history(tvoc: tuple[str, int]) -> _Special:
                 "pm10": pm10,
             },
         )
+
+    return handle
+
+
+def _undecoded(note: str) -> _Special:
+    """A record of known size whose meaning is not settled: walked past and reported."""
+
+    def handle(p: bytes, i: int, size: int, up: Uplink) -> None:
+        up.skip(p, i - 2, i + size, note)
 
     return handle
 
@@ -315,9 +321,12 @@ _VS121: _Table = {
     _key(0x08, 0xD5): _many("8B", [f"region_{n}_count" for n in range(9, 17)]),
     **{_key(0x09 + k, 0xDA): _many("4H", _FLOW_NAMES[4 * k : 4 * k + 4]) for k in range(4)},
     _key(0x0D, 0xCC): _many("HH", ("people_in", "people_out")),
-    _key(0x0E, 0xE4): _skip(5),
 }
-_VS121_SPECIALS: _Specials = {**_ATTRIBUTES, _key(0x0F, 0x85): (4, _device_time)}
+_VS121_SPECIALS: _Specials = {
+    **_ATTRIBUTES,
+    _key(0x0E, 0xE4): (5, _undecoded("VS121 dwell time: unit not documented")),
+    _key(0x0F, 0x85): (4, _device_time),
+}
 
 
 class _Frame:

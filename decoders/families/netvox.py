@@ -28,10 +28,14 @@ RA07 (each of the three uint16 words A B C; 0xFFFF = no such probe fitted → fi
     0x06  A no2, B so2, C h2s (/10)
     0x07  A co2 /10 ppm, B nh3 /10, C noise /10 dB
     0x0C  A temperature int16 /100 °C, B relative_humidity /100 %, C wind speed /100 m/s
-    0x0E  A tvoc /10
+    0x0E  A tvoc /10 (B, C unused: 0x00 in the vendor example)
     0x08-0x0B, 0x0D  water/soil/wind-direction probes (pH, turbidity, soil moisture, dissolved
           oxygen, wind direction/atmosphere): not decoded for an air-quality station; the
           battery is kept and the three words are reported as undecoded.
+
+Bytes the vendor fixes at 0x00 (the manuals' "Reserved" bytes, the trailing byte of every
+report, the unused words of the RA07 VOC report) are reported as undecoded only when a
+device sets them, so a normal reply or reading carries no undecoded part.
 
 A report type not listed for the model keeps the frame valid (version and device type
 checked) with ``report_type`` in status and bytes 3-10 reported as undecoded. Bytes after
@@ -103,7 +107,7 @@ def _envelope(f_port: int, payload: bytes, device_type: int, up: Uplink) -> bool
         up.set("config_response", f"0x{command:02x}")
         if command == CONFIG_REPORT_RSP:
             up.set("config_status", payload[2])
-            up.skip(payload, 3, FRAME_LEN, "reserved")
+            _reserved(payload, 3, up)
         else:
             min_s, max_s = _INTERVALS.unpack_from(payload, 2)
             up.set("min_interval_s", min_s)
@@ -116,8 +120,15 @@ def _envelope(f_port: int, payload: bytes, device_type: int, up: Uplink) -> bool
         up.set("software_version", payload[3] / 10)
         up.set("hardware_version", payload[4])
         up.set("date_code", payload[5:9].hex())
+        _reserved(payload, 9, up)
         return False
     return True
+
+
+def _reserved(payload: bytes, start: int, up: Uplink) -> None:
+    """Bytes the vendor fixes at 0x00: nothing to report unless the device set them."""
+    if any(payload[start:FRAME_LEN]):
+        up.skip(payload, start, FRAME_LEN, "reserved bytes (0x00 per the vendor) not zero")
 
 
 def _unknown_report(payload: bytes, up: Uplink) -> None:
@@ -132,6 +143,7 @@ def decode_r711(f_port: int, payload: bytes) -> Reading | DecodedUplink:
         if report == 0x01:
             up.now.update(temperature=temperature / 100, relative_humidity=humidity / 100)
             _battery(battery, up.now)
+            _reserved(payload, 8, up)
         else:
             _unknown_report(payload, up)
     return up.result()
@@ -161,6 +173,7 @@ def decode_ra0715(f_port: int, payload: bytes) -> Reading | DecodedUplink:
     if report == _RA07_VOC:
         if a != ABSENT:
             reading["tvoc"] = a / 10
+        _reserved(payload, 6, up)
     elif report in _RA07_REPORTS:
         names, divisors, first_signed = _RA07_REPORTS[report]
         for name, divisor, raw, signed in zip(
@@ -168,6 +181,7 @@ def decode_ra0715(f_port: int, payload: bytes) -> Reading | DecodedUplink:
         ):
             if raw != ABSENT:
                 reading[name] = (raw - 0x10000 if signed and raw & 0x8000 else raw) / divisor
+        _reserved(payload, 10, up)
     elif report in _RA07_UNDECODED:
         up.set("report_type", report)
         up.skip(payload, 4, FRAME_LEN, f"report type 0x{report:02x}: water/soil/wind probe")

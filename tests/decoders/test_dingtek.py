@@ -97,3 +97,13 @@ def test_longer_data_frame_keeps_its_readings_and_reports_the_rest() -> None:
         "error_code": 0,
     }
     assert [(u.offset, u.hex) for u in got.unknown] == [(18, "abcd")]
+
+
+def test_raised_alarm_is_kept_as_status_beside_the_counts() -> None:
+    """The vendor's example names four alarms (balance, in, out, battery) in bytes 11..12,
+    all 0 there; their bit assignment is unpublished, so a raised alarm is kept as sent."""
+    alarmed = DATA[:22] + "0001" + DATA[26:]
+    got = decode_uplink(MODEL, 3, bytes.fromhex(alarmed))
+    assert got.frames[0].readings["people_in"] == 2
+    assert got.status == {"alarm_flags": "0001"}
+    assert decode_uplink(MODEL, 3, bytes.fromhex(DATA)).status == {}

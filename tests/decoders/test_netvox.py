@@ -139,3 +139,30 @@ def test_unlisted_report_types_and_appended_bytes_are_reported() -> None:
     longer = _uplink("netvox-r711", 6, "0101011e09ea1a9000000000")
     assert longer.frames[0].readings["temperature"] == 25.38
     assert [(u.offset, u.hex) for u in longer.unknown] == [(11, "00")]
+
+
+def test_reserved_bytes_are_reported_only_when_set() -> None:
+    """The manuals fix the reserved bytes at 0x00: zeros are not an undecoded part."""
+    reply = _uplink("netvox-r711", 7, "8101010000000000000000")
+    assert reply.unknown == () and reply.status["config_status"] == 1
+    assert _uplink("netvox-r711", 6, "0101019fff391a9e000000").unknown == ()
+    odd = _uplink("netvox-r711", 6, "0101019fff391a9e0000ff")
+    assert odd.frames[0].readings["temperature"] == -1.99
+    assert [(u.offset, u.hex) for u in odd.unknown] == [(8, "0000ff")]
+
+
+def test_ra07_unused_bytes_are_reported_only_when_set() -> None:
+    assert _uplink("netvox-ra0715", 6, "01050e7803840000000000").unknown == ()
+    voc = _uplink("netvox-ra0715", 6, "01050e7803840000000001")
+    assert voc.frames[0].readings["tvoc"] == 90.0
+    assert [(u.offset, u.hex) for u in voc.unknown] == [(6, "0000000001")]
+    pm = _uplink("netvox-ra0715", 6, "01050178006400c802bc07")
+    assert pm.frames[0].readings["pm10"] == 700
+    assert [(u.offset, u.hex) for u in pm.unknown] == [(10, "07")]
+
+
+def test_version_report_reserved_bytes_reported_when_set() -> None:
+    assert _uplink("netvox-r711", 6, "0101006448201712080000").unknown == ()
+    odd = _uplink("netvox-r711", 6, "0101006448201712080a0b")
+    assert odd.status["date_code"] == "20171208"
+    assert [(u.offset, u.hex) for u in odd.unknown] == [(9, "0a0b")]
