@@ -16,7 +16,8 @@ the past. ``history()`` treats any device time before ``CLOCK_VALID_FROM``
 the frame and anchors the newest one at the uplink's time (each frame gets
 ``age_s`` = newest raw time - its raw time, instead of ``time_ns``). It then
 sets ``status["clock_unset"] = True`` (the bridge counts it) and keeps the raw
-newest time in ``status["device_time_raw_s"]``. Times after 2020 are passed on as
+newest time in ``status["device_time_raw_s"]`` (unless the family put the time as sent there
+  itself, as the Laird aggregated message does). Times after 2020 are passed on as
 sent (``time_ns``); only the bridge knows the uplink's time, so a clock far in
 the future is the bridge's to detect.
 """
@@ -74,5 +75,5 @@ def history(records: Iterable[tuple[int, Reading]], status: Status) -> list[Fram
     if min(t for t, _ in records) >= CLOCK_VALID_FROM:
         return [Frame(r, time_ns=t * _NS) for t, r in records]
     status["clock_unset"] = True
-    status["device_time_raw_s"] = newest
+    status.setdefault("device_time_raw_s", newest)
     return [Frame(r, age_s=float(newest - t)) for t, r in records]

@@ -36,9 +36,11 @@ reads from 2015 and is anchored at the uplink, see ``decoders.frames``).
 0x02 "Temp and RH Aggregated Data", 11 + 4 N bytes: options, uint8 alarm count,
 uint16 backlog count, battery band, N, uint32 time, then N x (RH fraction, RH
 integer, temperature fraction, temperature integer). The frame carries one time for
-the batch; the spacing of the readings (the configured read period) is not sent, so
-every reading is a history frame at the batch time and status says so
-(``aggregate_readings``, ``aggregate_spacing``).
+the batch; the spacing of the readings (the configured read period) is not sent. Two
+points of one series at one time would overwrite each other in InfluxDB, so the
+readings are history frames one second apart from the batch time, in the order sent,
+and status says so (``aggregate_readings``, ``aggregate_spacing``): every value is
+kept, and no time finer than the batch is claimed.
 0x03 "Backlog Message", 10 bytes: options, uint32 time, one reading.
 0x04 "Backlog Messages", 3 + 8 N bytes: options, N, then N x (uint32 time, reading).
 0x05 "Sensor Config Simple", 8 bytes: battery type (1 alkaline, 2 lithium), uint16
@@ -171,9 +173,10 @@ def _aggregated(p: bytes, up: Uplink) -> int:
     up.now["battery_band"] = band
     up.set("aggregate_readings", count)
     if count > 1:
-        up.set("aggregate_spacing", "not sent (the configured read period)")
-    for offset in range(_AGGREGATED.size, end, _READING.size):
-        up.record(clock + EPOCH_2015, _climate(*_READING.unpack_from(p, offset)))
+        up.set("aggregate_spacing", "not sent: stored 1 s apart from the batch time")
+        up.set("device_time_raw_s", clock + EPOCH_2015)
+    for i, offset in enumerate(range(_AGGREGATED.size, end, _READING.size)):
+        up.record(clock + EPOCH_2015 + i, _climate(*_READING.unpack_from(p, offset)))
     if backlog:
         up.set("backlog_messages", backlog)
     if alarms:

@@ -46,10 +46,12 @@ def test_vendor_example_at_98_degrees_withholds_only_the_temperature() -> None:
     assert got.status == {"alarm_messages": 256, "backlog_messages": 1}
 
 
-def test_aggregated_readings_share_the_batch_time() -> None:
-    """Type 0x02 (TTN example, clock at 0 = never set): two readings, one batch time."""
+def test_aggregated_readings_are_kept_apart_in_the_order_sent() -> None:
+    """Type 0x02 (TTN example, clock at 0 = never set): two readings of one batch time, one
+    second apart so that neither overwrites the other in InfluxDB."""
     got = _uplink("02000000000502000000002134436222354463")
     assert [f.readings["relative_humidity"] for f in got.frames[:2]] == [52.33, 53.34]
+    assert [f.age_s for f in got.frames[:2]] == [1.0, 0.0]
     assert got.withheld == {"temperature": 99.68}
     assert got.frames[2].readings == {"battery_band": 5}
     assert got.status["aggregate_readings"] == 2 and got.status["clock_unset"] is True

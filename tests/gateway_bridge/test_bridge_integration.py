@@ -287,10 +287,12 @@ def test_history_status_withheld_encrypted_simulated_and_empty_uplinks_land_wher
     assert lht["external_temperature"] == 27.81
 
     # A clock that was never set (2015 epoch): the newest record at the uplink's time, the
-    # raw device time kept as status. (The decoder gives both aggregated readings the one
-    # batch time, so InfluxDB keeps the later.)
+    # spacing kept (aggregated readings one second apart), the raw device time as status.
     laird = rows(url, db, f"SELECT relative_humidity FROM climate WHERE dev_eui = '{eui(501)}'")
-    assert [(r["time"], r["relative_humidity"]) for r in laird] == [(event_ns, 53.34)]
+    assert [(r["time"], r["relative_humidity"]) for r in laird] == [
+        (event_ns - 1_000_000_000, 52.33),
+        (event_ns, 53.34),
+    ]
     clock = rows(url, db, f"SELECT * FROM device_status WHERE dev_eui = '{eui(501)}'")
     status = {r["item"]: r["value"] for r in clock if r["kind"] == "status"}
     assert status["clock_unset"] == "true" and status["device_time_raw_s"] == "1420070400"
