@@ -17,7 +17,7 @@ the frame and anchors the newest one at the uplink's time (each frame gets
 ``age_s`` = newest raw time - its raw time, instead of ``time_ns``). It then
 sets ``status["clock_unset"] = True`` (the bridge counts it) and keeps the raw
 newest time in ``status["device_time_raw_s"]`` (unless the family put the time as sent there
-  itself, as the Laird aggregated message does). Times after 2020 are passed on as
+itself, as the Laird aggregated message does). Times after 2020 are passed on as
 sent (``time_ns``); only the bridge knows the uplink's time, so a clock far in
 the future is the bridge's to detect.
 """
