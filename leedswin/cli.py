@@ -11,6 +11,7 @@ from leedswin.commands import bridge as bridge_command
 from leedswin.commands import dashboards as dashboards_command
 from leedswin.commands import decode as decode_command
 from leedswin.commands import insights as insights_command
+from leedswin.commands import registry as registry_command
 from leedswin.commands import settings
 from leedswin.commands import sim as sim_command
 from leedswin.commands import up as up_command
@@ -44,3 +45,4 @@ decode_command.register(app)
 insights_command.register(app)
 dashboards_command.register(app)
 up_command.register(app)
+registry_command.register(app)

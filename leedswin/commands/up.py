@@ -33,6 +33,7 @@ from firmware_sim.publisher import SimOptions
 from firmware_sim.run import run_simulation
 from gateway_bridge.service import serve as serve_bridge
 from insights.jobs import open_jobs, run_scheduler
+from leedswin.commands.fleet import start_fleet_threads
 from leedswin.services import LOOPBACK, LocalInfluxDB, LocalMosquitto, free_port
 from storage.query import InfluxQL
 from storage.registry import ApiKeys, Scope, open_registry
@@ -179,6 +180,7 @@ def register(app: typer.Typer) -> None:
             threads.append(
                 _thread("insights", lambda: run_scheduler(insights, influx, api.registry, stop))
             )
+            threads.extend(start_fleet_threads(influx, api.registry, stop))
             live = SimOptions(devices=devices, uplinks=0, seed=seed, live=True)
             threads.append(
                 _thread("simulator", lambda: run_simulation(mqtt, live, rate=rate, stop=stop))
