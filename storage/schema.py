@@ -28,6 +28,8 @@ DEAD_LETTER: Final = "dead_letter"
 DAMP_RISK: Final = "damp_risk"
 DAQI: Final = "daqi"
 FOOTFALL_COUNTS: Final = "footfall_counts"
+#: One point per device per fleet-health run (insights.fleet): link/battery/radio states.
+DEVICE_HEALTH: Final = "device_health"
 
 READING_MEASUREMENTS: Final = (CLIMATE, AIR_QUALITY, FOOTFALL)
 
