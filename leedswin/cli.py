@@ -10,6 +10,7 @@ from leedswin.commands import api as api_command
 from leedswin.commands import bridge as bridge_command
 from leedswin.commands import dashboards as dashboards_command
 from leedswin.commands import decode as decode_command
+from leedswin.commands import fleet as fleet_command
 from leedswin.commands import insights as insights_command
 from leedswin.commands import registry as registry_command
 from leedswin.commands import settings
@@ -46,3 +47,4 @@ insights_command.register(app)
 dashboards_command.register(app)
 up_command.register(app)
 registry_command.register(app)
+fleet_command.register(app)

@@ -180,7 +180,7 @@ def register(app: typer.Typer) -> None:
             threads.append(
                 _thread("insights", lambda: run_scheduler(insights, influx, api.registry, stop))
             )
-            threads.extend(start_fleet_threads(influx, api.registry, stop))
+            threads.extend(start_fleet_threads(influx, mqtt, api.registry, stop))
             live = SimOptions(devices=devices, uplinks=0, seed=seed, live=True)
             threads.append(
                 _thread("simulator", lambda: run_simulation(mqtt, live, rate=rate, stop=stop))
