@@ -7,7 +7,7 @@ Per device, from the ``uplink`` and ``dead_letter`` measurements of the last
   ChirpStack device profile by ``leedswin registry sync``), else the median
   gap per frame (gap / fCnt step, at least 3 uplinks), else unknown;
 - ``missed_uplinks``: uplinks due more than half an interval ago that have not
-  arrived, ``round(gap / interval - 0.5)`` where gap = now - last uplink;
+  arrived, ``floor(gap / interval - 0.5)`` where gap = now - last uplink;
 - link state: ``ok`` → ``late`` once the gap exceeds ``late_after`` intervals →
   ``silent`` past ``silent_after`` intervals; back to ``ok`` only with a new
   uplink (the gap drops under one interval), so a device that drifts around
@@ -277,7 +277,7 @@ def assess(
         h.last_seen = uplinks[-1].time
     if h.expected_interval:
         gap = (now - h.last_seen).total_seconds() if h.last_seen else settings.lookback_days * 86400
-        h.missed_uplinks = max(0, round(gap / h.expected_interval - 0.5))
+        h.missed_uplinks = max(0, math.floor(gap / h.expected_interval - 0.5))
         h.link = link_state(
             gap, h.expected_interval, previous.link, settings.late_after, settings.silent_after
         )
