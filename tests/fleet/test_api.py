@@ -36,13 +36,32 @@ def fleet_api(
         yaml.safe_dump(
             {
                 "devices": [
-                    {"dev_eui": PUBLIC, "model": "milesight-am319", "site": "library",
-                     "privacy": "public", "ward": "Headingley", "lat": 53.8, "lon": -1.5,
-                     "uplink_interval": 600},
-                    {"dev_eui": HOME, "model": "elsys-ers", "site": "home-7f3a",
-                     "privacy": "home", "ward": "Armley", "uplink_interval": 600},
-                    {"dev_eui": RECLASSIFIED, "model": "elsys-ers", "site": "home-11",
-                     "privacy": "home", "ward": "Armley", "uplink_interval": 600},
+                    {
+                        "dev_eui": PUBLIC,
+                        "model": "milesight-am319",
+                        "site": "library",
+                        "privacy": "public",
+                        "ward": "Headingley",
+                        "lat": 53.8,
+                        "lon": -1.5,
+                        "uplink_interval": 600,
+                    },
+                    {
+                        "dev_eui": HOME,
+                        "model": "elsys-ers",
+                        "site": "home-7f3a",
+                        "privacy": "home",
+                        "ward": "Armley",
+                        "uplink_interval": 600,
+                    },
+                    {
+                        "dev_eui": RECLASSIFIED,
+                        "model": "elsys-ers",
+                        "site": "home-11",
+                        "privacy": "home",
+                        "ward": "Armley",
+                        "uplink_interval": 600,
+                    },
                 ]
             }
         )
@@ -53,9 +72,19 @@ def fleet_api(
     now = datetime.now(UTC)
     ups = [Uplink(now - timedelta(hours=3) + timedelta(minutes=10 * i), i) for i in range(5)]
     healths = [
-        assess({"dev_eui": eui, "privacy": "public" if eui != HOME else "home", "site": r.site,
-                "model": r.model}, ups, r if eui != RECLASSIFIED else None, Previous(), now,
-               FleetSettings())
+        assess(
+            {
+                "dev_eui": eui,
+                "privacy": "public" if eui != HOME else "home",
+                "site": r.site,
+                "model": r.model,
+            },
+            ups,
+            r if eui != RECLASSIFIED else None,
+            Previous(),
+            now,
+            FleetSettings(),
+        )
         for eui, r in records.items()
     ]
     store.record(healths, now)
@@ -85,7 +114,11 @@ def test_operations_sees_public_devices_only(
     assert [d["dev_eui"] for d in body["data"]] == [PUBLIC]
     assert body["states"] == {"silent": 1}
     device = body["data"][0]
-    assert (device["link"], device["missed_uplinks"], device["ward"]) == ("silent", 13, "Headingley")
+    assert (device["link"], device["missed_uplinks"], device["ward"]) == (
+        "silent",
+        13,
+        "Headingley",
+    )
     assert "lat" not in device
     assert get(fleet_api, f"/v1/fleet/devices/{HOME}", "operations").status_code == 404
     assert get(fleet_api, f"/v1/fleet/devices/{RECLASSIFIED}", "operations").status_code == 404
@@ -117,9 +150,10 @@ def test_snooze_acknowledge_and_bad_input(
     assert r.status_code == 200 and r.json()["snoozed_until"]
     r = client.post(f"/v1/fleet/devices/{PUBLIC}/acknowledge", headers=headers)
     assert r.json() == {"acknowledged": 1}
-    assert get(fleet_api, "/v1/fleet/events", "operations").json()["data"][0][
-        "acknowledged_by"
-    ] == "operations key"
+    assert (
+        get(fleet_api, "/v1/fleet/events", "operations").json()["data"][0]["acknowledged_by"]
+        == "operations key"
+    )
     for body in ({"hours": -1}, {"hours": "soon"}, {}):
         r = client.post(f"/v1/fleet/devices/{PUBLIC}/snooze", json=body, headers=headers)
         assert r.status_code == 422
