@@ -46,7 +46,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol
 
-from core.errors import PlatformError
+from core.errors import PlatformError, SinkError
 from core.settings import FleetSettings
 from storage import schema
 from storage.devices import DeviceRecord
@@ -791,7 +791,12 @@ class FleetJob:
         report.devices = len(healths)
         report.transitions = self.store.record(healths, now)
         if self.sink is not None and healths:
-            self.sink.write(encode([health_point(h, now) for h in healths]))
+            try:
+                self.sink.write(encode([health_point(h, now) for h in healths]))
+            except SinkError as exc:
+                # The states and events are stored; only the dashboard's points wait a run.
+                report.errors.append(f"device_health not written: {exc}")
+                log.warning("event=device_health_write_failed code=%s error=%s", exc.code, exc)
         return report, healths
 
 

@@ -110,7 +110,10 @@ class ChirpStackClient:
         self.settings = settings
         self._metadata = (("authorization", f"Bearer {token}"),)
         if settings.tls:
-            roots = settings.ca_file.read_bytes() if settings.ca_file else None
+            try:
+                roots = settings.ca_file.read_bytes() if settings.ca_file else None
+            except OSError as exc:
+                raise ConfigError(f"ChirpStack CA file {settings.ca_file}: {exc.strerror}") from exc
             self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(roots))
         else:
             self._channel = grpc.insecure_channel(target)

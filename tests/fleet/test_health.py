@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import RetryableSinkError
 from core.settings import FleetSettings
 from insights.fleet import (
     BATTERY_THRESHOLDS,
     DEFAULT_THRESHOLDS,
+    FleetJob,
     FleetStore,
     Previous,
     Uplink,
@@ -147,3 +149,38 @@ def test_snooze_and_acknowledge(tmp_path: Path) -> None:
     assert store.snooze(EUI, NOW + timedelta(hours=2))
     assert store.muted(EUI, t.event_id, True, NOW + timedelta(hours=1))
     assert not store.muted(EUI, t.event_id, True, NOW + timedelta(hours=3))
+
+
+class _Series:
+    def __init__(self, tags: dict[str, str], columns: list[str], values: list[list[object]]):
+        self.tags, self.columns, self.values = tags, columns, values
+
+    def records(self) -> list[dict[str, object]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.values]
+
+
+class _Query:
+    """Answers the job's two statements: uplinks of one device, no dead letters."""
+
+    def query(self, q: str, params: dict[str, object] | None = None) -> list[_Series]:
+        if "dead_letter" in q:
+            return []
+        columns = ["time", "f_cnt", "rssi", "snr", "gateways", "battery_voltage", "battery_percent"]
+        start = int((NOW - timedelta(hours=2)).timestamp()) * 10**9
+        rows = [[start + i * 600 * 10**9, i, -90.0, 5.0, 1, 3.0, None] for i in range(6)]
+        return [_Series(TAGS, columns, rows)]
+
+
+class _BrokenSink:
+    def write(self, body: bytes) -> None:
+        raise RetryableSinkError("InfluxDB write timed out")
+
+
+def test_a_failed_health_write_keeps_the_state_changes(tmp_path: Path) -> None:
+    store = FleetStore(tmp_path / "registry.sqlite3")
+    job = FleetJob(SETTINGS, _Query(), _BrokenSink(), store)
+    job.run(NOW - timedelta(minutes=65))  # first sight, healthy
+    report, healths = job.run(NOW)
+    assert [t.name for t in report.transitions] == ["device.silent"]
+    assert report.errors and "timed out" in report.errors[0]
+    assert healths[0].expected_interval == 600
