@@ -27,7 +27,8 @@ States are stored in the registry database (``fleet_devices``), and every
 state change opens, escalates or resolves an event (``fleet_events``, with
 open/escalate/resolve times), which ``insights.notify`` turns into messages.
 Each run also writes one ``device_health`` point per device (the network
-dashboard's table). Devices the registry marks ``removed`` are skipped.
+dashboard's table). Devices the registry marks ``removed`` are skipped. The job
+reads the whole window hourly and only the last minutes on the ticks between.
 """
 
 from __future__ import annotations
@@ -90,6 +91,10 @@ BATTERY_THRESHOLDS: Final[dict[str, BatteryThresholds]] = {
 }
 #: How far above a threshold a battery must read before its state improves.
 BATTERY_HYSTERESIS: Final[dict[str, float]] = {"battery_percent": 5.0, "battery_voltage": 0.1}
+#: A fleet job reads the whole look-back window this often; ticks in between read only
+#: the last ``REREAD`` (the bridge stores uplinks at their event time, some arrive late).
+FULL_READ_EVERY: Final = timedelta(hours=1)
+REREAD: Final = timedelta(minutes=15)
 RSSI_DROP_DB: Final = 8.0
 SNR_DROP_DB: Final = 4.0
 RECENT: Final = timedelta(days=1)
@@ -725,6 +730,39 @@ class FleetJob:
         self.sink = sink
         self.store = store
         self.devices = devices
+        # dev_eui -> (newest tags, uplinks by time ns): ticks between full reads add only
+        # what is new, so a tick costs minutes of uplinks, not the whole look-back window.
+        self._cache: dict[str, tuple[dict[str, str], dict[int, Uplink]]] = {}
+        self._full_read_at: datetime | None = None
+        self._read_to: datetime | None = None
+
+    def _window(
+        self, now: datetime, since: datetime
+    ) -> dict[str, tuple[dict[str, str], list[Uplink]]]:
+        """The look-back window's uplinks per device: a full read every ``FULL_READ_EVERY``,
+        else the last ``REREAD`` (uplinks stored late) merged into what was read before."""
+        full = (
+            self._full_read_at is None
+            or self._read_to is None
+            or now - self._full_read_at >= FULL_READ_EVERY
+            or now < self._read_to
+        )
+        if full:
+            self._cache, self._full_read_at, start = {}, now, since
+        else:
+            assert self._read_to is not None
+            start = max(since, self._read_to - REREAD)
+        for dev_eui, (tags, ups) in self._uplinks(int(start.timestamp()) * 10**9).items():
+            entry = self._cache.setdefault(dev_eui, (tags, {}))
+            entry[0].update(tags)
+            entry[1].update((int(u.time.timestamp() * 1e9), u) for u in ups)
+        self._read_to = now
+        out = {}
+        for dev_eui, (tags, by_time) in self._cache.items():
+            for t in [t for t, u in by_time.items() if u.time < since]:
+                del by_time[t]
+            out[dev_eui] = (tags, sorted(by_time.values(), key=lambda u: u.time))
+        return out
 
     def _uplinks(self, since_ns: int) -> dict[str, tuple[dict[str, str], list[Uplink]]]:
         series = self.query.query(
@@ -766,9 +804,9 @@ class FleetJob:
     def run(self, now: datetime | None = None) -> tuple[FleetReport, list[DeviceHealth]]:
         now = now or datetime.now(UTC)
         report = FleetReport(at=now)
-        since_ns = int((now - timedelta(days=self.settings.lookback_days)).timestamp()) * 10**9
-        uplinks = self._uplinks(since_ns)
-        dead = self._dead_letters(since_ns)
+        since = now - timedelta(days=self.settings.lookback_days)
+        uplinks = self._window(now, since)
+        dead = self._dead_letters(int(since.timestamp()) * 10**9)
         registry = self.devices()
         previous = self.store.previous()
         healths = []

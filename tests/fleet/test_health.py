@@ -184,3 +184,38 @@ def test_a_failed_health_write_keeps_the_state_changes(tmp_path: Path) -> None:
     assert [t.name for t in report.transitions] == ["device.silent"]
     assert report.errors and "timed out" in report.errors[0]
     assert healths[0].expected_interval == 600
+
+
+class _GrowingQuery:
+    """Uplinks every 10 minutes up to a moving 'now'; records each read's lower bound."""
+
+    def __init__(self) -> None:
+        self.until = NOW
+        self.reads: list[datetime] = []
+
+    def query(self, q: str, params: dict[str, object] | None = None) -> list[_Series]:
+        if "dead_letter" in q:
+            return []
+        since = datetime.fromtimestamp(int(params["since"]) / 1e9, tz=UTC)  # type: ignore[index, arg-type]
+        self.reads.append(since)
+        columns = ["time", "f_cnt", "rssi", "snr", "gateways", "battery_voltage", "battery_percent"]
+        first = NOW - timedelta(days=10)
+        rows = []
+        for i in range(int((self.until - first) / timedelta(minutes=10)) + 1):
+            t = first + timedelta(minutes=10 * i)
+            if t >= since:
+                rows.append([int(t.timestamp()) * 10**9, i, -90.0, 5.0, 1, 3.0, None])
+        return [_Series(TAGS, columns, rows)]
+
+
+def test_ticks_between_full_reads_read_only_what_is_new(tmp_path: Path) -> None:
+    query = _GrowingQuery()
+    job = FleetJob(SETTINGS, query, None, FleetStore(tmp_path / "r.sqlite3"))
+    _, [first] = job.run(NOW)
+    query.until = NOW + timedelta(minutes=30)
+    _, [second] = job.run(NOW + timedelta(minutes=30))
+    assert query.reads == [NOW - timedelta(days=7), NOW - timedelta(minutes=15)]
+    assert second.uplinks == first.uplinks  # three new, three older than 7 days trimmed
+    assert second.last_seen == NOW + timedelta(minutes=30)
+    job.run(NOW + timedelta(hours=1, minutes=1))
+    assert query.reads[-1] == NOW + timedelta(hours=1, minutes=1) - timedelta(days=7)
