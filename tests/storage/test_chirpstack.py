@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from leedswin.cli import app
 from storage.devices import load_devices
+from tests.tls import self_signed
 
 TOKEN = "test-token-123"
 TENANT = "52f14cd4-c6f1-4fbd-8f87-4025e1d49242"
@@ -113,9 +114,8 @@ def device(
     return item
 
 
-@pytest.fixture
-def chirpstack() -> Iterator[tuple[str, State]]:
-    state = State()
+def fill(state: State) -> None:
+    """Two applications: 25 public AM319s (3 pages of 10) and three awkward home devices."""
     state.profiles = {
         PROFILE_AM319: api.DeviceProfile(
             id=PROFILE_AM319,
@@ -152,13 +152,27 @@ def chirpstack() -> Iterator[tuple[str, State]]:
         # No tags, but a profile naming a model: synced with privacy unknown.
         device("24e124710c499999", PROFILE_AM319, "Milesight AM319", {}),
     ]
+
+
+def start(state: State, credentials: grpc.ServerCredentials | None = None) -> tuple[Any, int]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     api.add_TenantServiceServicer_to_server(Tenants(state), server)
     api.add_ApplicationServiceServicer_to_server(Applications(state), server)
     api.add_DeviceServiceServicer_to_server(Devices(state), server)
     api.add_DeviceProfileServiceServicer_to_server(Profiles(state), server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    if credentials is None:
+        port = server.add_insecure_port("127.0.0.1:0")
+    else:
+        port = server.add_secure_port("127.0.0.1:0", credentials)
     server.start()
+    return server, port
+
+
+@pytest.fixture
+def chirpstack() -> Iterator[tuple[str, State]]:
+    state = State()
+    fill(state)
+    server, port = start(state)
     try:
         yield f"127.0.0.1:{port}", state
     finally:
@@ -310,3 +324,33 @@ def test_missing_token_is_a_settings_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "LEEDSWIN_CHIRPSTACK_API_TOKEN" in result.output
+
+
+def test_sync_over_tls(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    state = State()
+    fill(state)
+    credentials = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
+    server, port = start(state, credentials)
+    try:
+        registry = tmp_path / "devices.yaml"
+        result = CliRunner().invoke(
+            app,
+            [
+                "registry",
+                "sync",
+                "--chirpstack",
+                f"127.0.0.1:{port}",
+                "--registry",
+                str(registry),
+                "--tls",
+            ],
+            env={"LEEDSWIN_CHIRPSTACK_API_TOKEN": TOKEN, "LEEDSWIN_CHIRPSTACK_CA_FILE": str(cert)},
+        )
+        assert result.exit_code == 0, result.output
+        assert len(load_devices(registry)) == 27
+        # Plain text to a TLS server fails clearly.
+        plain = run(f"127.0.0.1:{port}", tmp_path / "other.yaml")
+        assert plain.exit_code == 1 and "UNAVAILABLE" in plain.output
+    finally:
+        server.stop(grace=None)
