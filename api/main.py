@@ -42,6 +42,7 @@ from api.routes import (
     aggregates,
     air_quality_index,
     devices,
+    fleet,
     footfall,
     health,
     housing,
@@ -70,6 +71,7 @@ ROUTERS = [
     housing.router,
     air_quality_index.router,
     footfall.router,
+    fleet.router,
 ]
 
 #: Documented on every versioned route so clients (and schemathesis) know them.

@@ -177,3 +177,21 @@ class CodecError(DecodeError):
     """
 
     code = "codec_error"
+
+
+class ChirpStackError(PlatformError):
+    """The ChirpStack gRPC API could not be reached or answered with an error."""
+
+    code = "chirpstack"
+
+
+class ChirpStackAuthError(ChirpStackError):
+    """ChirpStack refused the API token (UNAUTHENTICATED or PERMISSION_DENIED)."""
+
+    code = "chirpstack_auth"
+
+
+class NotificationError(PlatformError):
+    """A notification could not be delivered (webhook or SMTP); retried, then dead-lettered."""
+
+    code = "notification"

@@ -347,6 +347,70 @@ class GrafanaSettings(BaseSettings):
     influx_housing_password: SecretStr | None = None
 
 
+def _secret(value: SecretStr | None, path: Path | None, name: str) -> str | None:
+    """A secret from its env var or, failing that, from the file its ``*_FILE`` variant names."""
+    if value is not None:
+        return value.get_secret_value()
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError as exc:
+        raise ConfigError(f"{name}_FILE {path}: {exc.strerror}") from exc
+
+
+class ChirpStackSettings(BaseSettings):
+    """The ChirpStack v4 gRPC API, the source `leedswin registry sync` fills the registry from."""
+
+    model_config = _config("LEEDSWIN_CHIRPSTACK_")
+
+    server: str | None = Field(None, description="HOST:PORT of the ChirpStack gRPC API")
+    api_token: SecretStr | None = Field(None, description="API key (ChirpStack UI: API keys)")
+    api_token_file: Path | None = Field(None, description="File holding the API token instead")
+    tls: bool = Field(False, description="Connect with TLS (system roots, or ca_file)")
+    ca_file: Path | None = Field(None, description="PEM CA bundle for TLS")
+    tenant_ids: tuple[str, ...] = Field(
+        (), description="Tenants to read (JSON list); empty: every tenant the key may list"
+    )
+    page_size: int = Field(100, ge=1, le=1000, description="Items per List request")
+    timeout: float = Field(10.0, gt=0, description="Seconds per gRPC call")
+    sync_minutes: float | None = Field(
+        None, gt=0, description="Sync the device registry every N minutes inside `leedswin up`"
+    )
+
+    @field_validator("server")
+    @classmethod
+    def _check_server(cls, value: str | None) -> str | None:
+        if value is not None:
+            host, _, port = value.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"ChirpStack server must look like HOST:PORT, got {value!r}")
+        return value
+
+    def token(self) -> str | None:
+        return _secret(self.api_token, self.api_token_file, "LEEDSWIN_CHIRPSTACK_API_TOKEN")
+
+
+class FleetSettings(BaseSettings):
+    """Device health (silent, battery, link) and the notifications sent about it."""
+
+    model_config = _config("LEEDSWIN_FLEET_")
+
+    interval: float = Field(60.0, gt=0, description="Seconds between device-health runs")
+    lookback_days: float = Field(
+        7.0, gt=0, description="Days of uplinks read per run (battery and link trends)"
+    )
+    late_after: float = Field(
+        1.5, gt=1, description="Late once the gap exceeds this many expected intervals"
+    )
+    silent_after: float = Field(
+        2.0, gt=1, description="Silent once this many intervals are missed (issue: within two)"
+    )
+    notifications: Path | None = Field(
+        None, description="YAML file of notification channels, recipients and rules"
+    )
+
+
 def build(cls: type[BaseSettings], **overrides: Any) -> Any:
     """Build one settings class: CLI overrides beat env vars, which beat the demo's env file.
 

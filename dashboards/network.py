@@ -133,6 +133,40 @@ def build() -> Json:
             transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True}}}],
         ),
         table(
+            "Device health",
+            "Each public device's newest state from the fleet-health run (insights.fleet):"
+            " link ok/late/silent against its expected interval (ChirpStack profile, else its"
+            " median gap), battery ok/low/critical against its model's thresholds, radio"
+            " degraded when RSSI/SNR or gateways dropped over the last day. Worst first.",
+            [
+                target(
+                    "A",
+                    'SELECT last("link_level") AS "link level", last("link") AS "link",'
+                    ' last("missed_uplinks") AS "missed uplinks",'
+                    ' last("expected_interval") AS "expected interval",'
+                    ' last("battery") AS "battery", last("radio") AS "radio",'
+                    ' last("rejoins") AS "rejoins"'
+                    f' FROM "device_health" WHERE {DEVICES} GROUP BY "dev_eui", "site", "model"',
+                    table=True,
+                ),
+            ],
+            width=24,
+            unit="short",
+            overrides=[
+                _state_style("link", {"ok": GREEN, "late": AMBER, "silent": RED}),
+                _state_style("battery", {"ok": GREEN, "low": AMBER, "critical": RED}),
+                _state_style("radio", {"ok": GREEN, "degraded": AMBER}),
+                {
+                    "matcher": {"id": "byName", "options": "expected interval"},
+                    "properties": [{"id": "unit", "value": "s"}],
+                },
+            ],
+            transformations=[
+                {"id": "organize", "options": {"excludeByName": {"Time": True}}},
+                {"id": "sortBy", "options": {"sort": [{"field": "link level", "desc": True}]}},
+            ],
+        ),
+        table(
             "Reporting intervals",
             "Per public device: the typical (median) gap between uplinks, which is its"
             " expected interval, the longest gap in the range, and the uplinks counted."
@@ -256,6 +290,20 @@ def _field_style(name: str, unit: str, steps: Json) -> Json:
         "properties": [
             {"id": "unit", "value": unit},
             {"id": "thresholds", "value": steps},
+            COLOUR_CELLS,
+        ],
+    }
+
+
+def _state_style(name: str, colours: dict[str, str]) -> Json:
+    """Colour a text state column (ok/late/silent…) by value."""
+    options = {
+        state: {"color": colour, "index": i} for i, (state, colour) in enumerate(colours.items())
+    }
+    return {
+        "matcher": {"id": "byName", "options": name},
+        "properties": [
+            {"id": "mappings", "value": [{"type": "value", "options": options}]},
             COLOUR_CELLS,
         ],
     }

@@ -11,8 +11,10 @@ from leedswin.commands import bridge as bridge_command
 from leedswin.commands import dashboards as dashboards_command
 from leedswin.commands import decode as decode_command
 from leedswin.commands import devices as devices_command
+from leedswin.commands import fleet as fleet_command
 from leedswin.commands import insights as insights_command
 from leedswin.commands import models as models_command
+from leedswin.commands import registry as registry_command
 from leedswin.commands import settings
 from leedswin.commands import sim as sim_command
 from leedswin.commands import up as up_command
@@ -51,3 +53,5 @@ insights_command.register(app)
 dashboards_command.register(app)
 up_command.register(app)
 models_command.register(app)
+registry_command.register(app)
+fleet_command.register(app)

@@ -29,7 +29,20 @@ from storage.schema import PRIVACY_HOME, PRIVACY_PUBLIC
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("dev_eui", "model", "site", "privacy", "ward", "lat", "lon")
+COLUMNS = (
+    "dev_eui",
+    "model",
+    "site",
+    "privacy",
+    "ward",
+    "lat",
+    "lon",
+    "uplink_interval",
+    "status",
+    "removed_on",
+)
+#: ``status``: empty (in service) or ``removed`` (gone from the network server; see registry sync).
+STATUSES = ("", "removed")
 _REQUIRED = ("dev_eui", "model")
 _HEX_EUI = re.compile(r"[0-9a-f]{16}")
 
@@ -45,6 +58,11 @@ class DeviceRecord:
     ward: str = ""
     lat: float | None = None
     lon: float | None = None
+    #: Seconds between uplinks the device is configured for (ChirpStack device profile).
+    uplink_interval: int | None = None
+    status: str = ""
+    #: ISO date the registry sync found the device gone.
+    removed_on: str = ""
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -93,6 +111,12 @@ def parse_record(row: dict[str, Any], where: str) -> DeviceRecord:
         raise ConfigError(f"{where}: give both lat and lon, or neither")
     if lat is not None and privacy != PRIVACY_PUBLIC:
         raise ConfigError(f"{where}: only public devices may have coordinates (homes are private)")
+    interval_text = _text(row.get("uplink_interval"))
+    if interval_text and not (interval_text.isdigit() and int(interval_text) > 0):
+        raise ConfigError(f"{where}: uplink_interval {interval_text!r} is not whole seconds > 0")
+    status = _text(row.get("status")).lower()
+    if status not in STATUSES:
+        raise ConfigError(f"{where}: status {status!r} must be empty or removed")
     return DeviceRecord(
         dev_eui=dev_eui,
         model=_text(row["model"]),
@@ -101,6 +125,9 @@ def parse_record(row: dict[str, Any], where: str) -> DeviceRecord:
         ward=_text(row.get("ward")),
         lat=lat,
         lon=lon,
+        uplink_interval=int(interval_text) if interval_text else None,
+        status=status,
+        removed_on=_text(row.get("removed_on")),
     )
 
 

@@ -33,6 +33,8 @@ class Scope(StrEnum):
     """What a key may see: each scope includes everything the ones before it may."""
 
     PUBLIC = "public"
+    #: Fleet operations (device health, /v1/fleet): public devices only, no homes.
+    OPERATIONS = "operations"
     HOUSING = "housing"
     ADMIN = "admin"
 

@@ -39,6 +39,8 @@ DAMP_RISK: Final = "damp_risk"
 DAQI: Final = "daqi"
 FOOTFALL_COUNTS: Final = "footfall_counts"
 DEVICE_STATUS: Final = "device_status"
+#: One point per device per fleet-health run (insights.fleet): link/battery/radio states.
+DEVICE_HEALTH: Final = "device_health"
 
 READING_MEASUREMENTS: Final = (CLIMATE, AIR_QUALITY, FOOTFALL)
 

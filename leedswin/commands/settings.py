@@ -10,6 +10,8 @@ from pydantic_settings import BaseSettings
 from core.settings import (
     ApiSettings,
     BridgeSettings,
+    ChirpStackSettings,
+    FleetSettings,
     GrafanaSettings,
     InfluxSettings,
     InsightsSettings,
@@ -23,6 +25,8 @@ COMPONENTS: tuple[type[BaseSettings], ...] = (
     ApiSettings,
     InsightsSettings,
     GrafanaSettings,
+    ChirpStackSettings,
+    FleetSettings,
 )
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"
 

@@ -41,6 +41,7 @@ from firmware_sim.publisher import SimOptions
 from firmware_sim.run import run_simulation
 from gateway_bridge.service import serve as serve_bridge
 from insights.jobs import open_jobs, run_scheduler
+from leedswin.commands.fleet import start_fleet_threads
 from leedswin.commands.sim import write_registry
 from leedswin.demo import INFLUX_USERS, Credentials, write_env_file
 from leedswin.services import (
@@ -309,6 +310,9 @@ def register(app: typer.Typer) -> None:
                     "insights",
                     lambda: run_scheduler(insights, insights_influx, api.registry, stop),
                 )
+            )
+            threads.extend(
+                start_fleet_threads(insights_influx, mqtt_as(SIM_ACCOUNT), api.registry, stop)
             )
             live = SimOptions(devices=devices, uplinks=0, seed=seed, live=True)
             live_mqtt = mqtt_as(NETWORK_ACCOUNT)

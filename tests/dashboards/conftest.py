@@ -3,7 +3,8 @@
 Built once per module run: the simulator publishes ChirpStack events to the
 session's Mosquitto, the bridge (``gateway_bridge.service.serve``) decodes and
 stores them, and the insights jobs derive ``damp_risk``, ``daqi`` and
-``footfall_counts`` from what was stored. A second, smaller fleet stops
+``footfall_counts`` from what was stored, and one fleet-health run writes
+``device_health``. A second, smaller fleet stops
 reporting three hours before now, so the silent-device panels have something
 to show. Every dashboard panel query then runs against this database.
 """
@@ -23,6 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from core.settings import (
     BridgeSettings,
+    FleetSettings,
     InfluxSettings,
     InsightsSettings,
     MqttSettings,
@@ -31,6 +33,7 @@ from core.settings import (
 from firmware_sim.publisher import SimOptions
 from firmware_sim.run import run_simulation
 from gateway_bridge.service import serve
+from insights.fleet import FleetJob, FleetStore
 from insights.jobs import InsightsJobs
 from leedswin.services import LocalInfluxDB, LocalMosquitto
 from storage.influx import make_sink
@@ -71,7 +74,12 @@ def _stored(url: str, database: str) -> int:
 
 
 @pytest.fixture(scope="package")
-def filled(mosquitto: LocalMosquitto, influxdb: LocalInfluxDB) -> Iterator[Filled]:
+def filled(
+    mosquitto: LocalMosquitto,
+    influxdb: LocalInfluxDB,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Filled]:
+    registry_dir = tmp_path_factory.mktemp("fleet")
     database = f"dash_{uuid.uuid4().hex[:10]}"
     mqtt = build(MqttSettings, url=mosquitto.url, client_id=f"dash-{uuid.uuid4().hex[:8]}")
     influx = build(InfluxSettings, url=influxdb.url, database=database)
@@ -110,6 +118,8 @@ def filled(mosquitto: LocalMosquitto, influxdb: LocalInfluxDB) -> Iterator[Fille
             until - timedelta(days=DAYS + 1), until
         )
     assert not report.errors, report.errors
+    with InfluxQL(influx) as query, closing(make_sink(influx)) as sink:
+        FleetJob(FleetSettings(), query, sink, FleetStore(registry_dir / "fleet.sqlite3")).run()
     homes = influxql(
         influxdb.url,
         influx.home_db,  # the writer routes home points to their own database
