@@ -54,7 +54,10 @@ def register(app: typer.Typer) -> None:
     @keys_app.command("create")
     def create_key(
         name: str = typer.Option(..., help="Who the key is for"),
-        scope: Scope = typer.Option(Scope.PUBLIC, help="public, housing or admin"),
+        scope: Scope = typer.Option(
+            Scope.PUBLIC,
+            help="public, operations, housing or admin (each includes the ones before it)",
+        ),
         registry: Path | None = typer.Option(None, help=_REGISTRY_HELP),
     ) -> None:
         """Create a key and print it: it is stored hashed and cannot be shown again."""
