@@ -50,6 +50,7 @@ from api.routes import (
     live,
     readings,
     registry,
+    tenancies,
 )
 from api.security import StreamTokens
 from core.errors import QueryError
@@ -68,6 +69,7 @@ ROUTERS = [
     keys.router,
     registry.router,
     housing.router,
+    tenancies.router,
     air_quality_index.router,
     footfall.router,
 ]

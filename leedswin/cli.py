@@ -15,6 +15,7 @@ from leedswin.commands import insights as insights_command
 from leedswin.commands import models as models_command
 from leedswin.commands import settings
 from leedswin.commands import sim as sim_command
+from leedswin.commands import tenancy as tenancy_command
 from leedswin.commands import up as up_command
 
 app = typer.Typer(
@@ -51,3 +52,4 @@ insights_command.register(app)
 dashboards_command.register(app)
 up_command.register(app)
 models_command.register(app)
+tenancy_command.register(app)
