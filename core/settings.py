@@ -292,6 +292,12 @@ class ApiSettings(BaseSettings):
         ge=1,
         description="Wrong or missing keys one client address may send per minute before 429",
     )
+    audit_retention_days: int = Field(
+        730,
+        ge=1,
+        le=36_500,
+        description="Days the audit log of personal-data access keeps each record (purged daily)",
+    )
 
 
 class InsightsSettings(BaseSettings):

@@ -7,6 +7,7 @@ import logging
 import typer
 
 from leedswin.commands import api as api_command
+from leedswin.commands import audit as audit_command
 from leedswin.commands import bridge as bridge_command
 from leedswin.commands import dashboards as dashboards_command
 from leedswin.commands import decode as decode_command
@@ -53,3 +54,4 @@ dashboards_command.register(app)
 up_command.register(app)
 models_command.register(app)
 tenancy_command.register(app)
+audit_command.register(app)
