@@ -258,6 +258,7 @@ def create_app(
     )
     app.state.services_factory = services_factory
     app.state.stream_tokens = StreamTokens()
+    app.state.influx_settings = influx  # erasure and export (api.routes.tenancies)
     for router in ROUTERS:
         versioned = any(
             isinstance(route, APIRoute) and route.path.startswith("/v1") for route in router.routes

@@ -215,6 +215,33 @@ class AlertStore:
         assert alert is not None
         return alert
 
+    def redact(self, alert_id: int) -> None:
+        """Remove an alert's personal parts (tenancy erasure), keeping the case record the
+        landlord must be able to show: dates, level, status, steps and actions with who took
+        them. The evidence readings go (only their hour stays) and so does every free-text
+        note (an escalation's note holds evidence too). Idempotent."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._conn.execute(
+                    "SELECT evidence FROM damp_alerts WHERE id = ?", (alert_id,)
+                ).fetchone()
+                if row is None:
+                    raise KeyError(alert_id)
+                hour = json.loads(row["evidence"]).get("hour")
+                self._conn.execute(
+                    "UPDATE damp_alerts SET evidence = ? WHERE id = ?",
+                    (json.dumps({"hour": hour, "erased": True}), alert_id),
+                )
+                self._conn.execute(
+                    "UPDATE damp_alert_events SET note = '' WHERE alert_id = ? AND action != 'opened'",
+                    (alert_id,),
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
     def get(self, alert_id: int) -> Alert | None:
         with self._lock:
             row = self._conn.execute(

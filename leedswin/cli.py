@@ -14,6 +14,7 @@ from leedswin.commands import decode as decode_command
 from leedswin.commands import devices as devices_command
 from leedswin.commands import insights as insights_command
 from leedswin.commands import models as models_command
+from leedswin.commands import privacy as privacy_command
 from leedswin.commands import settings
 from leedswin.commands import sim as sim_command
 from leedswin.commands import tenancy as tenancy_command
@@ -55,3 +56,4 @@ up_command.register(app)
 models_command.register(app)
 tenancy_command.register(app)
 audit_command.register(app)
+privacy_command.register(app)

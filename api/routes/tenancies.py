@@ -7,15 +7,19 @@ these periods change (``storage.tenancy.Tenancies.segments``).
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 from typing import Annotated, NoReturn
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from pydantic import BaseModel, Field
 
 from api.deps import HousingDep, RegistryDep
 from api.models import ErrorPublic
 from api.params import EARLIEST, LATEST
+from core.settings import InfluxSettings
+from insights.alerts import AlertStore
+from insights.lifecycle import erase_tenancy, export_tenancy
 from storage.tenancy import (
     REF_LENGTH,
     REF_PATTERN,
@@ -207,3 +211,94 @@ def end_tenancy(_: HousingDep, registry: RegistryDep, ref: RefPath, body: EndIn)
         return _tenancy(Tenancies(registry).end_tenancy(ref, end))
     except TenancyError as exc:
         _refuse(exc)
+
+
+class EraseIn(BaseModel):
+    dry_run: bool = Field(False, description="Only list what would go")
+
+
+class ErasedPoints(BaseModel):
+    database: str
+    measurement: str
+    dev_eui: str
+    points: int
+
+
+class ErasurePublic(BaseModel):
+    tenancy: str
+    dry_run: bool
+    points: list[ErasedPoints]
+    total_points: int
+    alerts_redacted: list[int] = Field(
+        description="Alerts whose evidence readings and notes were removed (case record kept)"
+    )
+    erased_at: datetime | None
+
+
+def _influx(request: Request) -> InfluxSettings:
+    settings: InfluxSettings = request.app.state.influx_settings
+    return settings
+
+
+@router.post(
+    "/tenancies/{ref}/erase",
+    response_model=ErasurePublic,
+    responses={
+        **_CONFLICT,
+        503: {"model": ErrorPublic, "description": "InfluxDB refused or failed the deletion"},
+    },
+)
+def erase(
+    _: HousingDep, request: Request, registry: RegistryDep, ref: RefPath, body: EraseIn
+) -> ErasurePublic:
+    """Erase an ended tenancy's readings, derived series and alert notes (dry run: list them).
+
+    Keeps the Awaab's Law case record (dates, level, steps, actions). Idempotent.
+    The API's InfluxDB user needs WRITE on both databases unless ``dry_run``."""
+    try:
+        report = erase_tenancy(
+            ref,
+            tenancies=Tenancies(registry),
+            alerts=AlertStore(registry),
+            influx=_influx(request),
+            dry_run=body.dry_run,
+        )
+    except TenancyError as exc:
+        _refuse(exc)
+    return ErasurePublic(
+        tenancy=report.tenancy,
+        dry_run=report.dry_run,
+        points=[
+            ErasedPoints(database=d, measurement=m, dev_eui=e, points=n)
+            for d, m, e, n in report.points
+        ],
+        total_points=report.total_points,
+        alerts_redacted=report.alerts_redacted,
+        erased_at=report.erased_at,
+    )
+
+
+@router.get(
+    "/tenancies/{ref}/export",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}, "description": "The archive"}},
+)
+def export(_: HousingDep, request: Request, registry: RegistryDep, ref: RefPath) -> Response:
+    """Everything held about a tenancy, for a subject access request: a zip with a CSV per
+    series, ``alerts.json`` and ``manifest.json`` (fields, units, time ranges, devices)."""
+    out = io.BytesIO()
+    try:
+        export_tenancy(
+            ref,
+            out,
+            tenancies=Tenancies(registry),
+            alerts=AlertStore(registry),
+            influx=_influx(request),
+        )
+    except TenancyError as exc:
+        _refuse(exc)
+    return Response(
+        out.getvalue(),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="tenancy-{ref}.zip"'},
+    )
