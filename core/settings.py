@@ -132,11 +132,12 @@ class InfluxSettings(BaseSettings):
     )
     home_retention_policy: str | None = None
     retention: str | None = Field(
-        None,
-        description="Retention duration of the public database set up by `leedswin influx setup` (e.g. 104w; none: infinite)",
+        "104w",
+        description="Retention of raw public data: the public database's default policy, set by `leedswin up` and `leedswin privacy retention` (INF: forever)",
     )
     home_retention: str | None = Field(
-        None, description="Retention duration of the home database (e.g. 52w; none: infinite)"
+        "396d",
+        description="Retention of raw home data and everything derived from them (13 months): the home database's default policy",
     )
     username: str | None = Field(
         None,

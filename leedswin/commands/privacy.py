@@ -19,6 +19,7 @@ from core.settings import ApiSettings, InfluxSettings, build
 from insights.alerts import AlertStore
 from insights.lifecycle import erase_tenancy, export_tenancy
 from storage.audit import AuditLog, AuditRecord
+from storage.provision import apply_retention, shard_duration
 from storage.registry import open_registry
 from storage.tenancy import Tenancies, TenancyError
 
@@ -131,3 +132,26 @@ def register(app: typer.Typer) -> None:
         rows = sum(int(f.get("rows", 0)) for f in manifest["files"])
         _audit(api.registry, "export", tenancy, "ok", f"{rows} rows to {out.name}")
         typer.echo(f"{out}\t{len(manifest['files'])} files\t{rows} rows")
+
+    @privacy_app.command("retention")
+    def retention(
+        apply: bool = typer.Option(
+            False, "--apply", help="Set the policies (LEEDSWIN_INFLUX_USERNAME must be an admin)"
+        ),
+    ) -> None:
+        """Raw-data retention per class: the default retention policy of each database."""
+        _, influx = _settings(None)
+        classes = (
+            ("public", influx.database, influx.retention),
+            ("home", influx.home_db, influx.home_retention),
+        )
+        if apply:
+            try:
+                apply_retention(influx)
+            except PlatformError as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(1) from None
+        for kind, database, duration in classes:
+            shard = shard_duration(duration) or "InfluxDB default"
+            state = "applied" if apply else "configured"
+            typer.echo(f"{kind}\t{database}\t{duration or 'INF'}\tshard {shard}\t{state}")
