@@ -7,6 +7,8 @@ one ``storage.audit`` record per such request:
 
 - every request under ``/v1/housing`` and ``/v1/audit`` (housing and admin
   routes), whatever the outcome (a public key's 403 is recorded as refused);
+- every request of a housing or admin key to a route whose answer may hold home
+  data (device lists, readings, latest, aggregates, live streams, the registry);
 - every other request naming a home device (a DevEUI in the path or
   ``dev_eui`` query): a housing key's read is ``ok``, anyone else's ``refused``.
 
@@ -43,6 +45,15 @@ log = logging.getLogger(__name__)
 _EUI = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{16}(?![0-9a-fA-F])")
 _REF = re.compile(r"/(?:tenancies|properties)/([A-Za-z0-9_-]{1,64})")
 _AUDITED_PREFIXES = ("/v1/housing", "/v1/audit")
+#: Routes whose answers to a housing or admin key may hold home data without naming a device.
+_HOME_CAPABLE = (
+    "/v1/devices",
+    "/v1/latest",
+    "/v1/aggregates",
+    "/v1/live/sse",
+    "/v1/live/ws",
+    "/v1/registry",
+)
 _PURGE_EVERY = timedelta(days=1)
 _STOP = object()
 
@@ -172,12 +183,14 @@ class AuditRecorder:
         euis = {m.lower() for m in _EUI.findall(seen.path)}
         if _EUI.fullmatch(params.get("dev_eui", "")):
             euis.add(params["dev_eui"].lower())
-        routed = seen.path.startswith(_AUDITED_PREFIXES)
         homes = sorted(e for e in euis if self._is_home(conn, influx, e))
-        if not routed and not homes:
-            return None
         key_id, name, scope = self._key(conn, seen)
         sees_home = scope in (Scope.HOUSING.value, Scope.ADMIN.value)
+        routed = seen.path.startswith(_AUDITED_PREFIXES) or (
+            sees_home and seen.path.startswith(_HOME_CAPABLE)
+        )
+        if not routed and not homes:
+            return None
         outcome: Outcome
         if seen.status < 400 and (routed or sees_home):
             outcome = "ok"

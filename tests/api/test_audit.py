@@ -143,3 +143,12 @@ def test_retention_purge_is_the_one_way_out(tmp_path: object) -> None:
     assert [r.action for r in kept] == ["read", "audit_purge"]
     with pytest.raises(sqlite3.IntegrityError):
         conn.execute("DELETE FROM audit_log")  # the guard is back after the purge
+
+
+def test_housing_reads_that_may_hold_homes_are_recorded(harness: ApiHarness) -> None:
+    assert harness.get("/v1/latest", "housing", need="damp").status_code == 200
+    records = [r for r in _audit(harness, home="*") if r["endpoint"] == "GET /v1/latest"]
+    assert [(r["scope"], r["outcome"]) for r in records] == [("housing", "ok")]
+    harness.get("/v1/latest", "public", need="air_quality")
+    records = [r for r in _audit(harness, home="*") if r["endpoint"] == "GET /v1/latest"]
+    assert len(records) == 1  # a public key's answer holds no home: not personal data
