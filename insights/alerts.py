@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from insights.awaab import Deadlines, deadlines
 from insights.damp import RiskLevel
+from storage.tenancy import REGISTRY_WRITE_LOCK
 
 SYSTEM_ACTOR: Final = "leedswin-insights"
 
 #: One lock for every store: the API and the scheduler share one connection across threads,
-#: and a SQLite connection holds one transaction at a time.
-_LOCK = threading.Lock()
+#: and a SQLite connection holds one transaction at a time (shared with ``storage.tenancy``).
+_LOCK = REGISTRY_WRITE_LOCK
 
 #: Actions staff may record; the ones that complete a statutory step say which.
 ACTIONS: Final[dict[str, str | None]] = {

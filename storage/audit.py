@@ -7,7 +7,7 @@ Triggers refuse every ``UPDATE`` and ``DELETE`` of ``audit_log``; the only
 deletion path is ``AuditLog.purge`` (the log's own retention), which drops
 the delete guard, deletes rows older than the cut-off and restores the guard
 inside one transaction, so no other connection ever sees the table unguarded,
-and then records that it did so.
+and records what it removed.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ class AuditLog:
         """Delete records older than ``retention`` (the log's own retention); returns how many.
 
         The one deletion path: the guard trigger is dropped and recreated in the same
-        transaction, and the purge itself is recorded."""
+        transaction, and a purge that removed anything is itself recorded."""
         now = now or datetime.now(UTC)
         cutoff = iso(now - retention)
         with _LOCK:
@@ -156,12 +156,13 @@ class AuditLog:
                     "DELETE FROM audit_log WHERE at < ?", (cutoff,)
                 ).rowcount
                 self._conn.execute(_NO_DELETE)
-                self._conn.execute(
-                    "INSERT INTO audit_log (at, key_id, key_name, scope, action, endpoint,"
-                    " outcome, detail) VALUES (?, '', 'leedswin', 'system', 'audit_purge',"
-                    " 'retention', 'ok', ?)",
-                    (iso(now), f"removed {removed} records before {cutoff}"),
-                )
+                if removed:
+                    self._conn.execute(
+                        "INSERT INTO audit_log (at, key_id, key_name, scope, action, endpoint,"
+                        " outcome, detail) VALUES (?, '', 'leedswin', 'system', 'audit_purge',"
+                        " 'retention', 'ok', ?)",
+                        (iso(now), f"removed {removed} records before {cutoff}"),
+                    )
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")

@@ -25,6 +25,7 @@ from core.errors import PlatformError
 
 __all__ = [
     "REF_LENGTH",
+    "REGISTRY_WRITE_LOCK",
     "REF_PATTERN",
     "Assignment",
     "NotFoundError",
@@ -57,7 +58,11 @@ TENANCY_SCHEMA: Final = (
     "CREATE INDEX IF NOT EXISTS tenancies_property ON tenancies (property_ref, start_at)",
 )
 
-_LOCK = threading.Lock()
+#: One lock for the stores that open transactions on the registry connection the API shares
+#: across threads (this one and ``insights.alerts``): SQLite allows one transaction per
+#: connection, so two stores must never interleave theirs.
+REGISTRY_WRITE_LOCK: Final = threading.Lock()
+_LOCK = REGISTRY_WRITE_LOCK
 
 
 class TenancyError(PlatformError):
