@@ -16,7 +16,6 @@ import re
 import secrets
 import sqlite3
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -376,8 +375,3 @@ class Tenancies:
             else:
                 segments.append(Segment(lo, hi, prop, ten))
         return segments
-
-
-def segment_bounds(segments: Sequence[Segment]) -> list[datetime]:
-    """Inner edges of contiguous segments: the instants a series must be cut at."""
-    return [s.start for s in segments[1:]]
