@@ -16,6 +16,7 @@ import re
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from prometheus_client import start_http_server
 from starlette.concurrency import run_in_threadpool
 
 from api import redact
+from api.audit import AuditMiddleware, AuditRecorder
 from api.deps import Services
 from api.guard import MAX_HEADER_BYTES, Guard
 from api.live import LiveHub
@@ -41,6 +43,7 @@ from api.ratelimit import RateLimiter
 from api.routes import (
     aggregates,
     air_quality_index,
+    audit,
     devices,
     fleet,
     footfall,
@@ -51,6 +54,7 @@ from api.routes import (
     live,
     readings,
     registry,
+    tenancies,
 )
 from api.security import StreamTokens
 from core.errors import QueryError
@@ -69,6 +73,8 @@ ROUTERS = [
     keys.router,
     registry.router,
     housing.router,
+    tenancies.router,
+    audit.router,
     air_quality_index.router,
     footfall.router,
     fleet.router,
@@ -254,6 +260,7 @@ def create_app(
     )
     app.state.services_factory = services_factory
     app.state.stream_tokens = StreamTokens()
+    app.state.influx_settings = influx  # erasure and export (api.routes.tenancies)
     for router in ROUTERS:
         versioned = any(
             isinstance(route, APIRoute) and route.path.startswith("/v1") for route in router.routes
@@ -273,6 +280,14 @@ def create_app(
             {"detail": jsonable_encoder(_short_inputs(exc.errors()))}, status_code=422
         )
 
+    app.state.audit_recorder = AuditRecorder(
+        api.registry,
+        influx,
+        DeviceRegistry(device_registry),
+        app.state.stream_tokens,
+        timedelta(days=api.audit_retention_days),
+    )
+    app.add_middleware(AuditMiddleware, recorder=app.state.audit_recorder)
     app.add_middleware(
         Guard,
         metrics=lambda: app.state.services.metrics,

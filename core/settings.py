@@ -132,11 +132,12 @@ class InfluxSettings(BaseSettings):
     )
     home_retention_policy: str | None = None
     retention: str | None = Field(
-        None,
-        description="Retention duration of the public database set up by `leedswin influx setup` (e.g. 104w; none: infinite)",
+        "104w",
+        description="Retention of raw public data: the public database's default policy, set by `leedswin up` and `leedswin privacy retention` (INF: forever)",
     )
     home_retention: str | None = Field(
-        None, description="Retention duration of the home database (e.g. 52w; none: infinite)"
+        "396d",
+        description="Retention of raw home data and everything derived from them (13 months): the home database's default policy",
     )
     username: str | None = Field(
         None,
@@ -291,6 +292,12 @@ class ApiSettings(BaseSettings):
         30,
         ge=1,
         description="Wrong or missing keys one client address may send per minute before 429",
+    )
+    audit_retention_days: int = Field(
+        730,
+        ge=1,
+        le=36_500,
+        description="Days the audit log of personal-data access keeps each record (purged daily)",
     )
 
 

@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from insights.awaab import Deadlines, deadlines
 from insights.damp import RiskLevel
+from storage.tenancy import REGISTRY_WRITE_LOCK
 
 SYSTEM_ACTOR: Final = "leedswin-insights"
 
 #: One lock for every store: the API and the scheduler share one connection across threads,
-#: and a SQLite connection holds one transaction at a time.
-_LOCK = threading.Lock()
+#: and a SQLite connection holds one transaction at a time (shared with ``storage.tenancy``).
+_LOCK = REGISTRY_WRITE_LOCK
 
 #: Actions staff may record; the ones that complete a statutory step say which.
 ACTIONS: Final[dict[str, str | None]] = {
@@ -214,6 +214,33 @@ class AlertStore:
         alert = self.get(alert_id)
         assert alert is not None
         return alert
+
+    def redact(self, alert_id: int) -> None:
+        """Remove an alert's personal parts (tenancy erasure), keeping the case record the
+        landlord must be able to show: dates, level, status, steps and actions with who took
+        them. The evidence readings go (only their hour stays) and so does every free-text
+        note (an escalation's note holds evidence too). Idempotent."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._conn.execute(
+                    "SELECT evidence FROM damp_alerts WHERE id = ?", (alert_id,)
+                ).fetchone()
+                if row is None:
+                    raise KeyError(alert_id)
+                hour = json.loads(row["evidence"]).get("hour")
+                self._conn.execute(
+                    "UPDATE damp_alerts SET evidence = ? WHERE id = ?",
+                    (json.dumps({"hour": hour, "erased": True}), alert_id),
+                )
+                self._conn.execute(
+                    "UPDATE damp_alert_events SET note = '' WHERE alert_id = ? AND action != 'opened'",
+                    (alert_id,),
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
 
     def get(self, alert_id: int) -> Alert | None:
         with self._lock:

@@ -62,6 +62,7 @@ from storage.influx import make_sink
 from storage.points import FieldValue, Point, encode, make_point
 from storage.query import InfluxQL
 from storage.registry import open_registry
+from storage.tenancy import Tenancies
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +183,11 @@ class InsightsJobs:
         alerts: AlertStore | None = None,
         batch_size: int = 5000,
         max_rate: float = footfall.MAX_RATE_PER_S,
+        tenancies: Tenancies | None = None,
     ) -> None:
+        """``tenancies``: where a home's history is cut (device moves, new tenancies)."""
         self.settings = settings
+        self.tenancies = tenancies
         self.max_rate = max_rate
         self.query = query
         self.sink = sink
@@ -255,14 +259,6 @@ class InsightsJobs:
             grid = _hourly_grid(home, ["t", "rh"], _ns(start), n_hours)
             if np.isnan(grid["t"]).all() or np.isnan(grid["rh"]).all():
                 continue
-            result = assess(
-                grid["t"],
-                grid["rh"],
-                outdoor,
-                self.settings.f_rsi,
-                mould_window=self.settings.mould_lookback_days * 24,
-                first=first,
-            )
             tags = {
                 "dev_eui": home.tags.get("dev_eui", ""),
                 "model": home.tags.get("model", ""),
@@ -270,36 +266,85 @@ class InsightsJobs:
                 "privacy": schema.PRIVACY_HOME,
                 "need": "damp",
             }
-            points = []
-            with_data = [
-                i
-                for i in range(first, n_hours)
-                if not (
-                    math.isnan(result.temperature[i]) or math.isnan(result.relative_humidity[i])
-                )
-            ]
-            for i in with_data:
-                fields = _finite(self._damp_fields(result, i))
-                points.append(make_point(schema.DAMP_RISK, tags, fields, _ns(start + i * HOUR)))
-            if self.alerts is not None:
-                for i in self._alert_hours(result.risk, with_data):
-                    opened = self.alerts.raise_level(
-                        tags["dev_eui"],
-                        tags["site"],
-                        RiskLevel(int(result.risk[i])),
-                        start + (i + 1) * HOUR,
-                        {
-                            "hour": (start + i * HOUR).isoformat(),
-                            **_finite(self._damp_fields(result, i)),
-                        },
+            points: list[Point] = []
+            for lo, hi in self._stretches(tags["dev_eui"], start, until, n_hours):
+                if hi > first:
+                    points.extend(
+                        self._damp_stretch(tags, grid, outdoor, start, lo, first, hi, report)
                     )
-                    if opened is not None:
-                        report.alerts_opened.append(opened.id)
             self._write(points)
             report.damp_homes += 1
             report.damp_points += len(points)
             if progress:
                 progress("damp", done, len(homes))
+
+    def _stretches(
+        self, dev_eui: str, start: datetime, until: datetime, n_hours: int
+    ) -> list[tuple[int, int]]:
+        """Hour slots [lo, hi) of the grid with one attribution each: a home's history is
+        cut wherever its device moved or a tenancy began or ended, and an hour that
+        straddles such an edge belongs to neither side."""
+        if self.tenancies is None:
+            return [(0, n_hours)]
+        out = []
+        for segment in self.tenancies.segments(dev_eui, start, until):
+            lo = math.ceil((segment.start - start) / HOUR)
+            hi = math.floor((segment.end - start) / HOUR)
+            if hi > lo:
+                out.append((lo, hi))
+        return out
+
+    def _damp_stretch(
+        self,
+        tags: dict[str, str],
+        grid: dict[str, np.ndarray],
+        outdoor: np.ndarray,
+        start: datetime,
+        lo: int,
+        first: int,
+        hi: int,
+        report: RunReport,
+    ) -> list[Point]:
+        """Assess hours [max(lo, first), hi) from the readings of hours [lo, hi) only (the
+        stretch's own history); points for its hours with data, alerts from them."""
+        t, rh = np.full_like(grid["t"], np.nan), np.full_like(grid["rh"], np.nan)
+        t[lo:hi] = grid["t"][lo:hi]
+        rh[lo:hi] = grid["rh"][lo:hi]
+        first = max(first, lo)
+        result = assess(
+            t,
+            rh,
+            outdoor,
+            self.settings.f_rsi,
+            mould_window=self.settings.mould_lookback_days * 24,
+            first=first,
+        )
+        with_data = [
+            i
+            for i in range(first, hi)
+            if not (math.isnan(result.temperature[i]) or math.isnan(result.relative_humidity[i]))
+        ]
+        points = [
+            make_point(
+                schema.DAMP_RISK, tags, _finite(self._damp_fields(result, i)), _ns(start + i * HOUR)
+            )
+            for i in with_data
+        ]
+        if self.alerts is not None:
+            for i in self._alert_hours(result.risk, with_data):
+                opened = self.alerts.raise_level(
+                    tags["dev_eui"],
+                    tags["site"],
+                    RiskLevel(int(result.risk[i])),
+                    start + (i + 1) * HOUR,
+                    {
+                        "hour": (start + i * HOUR).isoformat(),
+                        **_finite(self._damp_fields(result, i)),
+                    },
+                )
+                if opened is not None:
+                    report.alerts_opened.append(opened.id)
+        return points
 
     @staticmethod
     def _alert_hours(risk: np.ndarray, hours: list[int]) -> list[int]:
@@ -740,7 +785,14 @@ def open_jobs(
     conn = open_registry(registry)
     try:
         sink.ensure_database()
-        yield InsightsJobs(settings, query, sink, AlertStore(conn), batch_size=influx.batch_size)
+        yield InsightsJobs(
+            settings,
+            query,
+            sink,
+            AlertStore(conn),
+            batch_size=influx.batch_size,
+            tenancies=Tenancies(conn),
+        )
     finally:
         conn.close()
         query.close()

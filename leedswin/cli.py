@@ -7,6 +7,7 @@ import logging
 import typer
 
 from leedswin.commands import api as api_command
+from leedswin.commands import audit as audit_command
 from leedswin.commands import bridge as bridge_command
 from leedswin.commands import dashboards as dashboards_command
 from leedswin.commands import decode as decode_command
@@ -14,9 +15,11 @@ from leedswin.commands import devices as devices_command
 from leedswin.commands import fleet as fleet_command
 from leedswin.commands import insights as insights_command
 from leedswin.commands import models as models_command
+from leedswin.commands import privacy as privacy_command
 from leedswin.commands import registry as registry_command
 from leedswin.commands import settings
 from leedswin.commands import sim as sim_command
+from leedswin.commands import tenancy as tenancy_command
 from leedswin.commands import up as up_command
 
 app = typer.Typer(
@@ -55,3 +58,6 @@ up_command.register(app)
 models_command.register(app)
 registry_command.register(app)
 fleet_command.register(app)
+tenancy_command.register(app)
+audit_command.register(app)
+privacy_command.register(app)

@@ -270,11 +270,18 @@ class LocalInfluxDB(LocalServer):
     name = "influxd"
 
     def __init__(
-        self, root: Path | None = None, port: int | None = None, auth: bool = False
+        self,
+        root: Path | None = None,
+        port: int | None = None,
+        auth: bool = False,
+        retention_check_interval: str = "30m",
     ) -> None:
+        """``retention_check_interval``: how often expired shard groups are dropped (tests of
+        retention shorten InfluxDB's 30 min default)."""
         super().__init__(root, port)
         self.rpc_port = free_port()
         self.auth = auth
+        self.retention_check_interval = retention_check_interval
 
     @property
     def url(self) -> str:
@@ -307,6 +314,9 @@ class LocalInfluxDB(LocalServer):
             "  suppress-logo = true\n"
             "[continuous_queries]\n"
             "  enabled = false\n"
+            "[retention]\n"
+            "  enabled = true\n"
+            f'  check-interval = "{self.retention_check_interval}"\n'
         )
         return [binary, "-config", str(config)]
 

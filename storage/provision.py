@@ -30,7 +30,7 @@ from core.errors import QueryError
 from core.settings import InfluxSettings
 from storage.query import InfluxQL, quote_ident
 
-__all__ = ["GRANTS", "Role", "Account", "provision"]
+__all__ = ["GRANTS", "Role", "Account", "apply_retention", "provision", "shard_duration"]
 
 Role = Literal["bridge", "insights", "housing", "public"]
 
@@ -61,16 +61,36 @@ def _literal(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+_HOURS: Final = {"h": 1, "d": 24, "w": 168}
+
+
+def shard_duration(duration: str | None) -> str | None:
+    """Shard group duration for a retention ``duration``: ``1d`` from two days up, else ``1h``.
+
+    InfluxDB enforces retention by dropping whole shard groups once their end is
+    older than the policy, so data outlive it by up to one shard group; its own
+    default for policies over six months is 7d. One day keeps the overrun of home
+    data to a day. Set explicitly, because a policy may not be shorter than its
+    shard groups (shortening ``autogen``'s 7d groups to 24h is refused). INF: none.
+    """
+    if not duration or duration == "INF":
+        return None
+    hours = int(duration[:-1]) * _HOURS[duration[-1]]
+    return "1d" if hours >= 48 else "1h"
+
+
 def _retention(client: InfluxQL, database: str, rp: str | None, duration: str | None) -> None:
     """Make ``rp`` (default ``autogen``) the database's default policy with ``duration``."""
     name = quote_ident(rp or "autogen")
     where = f"{name} ON {quote_ident(database)} DURATION {duration or 'INF'}"
+    shard = shard_duration(duration)
+    shards = f" SHARD DURATION {shard}" if shard else ""
     try:
-        client.query(f"CREATE RETENTION POLICY {where} REPLICATION 1 DEFAULT")
+        client.query(f"CREATE RETENTION POLICY {where} REPLICATION 1{shards} DEFAULT")
     except QueryError as exc:
         if "already exists" not in str(exc):
             raise
-        client.query(f"ALTER RETENTION POLICY {where} DEFAULT")
+        client.query(f"ALTER RETENTION POLICY {where}{shards} DEFAULT")
 
 
 def provision(settings: InfluxSettings, admin: Account, accounts: Mapping[Role, Account]) -> None:
@@ -124,3 +144,25 @@ def provision(settings: InfluxSettings, admin: Account, accounts: Mapping[Role, 
                     client.query(f"GRANT {privilege} ON {on} TO {user}")
     finally:
         client.close()
+
+
+def apply_retention(settings: InfluxSettings) -> list[tuple[str, str, str]]:
+    """Create both databases if missing and set their default retention policies from
+    ``settings`` (``retention``, ``home_retention``); returns (database, policy, duration).
+
+    ``settings`` must hold an admin's credentials. Shortening a policy removes the
+    data now older than it at InfluxDB's next retention check (``[retention]
+    check-interval``, 30 min by default)."""
+    client = InfluxQL(settings, include_home=False)
+    applied = []
+    try:
+        for database, rp, duration in (
+            (settings.database, settings.retention_policy, settings.retention),
+            (settings.home_db, settings.home_retention_policy, settings.home_retention),
+        ):
+            client.query(f"CREATE DATABASE {quote_ident(database)}")
+            _retention(client, database, rp, duration)
+            applied.append((database, rp or "autogen", duration or "INF"))
+    finally:
+        client.close()
+    return applied

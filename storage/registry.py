@@ -22,6 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from core.errors import ConfigError
+from storage.personal_data import create_tables
 
 _TOKEN_PREFIX = "lw"
 #: Control characters and line/paragraph separators: a name holding one could forge lines
@@ -80,6 +81,7 @@ def open_registry(path: Path | str) -> sqlite3.Connection:
     except (sqlite3.Error, OSError) as exc:
         raise ConfigError(f"registry {path}: {exc}") from exc
     conn.row_factory = sqlite3.Row
+    create_tables(conn)  # tenancies and the audit log (storage.personal_data)
     return conn
 
 

@@ -21,6 +21,7 @@ from api.params import DevEuiPath, invalid
 from api.scoped import ns_to_datetime
 from insights.alerts import Alert, AlertStore
 from storage.schema import DAMP_RISK
+from storage.tenancy import Tenancies
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ class HomeEvidence(BaseModel):
     home: HomeRisk
     series: list[dict[str, Any]]
     alerts: list[AlertPublic]
+    tenancy: str | None = Field(None, description="Tenancy the series belong to, if recorded")
 
 
 class ActionIn(BaseModel):
@@ -266,7 +268,13 @@ def home_evidence(
     if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no damp assessment for that home")
     home = found[0]
-    since = home.time - timedelta(days=days)
+    # One tenancy's evidence only: the series and alerts start where the newest
+    # assessment's tenancy (or the device's stay in this property) began.
+    window = home.time - timedelta(days=days)
+    stay = Tenancies(registry).segments(
+        home.dev_eui, datetime(1970, 1, 1, tzinfo=UTC), home.time + timedelta(hours=1)
+    )[-1]
+    since = max(window, stay.start - timedelta(seconds=1))
     series = scoped.query(
         f'SELECT {_FIELDS} FROM "{DAMP_RISK}" WHERE {{privacy}} AND "privacy" = $home'
         ' AND "dev_eui" = $dev AND time > $since ORDER BY time ASC',
@@ -283,9 +291,10 @@ def home_evidence(
             row["time"] = ns_to_datetime(row["time"])
             rows.append({k: v for k, v in row.items() if v is not None})
     alerts, _ = _load_alerts(AlertStore(registry), registry, None, home.dev_eui)
+    alerts = [a for a in alerts if a.opened_at >= stay.start]
     home.open_alert = next((a.id for a in alerts if a.status == "open"), None)
     rendered, _ = _render(alerts, datetime.now(UTC))
-    return HomeEvidence(home=home, series=rows, alerts=rendered)
+    return HomeEvidence(home=home, series=rows, alerts=rendered, tenancy=stay.tenancy_ref)
 
 
 @router.get("/alerts", response_model=AlertList)

@@ -1,0 +1,304 @@
+"""Properties, home devices' placements and tenancy periods: housing keys only.
+
+Tenancy references are pseudonymous ids (``storage.tenancy.REF_PATTERN``),
+never names. A device's history, evidence and risk series are cut wherever
+these periods change (``storage.tenancy.Tenancies.segments``).
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from typing import Annotated, NoReturn
+
+from fastapi import APIRouter, HTTPException, Path, Request, Response, status
+from pydantic import BaseModel, Field
+
+from api.deps import HousingDep, RegistryDep
+from api.models import ErrorPublic
+from api.params import EARLIEST, LATEST
+from core.settings import InfluxSettings
+from insights.alerts import AlertStore
+from insights.lifecycle import erase_tenancy, export_tenancy
+from storage.tenancy import (
+    REF_LENGTH,
+    REF_PATTERN,
+    Assignment,
+    NotFoundError,
+    Tenancies,
+    Tenancy,
+    TenancyError,
+)
+
+router = APIRouter(prefix="/v1/housing", tags=["tenancies"])
+
+_LO, _HI = REF_LENGTH
+RefPath = Annotated[
+    str,
+    Path(pattern=REF_PATTERN, min_length=_LO, max_length=_HI, description="Pseudonymous id"),
+]
+_CONFLICT = {409: {"model": ErrorPublic, "description": "Overlaps an existing period"}}
+
+
+def _utc(moment: datetime) -> datetime:
+    """Naive times are UTC; anything outside what InfluxDB can store is a 422."""
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if not EARLIEST <= moment < LATEST:
+        raise HTTPException(422, "times must be between 1970-01-01 and 2262-01-01")
+    return moment
+
+
+class PropertyIn(BaseModel):
+    ref: str = Field(
+        pattern=REF_PATTERN,
+        min_length=_LO,
+        max_length=_HI,
+        description="Pseudonymous property id (letters, digits, -, _; a digit), never an address",
+    )
+
+
+class PropertyPublic(BaseModel):
+    ref: str
+    devices: list[AssignmentPublic]
+    tenancies: list[TenancyPublic]
+
+
+class AssignmentIn(BaseModel):
+    dev_eui: str = Field(pattern=r"^[0-9a-fA-F]{16}$")
+    start: datetime
+    end: datetime | None = None
+
+
+class AssignmentPublic(BaseModel):
+    dev_eui: str
+    property: str
+    start: datetime
+    end: datetime | None
+
+
+class TenancyIn(BaseModel):
+    start: datetime
+    ref: str | None = Field(
+        None,
+        pattern=REF_PATTERN,
+        min_length=_LO,
+        max_length=_HI,
+        description="Pseudonymous tenancy id, never a name; default generated (T-…)",
+    )
+
+
+class EndIn(BaseModel):
+    end: datetime
+
+
+class TenancyPublic(BaseModel):
+    ref: str
+    property: str
+    start: datetime
+    end: datetime | None
+    erased_at: datetime | None
+
+
+PropertyPublic.model_rebuild()
+
+
+def _assignment(a: Assignment) -> AssignmentPublic:
+    return AssignmentPublic(dev_eui=a.dev_eui, property=a.property_ref, start=a.start, end=a.end)
+
+
+def _tenancy(t: Tenancy) -> TenancyPublic:
+    return TenancyPublic(
+        ref=t.ref, property=t.property_ref, start=t.start, end=t.end, erased_at=t.erased_at
+    )
+
+
+def _refuse(exc: TenancyError) -> NoReturn:
+    code = status.HTTP_404_NOT_FOUND if isinstance(exc, NotFoundError) else status.HTTP_409_CONFLICT
+    raise HTTPException(code, str(exc)) from exc
+
+
+def _property(store: Tenancies, ref: str) -> PropertyPublic:
+    try:
+        tenancies = store.tenancies(ref)
+    except TenancyError as exc:
+        _refuse(exc)
+    return PropertyPublic(
+        ref=ref,
+        devices=[_assignment(a) for a in store.assignments(property_ref=ref)],
+        tenancies=[_tenancy(t) for t in tenancies],
+    )
+
+
+@router.post("/properties", response_model=PropertyPublic, status_code=201, responses=_CONFLICT)
+def create_property(_: HousingDep, registry: RegistryDep, body: PropertyIn) -> PropertyPublic:
+    """Record a property under a pseudonymous reference."""
+    store = Tenancies(registry)
+    try:
+        store.create_property(body.ref)
+    except TenancyError as exc:
+        _refuse(exc)
+    return _property(store, body.ref)
+
+
+@router.get("/properties/{ref}", response_model=PropertyPublic)
+def get_property(_: HousingDep, registry: RegistryDep, ref: RefPath) -> PropertyPublic:
+    """A property with its devices' placements and its tenancies."""
+    return _property(Tenancies(registry), ref)
+
+
+@router.post(
+    "/properties/{ref}/devices",
+    response_model=AssignmentPublic,
+    status_code=201,
+    responses=_CONFLICT,
+)
+def assign_device(
+    _: HousingDep, registry: RegistryDep, ref: RefPath, body: AssignmentIn
+) -> AssignmentPublic:
+    """Place a home device in the property from ``start`` (to ``end``, exclusive, if given)."""
+    start, end = _utc(body.start), _utc(body.end) if body.end else None
+    try:
+        return _assignment(Tenancies(registry).assign(body.dev_eui, ref, start, end))
+    except TenancyError as exc:
+        _refuse(exc)
+
+
+@router.post("/devices/{dev_eui}/end", response_model=AssignmentPublic, responses=_CONFLICT)
+def end_assignment(
+    _: HousingDep,
+    registry: RegistryDep,
+    dev_eui: Annotated[str, Path(pattern=r"^[0-9a-fA-F]{16}$")],
+    body: EndIn,
+) -> AssignmentPublic:
+    """End the device's current placement (it was moved out of the property at ``end``)."""
+    end = _utc(body.end)
+    try:
+        return _assignment(Tenancies(registry).end_assignment(dev_eui, end))
+    except TenancyError as exc:
+        _refuse(exc)
+
+
+@router.post(
+    "/properties/{ref}/tenancies",
+    response_model=TenancyPublic,
+    status_code=201,
+    responses=_CONFLICT,
+)
+def open_tenancy(
+    _: HousingDep, registry: RegistryDep, ref: RefPath, body: TenancyIn
+) -> TenancyPublic:
+    """Open a tenancy of the property from ``start``."""
+    start = _utc(body.start)
+    try:
+        return _tenancy(Tenancies(registry).open_tenancy(ref, start, body.ref))
+    except TenancyError as exc:
+        _refuse(exc)
+
+
+@router.get("/tenancies/{ref}", response_model=TenancyPublic)
+def get_tenancy(_: HousingDep, registry: RegistryDep, ref: RefPath) -> TenancyPublic:
+    try:
+        return _tenancy(Tenancies(registry).tenancy(ref))
+    except TenancyError as exc:
+        _refuse(exc)
+
+
+@router.post("/tenancies/{ref}/end", response_model=TenancyPublic, responses=_CONFLICT)
+def end_tenancy(_: HousingDep, registry: RegistryDep, ref: RefPath, body: EndIn) -> TenancyPublic:
+    """End the tenancy at ``end`` (exclusive)."""
+    end = _utc(body.end)
+    try:
+        return _tenancy(Tenancies(registry).end_tenancy(ref, end))
+    except TenancyError as exc:
+        _refuse(exc)
+
+
+class EraseIn(BaseModel):
+    dry_run: bool = Field(False, description="Only list what would go")
+
+
+class ErasedPoints(BaseModel):
+    database: str
+    measurement: str
+    dev_eui: str
+    points: int
+
+
+class ErasurePublic(BaseModel):
+    tenancy: str
+    dry_run: bool
+    points: list[ErasedPoints]
+    total_points: int
+    alerts_redacted: list[int] = Field(
+        description="Alerts whose evidence readings and notes were removed (case record kept)"
+    )
+    erased_at: datetime | None
+
+
+def _influx(request: Request) -> InfluxSettings:
+    settings: InfluxSettings = request.app.state.influx_settings
+    return settings
+
+
+@router.post(
+    "/tenancies/{ref}/erase",
+    response_model=ErasurePublic,
+    responses={
+        **_CONFLICT,
+        503: {"model": ErrorPublic, "description": "InfluxDB refused or failed the deletion"},
+    },
+)
+def erase(
+    _: HousingDep, request: Request, registry: RegistryDep, ref: RefPath, body: EraseIn
+) -> ErasurePublic:
+    """Erase an ended tenancy's readings, derived series and alert notes (dry run: list them).
+
+    Keeps the Awaab's Law case record (dates, level, steps, actions). Idempotent.
+    The API's InfluxDB user needs WRITE on both databases unless ``dry_run``."""
+    try:
+        report = erase_tenancy(
+            ref,
+            tenancies=Tenancies(registry),
+            alerts=AlertStore(registry),
+            influx=_influx(request),
+            dry_run=body.dry_run,
+        )
+    except TenancyError as exc:
+        _refuse(exc)
+    return ErasurePublic(
+        tenancy=report.tenancy,
+        dry_run=report.dry_run,
+        points=[
+            ErasedPoints(database=d, measurement=m, dev_eui=e, points=n)
+            for d, m, e, n in report.points
+        ],
+        total_points=report.total_points,
+        alerts_redacted=report.alerts_redacted,
+        erased_at=report.erased_at,
+    )
+
+
+@router.get(
+    "/tenancies/{ref}/export",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}, "description": "The archive"}},
+)
+def export(_: HousingDep, request: Request, registry: RegistryDep, ref: RefPath) -> Response:
+    """Everything held about a tenancy, for a subject access request: a zip with a CSV per
+    series, ``alerts.json`` and ``manifest.json`` (fields, units, time ranges, devices)."""
+    out = io.BytesIO()
+    try:
+        export_tenancy(
+            ref,
+            out,
+            tenancies=Tenancies(registry),
+            alerts=AlertStore(registry),
+            influx=_influx(request),
+        )
+    except TenancyError as exc:
+        _refuse(exc)
+    return Response(
+        out.getvalue(),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="tenancy-{ref}.zip"'},
+    )

@@ -1,0 +1,148 @@
+"""Find, read and delete one device's points in a time range, in every database it may be in.
+
+InfluxDB 1.x: ``SHOW MEASUREMENTS WHERE "dev_eui" = '…'`` names the
+measurements holding the device, ``SELECT count(*)``/``SELECT *`` read them and
+``DELETE FROM "m" WHERE "dev_eui" = '…' AND time >= a AND time < b`` removes
+them (InfluxQL DELETE takes tag predicates and a time range, not fields; 1.6.7
+checked by tests/storage/test_erasure.py). Time bounds are integers we
+computed and the DevEUI is checked to be 16 hex digits before it is inlined
+(DELETE takes no bound parameters on 1.x).
+
+InfluxDB 2.x/3.x: the delete API (``POST /api/v2/delete``) with a predicate
+``dev_eui="…"`` and an inclusive [start, stop] range, through influxdb-client's
+``DeleteApi``; the half-open range [a, b) becomes [a, b - 1 ns].
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from influxdb_client import InfluxDBClient
+
+from core.errors import QueryError
+from core.settings import InfluxSettings
+from storage.query import InfluxQL, Series, quote_ident
+
+__all__ = [
+    "DeviceRange",
+    "V2Deleter",
+    "count_points",
+    "delete_points",
+    "measurements",
+    "read_points",
+]
+
+_EUI = re.compile(r"[0-9a-f]{16}")
+_PAGE = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRange:
+    """One device's points in [start_ns, end_ns)."""
+
+    dev_eui: str
+    start_ns: int
+    end_ns: int
+
+    def __post_init__(self) -> None:
+        if not _EUI.fullmatch(self.dev_eui):
+            raise ValueError(f"dev_eui {self.dev_eui!r} is not 16 lower-case hex digits")
+        if self.end_ns <= self.start_ns:
+            raise ValueError("empty time range")
+
+    def where(self) -> str:
+        return (
+            f"\"dev_eui\" = '{self.dev_eui}' AND time >= {int(self.start_ns)}"
+            f" AND time < {int(self.end_ns)}"
+        )
+
+
+def databases(settings: InfluxSettings) -> tuple[str, str]:
+    """Home database first: where a home device's points are; the public one in case some
+    were written before the device was reclassified."""
+    return settings.home_db, settings.database
+
+
+def measurements(client: InfluxQL, database: str, dev_eui: str) -> list[str]:
+    """Measurements of ``database`` holding any point of ``dev_eui`` ([] without the database)."""
+    if not _EUI.fullmatch(dev_eui):
+        raise ValueError(f"dev_eui {dev_eui!r} is not 16 lower-case hex digits")
+    try:
+        found = client.query(
+            f"SHOW MEASUREMENTS WHERE \"dev_eui\" = '{dev_eui}'", database=database
+        )
+    except QueryError as exc:
+        if "database not found" in str(exc):
+            return []
+        raise
+    return [row[0] for s in found for row in s.values]
+
+
+def count_points(client: InfluxQL, database: str, measurement: str, span: DeviceRange) -> int:
+    """Points of the device in the range (counted by its most frequent field)."""
+    found = client.query(
+        f"SELECT count(*) FROM {quote_ident(measurement)} WHERE {span.where()}", database=database
+    )
+    return max((int(v or 0) for s in found for row in s.values for v in row[1:]), default=0)
+
+
+def read_points(
+    client: InfluxQL, database: str, measurement: str, span: DeviceRange
+) -> Iterator[Series]:
+    """Every point (tags as columns), oldest first, in pages."""
+    offset = 0
+    while True:
+        page = client.query(
+            f"SELECT * FROM {quote_ident(measurement)} WHERE {span.where()}"
+            f" ORDER BY time ASC LIMIT {_PAGE} OFFSET {offset}",
+            database=database,
+        )
+        rows = sum(len(s.values) for s in page)
+        yield from page
+        if rows < _PAGE:
+            return
+        offset += _PAGE
+
+
+def delete_points(client: InfluxQL, database: str, measurement: str, span: DeviceRange) -> None:
+    client.query(f"DELETE FROM {quote_ident(measurement)} WHERE {span.where()}", database=database)
+
+
+def _rfc3339_ns(ns: int) -> str:
+    seconds, fraction = divmod(ns, 1_000_000_000)
+    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{fraction:09d}Z"
+
+
+class V2Deleter:
+    """The 2.x/3.x delete API for both buckets (``settings.bucket`` and ``home_bucket``)."""
+
+    def __init__(self, settings: InfluxSettings, client: Any | None = None) -> None:
+        if not (settings.bucket and settings.home_bucket and settings.org and settings.token):
+            raise ValueError("the v2 delete API needs org, token, bucket and home_bucket")
+        self.settings = settings
+        self._client = client or InfluxDBClient(
+            url=settings.url,
+            token=settings.token.get_secret_value(),
+            org=settings.org,
+            timeout=int(settings.timeout * 1000),
+        )
+
+    def delete(self, span: DeviceRange) -> None:
+        """Every point of the device in [start, end) from both buckets (idempotent)."""
+        api = self._client.delete_api()
+        for bucket in (self.settings.home_bucket, self.settings.bucket):
+            api.delete(
+                _rfc3339_ns(span.start_ns),
+                _rfc3339_ns(span.end_ns - 1),
+                f'dev_eui="{span.dev_eui}"',
+                bucket=bucket,
+                org=self.settings.org,
+            )
+
+    def close(self) -> None:
+        self._client.close()

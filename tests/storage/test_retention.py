@@ -1,0 +1,96 @@
+"""Raw-data retention with InfluxDB's own retention policies, on a real InfluxDB 1.6.7 whose
+retention check runs every second: data older than the home policy go, newer data and the
+public database stay."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from core.settings import InfluxSettings
+from leedswin.cli import app
+from leedswin.services import LocalInfluxDB
+from storage.influx import make_sink
+from storage.points import encode, make_point
+from storage.provision import apply_retention, shard_duration
+from tests.conftest import influxql
+
+pytestmark = pytest.mark.integration
+
+H = 3_600_000_000_000
+
+
+@pytest.fixture(scope="module")
+def quick_influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInfluxDB]:
+    root: Path = tmp_path_factory.mktemp("retention")
+    with LocalInfluxDB(root, retention_check_interval="1s") as server:
+        yield server
+
+
+def _count(server: LocalInfluxDB, database: str, older: bool) -> int:
+    cut = "time < now() - 90m" if older else "time > now() - 30m"
+    series = influxql(
+        server.url, database, f"SELECT count(rh) FROM climate WHERE {cut}", home=False
+    )
+    return int(series[0]["values"][0][1]) if series else 0
+
+
+def test_shortened_home_retention_removes_old_raw_data(quick_influx: LocalInfluxDB) -> None:
+    settings = InfluxSettings(
+        url=quick_influx.url, database="ret", retention="104w", home_retention="24h"
+    )
+    assert apply_retention(settings) == [("ret", "autogen", "104w"), ("ret_home", "autogen", "24h")]
+    now = time.time_ns()
+    points = [
+        make_point(
+            "climate",
+            {"dev_eui": f"b00000000000000{privacy == 'home':d}", "privacy": privacy},
+            {"rh": 60.0},
+            t,
+        )
+        for privacy in ("home", "public")
+        for t in (now - 3 * H, now - 3 * H + 60 * 10**9, now - 5 * 60 * 10**9)
+    ]
+    sink = make_sink(settings)
+    sink.write(encode(points))
+    sink.close()
+    assert _count(quick_influx, "ret_home", older=True) == 2
+    # Home readings now keep one hour: the platform shortens the policy, InfluxDB drops the
+    # shard groups that ended before it at its next check.
+    apply_retention(settings.model_copy(update={"home_retention": "1h"}))
+    policies = influxql(quick_influx.url, "ret_home", 'SHOW RETENTION POLICIES ON "ret_home"')
+    assert policies[0]["values"][0][:2] == ["autogen", "1h0m0s"]
+    deadline = time.monotonic() + 30
+    while _count(quick_influx, "ret_home", older=True) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _count(quick_influx, "ret_home", older=True) == 0
+    assert _count(quick_influx, "ret_home", older=False) == 1
+    assert _count(quick_influx, "ret", older=True) == 2  # public raw data: two years
+
+
+def test_long_policies_use_one_day_shard_groups(quick_influx: LocalInfluxDB) -> None:
+    assert shard_duration("396d") == "1d" and shard_duration("104w") == "1d"
+    assert shard_duration("24h") == "1h" and shard_duration("INF") is None
+    apply_retention(InfluxSettings(url=quick_influx.url, database="ret2"))
+    home = influxql(quick_influx.url, "ret2_home", 'SHOW RETENTION POLICIES ON "ret2_home"')
+    assert home[0]["values"][0][1:3] == ["9504h0m0s", "24h0m0s"]  # 396 days, 1-day shards
+
+
+def test_cli_applies_and_shows_the_policies(
+    quick_influx: LocalInfluxDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEEDSWIN_INFLUX_URL", quick_influx.url)
+    monkeypatch.setenv("LEEDSWIN_INFLUX_DATABASE", "ret3")
+    monkeypatch.setenv("LEEDSWIN_INFLUX_HOME_RETENTION", "57w")
+    result = CliRunner().invoke(app, ["privacy", "retention", "--apply"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "public\tret3\t104w\tshard 1d\tapplied",
+        "home\tret3_home\t57w\tshard 1d\tapplied",
+    ]
+    home = influxql(quick_influx.url, "ret3_home", 'SHOW RETENTION POLICIES ON "ret3_home"')
+    assert home[0]["values"][0][1] == "9576h0m0s"

@@ -1,0 +1,71 @@
+"""Tenancies, properties and device placements in the registry; where a device's history is cut."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from storage.registry import open_registry
+from storage.tenancy import Segment, Tenancies, TenancyError
+
+DEV = "b000000000000001"
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Tenancies:
+    return Tenancies(open_registry(tmp_path / "r.sqlite3"))
+
+
+def test_a_moved_device_and_a_new_tenancy_cut_its_history(store: Tenancies) -> None:
+    store.create_property("P-001")
+    store.create_property("P-002")
+    store.assign(DEV, "P-001", T0)
+    first = store.open_tenancy("P-001", T0 + DAY, "TEN-0001")
+    store.end_tenancy(first.ref, T0 + 5 * DAY)
+    store.open_tenancy("P-001", T0 + 6 * DAY, "TEN-0002")
+    store.end_assignment(DEV, T0 + 8 * DAY)
+    store.assign(DEV, "P-002", T0 + 9 * DAY)
+    assert store.segments(DEV, T0, T0 + 10 * DAY) == [
+        Segment(T0, T0 + DAY, "P-001", None),
+        Segment(T0 + DAY, T0 + 5 * DAY, "P-001", "TEN-0001"),
+        Segment(T0 + 5 * DAY, T0 + 6 * DAY, "P-001", None),
+        Segment(T0 + 6 * DAY, T0 + 8 * DAY, "P-001", "TEN-0002"),
+        Segment(T0 + 8 * DAY, T0 + 9 * DAY, None, None),
+        Segment(T0 + 9 * DAY, T0 + 10 * DAY, "P-002", None),
+    ]
+    assert store.periods("TEN-0002") == [(DEV, T0 + 6 * DAY, T0 + 8 * DAY)]
+    assert store.periods("TEN-0001") == [(DEV, T0 + DAY, T0 + 5 * DAY)]
+
+
+def test_a_device_never_placed_has_one_segment(store: Tenancies) -> None:
+    assert store.segments(DEV, T0, T0 + DAY) == [Segment(T0, T0 + DAY, None, None)]
+
+
+def test_overlaps_names_and_bad_periods_are_refused(store: Tenancies) -> None:
+    store.create_property("P-001")
+    with pytest.raises(TenancyError, match="already exists"):
+        store.create_property("P-001")
+    for name in ("Jane Smith", "smith", "x1", "a" * 41 + "1"):
+        with pytest.raises(TenancyError, match="pseudonymous"):
+            store.open_tenancy("P-001", T0, name)
+    store.open_tenancy("P-001", T0, "TEN-0001")
+    with pytest.raises(TenancyError, match="end it first"):
+        store.open_tenancy("P-001", T0 + DAY, "TEN-0002")
+    with pytest.raises(TenancyError, match="after it starts"):
+        store.end_tenancy("TEN-0001", T0)
+    store.end_tenancy("TEN-0001", T0 + DAY)
+    with pytest.raises(TenancyError, match="already ended"):
+        store.end_tenancy("TEN-0001", T0 + 2 * DAY)
+    store.assign(DEV, "P-001", T0)
+    with pytest.raises(TenancyError, match="end that first"):
+        store.assign(DEV, "P-001", T0 + DAY)
+    with pytest.raises(TenancyError, match="no property"):
+        store.assign("b000000000000002", "P-404", T0)
+    with pytest.raises(TenancyError, match="16 hex"):
+        store.assign("not-a-eui", "P-001", T0)
+    generated = store.open_tenancy("P-001", T0 + 2 * DAY)
+    assert generated.ref.startswith("T-")
