@@ -154,6 +154,14 @@ class InfluxSettings(BaseSettings):
     public_password_file: Path | None = None
     public_token: SecretStr | None = Field(None, description="2.x read token of the public bucket")
     public_token_file: Path | None = None
+    erasure_username: str | None = Field(
+        None,
+        description="User that may DELETE in both databases: the API's tenancy erasure (else refused)",
+    )
+    erasure_password: SecretStr | None = None
+    erasure_password_file: Path | None = None
+    erasure_token: SecretStr | None = Field(None, description="2.x token that may delete")
+    erasure_token_file: Path | None = None
     org: str | None = None
     bucket: str | None = Field(None, description="Setting a bucket selects the v2 write API")
     home_bucket: str | None = Field(None, description="v2 bucket of home data (needed with bucket)")
@@ -181,6 +189,8 @@ class InfluxSettings(BaseSettings):
                 ("token", "token_file"),
                 ("public_password", "public_password_file"),
                 ("public_token", "public_token_file"),
+                ("erasure_password", "erasure_password_file"),
+                ("erasure_token", "erasure_token_file"),
             ),
         )
 
@@ -230,6 +240,18 @@ class InfluxSettings(BaseSettings):
                 "token": self.public_token,
             }
         return self.model_copy(update=update)
+
+    def erasure(self) -> InfluxSettings | None:
+        """The connection with the ``erasure_*`` credentials; None when none are configured."""
+        if not (self.erasure_username or self.erasure_token):
+            return None
+        return self.model_copy(
+            update={
+                "username": self.erasure_username,
+                "password": self.erasure_password,
+                "token": self.erasure_token,
+            }
+        )
 
 
 class BridgeSettings(BaseSettings):

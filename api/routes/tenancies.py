@@ -254,13 +254,21 @@ def erase(
     """Erase an ended tenancy's readings, derived series and alert notes (dry run: list them).
 
     Keeps the Awaab's Law case record (dates, level, steps, actions). Idempotent.
-    The API's InfluxDB user needs WRITE on both databases unless ``dry_run``."""
+    Deleting uses the ``LEEDSWIN_INFLUX_ERASURE_*`` credentials (the API's own may only
+    read); without them an erasure is refused with 503 and a dry run still lists."""
+    influx = _influx(request) if body.dry_run else _influx(request).erasure()
+    if influx is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "erasure is not configured: set LEEDSWIN_INFLUX_ERASURE_USERNAME and _PASSWORD"
+            " (or _TOKEN) to a user that may delete, or run `leedswin privacy erase`",
+        )
     try:
         report = erase_tenancy(
             ref,
             tenancies=Tenancies(registry),
             alerts=AlertStore(registry),
-            influx=_influx(request),
+            influx=influx,
             dry_run=body.dry_run,
         )
     except TenancyError as exc:

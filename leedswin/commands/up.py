@@ -191,8 +191,13 @@ def register(app: typer.Typer) -> None:
             )
             public = secrets_.influx_account("public")
             insights_influx = influx_as("insights")
+            eraser = secrets_.influx_account("insights")
             api_influx = influx_as(
-                "housing", public_username=public.username, public_password=public.password
+                "housing",
+                public_username=public.username,
+                public_password=public.password,
+                erasure_username=eraser.username,
+                erasure_password=eraser.password,
             )
             port_taken = port_in_use(api_port)
             api = build(

@@ -86,8 +86,39 @@ def harness(
     conn.close()
     sink.close()
     keys = make_keys(api_settings.registry)
-    with serve(create_app(*settings)) as base_url, httpx.Client(base_url=base_url) as client:
+    # The test server has no authentication: any user name stands for the erasure user.
+    eraser = influx.model_copy(update={"erasure_username": "eraser"})
+    app = create_app(api_settings, eraser, settings[2])
+    with serve(app) as base_url, httpx.Client(base_url=base_url) as client:
         yield ApiHarness(client, keys, Dataset({}, 0, 0), api_settings), influx
+
+
+def test_erasure_without_its_own_credential_is_refused_and_says_how(
+    tmp_path: Path, influxdb: LocalInfluxDB, mosquitto: LocalMosquitto
+) -> None:
+    """The API's own InfluxDB user only reads; deleting needs the LEEDSWIN_INFLUX_ERASURE_* user."""
+    api_settings, influx, mqtt = make_settings(tmp_path, influxdb, mosquitto, "erase_refused")
+    assert influx.erasure() is None
+    assert influx.model_copy(update={"erasure_username": "e"}).erasure().username == "e"  # type: ignore[union-attr]
+    keys = make_keys(api_settings.registry)
+    conn = open_registry(api_settings.registry)
+    store = Tenancies(conn)
+    store.create_property("P-009")
+    store.assign(DEV, "P-009", START - timedelta(days=30))
+    store.open_tenancy("P-009", START - timedelta(days=30), "TEN-GONE9")
+    store.end_tenancy("TEN-GONE9", MOVE)
+    conn.close()
+    with (
+        serve(create_app(api_settings, influx, mqtt)) as base_url,
+        httpx.Client(base_url=base_url) as client,
+    ):
+        h = ApiHarness(client, keys, Dataset({}, 0, 0), api_settings)
+        refused = _post(h, "/v1/housing/tenancies/TEN-GONE9/erase", {})
+        assert refused.status_code == 503
+        assert "LEEDSWIN_INFLUX_ERASURE_USERNAME" in refused.json()["detail"]
+        assert (
+            _post(h, "/v1/housing/tenancies/TEN-GONE9/erase", {"dry_run": True}).status_code == 200
+        )
 
 
 def _counts(influx: InfluxSettings, dev: str, start: datetime, end: datetime) -> dict[str, int]:
