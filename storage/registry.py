@@ -73,7 +73,13 @@ def open_registry(path: Path | str) -> sqlite3.Connection:
         # Key hashes, alerts and their audit trail: readable by the service account only.
         # SQLite gives its -wal/-shm files the database file's permissions.
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        # Only ever a file that does not exist yet: closing any descriptor of an open SQLite
+        # file drops this process's POSIX locks on it, and another process's close would
+        # then delete the WAL under this process's live connections.
+        try:
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA busy_timeout=10000")
