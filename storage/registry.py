@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import re
 import secrets
 import sqlite3
 import threading
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -27,7 +27,20 @@ from storage.personal_data import create_tables
 _TOKEN_PREFIX = "lw"
 #: Control characters and line/paragraph separators: a name holding one could forge lines
 #: in ``leedswin keys list`` or a log.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: Unicode categories a key name may not hold: control, format (bidi overrides, zero-width
+#: characters), surrogate, private-use, unassigned and line/paragraph separators. They could
+#: forge or disguise lines in ``leedswin keys list`` and the audit trail.
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def key_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name an API key, or None when it can."""
+    if not name.strip():
+        return "a key needs a non-empty name"
+    for char in name:
+        if unicodedata.category(char) in _HIDDEN:
+            return f"control or invisible character U+{ord(char):04X} in the key name"
+    return None
 
 
 class Scope(StrEnum):
@@ -122,10 +135,8 @@ class ApiKeys:
     def create(self, name: str, scope: Scope | str) -> tuple[ApiKey, str]:
         """Store a new key; returns it and the token, which is never retrievable again."""
         scope = Scope(scope)
-        if not name.strip():
-            raise ValueError("a key needs a non-empty name")
-        if _CONTROL.search(name):
-            raise ValueError("a key name may not hold control characters or line breaks")
+        if problem := key_name_problem(name):
+            raise ValueError(problem)
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         salt = secrets.token_bytes(16)

@@ -141,13 +141,23 @@ def test_registry_file_is_created_for_its_owner_only(tmp_path: Path) -> None:
         assert sidecar.stat().st_mode & 0o077 == 0, sidecar
 
 
-@pytest.mark.parametrize("name", ["two\nlines", "ok\r\nforged  | admin", "bell\x07", "a\u2028b"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "two\nlines",
+        "ok\r\nforged  | admin",
+        "bell\x07",
+        "a\u2028b",
+        "admin\u202e",  # right-to-left override: reverses what follows in a listing
+        "ad\u200bmin",  # zero-width space: looks like another key's name
+    ],
+)
 def test_key_names_with_control_characters_are_refused(tmp_path: Path, name: str) -> None:
     registry = tmp_path / "keys.sqlite3"
     result = CliRunner().invoke(
         _app(), ["keys", "create", "--name", name, "--registry", str(registry)]
     )
-    assert result.exit_code == 2 and "control characters" in result.output
-    with pytest.raises(ValueError, match="control characters"):
+    assert result.exit_code == 2 and "control or invisible" in result.output
+    with pytest.raises(ValueError, match="control or invisible character"):
         ApiKeys(open_registry(registry)).create(name, Scope.PUBLIC)
     assert ApiKeys(open_registry(registry)).list() == []

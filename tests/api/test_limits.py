@@ -190,7 +190,7 @@ def test_key_names_with_control_characters_are_422(
 ) -> None:
     harness = guarded[1]
     headers = {"X-API-Key": harness.keys.admin}
-    for name in ("two\nlines", "bell\x07", "sep\u2028arator", "\t"):
+    for name in ("two\nlines", "bell\x07", "sep\u2028arator", "\t", "rtl\u202e", "zw\u200b"):
         response = harness.client.post(
             "/v1/keys", json={"name": name, "scope": "public"}, headers=headers
         )
