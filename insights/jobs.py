@@ -22,7 +22,8 @@ site (``level=site``, devices summed), tag ``period`` = ``hour`` (UTC hour
 start) or ``day`` (London midnight), only for hours and days in which the
 device (or a device of the site) sent readings. Fields: ``people_in``,
 ``people_out``, ``net``, ``week_ago_in``, ``week_ago_out`` (same local
-time/weekday 7 days earlier, when that period had readings), the per-reading
+time/weekday 7 days earlier, when that period had readings; for a day still running,
+the same stretch of last week's day, and ``hours_so_far``), the per-reading
 flags ``wraps``, ``resets``, ``gaps``, ``glitches``, ``suspicious``,
 ``reordered``, ``period_mismatches`` (``insights.footfall``), and ``hours`` on
 days. A device whose model declares no ``Counter`` for people_in and
@@ -706,13 +707,22 @@ class InsightsJobs:
         for day in days:
             if day < first_day or sums["reported"][day] == 0:
                 continue
-            midnight = footfall.day_starts(day, day, str(zone))[0]
+            midnight, next_midnight = footfall.day_starts(day, day, str(zone))
             if midnight >= until:
                 continue
             fields = counts({k: v[day] for k, v in sums.items()})
             fields["hours"] = length_by_day[day]
             before = day - timedelta(days=7)
-            if sums["reported"].get(before, 0):
+            if next_midnight > until:
+                # A day still running is compared with the same hours of last week's day (the
+                # current hour included), not its whole: 18:26 today against 00:00-19:00.
+                first = slot_of(footfall.week_ago_local(midnight, str(zone)))
+                last = slot_of(footfall.week_ago_local(floor_hour(until), str(zone))) + 1
+                fields["hours_so_far"] = int((floor_hour(until) - midnight) / HOUR) + 1
+                if 0 <= first < last <= n_hours and reported[first:last].any():
+                    fields["week_ago_in"] = int(hours["people_in"][first:last].sum())
+                    fields["week_ago_out"] = int(hours["people_out"][first:last].sum())
+            elif sums["reported"].get(before, 0):
                 fields["week_ago_in"] = sums["people_in"][before]
                 fields["week_ago_out"] = sums["people_out"][before]
             points.append(

@@ -34,6 +34,11 @@ class FootfallPoint(BaseModel):
     week_ago_out: int | None = None
     change_in: float | None = Field(None, description="people_in / week_ago_in − 1")
     hours: int | None = Field(None, description="Hours in the day (23/25 at clock changes)")
+    hours_so_far: int | None = Field(
+        None,
+        description="A day still running: hours counted so far; its week_ago figures cover the"
+        " same hours of last week's day",
+    )
     resets: int = 0
     gaps: int = Field(0, description="Missed uplinks; their counts fall in this period")
 
@@ -87,7 +92,7 @@ def site_counts(
     start, end = time_range(start, end, settings.max_range_days)
     series = scoped.query(
         'SELECT "people_in", "people_out", "net", "week_ago_in", "week_ago_out", "hours",'
-        f' "resets", "gaps" FROM "{FOOTFALL_COUNTS}" WHERE {{privacy}} AND "level" = $level'
+        f' "hours_so_far", "resets", "gaps" FROM "{FOOTFALL_COUNTS}" WHERE {{privacy}} AND "level" = $level'
         ' AND "site" = $site AND "period" = $period AND time >= $start AND time < $end'
         f" ORDER BY time ASC LIMIT {settings.max_points:d}",
         {
@@ -114,6 +119,7 @@ def site_counts(
                 week_ago_out=row.get("week_ago_out"),
                 change_in=(row["people_in"] / ago - 1) if ago else None,
                 hours=row.get("hours"),
+                hours_so_far=row.get("hours_so_far"),
                 resets=int(row.get("resets") or 0),
                 gaps=int(row.get("gaps") or 0),
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from hypothesis import given
@@ -293,3 +294,36 @@ def test_totals_are_invariant_to_a_one_uplink_glitch(
     assert int(d.delta.sum()) == sum(increments[1:])
     assert d.glitch.tolist() == [i == k for i in range(len(totals))]
     assert not d.reset.any()
+
+
+def test_a_day_still_running_is_compared_with_the_same_hours_a_week_ago() -> None:
+    """At 18:26 today, the week-ago figure covers 00:00-19:00 of last week's day, not all of it."""
+    from insights.jobs import FOOTFALL_FLAGS, InsightsJobs
+
+    zone = ZoneInfo("Europe/London")
+    grid_start = datetime(2026, 11, 16, tzinfo=UTC)  # a Monday; no clock change in range
+    until = datetime(2026, 11, 23, 18, 26, tzinfo=UTC)
+    n_hours = int((until - grid_start).total_seconds() // 3600) + 1
+    ones = np.ones(n_hours, dtype=np.int64)
+    hours = {
+        "people_in": 10 * ones,
+        "people_out": 4 * ones,
+        "reported": ones,
+        **dict.fromkeys(FOOTFALL_FLAGS, 0 * ones),
+    }
+    points = InsightsJobs._footfall_points(
+        {"site": "briggate", "level": "site"},
+        grid_start,
+        datetime(2026, 11, 23, tzinfo=UTC),
+        until,
+        hours,
+        date(2026, 11, 23),
+        date(2026, 11, 23),
+        zone,
+    )
+    (today,) = [p for p in points if dict(p.tags)["period"] == "day"]
+    fields = dict(today.fields)
+    assert fields["people_in"] == 19 * 10  # 00:00-18:26, the current hour counted
+    assert fields["hours_so_far"] == 19
+    assert fields["week_ago_in"] == 19 * 10  # not the 240 of last week's whole day
+    assert fields["week_ago_out"] == 19 * 4
