@@ -43,6 +43,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     log_level: str = typer.Option(
         "INFO", envvar="LEEDSWIN_LOG_LEVEL", help="DEBUG, INFO, WARNING…"
     ),
@@ -61,7 +62,8 @@ def main(
         # processes `leedswin up` starts) read the same file.
         os.environ[CONFIG_ENV] = str(config)
     path = config_file()
-    if path is not None:
+    # `restore` may be what brings a lost configuration file back.
+    if path is not None and ctx.invoked_subcommand != "restore":
         try:
             check_config(path, settings.COMPONENTS)
         except ConfigError as exc:

@@ -62,13 +62,14 @@ def register(app: typer.Typer) -> None:
         """Restore a backup: stop the services first; the next start migrates the registry."""
         try:
             manifest = json.loads((directory / MANIFEST).read_text())
+            # The configuration first: the registry's path may be in it.
+            target = config or (Path(manifest["config"]) if manifest.get("config") else None)
+            if (directory / CONFIG_FILE).is_file() and target is not None:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(directory / CONFIG_FILE, target)
             api: ApiSettings = build(ApiSettings, registry=registry)
             version = copy_database(directory / REGISTRY_FILE, api.registry)
         except (ConfigError, OSError, ValueError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from exc
-        target = config or (Path(manifest["config"]) if manifest.get("config") else None)
-        if (directory / CONFIG_FILE).is_file() and target is not None:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(directory / CONFIG_FILE, target)
         typer.echo(f"restored registry {api.registry} (schema {version}) and config {target}")
