@@ -16,6 +16,7 @@ import typer
 
 from core.errors import ConfigError
 from core.settings import ApiSettings, build, config_file
+from leedswin.deploy import render
 from storage.backup import copy_database
 
 REGISTRY_FILE = "registry.sqlite3"
@@ -24,6 +25,19 @@ MANIFEST = "manifest.json"
 
 
 def register(app: typer.Typer) -> None:
+    @app.command("deploy-files")
+    def deploy_files_command(
+        directory: Path = typer.Argument(Path("deploy"), help="Where to write them"),
+        credentials: Path | None = typer.Option(
+            None,
+            help="Directory of influx-admin, influx-bridge… password files: "
+            "the InfluxDB script gets the real passwords instead of placeholders",
+        ),
+    ) -> None:
+        """Write the Mosquitto snippet and ACL and the InfluxDB set-up script."""
+        for path in render(directory, credentials):
+            typer.echo(f"wrote {path}")
+
     @app.command("backup")
     def backup_command(
         directory: Path = typer.Argument(..., help="Directory to write the backup into"),
