@@ -19,6 +19,7 @@ from leedswin.commands import decode as decode_command
 from leedswin.commands import devices as devices_command
 from leedswin.commands import doctor as doctor_command
 from leedswin.commands import insights as insights_command
+from leedswin.commands import migrate as migrate_command
 from leedswin.commands import models as models_command
 from leedswin.commands import settings
 from leedswin.commands import sim as sim_command
@@ -90,3 +91,4 @@ up_command.register(app)
 models_command.register(app)
 doctor_command.register(app)
 backup_command.register(app)
+migrate_command.register(app)

@@ -10,6 +10,7 @@ out), then run from a directory outside the checkout.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -33,7 +34,16 @@ def run(*argv: str | Path, cwd: Path) -> str:
 
 def test_the_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -> None:
     pip = [sys.executable, "-m", "pip"]
-    run(*pip, "wheel", "-q", "--no-deps", "-w", tmp_path / "dist", ROOT, cwd=tmp_path)
+    # A copy: setuptools leaves build/ in the tree it builds.
+    source = tmp_path / "source"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "*.egg-info", "tests", "bench", ".*cache*", ".leedswin"
+        ),
+    )
+    run(*pip, "wheel", "-q", "--no-deps", "-w", tmp_path / "dist", source, cwd=tmp_path)
     (wheel,) = (tmp_path / "dist").glob("leedswin-*.whl")
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp_path)
