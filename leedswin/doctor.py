@@ -401,7 +401,7 @@ def _check_database(
             yield Check(
                 f"database {database} exists",
                 False,
-                "create it: `leedswin influx setup` or deploy/influxdb-setup.influxql",
+                "create it: deploy/influxdb/setup.influxql (`leedswin deploy-files`)",
             )
         else:
             yield Check(f"retention policies of {database} readable", False, str(error))
