@@ -327,9 +327,10 @@ def check_influx(settings: InfluxSettings, role: Role, max_skew: float) -> Itera
         )
     if settings.api_version == 2:
         yield Check(
-            "v2 buckets",
-            False,
-            "doctor checks the v1 API only: check buckets with `influx bucket list`",
+            "buckets, retention and tokens (v2)",
+            True,
+            "doctor checks the v1 API only: check them with `influx bucket list` and `influx auth list`",
+            skipped=True,
         )
         return
     expected = (
