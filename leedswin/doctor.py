@@ -5,7 +5,8 @@ what to fix. Nothing is changed on the servers: writes are probed with an
 empty ``/write`` body (InfluxDB checks the privilege before it reads points),
 reads with ``SHOW MEASUREMENTS LIMIT 1``, the registry with a rolled-back
 write transaction; the broker sees a few non-retained probe messages under
-``leedswin/v1/…/readings/doctor/<nonce>``.
+``leedswin/v1/…/readings/doctor/<nonce>`` (a running API counts the public one as a
+bad live message in ``leedswin_api_live_bad_messages_total``, one per run).
 
 Broker checks connect as the component's account. On a broker with
 ``use_username_as_clientid`` that is the bridge's own session: doctor resumes
