@@ -3,7 +3,7 @@
 Routers (ours and the insights helper's) use only these aliases:
 ``PrincipalDep`` (any valid key, rate limited), ``require_scope(Scope.HOUSING)``
 (or ``HousingDep``/``AdminDep``), ``ScopedReadingsDep`` (InfluxDB, scoped to
-the principal), ``RegistryDep`` (the SQLite registry connection) and
+the principal), ``RegistryDep`` (the SQLite registry) and
 ``SettingsDep``. Nothing here touches InfluxDB without the principal's scope:
 public keys' queries run on ``public_influx`` (credentials that cannot read the
 home database), housing keys' on ``influx`` (both databases).
@@ -11,7 +11,6 @@ home database), housing keys' on ``influx`` (both databases).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,7 +25,7 @@ from api.ratelimit import RateLimiter
 from api.scoped import Principal, QueryRunner, ScopedReadings
 from core.settings import ApiSettings
 from storage.devices import DeviceRegistry
-from storage.registry import ApiKeys, Scope
+from storage.registry import ApiKeys, Registry, Scope
 from storage.schema import PRIVACY_PUBLIC
 
 API_KEY_HEADER = "X-API-Key"
@@ -43,7 +42,7 @@ class Services:
     settings: ApiSettings
     influx: QueryRunner
     public_influx: QueryRunner
-    registry: sqlite3.Connection
+    registry: Registry
     keys: ApiKeys
     limiter: RateLimiter
     live: LiveHub
@@ -130,8 +129,8 @@ def get_settings(services: ServicesDep) -> ApiSettings:
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 
 
-def get_registry(services: ServicesDep) -> sqlite3.Connection:
+def get_registry(services: ServicesDep) -> Registry:
     return services.registry
 
 
-RegistryDep = Annotated[sqlite3.Connection, Depends(get_registry)]
+RegistryDep = Annotated[Registry, Depends(get_registry)]

@@ -1,21 +1,31 @@
-"""Typed settings for every component, read from ``LEEDSWIN_*`` env vars.
+"""Typed settings for every component, from a TOML file, ``LEEDSWIN_*`` env vars and flags.
 
-Each component has its own class and env prefix (``LEEDSWIN_MQTT_URL``,
-``LEEDSWIN_INFLUX_DATABASE``…). The CLI entry point builds the ones a command
-needs, with its flags passed as keyword overrides (they beat the environment),
-and hands them down; nothing here is built at import time.
+Each component has its own class, env prefix (``LEEDSWIN_MQTT_URL``,
+``LEEDSWIN_INFLUX_DATABASE``…) and table of the configuration file (``[mqtt]``
+``url``, ``[influx]`` ``database``…; the file is ``$LEEDSWIN_CONFIG``, else
+``/etc/leedswin/leedswin.toml`` if it exists). The CLI entry point builds the
+ones a command needs, with its flags passed as keyword overrides, and hands
+them down; nothing here is built at import time. Precedence, highest first:
+flags, env vars, the demo's env file, systemd credentials
+(``$CREDENTIALS_DIRECTORY/<ENV VAR NAME>``), the configuration file, defaults.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from core.errors import ConfigError
 
@@ -28,6 +38,11 @@ def _config(prefix: str) -> SettingsConfigDict:
 HOME_ENV = "LEEDSWIN_HOME"
 DEFAULT_HOME = Path(".leedswin")
 DEMO_ENV_FILE = "demo.env"
+#: The configuration file: this env var (or `leedswin --config`), else the default if present.
+CONFIG_ENV = "LEEDSWIN_CONFIG"
+DEFAULT_CONFIG = Path("/etc/leedswin/leedswin.toml")
+#: systemd sets it for a unit with LoadCredential=; each credential is named after its env var.
+CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
 
 _DURATION = re.compile(r"(INF|[1-9][0-9]{0,8}(h|d|w))")
 
@@ -40,6 +55,68 @@ def state_dir() -> Path:
 def demo_env_file() -> Path:
     """The env file `leedswin up` writes; every command reads it (real env vars beat it)."""
     return state_dir() / DEMO_ENV_FILE
+
+
+def config_file() -> Path | None:
+    """The configuration file settings are read from, or None (env vars and defaults only)."""
+    given = os.environ.get(CONFIG_ENV)
+    if given:
+        return Path(given)
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+
+
+def table_name(cls: type[BaseSettings]) -> str:
+    """The configuration file's table of a settings class: its env prefix without LEEDSWIN_."""
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    return prefix.removeprefix("LEEDSWIN_").rstrip("_").lower()
+
+
+class _Settings(BaseSettings):
+    """Adds the configuration file's table and systemd credentials to pydantic-settings' sources."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources = [init_settings, env_settings, dotenv_settings, file_secret_settings]
+        path = config_file()
+        if path is not None and table_name(settings_cls) in _read_config(path):
+            sources.append(
+                TomlConfigSettingsSource(
+                    settings_cls, toml_file=path, toml_table_header=(table_name(settings_cls),)
+                )
+            )
+        return tuple(sources)
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"configuration file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {path}: {exc}") from None
+
+
+def check_config(path: Path, classes: tuple[type[BaseSettings], ...]) -> None:
+    """Unknown tables or keys in the configuration file -> ConfigError naming them (typos)."""
+    known = {table_name(cls): cls for cls in classes}
+    for table, values in _read_config(path).items():
+        if table not in known or not isinstance(values, dict):
+            raise ConfigError(
+                f"configuration file {path}: unknown table [{table}]; known: {', '.join(known)}"
+            )
+        unknown = sorted(set(values) - set(known[table].model_fields))
+        if unknown:
+            raise ConfigError(
+                f"configuration file {path}: [{table}] has unknown keys {', '.join(unknown)}"
+            )
 
 
 def _secrets_from_files(data: Any, pairs: tuple[tuple[str, str], ...]) -> Any:
@@ -56,7 +133,7 @@ def _secrets_from_files(data: Any, pairs: tuple[tuple[str, str], ...]) -> Any:
     return data
 
 
-class MqttSettings(BaseSettings):
+class MqttSettings(_Settings):
     """Broker connection and the bridge's session on it."""
 
     model_config = _config("LEEDSWIN_MQTT_")
@@ -109,7 +186,7 @@ class MqttSettings(BaseSettings):
         return urlsplit(self.url).port or 1883
 
 
-class InfluxSettings(BaseSettings):
+class InfluxSettings(_Settings):
     """Time-series store. v1 API (database/RP) unless a bucket is given (v2: org/bucket/token).
 
     Home readings and everything derived from them live in their own database
@@ -254,7 +331,7 @@ class InfluxSettings(BaseSettings):
         )
 
 
-class BridgeSettings(BaseSettings):
+class BridgeSettings(_Settings):
     """What the bridge does with uplinks besides writing them."""
 
     model_config = _config("LEEDSWIN_BRIDGE_")
@@ -287,7 +364,7 @@ class BridgeSettings(BaseSettings):
     )
 
 
-class ApiSettings(BaseSettings):
+class ApiSettings(_Settings):
     """The HTTP API."""
 
     model_config = _config("LEEDSWIN_API_")
@@ -323,7 +400,7 @@ class ApiSettings(BaseSettings):
     )
 
 
-class InsightsSettings(BaseSettings):
+class InsightsSettings(_Settings):
     """Scheduled derived series: damp risk, DAQI, footfall counts."""
 
     model_config = _config("LEEDSWIN_INSIGHTS_")
@@ -348,7 +425,7 @@ class InsightsSettings(BaseSettings):
     )
 
 
-class GrafanaSettings(BaseSettings):
+class GrafanaSettings(_Settings):
     """Where `leedswin dashboards deploy` puts the dashboards, and who may see housing data."""
 
     model_config = _config("LEEDSWIN_GRAFANA_")
@@ -388,7 +465,7 @@ def _secret(value: SecretStr | None, path: Path | None, name: str) -> str | None
         raise ConfigError(f"{name}_FILE {path}: {exc.strerror}") from exc
 
 
-class ChirpStackSettings(BaseSettings):
+class ChirpStackSettings(_Settings):
     """The ChirpStack v4 gRPC API, the source `leedswin registry sync` fills the registry from."""
 
     model_config = _config("LEEDSWIN_CHIRPSTACK_")
@@ -420,7 +497,7 @@ class ChirpStackSettings(BaseSettings):
         return _secret(self.api_token, self.api_token_file, "LEEDSWIN_CHIRPSTACK_API_TOKEN")
 
 
-class FleetSettings(BaseSettings):
+class FleetSettings(_Settings):
     """Device health (silent, battery, link) and the notifications sent about it."""
 
     model_config = _config("LEEDSWIN_FLEET_")
@@ -440,15 +517,53 @@ class FleetSettings(BaseSettings):
     )
 
 
+class DoctorSettings(_Settings):
+    """Accounts `leedswin doctor` probes the broker's ACL with, besides the component's own."""
+
+    model_config = _config("LEEDSWIN_DOCTOR_")
+
+    probe_username: str | None = Field(
+        None,
+        description="Broker account with public-feed rights only (an innovator's): must be refused the rest",
+    )
+    probe_password: SecretStr | None = None
+    probe_password_file: Path | None = Field(None, description="File holding its password")
+    housing_username: str | None = Field(
+        None, description="Broker account that must receive the restricted tree (optional)"
+    )
+    housing_password: SecretStr | None = None
+    housing_password_file: Path | None = Field(None, description="File holding its password")
+    max_clock_skew: float = Field(
+        5.0, gt=0, description="Seconds InfluxDB's clock may differ from ours"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_files(cls, data: Any) -> Any:
+        return _secrets_from_files(
+            data,
+            (
+                ("probe_password", "probe_password_file"),
+                ("housing_password", "housing_password_file"),
+            ),
+        )
+
+
 def build(cls: type[BaseSettings], **overrides: Any) -> Any:
-    """Build one settings class: CLI overrides beat env vars, which beat the demo's env file.
+    """Build one settings class: CLI overrides beat env vars, which beat the demo's env file,
+    systemd credentials and then the configuration file (``config_file()``).
 
     The demo's file (``demo_env_file()``, written by `leedswin up`) makes every command
     run beside a running demo use its servers, credentials and key registry as is.
-    Bad values -> ConfigError.
+    Bad values, or an unreadable configuration file -> ConfigError.
     """
     given = {key: value for key, value in overrides.items() if value is not None}
+    credentials = os.environ.get(CREDENTIALS_ENV)
     try:
-        return cls(_env_file=demo_env_file(), **given)
+        return cls(
+            _env_file=demo_env_file(),
+            _secrets_dir=credentials if credentials and Path(credentials).is_dir() else None,
+            **given,
+        )
     except ValueError as exc:
         raise ConfigError(f"{cls.__name__}: {exc}") from exc

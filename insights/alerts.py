@@ -19,13 +19,9 @@ from typing import Any, Final
 
 from insights.awaab import Deadlines, deadlines
 from insights.damp import RiskLevel
-from storage.tenancy import REGISTRY_WRITE_LOCK
+from storage.registry import Registry
 
 SYSTEM_ACTOR: Final = "leedswin-insights"
-
-#: One lock for every store: the API and the scheduler share one connection across threads,
-#: and a SQLite connection holds one transaction at a time (shared with ``storage.tenancy``).
-_LOCK = REGISTRY_WRITE_LOCK
 
 #: Actions staff may record; the ones that complete a statutory step say which.
 ACTIONS: Final[dict[str, str | None]] = {
@@ -39,18 +35,6 @@ ACTIONS: Final[dict[str, str | None]] = {
     "preventative_work_started": "preventative_work_start",
     "closed": None,
 }
-
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS damp_alerts ("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT, dev_eui TEXT NOT NULL, site TEXT NOT NULL,"
-    " level TEXT NOT NULL, opened_at TEXT NOT NULL, evidence TEXT NOT NULL,"
-    " status TEXT NOT NULL DEFAULT 'open', closed_at TEXT)",
-    "CREATE INDEX IF NOT EXISTS damp_alerts_dev ON damp_alerts (dev_eui, status)",
-    "CREATE TABLE IF NOT EXISTS damp_alert_events ("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " alert_id INTEGER NOT NULL REFERENCES damp_alerts(id),"
-    " at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, note TEXT NOT NULL DEFAULT '')",
-)
 
 
 def _iso(moment: datetime) -> str:
@@ -120,14 +104,17 @@ class Alert:
 
 
 class AlertStore:
-    """Alerts and events in the registry file, behind one lock (the connection is shared)."""
+    """Alerts and events in the registry file (tables: ``storage.registry.MIGRATIONS``).
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._lock = _LOCK
-        with self._lock:
-            for statement in _SCHEMA:
-                conn.execute(statement)
+    Thread-safe by the registry's rule: each thread uses its own connection.
+    """
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        return self._registry.connection
 
     def _event(self, alert_id: int, at: datetime, actor: str, action: str, note: str) -> None:
         self._conn.execute(
@@ -146,42 +133,39 @@ class AlertStore:
         """
         if level < RiskLevel.HIGH:
             return None
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._conn.execute(
-                    "SELECT id, level, opened_at FROM damp_alerts"
-                    " WHERE dev_eui = ? AND status = 'open' ORDER BY id DESC LIMIT 1",
-                    (dev_eui,),
-                ).fetchone()
-                changed: int | None = None
-                if row is not None:
-                    if level == RiskLevel.SEVERE and row["level"] != RiskLevel.SEVERE.label:
-                        if at >= _parse(row["opened_at"]):
-                            self._conn.execute(
-                                "UPDATE damp_alerts SET level = ? WHERE id = ?",
-                                (RiskLevel.SEVERE.label, row["id"]),
-                            )
-                            self._event(
-                                row["id"], at, SYSTEM_ACTOR, "escalated", json.dumps(evidence)
-                            )
-                            changed = int(row["id"])
-                else:
-                    last_closed = self._conn.execute(
-                        "SELECT max(closed_at) FROM damp_alerts WHERE dev_eui = ?", (dev_eui,)
-                    ).fetchone()[0]
-                    if last_closed is None or at > _parse(last_closed):
-                        cursor = self._conn.execute(
-                            "INSERT INTO damp_alerts (dev_eui, site, level, opened_at, evidence)"
-                            " VALUES (?,?,?,?,?)",
-                            (dev_eui, site, level.label, _iso(at), json.dumps(evidence)),
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = self._conn.execute(
+                "SELECT id, level, opened_at FROM damp_alerts"
+                " WHERE dev_eui = ? AND status = 'open' ORDER BY id DESC LIMIT 1",
+                (dev_eui,),
+            ).fetchone()
+            changed: int | None = None
+            if row is not None:
+                if level == RiskLevel.SEVERE and row["level"] != RiskLevel.SEVERE.label:
+                    if at >= _parse(row["opened_at"]):
+                        self._conn.execute(
+                            "UPDATE damp_alerts SET level = ? WHERE id = ?",
+                            (RiskLevel.SEVERE.label, row["id"]),
                         )
-                        changed = int(cursor.lastrowid or 0)
-                        self._event(changed, at, SYSTEM_ACTOR, "opened", level.label)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+                        self._event(row["id"], at, SYSTEM_ACTOR, "escalated", json.dumps(evidence))
+                        changed = int(row["id"])
+            else:
+                last_closed = self._conn.execute(
+                    "SELECT max(closed_at) FROM damp_alerts WHERE dev_eui = ?", (dev_eui,)
+                ).fetchone()[0]
+                if last_closed is None or at > _parse(last_closed):
+                    cursor = self._conn.execute(
+                        "INSERT INTO damp_alerts (dev_eui, site, level, opened_at, evidence)"
+                        " VALUES (?,?,?,?,?)",
+                        (dev_eui, site, level.label, _iso(at), json.dumps(evidence)),
+                    )
+                    changed = int(cursor.lastrowid or 0)
+                    self._event(changed, at, SYSTEM_ACTOR, "opened", level.label)
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
         return self.get(changed) if changed is not None else None
 
     def record(
@@ -193,24 +177,23 @@ class AlertStore:
         if not actor:
             raise ValueError("an action needs the name of who took it")
         moment = at or datetime.now(UTC)
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                found = self._conn.execute(
-                    "SELECT status FROM damp_alerts WHERE id = ?", (alert_id,)
-                ).fetchone()
-                if found is None:
-                    raise KeyError(alert_id)
-                self._event(alert_id, moment, actor, action, note)
-                if action == "closed":
-                    self._conn.execute(
-                        "UPDATE damp_alerts SET status = 'closed', closed_at = ? WHERE id = ?",
-                        (_iso(moment), alert_id),
-                    )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = self._conn.execute(
+                "SELECT status FROM damp_alerts WHERE id = ?", (alert_id,)
+            ).fetchone()
+            if found is None:
+                raise KeyError(alert_id)
+            self._event(alert_id, moment, actor, action, note)
+            if action == "closed":
+                self._conn.execute(
+                    "UPDATE damp_alerts SET status = 'closed', closed_at = ? WHERE id = ?",
+                    (_iso(moment), alert_id),
+                )
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
         alert = self.get(alert_id)
         assert alert is not None
         return alert
@@ -220,36 +203,27 @@ class AlertStore:
         landlord must be able to show: dates, level, status, steps and actions with who took
         them. The evidence readings go (only their hour stays) and so does every free-text
         note (an escalation's note holds evidence too). Idempotent."""
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._conn.execute(
-                    "SELECT evidence FROM damp_alerts WHERE id = ?", (alert_id,)
-                ).fetchone()
-                if row is None:
-                    raise KeyError(alert_id)
-                hour = json.loads(row["evidence"]).get("hour")
-                self._conn.execute(
-                    "UPDATE damp_alerts SET evidence = ? WHERE id = ?",
-                    (json.dumps({"hour": hour, "erased": True}), alert_id),
-                )
-                self._conn.execute(
-                    "UPDATE damp_alert_events SET note = '' WHERE alert_id = ? AND action != 'opened'",
-                    (alert_id,),
-                )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-
-    def get(self, alert_id: int) -> Alert | None:
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT * FROM damp_alerts WHERE id = ?", (alert_id,)
+        with self._registry.transaction() as conn:
+            row = conn.execute(
+                "SELECT evidence FROM damp_alerts WHERE id = ?", (alert_id,)
             ).fetchone()
             if row is None:
-                return None
-            return self._load(row)
+                raise KeyError(alert_id)
+            hour = json.loads(row["evidence"]).get("hour")
+            conn.execute(
+                "UPDATE damp_alerts SET evidence = ? WHERE id = ?",
+                (json.dumps({"hour": hour, "erased": True}), alert_id),
+            )
+            conn.execute(
+                "UPDATE damp_alert_events SET note = '' WHERE alert_id = ? AND action != 'opened'",
+                (alert_id,),
+            )
+
+    def get(self, alert_id: int) -> Alert | None:
+        row = self._conn.execute("SELECT * FROM damp_alerts WHERE id = ?", (alert_id,)).fetchone()
+        if row is None:
+            return None
+        return self._load(row)
 
     def list(self, *, status: str | None = None, dev_eui: str | None = None) -> list[Alert]:
         where, args = [], []
@@ -262,9 +236,8 @@ class AlertStore:
         sql = "SELECT * FROM damp_alerts"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        with self._lock:
-            rows = self._conn.execute(sql + " ORDER BY opened_at, id", args).fetchall()
-            return [self._load(row) for row in rows]
+        rows = self._conn.execute(sql + " ORDER BY opened_at, id", args).fetchall()
+        return [self._load(row) for row in rows]
 
     def _load(self, row: sqlite3.Row) -> Alert:
         events = [

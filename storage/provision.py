@@ -30,7 +30,7 @@ from core.errors import QueryError
 from core.settings import InfluxSettings
 from storage.query import InfluxQL, quote_ident
 
-__all__ = ["GRANTS", "Role", "Account", "apply_retention", "provision", "shard_duration"]
+__all__ = ["GRANTS", "Role", "Account", "apply_retention", "plan", "provision", "shard_duration"]
 
 Role = Literal["bridge", "insights", "housing", "public"]
 
@@ -93,9 +93,52 @@ def _retention(client: InfluxQL, database: str, rp: str | None, duration: str | 
         client.query(f"ALTER RETENTION POLICY {where}{shards} DEFAULT")
 
 
+def _databases(settings: InfluxSettings) -> tuple[tuple[str, str | None, str | None], ...]:
+    return (
+        (settings.database, settings.retention_policy, settings.retention),
+        (settings.home_db, settings.home_retention_policy, settings.home_retention),
+    )
+
+
+def _create_database(database: str, rp: str | None, duration: str | None) -> str:
+    # On a new database this makes ``rp`` its default policy; re-run unchanged it is a no-op.
+    return (
+        f"CREATE DATABASE {quote_ident(database)} WITH DURATION {duration or 'INF'}"
+        f" REPLICATION 1 NAME {quote_ident(rp or 'autogen')}"
+    )
+
+
+def _grants(settings: InfluxSettings, role: str, user: str) -> list[str]:
+    statements = []
+    for (database, _, _), privilege in zip(_databases(settings), GRANTS[role], strict=True):
+        on = quote_ident(database)
+        if privilege is None:
+            statements.append(f"REVOKE ALL PRIVILEGES ON {on} FROM {user}")
+        else:
+            statements.append(f"GRANT {privilege} ON {on} TO {user}")
+    return statements
+
+
+def plan(settings: InfluxSettings, admin: Account, accounts: Mapping[Role, Account]) -> list[str]:
+    """The InfluxQL statements that set up a new server: what ``provision`` runs, as a script
+    (``influx -import``, or the `influx` shell) for hosts where it cannot run itself."""
+    statements = [
+        f"CREATE USER {quote_ident(admin.username)} WITH PASSWORD"
+        f" {_literal(admin.password)} WITH ALL PRIVILEGES"
+    ]
+    statements += [_create_database(*database) for database in _databases(settings)]
+    for role, account in accounts.items():
+        user = quote_ident(account.username)
+        statements.append(f"CREATE USER {user} WITH PASSWORD {_literal(account.password)}")
+        statements += _grants(settings, role, user)
+    return statements
+
+
 def provision(settings: InfluxSettings, admin: Account, accounts: Mapping[Role, Account]) -> None:
     """Admin, databases (public and home) with their retention, one user per role with its grants.
 
+    The statements of ``plan``, made idempotent: on a server already set up,
+    passwords and retention are set to what is given instead of created.
     ``settings`` names the server, databases, retention policies and durations
     (``retention``/``home_retention``; none: keep data forever). Raises
     ``QueryError`` if InfluxDB refuses a statement (say, a wrong admin password).
@@ -105,10 +148,7 @@ def provision(settings: InfluxSettings, admin: Account, accounts: Mapping[Role, 
         include_home=False,
     )
     try:
-        bootstrap.query(
-            f"CREATE USER {quote_ident(admin.username)} WITH PASSWORD"
-            f" {_literal(admin.password)} WITH ALL PRIVILEGES"
-        )
+        bootstrap.query(plan(settings, admin, {})[0])
     except QueryError as exc:
         # Not the first start: the admin exists, and only an admin may create users now.
         if not any(text in str(exc) for text in _NOT_FIRST_START):
@@ -120,13 +160,13 @@ def provision(settings: InfluxSettings, admin: Account, accounts: Mapping[Role, 
     )
     client = InfluxQL(as_admin, include_home=False)
     try:
-        databases = (
-            (settings.database, settings.retention_policy, settings.retention),
-            (settings.home_db, settings.home_retention_policy, settings.home_retention),
-        )
-        for database, rp, duration in databases:
-            client.query(f"CREATE DATABASE {quote_ident(database)}")
-            _retention(client, database, rp, duration)
+        for database, rp, duration in _databases(settings):
+            try:
+                client.query(_create_database(database, rp, duration))
+            except QueryError as exc:
+                if "conflicts with an existing policy" not in str(exc):
+                    raise
+                _retention(client, database, rp, duration)
         for role, account in accounts.items():
             user = quote_ident(account.username)
             password = _literal(account.password)
@@ -136,12 +176,8 @@ def provision(settings: InfluxSettings, admin: Account, accounts: Mapping[Role, 
                 if "user already exists" not in str(exc):
                     raise
                 client.query(f"SET PASSWORD FOR {user} = {password}")
-            for (database, _, _), privilege in zip(databases, GRANTS[role], strict=True):
-                on = quote_ident(database)
-                if privilege is None:
-                    client.query(f"REVOKE ALL PRIVILEGES ON {on} FROM {user}")
-                else:
-                    client.query(f"GRANT {privilege} ON {on} TO {user}")
+            for statement in _grants(settings, role, user):
+                client.query(statement)
     finally:
         client.close()
 

@@ -21,7 +21,7 @@ from storage.points import FieldValue, Point, encode
 from storage.query import InfluxQL, quote_ident
 from storage.schema import DAQI, FOOTFALL_COUNTS, PRIVACY_HOME, PRIVACY_PUBLIC, Privacy
 
-__all__ = ["MoveReport", "delete_site_series", "move_device"]
+__all__ = ["MoveReport", "delete_site_series", "move_device", "split_home"]
 
 _HEX_EUI = re.compile(r"[0-9a-f]{16}")
 _BATCH = 5000
@@ -146,5 +146,37 @@ def delete_site_series(settings: InfluxSettings, site: str, start_ns: int, end_n
                 except QueryError as exc:
                     if "database not found" not in str(exc):
                         raise
+    finally:
+        client.close()
+
+
+def split_home(settings: InfluxSettings) -> tuple[MoveReport, list[str]]:
+    """The migration to a home database of its own: move every home device's points out of the
+    public database (``move_device`` on each DevEUI tagged ``privacy=home`` there).
+
+    Returns the merged report and the series still tagged home in the public
+    database afterwards (points with no DevEUI, for the operator to inspect;
+    empty when the split is complete). Safe to re-run; needs credentials that
+    read and write both databases (insights user or admin).
+    """
+    client = InfluxQL(settings, include_home=False)
+    try:
+        found = client.query(
+            'SHOW TAG VALUES WITH KEY = "dev_eui" WHERE "privacy" = \'home\'',
+            database=settings.database,
+        )
+        devices = sorted({row[1] for s in found for row in s.values})
+        total = MoveReport()
+        for dev_eui in devices:
+            report = move_device(settings, dev_eui, PRIVACY_HOME)
+            for measurement, count in report.moved.items():
+                total.moved[measurement] = total.moved.get(measurement, 0) + count
+            total.sites |= report.sites
+            ends = [t for t in (total.first_ns, report.first_ns) if t is not None]
+            total.first_ns = min(ends) if ends else None
+            ends = [t for t in (total.last_ns, report.last_ns) if t is not None]
+            total.last_ns = max(ends) if ends else None
+        left = client.query("SHOW SERIES WHERE \"privacy\" = 'home'", database=settings.database)
+        return total, [row[0] for s in left for row in s.values]
     finally:
         client.close()

@@ -23,6 +23,8 @@ from storage.query import spanning
 # A `make demo` run in this checkout leaves ./.leedswin/demo.env, which every settings build
 # reads: point the tests at a directory that does not exist, so its servers never leak in.
 os.environ["LEEDSWIN_HOME"] = os.path.join(tempfile.gettempdir(), f"leedswin-tests-{os.getpid()}")
+# Likewise a host's /etc/leedswin/leedswin.toml: an empty configuration file instead.
+os.environ["LEEDSWIN_CONFIG"] = os.devnull
 
 
 @pytest.fixture(scope="session")

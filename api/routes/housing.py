@@ -8,7 +8,6 @@ writes; alerts and their audit trail from the registry (``insights.alerts``).
 from __future__ import annotations
 
 import logging
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -20,6 +19,7 @@ from api.models import ErrorPublic
 from api.params import DevEuiPath, invalid
 from api.scoped import ns_to_datetime
 from insights.alerts import Alert, AlertStore
+from storage.registry import Registry
 from storage.schema import DAMP_RISK
 from storage.tenancy import Tenancies
 
@@ -159,7 +159,7 @@ def _alert(alert: Alert, now: datetime) -> AlertPublic:
 
 def _load_alerts(
     store: AlertStore,
-    registry: sqlite3.Connection,
+    registry: Registry,
     alert_status: str | None,
     dev_eui: str | None = None,
 ) -> tuple[list[Alert], int]:

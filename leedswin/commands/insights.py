@@ -7,6 +7,7 @@ until interrupted, as it does inside ``leedswin up``.
 
 from __future__ import annotations
 
+import signal
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -62,6 +63,8 @@ def register(app: typer.Typer) -> None:
         console = Console(stderr=True)
         if not once:
             stop = threading.Event()
+            # systemd stops a service with SIGTERM: finish the run in progress, then exit 0.
+            signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
             try:
                 run_scheduler(settings, influx, api.registry, stop)
             except KeyboardInterrupt:

@@ -1,0 +1,196 @@
+"""`leedswin doctor` against real Mosquitto and InfluxDB, configured right and wrong."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from core.settings import InfluxSettings
+from leedswin.cli import app
+from leedswin.demo import INFLUX_USERS
+from leedswin.services import (
+    BRIDGE_ACCOUNT,
+    HOUSING_ACCOUNT,
+    NETWORK_ACCOUNT,
+    LocalInfluxDB,
+    LocalMosquitto,
+    broker_acl,
+)
+from storage.provision import Account, provision
+from storage.query import InfluxQL
+from storage.registry import open_registry
+
+pytestmark = pytest.mark.integration
+
+PASSWORDS = {
+    name: f"pw-{uuid.uuid4().hex[:8]}"
+    for name in (BRIDGE_ACCOUNT, NETWORK_ACCOUNT, HOUSING_ACCOUNT, "innovator")
+}
+ADMIN = Account("admin", "admin-" + uuid.uuid4().hex)
+INFLUX = {
+    role: Account(name, f"{name}-{uuid.uuid4().hex[:8]}") for role, name in INFLUX_USERS.items()
+}
+
+
+class WrongAclMosquitto(LocalMosquitto):
+    """The shipped ACL plus one wrong line: every account may read the restricted tree."""
+
+    def command(self) -> list[str]:
+        command = super().command()
+        (self.root / "acl").write_text(
+            "pattern read leedswin/v1/restricted/readings/#\n" + broker_acl()
+        )
+        return command
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[LocalMosquitto]:
+    with LocalMosquitto(accounts=PASSWORDS) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def database() -> Iterator[LocalInfluxDB]:
+    with LocalInfluxDB(auth=True) as server:
+        for name in ("good", "norp"):
+            provision(InfluxSettings(url=server.url, database=name), ADMIN, INFLUX)
+        admin = InfluxQL(
+            InfluxSettings(
+                url=server.url, database="norp", username=ADMIN.username, password=ADMIN.password
+            ),
+            include_home=False,
+        )
+        admin.query('DROP RETENTION POLICY "autogen" ON "norp_home"')
+        admin.close()
+        yield server
+
+
+def env(
+    broker: LocalMosquitto, database: LocalInfluxDB, registry: Path, **changes: str
+) -> dict[str, str]:
+    values = {
+        "LEEDSWIN_MQTT_URL": broker.url,
+        "LEEDSWIN_MQTT_USERNAME": BRIDGE_ACCOUNT,
+        "LEEDSWIN_MQTT_PASSWORD": PASSWORDS[BRIDGE_ACCOUNT],
+        "LEEDSWIN_DOCTOR_PROBE_USERNAME": "innovator",
+        "LEEDSWIN_DOCTOR_PROBE_PASSWORD": PASSWORDS["innovator"],
+        "LEEDSWIN_DOCTOR_HOUSING_USERNAME": HOUSING_ACCOUNT,
+        "LEEDSWIN_DOCTOR_HOUSING_PASSWORD": PASSWORDS[HOUSING_ACCOUNT],
+        "LEEDSWIN_INFLUX_URL": database.url,
+        "LEEDSWIN_INFLUX_DATABASE": "good",
+        "LEEDSWIN_INFLUX_USERNAME": INFLUX["bridge"].username,
+        "LEEDSWIN_INFLUX_PASSWORD": INFLUX["bridge"].password,
+        "LEEDSWIN_INFLUX_PUBLIC_USERNAME": INFLUX["public"].username,
+        "LEEDSWIN_INFLUX_PUBLIC_PASSWORD": INFLUX["public"].password,
+        "LEEDSWIN_API_REGISTRY": str(registry),
+    }
+    return {**values, **changes}
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Path:
+    path = tmp_path / "registry.sqlite3"
+    open_registry(path).close()
+    return path
+
+
+def doctor(environment: dict[str, str], *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["doctor", *args], env=environment)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def failures(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("FAIL")]
+
+
+def test_a_correct_deployment_passes_every_check(broker, database, registry) -> None:
+    code, output = doctor(env(broker, database, registry))
+    assert failures(output) == [], output
+    assert code == 0, output
+    for expected in (
+        "broker accepts account leedswin-bridge",
+        "probe account may not publish leedswin/v1/readings/…",
+        "probe account receives nothing restricted",
+        "housing account receives the restricted tree",
+        "retention policy autogen on good",
+        "skip  retention policy of good_home",
+        "leedswin-bridge (bridge) may not read good_home",
+        "leedswin-bridge (bridge) may write good_home",
+        "leedswin-public (public) may not read good_home",
+        "leedswin-public (public) may read good",
+        "registry schema version 1",
+        "clocks agree",
+    ):
+        assert expected in output, output
+
+
+def test_the_insights_role_expects_its_grants(broker, database, registry) -> None:
+    environment = env(
+        broker,
+        database,
+        registry,
+        LEEDSWIN_INFLUX_USERNAME=INFLUX["insights"].username,
+        LEEDSWIN_INFLUX_PASSWORD=INFLUX["insights"].password,
+    )
+    code, output = doctor(environment, "--role", "insights", "--skip-broker")
+    assert code == 0, output
+    # The same user checked as the bridge is wrong: insights may read.
+    code, output = doctor(environment, "--role", "bridge", "--skip-broker")
+    assert code == 1
+    assert any("may not read good_home: allowed: REVOKE READ" in line for line in failures(output))
+
+
+def test_a_wrong_password_is_named(broker, database, registry) -> None:
+    code, output = doctor(env(broker, database, registry, LEEDSWIN_MQTT_PASSWORD="wrong"))
+    assert code == 1
+    assert [line for line in failures(output) if "broker accepts account leedswin-bridge" in line]
+
+
+def test_a_wrong_influx_password_is_named(broker, database, registry) -> None:
+    code, output = doctor(
+        env(broker, database, registry, LEEDSWIN_INFLUX_PASSWORD="wrong"), "--skip-broker"
+    )
+    assert code == 1
+    assert any("leedswin-bridge (bridge) may write good" in line for line in failures(output))
+
+
+def test_a_wrong_acl_is_named(database, registry) -> None:
+    with WrongAclMosquitto(accounts=PASSWORDS) as wrong:
+        code, output = doctor(env(wrong, database, registry))
+    assert code == 1
+    named = failures(output)
+    assert any("probe account receives nothing restricted" in line for line in named), output
+
+
+def test_a_missing_retention_policy_is_named(broker, database, registry) -> None:
+    environment = env(
+        broker,
+        database,
+        registry,
+        LEEDSWIN_INFLUX_DATABASE="norp",
+        LEEDSWIN_INFLUX_USERNAME=INFLUX["insights"].username,
+        LEEDSWIN_INFLUX_PASSWORD=INFLUX["insights"].password,
+    )
+    code, output = doctor(environment, "--role", "insights")
+    assert code == 1
+    named = failures(output)
+    assert any("retention policy autogen on norp_home: missing" in line for line in named), output
+    assert "CREATE RETENTION POLICY" in output
+    # Writes to it fail too (the default policy is gone); nothing else is blamed.
+    assert all("norp_home" in line for line in named), output
+
+
+def test_an_old_registry_is_named(broker, database, tmp_path) -> None:
+    import sqlite3
+
+    old = tmp_path / "old.sqlite3"
+    sqlite3.connect(old).close()
+    code, output = doctor(env(broker, database, old), "--skip-broker")
+    assert code == 1
+    assert any("registry schema version 0 (this release: 1)" in line for line in failures(output))
