@@ -413,11 +413,11 @@ class FleetStore:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = open_registry(self.path)
+        registry = open_registry(self.path)
         try:
-            yield conn
+            yield registry.connection
         finally:
-            conn.close()
+            registry.close()
 
     def previous(self) -> dict[str, Previous]:
         with self._connect() as conn:

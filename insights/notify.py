@@ -49,6 +49,7 @@ import json
 import logging
 import os
 import smtplib
+import sqlite3
 import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -454,12 +455,12 @@ class Notifier:
                 conn.execute(statement)
 
     @contextmanager
-    def _connect(self) -> Iterator[Any]:
-        conn = open_registry(self.registry)
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        registry = open_registry(self.registry)
         try:
-            yield conn
+            yield registry.connection
         finally:
-            conn.close()
+            registry.close()
 
     def recipients_for(self, notice: Notice) -> list[Recipient]:
         """Recipients whose rules name the event and whose scope may see the notice."""
