@@ -156,8 +156,8 @@ def build_points(
         Point(measurement, tag_set, fields, at) for (measurement, at), fields in groups.items()
     ]
     points.append(Point(UPLINK, tag_set, link, uplink.time_ns))
-    for key, value in decoded.status.items():
-        status.item("status", key, value)
+    for key, item in decoded.status.items():
+        status.item("status", key, item)
     for part in decoded.unknown:
         status.item("unknown", str(part.offset), part.hex, part.note)
     if placement.correction is not None:

@@ -12,7 +12,7 @@ import typer
 
 from core.errors import ConfigError
 from core.settings import BridgeSettings, InfluxSettings, MqttSettings, build
-from gateway_bridge.service import serve
+from gateway_bridge.service import preflight, serve
 from gateway_bridge.workers import Supervisor
 
 
@@ -101,6 +101,7 @@ def register(app: typer.Typer) -> None:
             signal.signal(signal.SIGTERM, request_stop)
             signal.signal(signal.SIGINT, request_stop)
             if workers > 1:
+                preflight(influx)  # a misconfiguration stops us here, not in a restart loop
                 supervisor = Supervisor(mqtt_settings, influx, bridge_settings, workers)
                 drained = supervisor.run(stop)
             else:
