@@ -50,7 +50,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from core.errors import DecodeError, PlatformError
+from core.errors import DecodeError, PermanentSinkError, PlatformError, RetryableSinkError
 from core.settings import InfluxSettings, InsightsSettings
 from decoders import get_spec
 from decoders.spec import Counter
@@ -58,8 +58,10 @@ from insights import daqi, footfall
 from insights.alerts import AlertStore
 from insights.damp import DampSeries, RiskLevel, assess
 from storage import schema
+from storage.batcher import BatchWriter
 from storage.influx import make_sink
-from storage.points import FieldValue, Point, encode, make_point
+from storage.metrics import WriterMetrics
+from storage.points import FieldValue, Point, make_point
 from storage.query import InfluxQL
 from storage.registry import open_registry
 
@@ -87,9 +89,16 @@ Progress = Callable[[str, int, int], None]
 
 
 class SeriesLike(Protocol):
-    tags: dict[str, str]
-    columns: list[str]
-    values: list[list[Any]]
+    """``storage.query.Series``-shaped (read-only, as that frozen dataclass is)."""
+
+    @property
+    def tags(self) -> dict[str, str]: ...
+
+    @property
+    def columns(self) -> list[str]: ...
+
+    @property
+    def values(self) -> list[list[Any]]: ...
 
 
 class QueryRunner(Protocol):
@@ -102,6 +111,12 @@ class Sink(Protocol):
     """``storage.influx.make_sink``-shaped: line protocol in, typed sink errors out."""
 
     def write(self, body: bytes) -> None: ...
+
+    def ping(self) -> bool: ...
+
+
+#: How long one stage waits for InfluxDB to take its points before the stage fails.
+WRITE_TIMEOUT = 120.0
 
 
 @dataclass
@@ -182,8 +197,13 @@ class InsightsJobs:
         alerts: AlertStore | None = None,
         batch_size: int = 5000,
         max_rate: float = footfall.MAX_RATE_PER_S,
+        metrics: WriterMetrics | None = None,
+        max_retry_delay: float = 30.0,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
+        self.max_retry_delay = max_retry_delay
+        self._writer: BatchWriter | None = None
         self.max_rate = max_rate
         self.query = query
         self.sink = sink
@@ -206,17 +226,40 @@ class InsightsJobs:
         """Compute every complete hour in [since, until) (both floored to the hour)."""
         since, until = floor_hour(since), floor_hour(until)
         report = RunReport(since, until)
-        for stage in (self._damp, self._daqi, self._footfall):
-            try:
-                stage(since, until, report, progress)
-            except PlatformError as exc:
-                log.warning("insights stage=%s error=%s code=%s", stage.__name__, exc, exc.code)
-                report.errors.append(f"{stage.__name__.strip('_')}: {exc}")
+        # The bridge's writer: the same retries, bisection around refused points and metrics.
+        self._writer = BatchWriter(
+            self.sink,
+            batch_size=self.batch_size,
+            flush_interval=0.05,
+            max_retry_delay=self.max_retry_delay,
+            metrics=self.metrics,
+        )
+        try:
+            for stage in (self._damp, self._daqi, self._footfall):
+                try:
+                    stage(since, until, report, progress)
+                except PlatformError as exc:
+                    log.warning("insights stage=%s error=%s code=%s", stage.__name__, exc, exc.code)
+                    report.errors.append(f"{stage.__name__.strip('_')}: {exc}")
+        finally:
+            self._writer.close(timeout=1.0)
+            self._writer = None
         return report
 
     def _write(self, points: list[Point]) -> None:
-        for i in range(0, len(points), self.batch_size):
-            self.sink.write(encode(points[i : i + self.batch_size]))
+        """Write through the batch writer; raise if InfluxDB refused a point or never answered.
+
+        Refused points are isolated by bisection, so the others are stored.
+        """
+        assert self._writer is not None, "_write runs inside run()"
+        refused: list[PermanentSinkError] = []
+        self._writer.submit(points, lambda error: refused.append(error) if error else None)
+        if not self._writer.flush(WRITE_TIMEOUT):
+            raise RetryableSinkError(
+                f"InfluxDB did not take {len(points)} points within {WRITE_TIMEOUT:.0f} s"
+            )
+        if refused:
+            raise refused[0]
 
     # -- damp ---------------------------------------------------------------------------
 
