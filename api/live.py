@@ -159,7 +159,7 @@ class LiveHub:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:
-            event = parse_message(message.topic, message.payload)
+            event = parse_message(message.topic, bytes(message.payload))
         except (ValueError, ValidationError) as exc:
             if message.topic.startswith(_RESTRICTED_PREFIX):
                 log.debug("event=live_bad_message tree=restricted error=%s", exc)

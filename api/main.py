@@ -34,7 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from api import redact
 from api.deps import Services
 from api.guard import MAX_HEADER_BYTES, Guard
-from api.live import LiveHub
+from api.live import LiveHub, Subscription
 from api.metrics import ApiMetrics
 from api.models import ErrorPublic, LiveReading
 from api.ratelimit import RateLimiter
@@ -87,7 +87,7 @@ log = logging.getLogger(__name__)
 #: revokes in another process, so the registry is the only place to learn of it).
 REVOCATION_CHECK_SECONDS = 1.0
 #: Longest a shutdown waits for requests still running once live streams have been ended.
-SHUTDOWN_GRACE_SECONDS = 1.0
+SHUTDOWN_GRACE_SECONDS = 1  # uvicorn takes whole seconds
 #: Longest a truncated ``input`` in a 422 body: the error names the field, it need not echo it.
 _ECHO_CHARS = 100
 
@@ -130,9 +130,11 @@ async def _watch_revocations(services: Services) -> None:
             log.exception("event=revocation_check_failed")
             continue
         active = {key.key_id for key in keys if key.active}
-        ended = services.live.close_where(
-            "revoked", lambda sub, active=active: sub.principal.key_id not in active
-        )
+
+        def revoked(sub: Subscription, active: set[str] = active) -> bool:
+            return sub.principal.key_id not in active
+
+        ended = services.live.close_where("revoked", revoked)
         if ended:
             services.metrics.streams_closed.labels("revoked").inc(ended)
 

@@ -114,10 +114,10 @@ class AggregateRow:
     points: list[tuple[datetime, float]]
 
 
-def _filters(filters: dict[str, str | None]) -> tuple[str, dict[str, str]]:
+def _filters(filters: dict[str, str | None]) -> tuple[str, dict[str, str | int]]:
     """`` AND "tag" = $tag`` for each given filter; tag names are our own constants."""
     clause = ""
-    params: dict[str, str] = {}
+    params: dict[str, str | int] = {}
     for tag, value in filters.items():
         if value is not None:
             assert tag in _DEVICE_TAGS

@@ -274,9 +274,9 @@ def home_evidence(
             row = dict(zip(s.columns, values, strict=True))
             row["time"] = ns_to_datetime(row["time"])
             rows.append({k: v for k, v in row.items() if v is not None})
-    alerts, _ = _load_alerts(AlertStore(registry), registry, None, home.dev_eui)
+    alerts, _total = _load_alerts(AlertStore(registry), registry, None, home.dev_eui)
     home.open_alert = next((a.id for a in alerts if a.status == "open"), None)
-    rendered, _ = _render(alerts, datetime.now(UTC))
+    rendered, _open = _render(alerts, datetime.now(UTC))
     return HomeEvidence(home=home, series=rows, alerts=rendered)
 
 
