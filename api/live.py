@@ -28,8 +28,8 @@ import paho.mqtt.client as mqtt
 from pydantic import ValidationError
 
 from api.metrics import ApiMetrics
-from api.models import LiveReading
 from api.scoped import Principal
+from core.feed import LiveReading
 from core.settings import MqttSettings
 
 log = logging.getLogger(__name__)
@@ -90,9 +90,6 @@ def parse_message(topic: str, payload: bytes) -> LiveEvent:
         raise ValueError("payload is not a JSON object")
     restricted = topic.startswith(_RESTRICTED_PREFIX) or data.get("privacy") != "public"
     data["privacy"] = "home" if restricted else "public"
-    if restricted:
-        data.pop("lat", None)
-        data.pop("lon", None)
     return LiveEvent(LiveReading.model_validate(data), restricted)
 
 

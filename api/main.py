@@ -36,7 +36,7 @@ from api.deps import Services
 from api.guard import MAX_HEADER_BYTES, Guard
 from api.live import LiveHub, Subscription
 from api.metrics import ApiMetrics
-from api.models import ErrorPublic, LiveReading
+from api.models import ErrorPublic
 from api.ratelimit import RateLimiter
 from api.routes import (
     aggregates,
@@ -53,6 +53,7 @@ from api.routes import (
 )
 from api.security import StreamTokens
 from core.errors import QueryError
+from core.feed import LiveReading
 from core.settings import ApiSettings, InfluxSettings, MqttSettings
 from storage.devices import DeviceRegistry
 from storage.query import InfluxQL

@@ -30,7 +30,7 @@ from collections.abc import Callable
 __all__ = ["Delivery", "DeliveryTracker"]
 
 #: Sends one PUBACK: ``client.ack(mid, qos)``.
-AckFn = Callable[[int, int], None]
+AckFn = Callable[[int, int], object]
 
 
 class Delivery:

@@ -29,6 +29,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from prometheus_client import CollectorRegistry
 
 from core.errors import ConfigError, MisconfiguredSinkError, PermanentSinkError, SinkError
+from core.feed import feed_body
 from core.settings import BridgeSettings, InfluxSettings, MqttSettings
 from decoders.configured import ModelCatalog, install
 from gateway_bridge.delivery import Delivery, DeliveryTracker
@@ -59,18 +60,18 @@ class Writer(Protocol):
 def feed_message(outcome: Decoded) -> tuple[str, bytes]:
     """Topic and JSON payload of the live feed: the readings measured at the uplink's time."""
     uplink, device = outcome.uplink, outcome.device
-    body = {
-        "dev_eui": device.dev_eui,
-        "model": device.model,
-        "need": outcome.need,
-        "site": device.site,
-        "privacy": device.privacy,
-        "ward": device.ward,
-        "time": format_time(uplink.time_ns),
-        "time_ns": uplink.time_ns,
-        "f_cnt": uplink.f_cnt,
-        "values": outcome.readings,
-    }
+    body = feed_body(
+        dev_eui=device.dev_eui,
+        model=device.model,
+        need=outcome.need,
+        site=device.site,
+        privacy=device.privacy,
+        ward=device.ward,
+        time=format_time(uplink.time_ns),
+        time_ns=uplink.time_ns,
+        f_cnt=uplink.f_cnt,
+        values=outcome.readings,
+    )
     return feed_topic(device.privacy, outcome.need, device.dev_eui), orjson.dumps(body)
 
 

@@ -268,7 +268,7 @@ class InsightsJobs:
         if not self.settings.outdoor_dev_eui:
             return default
         series = self.query.query(
-            'SELECT mean("temperature") AS "t" FROM "climate" WHERE "dev_eui" = $dev AND '
+            f'SELECT mean("temperature") AS "t" FROM "{schema.CLIMATE}" WHERE "dev_eui" = $dev AND '
             + _time_clause(start, start + n_hours * HOUR)
             + " GROUP BY time(1h) fill(none)",
             {"dev": self.settings.outdoor_dev_eui},
@@ -286,7 +286,8 @@ class InsightsJobs:
         if n_hours <= 0:
             return
         homes = self.query.query(
-            'SELECT mean("temperature") AS "t", mean("relative_humidity") AS "rh" FROM "climate"'
+            'SELECT mean("temperature") AS "t", mean("relative_humidity") AS "rh"'
+            f' FROM "{schema.CLIMATE}"'
             ' WHERE "privacy" = $privacy AND '
             + _time_clause(start, until)
             + ' GROUP BY time(1h), "dev_eui", "site", "model" fill(none)',
@@ -306,13 +307,13 @@ class InsightsJobs:
                 mould_window=self.settings.mould_lookback_days * 24,
                 first=first,
             )
-            tags = {
-                "dev_eui": home.tags.get("dev_eui", ""),
-                "model": home.tags.get("model", ""),
-                "site": home.tags.get("site", ""),
-                "privacy": schema.PRIVACY_HOME,
-                "need": "damp",
-            }
+            tags = schema.device_tags(
+                home.tags.get("dev_eui", ""),
+                home.tags.get("model", ""),
+                home.tags.get("site", ""),
+                schema.PRIVACY_HOME,
+                schema.NEED_DAMP,
+            )
             points = []
             with_data = [
                 i
@@ -394,7 +395,7 @@ class InsightsJobs:
         pollutants = list(daqi.AVERAGING_HOURS)
         selects = ", ".join(f'mean("{p}") AS "{p}"' for p in pollutants)
         devices = self.query.query(
-            f'SELECT {selects} FROM "air_quality" WHERE "privacy" = $privacy AND '
+            f'SELECT {selects} FROM "{schema.AIR_QUALITY}" WHERE "privacy" = $privacy AND '
             + _time_clause(start, until)
             + ' GROUP BY time(1h), "dev_eui", "site", "model" fill(none)',
             {"privacy": schema.PRIVACY_PUBLIC},
@@ -423,12 +424,14 @@ class InsightsJobs:
             site = device.tags.get("site", "")
             by_site[site].append((means, indices, indicative))
             tags = {
-                "level": "device",
-                "dev_eui": device.tags.get("dev_eui", ""),
-                "model": model,
-                "site": site,
-                "privacy": schema.PRIVACY_PUBLIC,
-                "need": "air_quality",
+                schema.LEVEL_TAG: schema.LEVEL_DEVICE,
+                **schema.device_tags(
+                    device.tags.get("dev_eui", ""),
+                    model,
+                    site,
+                    schema.PRIVACY_PUBLIC,
+                    schema.NEED_AIR_QUALITY,
+                ),
             }
             points.extend(
                 self._daqi_points(tags, start, first, n_hours, means, indices, indicative)
@@ -437,12 +440,7 @@ class InsightsJobs:
             if progress:
                 progress("daqi", done, len(devices))
         for site, members in by_site.items():
-            tags = {
-                "level": "site",
-                "site": site,
-                "privacy": schema.PRIVACY_PUBLIC,
-                "need": "air_quality",
-            }
+            tags = schema.site_tags(site, schema.PRIVACY_PUBLIC, schema.NEED_AIR_QUALITY)
             # The site shows the worst device: per pollutant, the highest running mean and
             # so (the index being monotonic in the mean) the highest index.
             site_means: dict[str, np.ndarray] = {}
@@ -505,17 +503,18 @@ class InsightsJobs:
         # A week for the week-on-week comparison, plus a day for the counters' baseline.
         start = since - timedelta(days=8)
         readings = self.query.query(
-            'SELECT "people_in", "people_out", "period_in", "period_out" FROM "footfall"'
+            'SELECT "people_in", "people_out", "period_in", "period_out"'
+            f' FROM "{schema.FOOTFALL}"'
             ' WHERE "privacy" = $privacy AND '
             + _time_clause(start, until)
             + ' GROUP BY "dev_eui", "site", "model"',
             {"privacy": schema.PRIVACY_PUBLIC},
         )
         counters = self.query.query(
-            'SELECT "f_cnt" FROM "uplink" WHERE "privacy" = $privacy AND "need" = $need AND '
+            f'SELECT "f_cnt" FROM "{schema.UPLINK}" WHERE "privacy" = $privacy AND "need" = $need AND '
             + _time_clause(start, until)
             + ' GROUP BY "dev_eui"',
-            {"privacy": schema.PRIVACY_PUBLIC, "need": "footfall"},
+            {"privacy": schema.PRIVACY_PUBLIC, "need": schema.NEED_FOOTFALL},
         )
         f_cnt_by_dev = {
             s.tags.get("dev_eui", ""): {int(r[0]): r[1] for r in s.values if r[1] is not None}
@@ -544,12 +543,14 @@ class InsightsJobs:
             if hours is None:
                 continue
             tags = {
-                "level": "device",
-                "dev_eui": dev,
-                "model": model,
-                "site": device.tags.get("site", ""),
-                "privacy": schema.PRIVACY_PUBLIC,
-                "need": "footfall",
+                schema.LEVEL_TAG: schema.LEVEL_DEVICE,
+                **schema.device_tags(
+                    dev,
+                    model,
+                    device.tags.get("site", ""),
+                    schema.PRIVACY_PUBLIC,
+                    schema.NEED_FOOTFALL,
+                ),
             }
             points.extend(
                 self._footfall_points(
@@ -566,12 +567,7 @@ class InsightsJobs:
             if progress:
                 progress("footfall", done, len(readings))
         for site, hours in site_hours.items():
-            tags = {
-                "level": "site",
-                "site": site,
-                "privacy": schema.PRIVACY_PUBLIC,
-                "need": "footfall",
-            }
+            tags = schema.site_tags(site, schema.PRIVACY_PUBLIC, schema.NEED_FOOTFALL)
             points.extend(
                 self._footfall_points(
                     tags, grid_start, since, until, hours, first_day, last_day, zone

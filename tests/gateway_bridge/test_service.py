@@ -13,6 +13,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from prometheus_client import CollectorRegistry
 
 from core.errors import PermanentSinkError
+from core.feed import LiveReading
 from core.settings import BridgeSettings, MqttSettings, build
 from firmware_sim.encoders import ENCODERS
 from gateway_bridge.metrics import BridgeMetrics
@@ -144,6 +145,7 @@ def test_acks_only_after_the_writer_accepted_then_publishes_the_reading() -> Non
         "f_cnt": 42,
         "values": {"temperature": 19.5, "relative_humidity": 61},
     }
+    assert LiveReading.model_validate(feed).model_dump() == feed  # the API's model, field for field
     assert rig.metric("leedswin_bridge_written_total") == 1
     assert rig.metric("leedswin_bridge_acked_total") == 1
     assert rig.metric("leedswin_bridge_in_flight") == 0
