@@ -113,6 +113,8 @@ class LiveHub:
             client_id=f"leedswin-api-{secrets.token_hex(4)}",
             clean_session=True,
         )
+        if (context := self._settings.tls_context()) is not None:
+            client.tls_set_context(context)
         if self._settings.username:
             password = self._settings.password
             client.username_pw_set(

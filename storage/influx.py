@@ -219,6 +219,7 @@ class V2Sink:
             timeout=int(settings.timeout * 1000),
             retries=False,
             enable_gzip=False,
+            ssl_ca_cert=str(settings.ca_file) if settings.ca_file else None,
         )
         self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
 
@@ -258,6 +259,7 @@ class V2Sink:
                 headers={"Authorization": f"Token {self.settings.token.get_secret_value()}"},
                 content=b"",
                 timeout=self.settings.timeout,
+                verify=self.settings.tls_verify(),
             )
         except httpx.HTTPError as exc:
             raise RetryableSinkError(f"{self.settings.url}: {type(exc).__name__}: {exc}") from exc
