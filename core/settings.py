@@ -141,7 +141,7 @@ class MqttSettings(BaseSettings):
 
     @property
     def tls(self) -> bool:
-        """True for ``mqtts://`` (``ssl://``): MQTT over TLS (OASIS MQTT 5.0 §5.4.9, port 8883)."""
+        """True for ``mqtts://`` (``ssl://``): MQTT over TLS (OASIS MQTT 5.0 §4.2: port 8883)."""
         return urlsplit(self.url).scheme in ("mqtts", "ssl")
 
     @property
