@@ -394,3 +394,22 @@ def test_v1_sink_partial_write_is_permanent_with_influx_text(
     assert caught.value.status == 400
     assert influxql(influxdb.url, influx_db, 'SELECT count("f") FROM "m"')[0]["values"][0][1] == 2
     sink.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [(401, MisconfiguredSinkError), (404, MisconfiguredSinkError), (503, RetryableSinkError)],
+)
+def test_v2_sink_check_is_an_empty_write_with_the_token(
+    fake_influx: FakeInflux, status: int, kind: type[Exception]
+) -> None:
+    fake_influx.answers.append((status, b'{"code":"unauthorized","message":"nope"}', {}))
+    sink = V2Sink(v2_settings(fake_influx.url))
+    with pytest.raises(kind):
+        sink.check()
+    (request,) = fake_influx.requests
+    assert (request.path, request.body) == ("/api/v2/write", b"")
+    assert request.query["bucket"] == ["leeds/raw"] and request.authorization == "Token s3cret"
+    fake_influx.answers.append((204, b"", {}))
+    sink.check()
+    sink.close()
