@@ -8,7 +8,10 @@ STAMP := $(VENV)/.installed
 DEBS := mosquitto influxdb systemd
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench system-deps clean
+# Every first-party package: each top-level directory with an __init__.py but tests/ and bench/.
+PACKAGES = $(filter-out tests bench,$(patsubst %/__init__.py,%,$(wildcard */__init__.py)))
+
+.PHONY: demo test lint typecheck bench system-deps clean
 
 demo: $(STAMP)
 	$(BIN)/leedswin up
@@ -16,7 +19,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy $(PACKAGES)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+typecheck: $(STAMP)
+	$(BIN)/mypy $(PACKAGES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -28,8 +28,8 @@ import paho.mqtt.client as mqtt
 from pydantic import ValidationError
 
 from api.metrics import ApiMetrics
-from api.models import LiveReading
 from api.scoped import Principal
+from core.feed import LiveReading
 from core.settings import MqttSettings
 
 log = logging.getLogger(__name__)
@@ -90,9 +90,6 @@ def parse_message(topic: str, payload: bytes) -> LiveEvent:
         raise ValueError("payload is not a JSON object")
     restricted = topic.startswith(_RESTRICTED_PREFIX) or data.get("privacy") != "public"
     data["privacy"] = "home" if restricted else "public"
-    if restricted:
-        data.pop("lat", None)
-        data.pop("lon", None)
     return LiveEvent(LiveReading.model_validate(data), restricted)
 
 
@@ -116,6 +113,8 @@ class LiveHub:
             client_id=f"leedswin-api-{secrets.token_hex(4)}",
             clean_session=True,
         )
+        if (context := self._settings.tls_context()) is not None:
+            client.tls_set_context(context)
         if self._settings.username:
             password = self._settings.password
             client.username_pw_set(
@@ -159,7 +158,7 @@ class LiveHub:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:
-            event = parse_message(message.topic, message.payload)
+            event = parse_message(message.topic, bytes(message.payload))
         except (ValueError, ValidationError) as exc:
             if message.topic.startswith(_RESTRICTED_PREFIX):
                 log.debug("event=live_bad_message tree=restricted error=%s", exc)

@@ -36,9 +36,9 @@ from api import redact
 from api.audit import AuditMiddleware, AuditRecorder
 from api.deps import Services
 from api.guard import MAX_HEADER_BYTES, Guard
-from api.live import LiveHub
+from api.live import LiveHub, Subscription
 from api.metrics import ApiMetrics
-from api.models import ErrorPublic, LiveReading
+from api.models import ErrorPublic
 from api.ratelimit import RateLimiter
 from api.routes import (
     aggregates,
@@ -58,6 +58,7 @@ from api.routes import (
 )
 from api.security import StreamTokens
 from core.errors import QueryError
+from core.feed import LiveReading
 from core.settings import ApiSettings, InfluxSettings, MqttSettings
 from storage.devices import DeviceRegistry
 from storage.query import InfluxQL
@@ -95,7 +96,7 @@ log = logging.getLogger(__name__)
 #: revokes in another process, so the registry is the only place to learn of it).
 REVOCATION_CHECK_SECONDS = 1.0
 #: Longest a shutdown waits for requests still running once live streams have been ended.
-SHUTDOWN_GRACE_SECONDS = 1.0
+SHUTDOWN_GRACE_SECONDS = 1  # uvicorn takes whole seconds
 #: Longest a truncated ``input`` in a 422 body: the error names the field, it need not echo it.
 _ECHO_CHARS = 100
 
@@ -138,9 +139,11 @@ async def _watch_revocations(services: Services) -> None:
             log.exception("event=revocation_check_failed")
             continue
         active = {key.key_id for key in keys if key.active}
-        ended = services.live.close_where(
-            "revoked", lambda sub, active=active: sub.principal.key_id not in active
-        )
+
+        def revoked(sub: Subscription, active: set[str] = active) -> bool:
+            return sub.principal.key_id not in active
+
+        ended = services.live.close_where("revoked", revoked)
         if ended:
             services.metrics.streams_closed.labels("revoked").inc(ended)
 

@@ -144,20 +144,6 @@ class AggregatePublic(BaseModel):
     count: int
 
 
-class LiveReading(BaseModel):
-    """One reading on the live feed (WebSocket message or SSE ``data``)."""
-
-    dev_eui: str
-    model: str
-    need: str
-    site: str
-    privacy: Literal["public", "home"]
-    ward: str | None = None
-    time: str
-    f_cnt: int | None = Field(None, description="Frame counter: a gap means readings were missed")
-    values: dict[str, float]
-
-
 class RegistryDevicePublic(BaseModel):
     """A device registry entry; ``privacy`` null means unknown, which is treated as home."""
 

@@ -23,7 +23,7 @@ from typing import Any, Final, Literal, Protocol
 from decoders.registry import SPECS
 from storage.query import Series, duration_literal, duration_ns, time_ns
 from storage.registry import Scope
-from storage.schema import NEED_MEASUREMENT, QUANTITY_MEASUREMENT, UPLINK, measurement_of
+from storage.schema import NEED_MEASUREMENT, QUANTITY_MEASUREMENT, TAG_KEYS, UPLINK, measurement_of
 
 PRIVACY_MARKER: Final = "{privacy}"
 
@@ -46,7 +46,7 @@ _FN_SQL: Final[dict[str, str]] = {
     "p95": 'PERCENTILE("{f}", 95)',
 }
 _GROUP_TAG: Final[dict[str, str]] = {"device": "dev_eui", "site": "site"}
-_DEVICE_TAGS: Final = ("dev_eui", "model", "site", "privacy", "need")
+_DEVICE_TAGS: Final = TAG_KEYS
 _HEX_EUI: Final = re.compile(r"[0-9a-f]{16}")
 
 
@@ -114,10 +114,10 @@ class AggregateRow:
     points: list[tuple[datetime, float]]
 
 
-def _filters(filters: dict[str, str | None]) -> tuple[str, dict[str, str]]:
+def _filters(filters: dict[str, str | None]) -> tuple[str, dict[str, str | int]]:
     """`` AND "tag" = $tag`` for each given filter; tag names are our own constants."""
     clause = ""
-    params: dict[str, str] = {}
+    params: dict[str, str | int] = {}
     for tag, value in filters.items():
         if value is not None:
             assert tag in _DEVICE_TAGS

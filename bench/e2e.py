@@ -46,6 +46,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core.settings import InfluxSettings
 from firmware_sim.events import Format
 from firmware_sim.publisher import SimOptions, simulate
 from gateway_bridge.events import parse_event
@@ -227,11 +228,15 @@ class BridgeProcesses:
 
 
 def uplink_count(url: str, database: str) -> int:
-    params = urllib.parse.urlencode({"db": database, "q": 'SELECT count("f_cnt") FROM uplink'})
-    with urllib.request.urlopen(f"{url}/query?{params}", timeout=30) as response:
-        result = orjson.loads(response.read())["results"][0]
-    series = result.get("series") or []
-    return int(series[0]["values"][0][1]) if series else 0
+    """Uplinks stored in the public database and its home database (the bridge splits them)."""
+    total = 0
+    for db in (database, InfluxSettings(url=url, database=database).home_db):
+        params = urllib.parse.urlencode({"db": db, "q": 'SELECT count("f_cnt") FROM uplink'})
+        with urllib.request.urlopen(f"{url}/query?{params}", timeout=30) as response:
+            result = orjson.loads(response.read())["results"][0]
+        series = result.get("series") or []
+        total += int(series[0]["values"][0][1]) if series else 0
+    return total
 
 
 def wait_for_count(

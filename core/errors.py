@@ -155,9 +155,30 @@ class RetryableSinkError(SinkError):
 
 
 class PermanentSinkError(SinkError):
-    """The store refused the data itself (4xx other than 429): retrying cannot help."""
+    """The store refused the points themselves (400, 413, 422): retrying them cannot help.
+
+    ``status`` is the HTTP status, or None for a point that could not even be
+    encoded as line protocol.
+    """
 
     code = "sink_rejected"
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class MisconfiguredSinkError(SinkError):
+    """The store answers but will not take anything from us, whatever the data.
+
+    Credentials refused (401/403), the database or bucket does not exist and may
+    not be created (404), or the endpoint answers as something other than
+    InfluxDB. No retry helps until an operator acts: at start-up it stops the
+    bridge; while running, writes are held unacknowledged (never spilled as if
+    InfluxDB were down) and ``/readyz`` names the cause.
+    """
+
+    code = "sink_misconfigured"
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
-#: Canonical quantity -> unit, as in shared/vectors/device_vectors.json meta.canonical_units.
+#: Canonical quantity -> unit, as in the test vectors' meta.canonical_units
+#: (tests/decoders/vectors/device_vectors.json).
 CANONICAL_UNITS: Final[dict[str, str]] = {
     "temperature": "degC",
     "relative_humidity": "%",

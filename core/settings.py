@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -133,12 +134,40 @@ def _secrets_from_files(data: Any, pairs: tuple[tuple[str, str], ...]) -> Any:
     return data
 
 
+def _tls_context(
+    ca_file: Path | None, cert_file: Path | None = None, key_file: Path | None = None
+) -> ssl.SSLContext:
+    """A client TLS context that verifies the server (``ca_file`` or the system CAs)."""
+    try:
+        context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"CA file {ca_file}: {exc}") from exc
+    if cert_file is not None:
+        try:
+            context.load_cert_chain(str(cert_file), str(key_file) if key_file else None)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"client certificate {cert_file} / key {key_file}: {exc}") from exc
+    return context
+
+
 class MqttSettings(_Settings):
     """Broker connection and the bridge's session on it."""
 
     model_config = _config("LEEDSWIN_MQTT_")
 
-    url: str = Field("mqtt://127.0.0.1:1883", description="mqtt://host:port")
+    url: str = Field(
+        "mqtt://127.0.0.1:1883", description="mqtt://host:port, or mqtts://host:port for TLS"
+    )
+    ca_file: Path | None = Field(
+        None,
+        description="PEM CA bundle that signed the broker's certificate (mqtts; default: system CAs)",
+    )
+    cert_file: Path | None = Field(
+        None, description="PEM client certificate, for brokers that require one (mqtts)"
+    )
+    key_file: Path | None = Field(
+        None, description="PEM private key of cert_file (if not in cert_file itself)"
+    )
     username: str | None = Field(None, description="This component's broker account")
     password: SecretStr | None = None
     password_file: Path | None = Field(None, description="File holding the password (beats none)")
@@ -173,9 +202,24 @@ class MqttSettings(_Settings):
     @classmethod
     def _check_url(cls, value: str) -> str:
         parts = urlsplit(value)
-        if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-            raise ValueError(f"MQTT URL must look like mqtt://host:port, got {value!r}")
+        if parts.scheme not in ("mqtt", "tcp", "mqtts", "ssl") or not parts.hostname:
+            raise ValueError(
+                f"MQTT URL must look like mqtt://host:port or mqtts://host:port, got {value!r}"
+            )
         return value
+
+    @model_validator(mode="after")
+    def _check_tls(self) -> MqttSettings:
+        if not self.tls and (self.ca_file or self.cert_file or self.key_file):
+            raise ValueError("ca_file, cert_file and key_file need an mqtts:// URL")
+        if self.key_file and not self.cert_file:
+            raise ValueError("key_file needs cert_file")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        """True for ``mqtts://`` (``ssl://``): MQTT over TLS (OASIS MQTT 5.0 §4.2: port 8883)."""
+        return urlsplit(self.url).scheme in ("mqtts", "ssl")
 
     @property
     def host(self) -> str:
@@ -183,7 +227,18 @@ class MqttSettings(_Settings):
 
     @property
     def port(self) -> int:
-        return urlsplit(self.url).port or 1883
+        return urlsplit(self.url).port or (8883 if self.tls else 1883)
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The TLS context for an ``mqtts://`` URL (None for plain ``mqtt://``).
+
+        Verifies the broker's certificate and host name against ``ca_file`` (or
+        the system's CAs) and presents ``cert_file``/``key_file`` when given.
+        Raises ``ConfigError`` naming a file that cannot be read or used.
+        """
+        if not self.tls:
+            return None
+        return _tls_context(self.ca_file, self.cert_file, self.key_file)
 
 
 class InfluxSettings(_Settings):
@@ -198,7 +253,11 @@ class InfluxSettings(_Settings):
 
     model_config = _config("LEEDSWIN_INFLUX_")
 
-    url: str = "http://127.0.0.1:8086"
+    url: str = Field("http://127.0.0.1:8086", description="http://host:port or https://host:port")
+    ca_file: Path | None = Field(
+        None,
+        description="PEM CA bundle that signed InfluxDB's certificate (https; default: system CAs)",
+    )
     database: str = Field(
         "leedswin", description="v1 database of public data; also the v1 /query target on 2.x"
     )
@@ -296,6 +355,10 @@ class InfluxSettings(_Settings):
     def home_db(self) -> str:
         """The home database's name."""
         return self.home_database or f"{self.database}_home"
+
+    def tls_verify(self) -> ssl.SSLContext | bool:
+        """What an HTTP client verifies an ``https://`` InfluxDB with: ``ca_file``, else the system CAs."""
+        return _tls_context(self.ca_file) if self.ca_file else True
 
     def home(self) -> InfluxSettings:
         """The same connection aimed at the home database (bucket), for its writer."""

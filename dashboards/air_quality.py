@@ -15,6 +15,7 @@ from dashboards.model import (
     timeseries,
 )
 from insights.daqi import BAND_LIMITS, band
+from storage.schema import AIR_QUALITY, DAQI
 
 UID = "leedswin-air-quality"
 
@@ -41,12 +42,12 @@ READINGS = (
 SITE_INDEX = f'{PUBLIC} AND "level" = \'site\' AND "site" =~ /^$site$/ AND $timeFilter'
 
 VARIABLES = [
-    tag_variable("site", "Site", "air_quality", "site", PUBLIC),
-    tag_variable("model", "Model", "air_quality", "model", f'{PUBLIC} AND "site" =~ /^$site$/'),
+    tag_variable("site", "Site", AIR_QUALITY, "site", PUBLIC),
+    tag_variable("model", "Model", AIR_QUALITY, "model", f'{PUBLIC} AND "site" =~ /^$site$/'),
     tag_variable(
         "device",
         "Device",
-        "air_quality",
+        AIR_QUALITY,
         "dev_eui",
         f'{PUBLIC} AND "site" =~ /^$site$/ AND "model" =~ /^$model$/',
     ),
@@ -81,13 +82,13 @@ def pollutant_panel(field: str, mean_field: str, title: str, averaging: str) -> 
         [
             target(
                 "A",
-                f'SELECT mean("{field}") FROM "air_quality" WHERE {READINGS}'
+                f'SELECT mean("{field}") FROM "{AIR_QUALITY}" WHERE {READINGS}'
                 ' GROUP BY time($__interval), "site" fill(none)',
                 alias="$tag_site",
             ),
             target(
                 "B",
-                f'SELECT max("{mean_field}") FROM "daqi" WHERE {SITE_INDEX}'
+                f'SELECT max("{mean_field}") FROM "{DAQI}" WHERE {SITE_INDEX}'
                 ' GROUP BY time($__interval), "site" fill(none)',
                 alias=f"$tag_site {averaging} mean",
             ),
@@ -116,7 +117,7 @@ def build() -> Json:
             [
                 target(
                     "A",
-                    f'SELECT last("index") FROM "daqi" WHERE {SITE_INDEX} GROUP BY "site"',
+                    f'SELECT last("index") FROM "{DAQI}" WHERE {SITE_INDEX} GROUP BY "site"',
                     alias="$tag_site",
                 )
             ],
@@ -134,7 +135,7 @@ def build() -> Json:
                     'SELECT last("pm2_5_index") AS "PM2.5", last("pm10_index") AS "PM10",'
                     ' last("no2_index") AS "NO2", last("o3_index") AS "O3",'
                     ' last("index") AS "overall", last("band") AS "band"'
-                    f' FROM "daqi" WHERE {SITE_INDEX} GROUP BY "site"',
+                    f' FROM "{DAQI}" WHERE {SITE_INDEX} GROUP BY "site"',
                     table=True,
                 )
             ],
@@ -151,7 +152,7 @@ def build() -> Json:
             [
                 target(
                     "A",
-                    f'SELECT max("index") FROM "daqi" WHERE {SITE_INDEX}'
+                    f'SELECT max("index") FROM "{DAQI}" WHERE {SITE_INDEX}'
                     ' GROUP BY time($__interval), "site" fill(none)',
                     alias="$tag_site",
                 )
@@ -174,7 +175,7 @@ def build() -> Json:
             [
                 target(
                     "A",
-                    f'SELECT mean("co2") FROM "air_quality" WHERE {READINGS}'
+                    f'SELECT mean("co2") FROM "{AIR_QUALITY}" WHERE {READINGS}'
                     ' GROUP BY time($__interval), "site" fill(none)',
                     alias="$tag_site",
                 )

@@ -12,6 +12,7 @@ from dashboards.model import (
     thresholds,
     timeseries,
 )
+from storage.schema import CLIMATE
 
 UID = "leedswin-climate"
 
@@ -22,12 +23,12 @@ READINGS = (
 )
 
 VARIABLES = [
-    tag_variable("site", "Site", "climate", "site", PUBLIC),
-    tag_variable("model", "Model", "climate", "model", f'{PUBLIC} AND "site" =~ /^$site$/'),
+    tag_variable("site", "Site", CLIMATE, "site", PUBLIC),
+    tag_variable("model", "Model", CLIMATE, "model", f'{PUBLIC} AND "site" =~ /^$site$/'),
     tag_variable(
         "device",
         "Device",
-        "climate",
+        CLIMATE,
         "dev_eui",
         f'{PUBLIC} AND "site" =~ /^$site$/ AND "model" =~ /^$model$/',
     ),
@@ -44,7 +45,7 @@ def latest(field: str, title: str, description: str, unit: str, steps: Json) -> 
         [
             target(
                 "A",
-                f'SELECT last("{field}") FROM "climate" WHERE {READINGS} GROUP BY "site"',
+                f'SELECT last("{field}") FROM "{CLIMATE}" WHERE {READINGS} GROUP BY "site"',
                 alias="$tag_site",
             )
         ],
@@ -62,7 +63,7 @@ def by_site(field: str, title: str, description: str, unit: str, steps: Json) ->
         [
             target(
                 "A",
-                f'SELECT mean("{field}") FROM "climate" WHERE {READINGS}'
+                f'SELECT mean("{field}") FROM "{CLIMATE}" WHERE {READINGS}'
                 ' GROUP BY time($__interval), "site" fill(none)',
                 alias="$tag_site",
             )

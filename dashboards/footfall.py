@@ -12,6 +12,7 @@ from dashboards.model import (
     target,
     timeseries,
 )
+from storage.schema import FOOTFALL_COUNTS
 
 UID = "leedswin-footfall"
 
@@ -20,7 +21,7 @@ PUBLIC = "\"privacy\" = 'public'"
 SITES = f'{PUBLIC} AND "level" = \'site\' AND "site" =~ /^$site$/'
 
 VARIABLES = [
-    tag_variable("site", "Site", "footfall_counts", "site", f"{PUBLIC} AND \"level\" = 'site'"),
+    tag_variable("site", "Site", FOOTFALL_COUNTS, "site", f"{PUBLIC} AND \"level\" = 'site'"),
 ]
 
 
@@ -36,7 +37,7 @@ def build() -> Json:
                     "A",
                     'SELECT sum("people_in") AS "last 7 days", sum("week_ago_in") AS "week before",'
                     ' (sum("people_in") - sum("week_ago_in")) / sum("week_ago_in") * 100'
-                    f' AS "change %" FROM "footfall_counts" WHERE {SITES}'
+                    f' AS "change %" FROM "{FOOTFALL_COUNTS}" WHERE {SITES}'
                     ' AND "period" = \'day\' AND "week_ago_in" >= 0 AND time > now() - 7d',
                 )
             ],
@@ -63,7 +64,7 @@ def build() -> Json:
             [
                 target(
                     "A",
-                    f'SELECT "people_in" FROM "footfall_counts" WHERE {SITES}'
+                    f'SELECT "people_in" FROM "{FOOTFALL_COUNTS}" WHERE {SITES}'
                     ' AND "period" = \'hour\' AND $timeFilter GROUP BY "site"',
                     alias="$tag_site",
                 )
@@ -77,7 +78,7 @@ def build() -> Json:
             [
                 target(
                     "A",
-                    f'SELECT "people_in" FROM "footfall_counts" WHERE {SITES}'
+                    f'SELECT "people_in" FROM "{FOOTFALL_COUNTS}" WHERE {SITES}'
                     ' AND "period" = \'day\' AND $timeFilter GROUP BY "site"',
                     alias="$tag_site",
                 )
@@ -90,13 +91,13 @@ def build() -> Json:
             [
                 target(
                     "A",
-                    f'SELECT "people_in" FROM "footfall_counts" WHERE {SITES}'
+                    f'SELECT "people_in" FROM "{FOOTFALL_COUNTS}" WHERE {SITES}'
                     ' AND "period" = \'day\' AND $timeFilter GROUP BY "site"',
                     alias="$tag_site",
                 ),
                 target(
                     "B",
-                    f'SELECT "week_ago_in" FROM "footfall_counts" WHERE {SITES}'
+                    f'SELECT "week_ago_in" FROM "{FOOTFALL_COUNTS}" WHERE {SITES}'
                     ' AND "period" = \'day\' AND $timeFilter GROUP BY "site"',
                     alias="$tag_site a week earlier",
                 ),
@@ -119,7 +120,7 @@ def build() -> Json:
                 target(
                     "A",
                     'SELECT "people_in" AS "in", "people_out" AS "out", "net", "hours",'
-                    f' "wraps", "resets", "gaps" FROM "footfall_counts" WHERE {SITES}'
+                    f' "wraps", "resets", "gaps" FROM "{FOOTFALL_COUNTS}" WHERE {SITES}'
                     ' AND "period" = \'day\' AND $timeFilter GROUP BY "site"',
                     table=True,
                 )

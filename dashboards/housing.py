@@ -26,6 +26,7 @@ from dashboards.model import (
     timeseries,
 )
 from insights.damp import RiskLevel
+from storage.schema import DAMP_RISK
 
 UID = "leedswin-housing"
 
@@ -36,12 +37,12 @@ HOMES = (
 )
 
 VARIABLES = [
-    tag_variable("home", "Home", "damp_risk", "site", HOME),
-    tag_variable("model", "Model", "damp_risk", "model", f'{HOME} AND "site" =~ /^$home$/'),
+    tag_variable("home", "Home", DAMP_RISK, "site", HOME),
+    tag_variable("model", "Model", DAMP_RISK, "model", f'{HOME} AND "site" =~ /^$home$/'),
     tag_variable(
         "device",
         "Device",
-        "damp_risk",
+        DAMP_RISK,
         "dev_eui",
         f'{HOME} AND "site" =~ /^$home$/ AND "model" =~ /^$model$/',
     ),
@@ -66,7 +67,7 @@ def homes_at(level: int) -> Json:
     return target(
         chr(ord("A") + level),
         f'SELECT count("risk_level") AS "{LEVELS[level]}" FROM (SELECT max("risk_level")'
-        ' AS "risk_level" FROM (SELECT last("risk_level") AS "risk_level" FROM "damp_risk"'
+        f' AS "risk_level" FROM (SELECT last("risk_level") AS "risk_level" FROM "{DAMP_RISK}"'
         f' WHERE {HOMES} GROUP BY "site", "dev_eui") GROUP BY "site")'
         f' WHERE "risk_level" = {level}',
     )
@@ -85,7 +86,7 @@ def build() -> Json:
                 target(
                     "A",
                     'SELECT first("risk_level") AS "first high", max("risk_level") AS "worst level"'
-                    f' FROM "damp_risk" WHERE {HOMES} AND "risk_level" >= 2'
+                    f' FROM "{DAMP_RISK}" WHERE {HOMES} AND "risk_level" >= 2'
                     ' GROUP BY "site", "dev_eui"',
                     table=True,
                 ),
@@ -116,7 +117,7 @@ def build() -> Json:
                     ' last("relative_humidity") AS "RH %", last("surface_rh") AS "cold-spot RH %",'
                     ' last("dew_point") AS "dew point °C", last("rh70_7d") AS "7 d ≥70 %",'
                     ' last("rh80_7d") AS "7 d ≥80 %"'
-                    f' FROM "damp_risk" WHERE {HOMES} GROUP BY "site", "dev_eui"',
+                    f' FROM "{DAMP_RISK}" WHERE {HOMES} GROUP BY "site", "dev_eui"',
                     table=True,
                 )
             ],
@@ -148,13 +149,13 @@ def build() -> Json:
             [
                 target(
                     "A",
-                    f'SELECT mean("relative_humidity") FROM "damp_risk" WHERE {HOMES}'
+                    f'SELECT mean("relative_humidity") FROM "{DAMP_RISK}" WHERE {HOMES}'
                     ' GROUP BY time($__interval), "site" fill(none)',
                     alias="$tag_site",
                 ),
                 target(
                     "B",
-                    f'SELECT mean("surface_rh") FROM "damp_risk" WHERE {HOMES}'
+                    f'SELECT mean("surface_rh") FROM "{DAMP_RISK}" WHERE {HOMES}'
                     ' GROUP BY time($__interval), "site" fill(none)',
                     alias="$tag_site cold spot",
                 ),
@@ -174,13 +175,13 @@ def build() -> Json:
             [
                 target(
                     "A",
-                    f'SELECT mean("dew_point") FROM "damp_risk" WHERE {HOMES}'
+                    f'SELECT mean("dew_point") FROM "{DAMP_RISK}" WHERE {HOMES}'
                     ' GROUP BY time($__interval), "site" fill(none)',
                     alias="$tag_site dew point",
                 ),
                 target(
                     "B",
-                    f'SELECT mean("surface_temperature") FROM "damp_risk" WHERE {HOMES}'
+                    f'SELECT mean("surface_temperature") FROM "{DAMP_RISK}" WHERE {HOMES}'
                     ' GROUP BY time($__interval), "site" fill(none)',
                     alias="$tag_site cold spot",
                 ),
@@ -196,7 +197,7 @@ def build() -> Json:
             [
                 target(
                     "A",
-                    f'SELECT max("mould_index") FROM "damp_risk" WHERE {HOMES}'
+                    f'SELECT max("mould_index") FROM "{DAMP_RISK}" WHERE {HOMES}'
                     ' GROUP BY time($__interval), "site" fill(none)',
                     alias="$tag_site",
                 )

@@ -18,6 +18,7 @@ from dashboards.model import (
     target,
     thresholds,
 )
+from storage.schema import DEAD_LETTER, UPLINK
 
 UID = "leedswin-network"
 
@@ -34,24 +35,24 @@ DEVICES = f"{MATCH} AND $timeFilter"
 BY_DEVICE = 'GROUP BY "dev_eui", "site", "model"'
 RECENT = (
     'SELECT sum("recent") AS "recent", sum("total") AS "uplinks in range" FROM'
-    f' (SELECT count("f_cnt") AS "recent", count("f_cnt") * 0 AS "total" FROM "uplink"'
+    f' (SELECT count("f_cnt") AS "recent", count("f_cnt") * 0 AS "total" FROM "{UPLINK}"'
     f" WHERE {MATCH}"
     f" AND time > now() - $silent_after {BY_DEVICE}),"
-    ' (SELECT count("f_cnt") * 0 AS "recent", count("f_cnt") AS "total" FROM "uplink"'
+    f' (SELECT count("f_cnt") * 0 AS "recent", count("f_cnt") AS "total" FROM "{UPLINK}"'
     f" WHERE {DEVICES} {BY_DEVICE}) {BY_DEVICE}"
 )
 #: Dead letters carry the device's tags when it was known (unknown devices count as home).
 REFUSED = '"privacy" = \'public\' AND "site" =~ /^$site$/ AND $timeFilter'
 
 VARIABLES = [
-    tag_variable("site", "Site", "uplink", "site", "\"privacy\" = 'public'"),
+    tag_variable("site", "Site", UPLINK, "site", "\"privacy\" = 'public'"),
     tag_variable(
-        "model", "Model", "uplink", "model", '"privacy" = \'public\' AND "site" =~ /^$site$/'
+        "model", "Model", UPLINK, "model", '"privacy" = \'public\' AND "site" =~ /^$site$/'
     ),
     tag_variable(
         "device",
         "Device",
-        "uplink",
+        UPLINK,
         "dev_eui",
         '"privacy" = \'public\' AND "site" =~ /^$site$/ AND "model" =~ /^$model$/',
     ),
@@ -64,7 +65,7 @@ def build() -> Json:
         stat(
             "Uplinks",
             "Uplinks stored from public devices in the selected range.",
-            [target("A", f'SELECT count("f_cnt") AS "uplinks" FROM "uplink" WHERE {DEVICES}')],
+            [target("A", f'SELECT count("f_cnt") AS "uplinks" FROM "{UPLINK}" WHERE {DEVICES}')],
             unit="short",
         ),
         stat(
@@ -74,7 +75,7 @@ def build() -> Json:
                 target(
                     "A",
                     'SELECT count("f_cnt") AS "devices" FROM (SELECT last("f_cnt") AS "f_cnt"'
-                    f' FROM "uplink" WHERE {DEVICES} GROUP BY "dev_eui")',
+                    f' FROM "{UPLINK}" WHERE {DEVICES} GROUP BY "dev_eui")',
                 )
             ],
             unit="short",
@@ -97,7 +98,11 @@ def build() -> Json:
             "Dead letters",
             "Uplink events the bridge refused (undecodable, unknown port, failed sanity"
             " checks…) from public devices, in the selected range.",
-            [target("A", f'SELECT count("error") AS "refused" FROM "dead_letter" WHERE {REFUSED}')],
+            [
+                target(
+                    "A", f'SELECT count("error") AS "refused" FROM "{DEAD_LETTER}" WHERE {REFUSED}'
+                )
+            ],
             unit="short",
             steps=thresholds((None, GREEN), (1, AMBER), (100, RED)),
         ),
@@ -108,7 +113,7 @@ def build() -> Json:
             [
                 target(
                     "A",
-                    'SELECT count("f_cnt") * 60000 / $__interval_ms FROM "uplink"'
+                    f'SELECT count("f_cnt") * 60000 / $__interval_ms FROM "{UPLINK}"'
                     f' WHERE {DEVICES} GROUP BY time($__interval), "model" fill(0)',
                     alias="$tag_model",
                 )
@@ -176,7 +181,7 @@ def build() -> Json:
                     "A",
                     'SELECT median("gap") AS "typical interval", max("gap") AS "longest gap",'
                     ' count("gap") AS "gaps" FROM (SELECT elapsed("f_cnt", 1s) AS "gap"'
-                    f' FROM "uplink" WHERE {DEVICES} GROUP BY "dev_eui", "site", "model")'
+                    f' FROM "{UPLINK}" WHERE {DEVICES} GROUP BY "dev_eui", "site", "model")'
                     ' GROUP BY "dev_eui", "site", "model"',
                     table=True,
                 ),
@@ -200,13 +205,13 @@ def build() -> Json:
             [
                 target(
                     "A",
-                    'SELECT last("battery_percent") AS "battery %" FROM "uplink"'
+                    f'SELECT last("battery_percent") AS "battery %" FROM "{UPLINK}"'
                     f' WHERE {DEVICES} GROUP BY "dev_eui", "site", "model"',
                     table=True,
                 ),
                 target(
                     "B",
-                    'SELECT last("battery_voltage") AS "battery V" FROM "uplink"'
+                    f'SELECT last("battery_voltage") AS "battery V" FROM "{UPLINK}"'
                     f' WHERE {DEVICES} GROUP BY "dev_eui", "site", "model"',
                     table=True,
                 ),
@@ -230,7 +235,7 @@ def build() -> Json:
             "RSSI distribution",
             "Received signal strength of every uplink at its best gateway. Below −115 dBm"
             " the link is close to failing; move the device or add a gateway.",
-            [target("A", f'SELECT "rssi" FROM "uplink" WHERE {DEVICES}')],
+            [target("A", f'SELECT "rssi" FROM "{UPLINK}" WHERE {DEVICES}')],
             unit="dBm",
             steps=thresholds((None, RED), (-115, AMBER), (-100, GREEN)),
             options={"bucketSize": 5, "legend": {"showLegend": False}},
@@ -240,7 +245,7 @@ def build() -> Json:
             "SNR distribution",
             "Signal-to-noise ratio of every uplink at its best gateway. LoRa still decodes"
             " below 0 dB, but under about −10 dB only the slowest data rates get through.",
-            [target("A", f'SELECT "snr" FROM "uplink" WHERE {DEVICES}')],
+            [target("A", f'SELECT "snr" FROM "{UPLINK}" WHERE {DEVICES}')],
             unit="dB",
             steps=thresholds((None, RED), (-10, AMBER), (0, GREEN)),
             options={"bucketSize": 2, "legend": {"showLegend": False}},
@@ -251,7 +256,7 @@ def build() -> Json:
             [
                 target(
                     "A",
-                    f'SELECT count("error") FROM "dead_letter" WHERE {REFUSED}'
+                    f'SELECT count("error") FROM "{DEAD_LETTER}" WHERE {REFUSED}'
                     ' GROUP BY time($__interval), "reason" fill(none)',
                     alias="$tag_reason",
                 )
@@ -266,7 +271,7 @@ def build() -> Json:
                 target(
                     "A",
                     'SELECT count("error") AS "count", last("error") AS "latest error"'
-                    f' FROM "dead_letter" WHERE {REFUSED} GROUP BY "reason"',
+                    f' FROM "{DEAD_LETTER}" WHERE {REFUSED} GROUP BY "reason"',
                     table=True,
                 )
             ],

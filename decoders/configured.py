@@ -50,6 +50,7 @@ from typing import Any, Literal
 import yaml
 
 from core.errors import CodecError, ConfigError, DecodeError
+from core.needs import NEEDS, Need
 from core.quantities import CANONICAL_UNITS
 from decoders import _checked
 from decoders.codec import Codec, CodecOutput, Limits
@@ -61,7 +62,7 @@ from decoders.fieldmap import (
     mapping_for,
 )
 from decoders.registry import SPECS
-from decoders.spec import Counter, DecodedUplink, DecoderSpec, FieldSpec, Need
+from decoders.spec import Counter, DecodedUplink, DecoderSpec, FieldSpec
 
 __all__ = [
     "ConfiguredModel",
@@ -77,7 +78,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Decoded = Literal["codec", "upstream"]
-_NEEDS = ("damp", "air_quality", "footfall")
 _KEYS = {
     "key", "vendor", "model", "need", "decoded", "codec", "uplinkDecoder", "f_ports",
     "doc_url", "variables", "fields", "examples", "limits",
@@ -249,8 +249,8 @@ def load_model(
         raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(_KEYS)}")
     key = _text(doc, "key", where)
     need = _text(doc, "need", where)
-    if need not in _NEEDS:
-        raise ConfigError(f"{where}: need {need!r} must be one of {', '.join(_NEEDS)}")
+    if need not in NEEDS:
+        raise ConfigError(f"{where}: need {need!r} must be one of {', '.join(NEEDS)}")
     decoded = doc.get("decoded", "codec")
     if decoded not in ("codec", "upstream"):
         raise ConfigError(f"{where}: decoded must be codec or upstream, not {decoded!r}")
@@ -340,8 +340,8 @@ def load_model(
 
 
 def _need(text: str) -> Need:
-    assert text in _NEEDS
-    return text  # type: ignore[return-value]
+    assert text in NEEDS
+    return text
 
 
 def _with_decode(model: ConfiguredModel) -> DecoderSpec:

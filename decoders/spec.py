@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
-Need = Literal["damp", "air_quality", "footfall"]
+from core.needs import Need
+
 FrameKind = Literal["readings", "history", "status"]
 Reading = dict[str, float]
 #: Device status values: firmware versions, settings, alarms, raw clock values.

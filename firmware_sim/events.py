@@ -1,8 +1,13 @@
 """Uplink events as the network servers publish them: ChirpStack v4 (JSON, Protobuf) and TTS v3.
 
 One :class:`Uplink` holds everything an event says; the renderers only change
-its shape, so the three formats carry the same content. Field sets follow
-shared/reference/uplink-formats.md (§1 ChirpStack v4, §3 The Things Stack).
+its shape, so the three formats carry the same content. Field sets follow the
+network servers' own definitions: ChirpStack v4's ``integration.UplinkEvent``
+(chirpstack/chirpstack ``api/proto/integration/integration.proto``, published as
+JSON or Protobuf by its MQTT integration) and The Things Stack's
+``ApplicationUp``/``ApplicationUplink`` (TheThingsNetwork/lorawan-stack
+``api/ttn/lorawan/v3/messages.proto``); what the bridge relies on is in
+docs/uplink-events.md.
 """
 
 from __future__ import annotations

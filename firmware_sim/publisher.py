@@ -267,6 +267,8 @@ class _Link:
             client_id=f"leedswin-sim-{uuid.uuid4().hex[:12]}",
             protocol=mqtt.MQTTv311,
         )
+        if (context := settings.tls_context()) is not None:
+            self.client.tls_set_context(context)
         if settings.username:
             password = settings.password.get_secret_value() if settings.password else None
             self.client.username_pw_set(settings.username, password)

@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -72,7 +72,7 @@ def draw_traits(
     """One device's fixed parameters; ``damp`` is drawn for homes when not given."""
     if damp is None:
         if environment == "home":
-            damp = str(rng.choice(["damp", "normal", "normal", "dry"]))  # type: ignore[assignment]
+            damp = cast(DampProfile, str(rng.choice(["damp", "normal", "normal", "dry"])))
         else:
             damp = "normal"
     cold = damp == "damp"

@@ -1,8 +1,10 @@
 """``/healthz``, ``/readyz`` and ``/metrics`` of the bridge on one loopback port.
 
 ``/readyz`` answers 503 while the bridge cannot do its job: the MQTT session
-is down, or InfluxDB is unreachable (its ``/ping`` fails, or writes are
-failing with points waiting). A load balancer or an operator's probe then
+is down, InfluxDB is unreachable (its ``/ping`` fails, or writes are
+failing with points waiting), or InfluxDB refuses us whatever we send
+(credentials revoked, database dropped): ``influx_config_ok`` is then false
+and ``problem`` carries InfluxDB's own words. A load balancer or an operator's probe then
 sees the outage the metrics describe. ``/healthz`` is liveness only: 200
 while the process serves HTTP, so an InfluxDB outage never gets the bridge
 restarted (restarting would not help; the bridge rides outages out).
@@ -33,14 +35,20 @@ class Readiness:
         writes_failing: Callable[[], bool],
         ping: Callable[[], bool],
         ping_every: float = 1.0,
+        problem: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._connected = connected
+        self._problem = problem
         self._writes_failing = writes_failing
         self._ping = ping
         self._ping_every = ping_every
         self._lock = threading.Lock()
         self._pinged_at = -float("inf")
         self._ping_ok = False
+
+    def problem(self) -> str | None:
+        """Why InfluxDB refuses the bridge's writes, if it does (the writer's ``problem``)."""
+        return self._problem()
 
     def check(self) -> dict[str, bool]:
         """Each condition by name; ready only if all are true."""
@@ -54,6 +62,7 @@ class Readiness:
             "mqtt_connected": self._connected(),
             "influx_reachable": influx,
             "influx_writes_ok": not self._writes_failing(),
+            "influx_config_ok": self._problem() is None,
         }
 
 
@@ -73,7 +82,9 @@ class HealthServer:
                 elif path == "/readyz":
                     checks = readiness.check()
                     ready = all(checks.values())
-                    body = orjson.dumps({"ready": ready, **checks})
+                    problem = readiness.problem()
+                    extra = {"problem": problem} if problem else {}
+                    body = orjson.dumps({"ready": ready, **checks, **extra})
                     self._send(200 if ready else 503, "application/json", body)
                 else:
                     self._send(404, "text/plain", b"not found\n")

@@ -71,13 +71,15 @@ class BridgeClient(mqtt.Client):
 
 
 def make_client(settings: MqttSettings) -> mqtt.Client:
-    """A paho 2.x MQTT 5 client that never acknowledges by itself."""
+    """A paho 2.x MQTT 5 client that never acknowledges by itself (over TLS for ``mqtts://``)."""
     client = BridgeClient(
         CallbackAPIVersion.VERSION2,
         client_id=settings.client_id,
         protocol=mqtt.MQTTv5,
         manual_ack=True,
     )
+    if (context := settings.tls_context()) is not None:
+        client.tls_set_context(context)
     if settings.username:
         password = settings.password.get_secret_value() if settings.password else None
         client.username_pw_set(settings.username, password)

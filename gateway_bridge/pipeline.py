@@ -43,6 +43,7 @@ from storage.schema import (
     DEVICE_STATUS,
     PRIVACY_HOME,
     UPLINK,
+    device_tags,
     measurement_of,
 )
 
@@ -99,13 +100,7 @@ Outcome = Decoded | DeadLettered | Skipped
 
 
 def tags_of(device: Device, need: str) -> dict[str, str]:
-    return {
-        "dev_eui": device.dev_eui,
-        "model": device.model,
-        "site": device.site,
-        "privacy": device.privacy,
-        "need": need,
-    }
+    return device_tags(device.dev_eui, device.model, device.site, device.privacy, need)
 
 
 def build_points(
@@ -156,8 +151,8 @@ def build_points(
         Point(measurement, tag_set, fields, at) for (measurement, at), fields in groups.items()
     ]
     points.append(Point(UPLINK, tag_set, link, uplink.time_ns))
-    for key, value in decoded.status.items():
-        status.item("status", key, value)
+    for key, item in decoded.status.items():
+        status.item("status", key, item)
     for part in decoded.unknown:
         status.item("unknown", str(part.offset), part.hex, part.note)
     if placement.correction is not None:

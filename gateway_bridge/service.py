@@ -8,10 +8,11 @@ with ``loop_start`` both only append to the out-packet deque (``publish``
 under ``_out_message_mutex``) and wake the network thread through its socket
 pair; the socket itself is written only by the network thread.
 
-A PUBACK names a packet id that is only meaningful on the connection that
-delivered the message, so acks are tagged with a connection generation and
-dropped once the connection has gone: the broker redelivers those messages
-from the persistent session and their points are written again, identically.
+Which message is acknowledged when is ``gateway_bridge.delivery.DeliveryTracker``'s
+job: PUBACKs in receipt order per connection (MQTT 5 §4.6), none for a
+connection that has gone (the broker redelivers those messages from the
+persistent session and their points are written again, identically), and an
+in-flight bound the bridge enforces itself.
 """
 
 from __future__ import annotations
@@ -20,16 +21,18 @@ import logging
 import threading
 import time
 from collections import Counter
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 from prometheus_client import CollectorRegistry
 
-from core.errors import PermanentSinkError, SinkError
+from core.errors import ConfigError, MisconfiguredSinkError, PermanentSinkError, SinkError
+from core.feed import feed_body
 from core.settings import BridgeSettings, InfluxSettings, MqttSettings
 from decoders.configured import ModelCatalog, install
+from gateway_bridge.delivery import Delivery, DeliveryTracker
 from gateway_bridge.events import format_time
 from gateway_bridge.health import HealthServer, Readiness
 from gateway_bridge.metrics import BridgeMetrics
@@ -38,7 +41,7 @@ from gateway_bridge.pipeline import DeadLettered, Decoded, Pipeline, Skipped, de
 from gateway_bridge.resolve import Resolver, resolver_models
 from storage.batcher import BatchWriter, DoneCallback
 from storage.devices import DeviceRegistry
-from storage.influx import make_sink
+from storage.influx import InfluxSink, make_sink
 from storage.metrics import WriterMetrics
 from storage.points import Point
 from storage.spool import Spool
@@ -57,18 +60,18 @@ class Writer(Protocol):
 def feed_message(outcome: Decoded) -> tuple[str, bytes]:
     """Topic and JSON payload of the live feed: the readings measured at the uplink's time."""
     uplink, device = outcome.uplink, outcome.device
-    body = {
-        "dev_eui": device.dev_eui,
-        "model": device.model,
-        "need": outcome.need,
-        "site": device.site,
-        "privacy": device.privacy,
-        "ward": device.ward,
-        "time": format_time(uplink.time_ns),
-        "time_ns": uplink.time_ns,
-        "f_cnt": uplink.f_cnt,
-        "values": outcome.readings,
-    }
+    body = feed_body(
+        dev_eui=device.dev_eui,
+        model=device.model,
+        need=outcome.need,
+        site=device.site,
+        privacy=device.privacy,
+        ward=device.ward,
+        time=format_time(uplink.time_ns),
+        time_ns=uplink.time_ns,
+        f_cnt=uplink.f_cnt,
+        values=outcome.readings,
+    )
     return feed_topic(device.privacy, outcome.need, device.dev_eui), orjson.dumps(body)
 
 
@@ -96,13 +99,11 @@ class Bridge:
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
         self.client.on_connect_fail = self._on_connect_fail
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
-        self._generation = 0
-        self._in_flight = 0
+        self.delivery = DeliveryTracker(
+            self.client.ack, mqtt_settings.max_in_flight, on_ack=self.metrics.acked.inc
+        )
         # Read at scrape time: two fewer locked metric updates per message on the hot path.
-        self.metrics.in_flight.set_function(lambda: self._in_flight)
-        self._accepting = True
+        self.metrics.in_flight.set_function(lambda: self.delivery.in_flight)
         self._connected = threading.Event() if ready is None else ready
         self._disconnected = threading.Event()
         #: Dead letters stored since the last summary, by reason (written on the writer thread).
@@ -132,18 +133,15 @@ class Bridge:
         was resolved in time.
         """
         deadline = time.monotonic() + timeout
-        with self._lock:
-            self._accepting = False
+        self.delivery.stop()
         drained = False
         while time.monotonic() < deadline:
             self.writer.flush(max(0.0, deadline - time.monotonic()))
-            with self._idle:
-                # A refused submission re-enters the writer as a dead letter: flush again.
-                if self._idle.wait_for(lambda: self._in_flight == 0, 0.05):
-                    drained = True
-                    break
-        with self._lock:
-            left = self._in_flight
+            # A refused submission re-enters the writer as a dead letter: flush again.
+            if self.delivery.wait_idle(0.05):
+                drained = True
+                break
+        left = self.delivery.in_flight
         log.info("event=bridge_stopping drained=%s unresolved=%d", drained, left)
         self._disconnected.clear()
         self.client.disconnect()
@@ -165,8 +163,7 @@ class Bridge:
         if reason_code.is_failure:
             log.error("event=mqtt_connect_refused reason=%r", str(reason_code))
             return
-        with self._lock:
-            self._generation += 1
+        self.delivery.new_connection()
         if not flags.session_present:
             log.warning(
                 "event=mqtt_new_session client_id=%s note=%r",
@@ -208,9 +205,8 @@ class Bridge:
         reason_code: ReasonCode,
         properties: Any,
     ) -> None:
-        with self._lock:
-            self._generation += 1
-            accepting = self._accepting
+        self.delivery.new_connection()
+        accepting = self.delivery.accepting
         self._connected.clear()
         self.metrics.connected.set(0)
         self._disconnected.set()
@@ -218,18 +214,18 @@ class Bridge:
             log.warning("event=mqtt_disconnected reason=%r reconnecting=true", str(reason_code))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        with self._lock:
-            if not self._accepting:
-                return  # not acknowledged: stays in the session for the next start
-            generation = self._generation
-            self._in_flight += 1
+        delivery = self.delivery.receive(message.mid, message.qos)
+        if delivery is None:
+            return  # stopping: not acknowledged, stays in the session for the next start
         self.metrics.received.inc()
-        topic, payload, mid, qos = message.topic, message.payload, message.mid, message.qos
+        # paho types payload as bytes | bytearray; a received message always carries bytes.
+        payload = cast(bytes, message.payload)
+        topic = message.topic
         outcome = self.pipeline.process(topic, payload)
         if isinstance(outcome, Skipped):
             self.metrics.skipped.labels(outcome.reason).inc()
             log.debug("event=skipped reason=%s topic=%s", outcome.reason, topic)
-            self._resolve(mid, qos, generation)
+            self.delivery.resolve(delivery)
             return
         if isinstance(outcome, Decoded):
             self.metrics.count_decoded(outcome)
@@ -238,7 +234,7 @@ class Bridge:
             log.debug("event=dead_letter reason=%s topic=%s", outcome.reason, topic)
 
         def on_done(error: PermanentSinkError | None) -> None:
-            self._stored(outcome, topic, payload, mid, qos, generation, error)
+            self._stored(outcome, topic, payload, delivery, error)
 
         self.writer.submit(outcome.points, on_done)
 
@@ -249,9 +245,7 @@ class Bridge:
         outcome: Decoded | DeadLettered,
         topic: str,
         payload: bytes,
-        mid: int,
-        qos: int,
-        generation: int,
+        delivery: Delivery,
         error: PermanentSinkError | None,
     ) -> None:
         if error is not None:
@@ -272,7 +266,7 @@ class Bridge:
                 refused = DeadLettered([point], error.code, outcome.uplink, outcome.device)
 
                 def on_done(again: PermanentSinkError | None) -> None:
-                    self._stored(refused, topic, payload, mid, qos, generation, again)
+                    self._stored(refused, topic, payload, delivery, again)
 
                 self.writer.submit(refused.points, on_done)
                 return
@@ -285,18 +279,7 @@ class Bridge:
                 feed, body = feed_message(outcome)
                 self.client.publish(feed, body, qos=0)
                 self.metrics.published.inc()
-        self._resolve(mid, qos, generation)
-
-    def _resolve(self, mid: int, qos: int, generation: int) -> None:
-        """PUBACK on the connection that delivered the message; count it resolved either way."""
-        with self._lock:
-            if generation == self._generation:
-                self.client.ack(mid, qos)
-                if qos:
-                    self.metrics.acked.inc()
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.notify_all()
+        self.delivery.resolve(delivery)
 
 
 #: Seconds between the INFO summaries of dead letters (each one is logged at DEBUG).
@@ -324,6 +307,37 @@ def batch_size_for(influx: InfluxSettings, mqtt_settings: MqttSettings) -> int:
     return max(1, min(influx.batch_size, mqtt_settings.max_in_flight))
 
 
+def check_influx(sink: InfluxSink, influx: InfluxSettings) -> None:
+    """Refuse to start against an InfluxDB that will never take our writes.
+
+    Creates the database when settings allow, then writes nothing (see
+    ``InfluxSink.check``). A misconfiguration (credentials, a database that
+    does not exist and may not be created, a server that is not InfluxDB)
+    raises ``ConfigError`` naming it; an unreachable InfluxDB is an outage,
+    logged and ridden out like any other.
+    """
+    try:
+        sink.ensure_database()
+        sink.check()
+    except MisconfiguredSinkError as exc:
+        raise ConfigError(
+            f"InfluxDB at {influx.url} will not take the bridge's writes: {exc}"
+        ) from exc
+    except SinkError as exc:
+        log.warning(
+            "event=influx_unreachable_at_start error=%r note=%r", str(exc), "retried on write"
+        )
+
+
+def preflight(influx: InfluxSettings) -> None:
+    """``check_influx`` on a sink of its own: a supervisor's check before it starts workers."""
+    sink = make_sink(influx)
+    try:
+        check_influx(sink, influx)
+    finally:
+        sink.close()
+
+
 def serve(
     mqtt_settings: MqttSettings,
     influx: InfluxSettings,
@@ -349,9 +363,10 @@ def serve(
         spool = Spool(bridge_settings.spool_dir, bridge_settings.spool_max_bytes, writer_metrics)
     sink = make_sink(influx)
     try:
-        sink.ensure_database()
-    except SinkError as exc:
-        log.warning("event=ensure_database_failed error=%r note=%r", str(exc), "retried on write")
+        check_influx(sink, influx)
+    except ConfigError:
+        sink.close()
+        raise
     writer = BatchWriter(
         sink,
         batch_size=batch_size_for(influx, mqtt_settings),
@@ -375,6 +390,7 @@ def serve(
             connected=lambda: bridge.wait_connected(0),
             writes_failing=lambda: not writer.healthy and writer.pending > 0,
             ping=sink.ping,
+            problem=lambda: writer.problem,
         )
         health = HealthServer(bridge_settings.metrics_port, registry, readiness)
         health.start()

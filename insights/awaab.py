@@ -1,6 +1,8 @@
 """Awaab's Law timescales (SI 2025/1042, in force 27 Oct 2025 for damp and mould).
 
-From the statutory instrument and DLUHC/MHCLG's guidance for social landlords
+From the statutory instrument, The Hazards in Social Housing (Prescribed
+Requirements) (England) Regulations 2025 (https://www.legislation.gov.uk/uksi/2025/1042),
+and DLUHC/MHCLG's guidance for social landlords
 (https://www.gov.uk/government/publications/awaabs-law-draft-guidance-for-social-landlords):
 emergency hazards are investigated and
 made safe within 24 hours; a significant hazard is investigated within 10

@@ -51,7 +51,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from core.errors import DecodeError, PlatformError
+from core.errors import DecodeError, PermanentSinkError, PlatformError, RetryableSinkError
 from core.settings import InfluxSettings, InsightsSettings
 from decoders import get_spec
 from decoders.spec import Counter
@@ -59,8 +59,10 @@ from insights import daqi, footfall
 from insights.alerts import AlertStore
 from insights.damp import DampSeries, RiskLevel, assess
 from storage import schema
+from storage.batcher import BatchWriter
 from storage.influx import make_sink
-from storage.points import FieldValue, Point, encode, make_point
+from storage.metrics import WriterMetrics
+from storage.points import FieldValue, Point, make_point
 from storage.query import InfluxQL
 from storage.registry import open_registry
 from storage.tenancy import Tenancies
@@ -89,9 +91,16 @@ Progress = Callable[[str, int, int], None]
 
 
 class SeriesLike(Protocol):
-    tags: dict[str, str]
-    columns: list[str]
-    values: list[list[Any]]
+    """``storage.query.Series``-shaped (read-only, as that frozen dataclass is)."""
+
+    @property
+    def tags(self) -> dict[str, str]: ...
+
+    @property
+    def columns(self) -> list[str]: ...
+
+    @property
+    def values(self) -> list[list[Any]]: ...
 
 
 class QueryRunner(Protocol):
@@ -104,6 +113,12 @@ class Sink(Protocol):
     """``storage.influx.make_sink``-shaped: line protocol in, typed sink errors out."""
 
     def write(self, body: bytes) -> None: ...
+
+    def ping(self) -> bool: ...
+
+
+#: How long one stage waits for InfluxDB to take its points before the stage fails.
+WRITE_TIMEOUT = 120.0
 
 
 @dataclass
@@ -185,10 +200,15 @@ class InsightsJobs:
         batch_size: int = 5000,
         max_rate: float = footfall.MAX_RATE_PER_S,
         tenancies: Tenancies | None = None,
+        metrics: WriterMetrics | None = None,
+        max_retry_delay: float = 30.0,
     ) -> None:
         """``tenancies``: where a home's history is cut (device moves, new tenancies)."""
         self.settings = settings
         self.tenancies = tenancies
+        self.metrics = metrics
+        self.max_retry_delay = max_retry_delay
+        self._writer: BatchWriter | None = None
         self.max_rate = max_rate
         self.query = query
         self.sink = sink
@@ -211,17 +231,40 @@ class InsightsJobs:
         """Compute every complete hour in [since, until) (both floored to the hour)."""
         since, until = floor_hour(since), floor_hour(until)
         report = RunReport(since, until)
-        for stage in (self._damp, self._daqi, self._footfall):
-            try:
-                stage(since, until, report, progress)
-            except PlatformError as exc:
-                log.warning("insights stage=%s error=%s code=%s", stage.__name__, exc, exc.code)
-                report.errors.append(f"{stage.__name__.strip('_')}: {exc}")
+        # The bridge's writer: the same retries, bisection around refused points and metrics.
+        self._writer = BatchWriter(
+            self.sink,
+            batch_size=self.batch_size,
+            flush_interval=0.05,
+            max_retry_delay=self.max_retry_delay,
+            metrics=self.metrics,
+        )
+        try:
+            for stage in (self._damp, self._daqi, self._footfall):
+                try:
+                    stage(since, until, report, progress)
+                except PlatformError as exc:
+                    log.warning("insights stage=%s error=%s code=%s", stage.__name__, exc, exc.code)
+                    report.errors.append(f"{stage.__name__.strip('_')}: {exc}")
+        finally:
+            self._writer.close(timeout=1.0)
+            self._writer = None
         return report
 
     def _write(self, points: list[Point]) -> None:
-        for i in range(0, len(points), self.batch_size):
-            self.sink.write(encode(points[i : i + self.batch_size]))
+        """Write through the batch writer; raise if InfluxDB refused a point or never answered.
+
+        Refused points are isolated by bisection, so the others are stored.
+        """
+        assert self._writer is not None, "_write runs inside run()"
+        refused: list[PermanentSinkError] = []
+        self._writer.submit(points, lambda error: refused.append(error) if error else None)
+        if not self._writer.flush(WRITE_TIMEOUT):
+            raise RetryableSinkError(
+                f"InfluxDB did not take {len(points)} points within {WRITE_TIMEOUT:.0f} s"
+            )
+        if refused:
+            raise refused[0]
 
     # -- damp ---------------------------------------------------------------------------
 
@@ -230,7 +273,7 @@ class InsightsJobs:
         if not self.settings.outdoor_dev_eui:
             return default
         series = self.query.query(
-            'SELECT mean("temperature") AS "t" FROM "climate" WHERE "dev_eui" = $dev AND '
+            f'SELECT mean("temperature") AS "t" FROM "{schema.CLIMATE}" WHERE "dev_eui" = $dev AND '
             + _time_clause(start, start + n_hours * HOUR)
             + " GROUP BY time(1h) fill(none)",
             {"dev": self.settings.outdoor_dev_eui},
@@ -248,7 +291,8 @@ class InsightsJobs:
         if n_hours <= 0:
             return
         homes = self.query.query(
-            'SELECT mean("temperature") AS "t", mean("relative_humidity") AS "rh" FROM "climate"'
+            'SELECT mean("temperature") AS "t", mean("relative_humidity") AS "rh"'
+            f' FROM "{schema.CLIMATE}"'
             ' WHERE "privacy" = $privacy AND '
             + _time_clause(start, until)
             + ' GROUP BY time(1h), "dev_eui", "site", "model" fill(none)',
@@ -260,13 +304,13 @@ class InsightsJobs:
             grid = _hourly_grid(home, ["t", "rh"], _ns(start), n_hours)
             if np.isnan(grid["t"]).all() or np.isnan(grid["rh"]).all():
                 continue
-            tags = {
-                "dev_eui": home.tags.get("dev_eui", ""),
-                "model": home.tags.get("model", ""),
-                "site": home.tags.get("site", ""),
-                "privacy": schema.PRIVACY_HOME,
-                "need": "damp",
-            }
+            tags = schema.device_tags(
+                home.tags.get("dev_eui", ""),
+                home.tags.get("model", ""),
+                home.tags.get("site", ""),
+                schema.PRIVACY_HOME,
+                schema.NEED_DAMP,
+            )
             points: list[Point] = []
             for lo, hi in self._stretches(tags["dev_eui"], start, until, n_hours):
                 if hi > first:
@@ -397,7 +441,7 @@ class InsightsJobs:
         pollutants = list(daqi.AVERAGING_HOURS)
         selects = ", ".join(f'mean("{p}") AS "{p}"' for p in pollutants)
         devices = self.query.query(
-            f'SELECT {selects} FROM "air_quality" WHERE "privacy" = $privacy AND '
+            f'SELECT {selects} FROM "{schema.AIR_QUALITY}" WHERE "privacy" = $privacy AND '
             + _time_clause(start, until)
             + ' GROUP BY time(1h), "dev_eui", "site", "model" fill(none)',
             {"privacy": schema.PRIVACY_PUBLIC},
@@ -426,12 +470,14 @@ class InsightsJobs:
             site = device.tags.get("site", "")
             by_site[site].append((means, indices, indicative))
             tags = {
-                "level": "device",
-                "dev_eui": device.tags.get("dev_eui", ""),
-                "model": model,
-                "site": site,
-                "privacy": schema.PRIVACY_PUBLIC,
-                "need": "air_quality",
+                schema.LEVEL_TAG: schema.LEVEL_DEVICE,
+                **schema.device_tags(
+                    device.tags.get("dev_eui", ""),
+                    model,
+                    site,
+                    schema.PRIVACY_PUBLIC,
+                    schema.NEED_AIR_QUALITY,
+                ),
             }
             points.extend(
                 self._daqi_points(tags, start, first, n_hours, means, indices, indicative)
@@ -440,12 +486,7 @@ class InsightsJobs:
             if progress:
                 progress("daqi", done, len(devices))
         for site, members in by_site.items():
-            tags = {
-                "level": "site",
-                "site": site,
-                "privacy": schema.PRIVACY_PUBLIC,
-                "need": "air_quality",
-            }
+            tags = schema.site_tags(site, schema.PRIVACY_PUBLIC, schema.NEED_AIR_QUALITY)
             # The site shows the worst device: per pollutant, the highest running mean and
             # so (the index being monotonic in the mean) the highest index.
             site_means: dict[str, np.ndarray] = {}
@@ -508,17 +549,18 @@ class InsightsJobs:
         # A week for the week-on-week comparison, plus a day for the counters' baseline.
         start = since - timedelta(days=8)
         readings = self.query.query(
-            'SELECT "people_in", "people_out", "period_in", "period_out" FROM "footfall"'
+            'SELECT "people_in", "people_out", "period_in", "period_out"'
+            f' FROM "{schema.FOOTFALL}"'
             ' WHERE "privacy" = $privacy AND '
             + _time_clause(start, until)
             + ' GROUP BY "dev_eui", "site", "model"',
             {"privacy": schema.PRIVACY_PUBLIC},
         )
         counters = self.query.query(
-            'SELECT "f_cnt" FROM "uplink" WHERE "privacy" = $privacy AND "need" = $need AND '
+            f'SELECT "f_cnt" FROM "{schema.UPLINK}" WHERE "privacy" = $privacy AND "need" = $need AND '
             + _time_clause(start, until)
             + ' GROUP BY "dev_eui"',
-            {"privacy": schema.PRIVACY_PUBLIC, "need": "footfall"},
+            {"privacy": schema.PRIVACY_PUBLIC, "need": schema.NEED_FOOTFALL},
         )
         f_cnt_by_dev = {
             s.tags.get("dev_eui", ""): {int(r[0]): r[1] for r in s.values if r[1] is not None}
@@ -547,12 +589,14 @@ class InsightsJobs:
             if hours is None:
                 continue
             tags = {
-                "level": "device",
-                "dev_eui": dev,
-                "model": model,
-                "site": device.tags.get("site", ""),
-                "privacy": schema.PRIVACY_PUBLIC,
-                "need": "footfall",
+                schema.LEVEL_TAG: schema.LEVEL_DEVICE,
+                **schema.device_tags(
+                    dev,
+                    model,
+                    device.tags.get("site", ""),
+                    schema.PRIVACY_PUBLIC,
+                    schema.NEED_FOOTFALL,
+                ),
             }
             points.extend(
                 self._footfall_points(
@@ -569,12 +613,7 @@ class InsightsJobs:
             if progress:
                 progress("footfall", done, len(readings))
         for site, hours in site_hours.items():
-            tags = {
-                "level": "site",
-                "site": site,
-                "privacy": schema.PRIVACY_PUBLIC,
-                "need": "footfall",
-            }
+            tags = schema.site_tags(site, schema.PRIVACY_PUBLIC, schema.NEED_FOOTFALL)
             points.extend(
                 self._footfall_points(
                     tags, grid_start, since, until, hours, first_day, last_day, zone

@@ -120,7 +120,9 @@ class _Session:
 
     def subscribe(self, topic: str) -> bool:
         """True if the broker granted the subscription."""
-        _, mid = self.client.subscribe(topic, qos=1)
+        result, mid = self.client.subscribe(topic, qos=1)
+        if mid is None:
+            return False
         reasons = self._wait(mid)
         return bool(reasons) and all(not reason.is_failure for reason in reasons)
 

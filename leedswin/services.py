@@ -14,10 +14,12 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -188,6 +190,16 @@ class LocalServer:
         self.close()
 
 
+@dataclass(frozen=True)
+class ServerTls:
+    """PEM files of a TLS listener: its certificate and key, and the CA its clients must be
+    signed by (``client_ca``: clients must present a certificate; None: they need not)."""
+
+    cert_file: Path
+    key_file: Path
+    client_ca: Path | None = None
+
+
 class LocalMosquitto(LocalServer):
     """Mosquitto with queues deep enough that it never drops QoS 1 messages silently.
 
@@ -205,15 +217,17 @@ class LocalMosquitto(LocalServer):
         port: int | None = None,
         max_queued_messages: int = 10_000_000,
         accounts: dict[str, str] | None = None,
+        tls: ServerTls | None = None,
     ) -> None:
         super().__init__(root, port)
+        self.tls = tls
         # Fault tests lower it to show an outage longer than the broker will queue.
         self.max_queued_messages = max_queued_messages
         self.accounts = dict(accounts) if accounts else None
 
     @property
     def url(self) -> str:
-        return f"mqtt://{LOOPBACK}:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{LOOPBACK}:{self.port}"
 
     def command(self) -> list[str]:
         binary = require_binary("mosquitto", "mosquitto")
@@ -235,9 +249,17 @@ class LocalMosquitto(LocalServer):
         # The default max_queued_messages (1000) drops a burst silently (measured).
         # Root would drop to user `mosquitto`, which cannot write our temp dirs:
         # stay as ourselves.
+        tls = ""
+        if self.tls is not None:
+            # Mosquitto's listener options (mosquitto.conf(5)): certfile/keyfile serve TLS;
+            # cafile + require_certificate make clients present a certificate signed by it.
+            tls = f"certfile {self.tls.cert_file}\nkeyfile {self.tls.key_file}\n"
+            if self.tls.client_ca is not None:
+                tls += f"cafile {self.tls.client_ca}\nrequire_certificate true\n"
         config.write_text(
             f"user {getpass.getuser()}\n"
             f"listener {self.port} {LOOPBACK}\n"
+            f"{tls}"
             f"{access}"
             f"max_queued_messages {self.max_queued_messages}\n"
             "max_queued_bytes 0\n"
@@ -275,6 +297,7 @@ class LocalInfluxDB(LocalServer):
         port: int | None = None,
         auth: bool = False,
         retention_check_interval: str = "30m",
+        tls: ServerTls | None = None,
     ) -> None:
         """``retention_check_interval``: how often expired shard groups are dropped (tests of
         retention shorten InfluxDB's 30 min default)."""
@@ -282,10 +305,11 @@ class LocalInfluxDB(LocalServer):
         self.rpc_port = free_port()
         self.auth = auth
         self.retention_check_interval = retention_check_interval
+        self.tls = tls
 
     @property
     def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{LOOPBACK}:{self.port}"
 
     def command(self) -> list[str]:
         binary = require_binary("influxd", "influxdb")
@@ -309,7 +333,14 @@ class LocalInfluxDB(LocalServer):
             "  log-enabled = false\n"
             "  pprof-enabled = false\n"
             f"  auth-enabled = {'true' if self.auth else 'false'}\n"
-            "[logging]\n"
+            + (
+                "  https-enabled = true\n"
+                f'  https-certificate = "{self.tls.cert_file}"\n'
+                f'  https-private-key = "{self.tls.key_file}"\n'
+                if self.tls
+                else ""
+            )
+            + "[logging]\n"
             '  level = "warn"\n'
             "  suppress-logo = true\n"
             "[continuous_queries]\n"
@@ -321,8 +352,12 @@ class LocalInfluxDB(LocalServer):
         return [binary, "-config", str(config)]
 
     def is_ready(self) -> bool:
+        # Readiness only: is influxd answering? (Clients verify its certificate themselves.)
+        context = ssl._create_unverified_context() if self.tls else None
         try:
-            with urllib.request.urlopen(f"{self.url}/ping", timeout=0.5) as response:
+            with urllib.request.urlopen(
+                f"{self.url}/ping", timeout=0.5, context=context
+            ) as response:
                 return bool(response.status == 204)
         except OSError:
             return False
@@ -336,6 +371,7 @@ __all__ = [
     "LocalInfluxDB",
     "LocalMosquitto",
     "LocalServer",
+    "ServerTls",
     "broker_acl",
     "free_port",
     "require_binary",

@@ -16,9 +16,12 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from storage.tenancy import iso, parse_iso
+
+if TYPE_CHECKING:  # storage.registry opens these tables: a runtime import would cycle
+    from storage.registry import Registry
 
 __all__ = ["AUDIT_SCHEMA", "AuditLog", "AuditRecord", "Outcome"]
 
@@ -69,7 +72,7 @@ class AuditRecord:
 class AuditLog:
     """Append and query the audit log; never update, only purge by age."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection | Registry) -> None:
         self._conn = conn
 
     def append(self, record: AuditRecord) -> int:

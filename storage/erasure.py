@@ -136,6 +136,8 @@ class V2Deleter:
         """Every point of the device in [start, end) from both buckets (idempotent)."""
         api = self._client.delete_api()
         for bucket in (self.settings.home_bucket, self.settings.bucket):
+            if bucket is None:
+                continue
             api.delete(
                 _rfc3339_ns(span.start_ns),
                 _rfc3339_ns(span.end_ns - 1),

@@ -32,6 +32,7 @@ class InfluxHttp:
             headers=headers,
             auth=auth,
             timeout=settings.timeout,
+            verify=settings.tls_verify(),
             limits=httpx.Limits(max_keepalive_connections=4, keepalive_expiry=60),
         )
 

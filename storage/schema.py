@@ -26,9 +26,18 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
+from core.needs import NEEDS, Need
 from core.quantities import CANONICAL_UNITS
 
-__all__ = ["CANONICAL_UNITS", "QUANTITY_MEASUREMENT", "NEED_MEASUREMENT", "STATUS_KINDS"]
+__all__ = [
+    "CANONICAL_UNITS",
+    "NEEDS",
+    "NEED_MEASUREMENT",
+    "QUANTITY_MEASUREMENT",
+    "STATUS_KINDS",
+    "TAG_KEYS",
+    "Need",
+]
 
 CLIMATE: Final = "climate"
 AIR_QUALITY: Final = "air_quality"
@@ -45,6 +54,22 @@ DEVICE_HEALTH: Final = "device_health"
 READING_MEASUREMENTS: Final = (CLIMATE, AIR_QUALITY, FOOTFALL)
 
 TAG_KEYS: Final = ("dev_eui", "model", "site", "privacy", "need")
+#: Tag of the derived measurements (``damp_risk``, ``daqi``, ``footfall_counts``):
+#: ``device`` for one device's series, ``site`` for a site's (no ``dev_eui``/``model``).
+LEVEL_TAG: Final = "level"
+LEVEL_DEVICE: Final = "device"
+LEVEL_SITE: Final = "site"
+
+
+def device_tags(dev_eui: str, model: str, site: str, privacy: str, need: str) -> dict[str, str]:
+    """The tag set of every point about one device: ``TAG_KEYS`` with their values."""
+    return {"dev_eui": dev_eui, "model": model, "site": site, "privacy": privacy, "need": need}
+
+
+def site_tags(site: str, privacy: str, need: str) -> dict[str, str]:
+    """The tag set of a derived site-level point (``LEVEL_TAG`` = ``site``)."""
+    return {LEVEL_TAG: LEVEL_SITE, "site": site, "privacy": privacy, "need": need}
+
 
 #: ``device_status`` tags besides TAG_KEYS, and what ``kind`` and ``item`` hold:
 #: - ``status``: an item the decoder reports (firmware, settings, alarms); ``item``
@@ -64,8 +89,10 @@ Privacy = Literal["public", "home"]
 PRIVACY_PUBLIC: Final = "public"
 PRIVACY_HOME: Final = "home"
 
-Need = Literal["damp", "air_quality", "footfall"]
-NEEDS: Final = ("damp", "air_quality", "footfall")
+#: The ``need`` tag's values (defined in core: decoders declare them too).
+NEED_DAMP: Final = "damp"
+NEED_AIR_QUALITY: Final = "air_quality"
+NEED_FOOTFALL: Final = "footfall"
 
 #: Where each canonical quantity is stored. Battery state is link/device health.
 QUANTITY_MEASUREMENT: Final[dict[str, str]] = {
@@ -93,9 +120,9 @@ QUANTITY_MEASUREMENT: Final[dict[str, str]] = {
 
 #: Where a model's non-canonical extra fields go, by the model's need.
 NEED_MEASUREMENT: Final[dict[str, str]] = {
-    "damp": CLIMATE,
-    "air_quality": AIR_QUALITY,
-    "footfall": FOOTFALL,
+    NEED_DAMP: CLIMATE,
+    NEED_AIR_QUALITY: AIR_QUALITY,
+    NEED_FOOTFALL: FOOTFALL,
 }
 
 

@@ -23,6 +23,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import builtins
 import fcntl
 import logging
 import os
@@ -108,7 +109,8 @@ class Spool:
     def __len__(self) -> int:
         return len(self._sizes)
 
-    def append(self, body: bytes, points: int) -> bool:
+    # ``builtins.bytes``: inside this class ``bytes`` names the property above.
+    def append(self, body: builtins.bytes, points: int) -> bool:
         """Store a batch durably; False (nothing written) if it would exceed ``max_bytes``."""
         data = _HEADER.pack(_MAGIC, len(body), points, zlib.crc32(body)) + body
         with self._lock:

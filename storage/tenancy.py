@@ -18,9 +18,12 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from core.errors import PlatformError
+
+if TYPE_CHECKING:  # storage.registry opens these tables: a runtime import would cycle
+    from storage.registry import Registry
 
 __all__ = [
     "REF_LENGTH",
@@ -145,7 +148,7 @@ def _overlaps(
 class Tenancies:
     """Properties, device assignments and tenancies in the registry, behind one lock."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection | Registry) -> None:
         self._conn = conn
         self._lock = _LOCK
 

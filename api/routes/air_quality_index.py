@@ -36,7 +36,8 @@ _FIELDS = (
 )
 _SELECT = ", ".join(f'"{name}"' for name in _FIELDS)
 
-#: Health advice by band, paraphrased from DEFRA via shared/reference/domain.md.
+#: Health advice by band, paraphrased from DEFRA UK-AIR's DAQI page
+#: (https://uk-air.defra.gov.uk/air-pollution/daqi?view=more-info); see docs/insights/daqi.md.
 ADVICE: dict[str, dict[str, str]] = {
     "Low": {"general": "Carry on as usual.", "at_risk": "Carry on as usual."},
     "Moderate": {

@@ -290,10 +290,10 @@ def home_evidence(
             row = dict(zip(s.columns, values, strict=True))
             row["time"] = ns_to_datetime(row["time"])
             rows.append({k: v for k, v in row.items() if v is not None})
-    alerts, _ = _load_alerts(AlertStore(registry), registry, None, home.dev_eui)
+    alerts, _skipped = _load_alerts(AlertStore(registry), registry, None, home.dev_eui)
     alerts = [a for a in alerts if a.opened_at >= stay.start]
     home.open_alert = next((a.id for a in alerts if a.status == "open"), None)
-    rendered, _ = _render(alerts, datetime.now(UTC))
+    rendered, _unrendered = _render(alerts, datetime.now(UTC))
     return HomeEvidence(home=home, series=rows, alerts=rendered, tenancy=stay.tenancy_ref)
 
 

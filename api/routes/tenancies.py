@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from pydantic import BaseModel, Field
@@ -37,7 +37,9 @@ RefPath = Annotated[
     str,
     Path(pattern=REF_PATTERN, min_length=_LO, max_length=_HI, description="Pseudonymous id"),
 ]
-_CONFLICT = {409: {"model": ErrorPublic, "description": "Overlaps an existing period"}}
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorPublic, "description": "Overlaps an existing period"}
+}
 
 
 def _utc(moment: datetime) -> datetime:

@@ -338,7 +338,9 @@ class _Frame:
 
     def __init__(self, table: _Table, keys: list[int]) -> None:
         offsets: list[int] = []
-        fmt, names, scaled, offset = ["<"], [], {}, 0
+        names: list[str] = []
+        scaled: dict[str, int] = {}
+        fmt, offset = ["<"], 0
         for key in keys:
             size, _, layout = table[key]
             if layout is None:
@@ -395,6 +397,7 @@ def _walker(
                 keys.append(key)
                 compilable = compilable and layout is not None
             else:
+                assert special is not None  # size >= 0: one of the two was found
                 special[1](payload, i, size, up)
                 compilable = False
             i += size

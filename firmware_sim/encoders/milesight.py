@@ -98,6 +98,7 @@ def _am300(hcho: bool) -> list[_Record]:
 def _vs133() -> list[_Record]:
     records: list[_Record] = []
     for line in (1, 2, 3, 4):
+        names: tuple[str, ...]
         if line == 1:
             names = ("people_in", "people_out", "period_in", "period_out")
         else:

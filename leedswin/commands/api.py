@@ -23,11 +23,27 @@ def _keys(registry: Path | None) -> ApiKeys:
 def register(app: typer.Typer) -> None:
     @app.command("api")
     def api_command(
-        influx_url: str | None = typer.Option(None, help="http://host:port [LEEDSWIN_INFLUX_URL]"),
+        influx_url: str | None = typer.Option(
+            None, help="http(s)://host:port [LEEDSWIN_INFLUX_URL]"
+        ),
+        influx_ca_file: Path | None = typer.Option(
+            None, help="https: CA that signed InfluxDB's certificate [LEEDSWIN_INFLUX_CA_FILE]"
+        ),
         influx_database: str | None = typer.Option(
             None, help="v1 database [LEEDSWIN_INFLUX_DATABASE]"
         ),
-        mqtt_url: str | None = typer.Option(None, help="mqtt://host:port [LEEDSWIN_MQTT_URL]"),
+        mqtt_url: str | None = typer.Option(
+            None, help="mqtt://host:port or mqtts://host:port [LEEDSWIN_MQTT_URL]"
+        ),
+        mqtt_ca_file: Path | None = typer.Option(
+            None, help="mqtts: CA that signed the broker's certificate [LEEDSWIN_MQTT_CA_FILE]"
+        ),
+        mqtt_cert_file: Path | None = typer.Option(
+            None, help="mqtts: client certificate (PEM) [LEEDSWIN_MQTT_CERT_FILE]"
+        ),
+        mqtt_key_file: Path | None = typer.Option(
+            None, help="mqtts: client certificate's key (PEM) [LEEDSWIN_MQTT_KEY_FILE]"
+        ),
         port: int | None = typer.Option(None, help="Port on 127.0.0.1 [LEEDSWIN_API_PORT]"),
         registry: Path | None = typer.Option(None, help=_REGISTRY_HELP),
         device_registry: Path | None = typer.Option(
@@ -39,8 +55,16 @@ def register(app: typer.Typer) -> None:
 
         try:
             api = build(ApiSettings, port=port, registry=registry)
-            influx = build(InfluxSettings, url=influx_url, database=influx_database)
-            mqtt = build(MqttSettings, url=mqtt_url)
+            influx = build(
+                InfluxSettings, url=influx_url, ca_file=influx_ca_file, database=influx_database
+            )
+            mqtt = build(
+                MqttSettings,
+                url=mqtt_url,
+                ca_file=mqtt_ca_file,
+                cert_file=mqtt_cert_file,
+                key_file=mqtt_key_file,
+            )
             bridge = build(BridgeSettings, device_registry=device_registry)
         except ConfigError as exc:
             raise typer.BadParameter(str(exc)) from exc

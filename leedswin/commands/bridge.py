@@ -12,15 +12,31 @@ import typer
 
 from core.errors import ConfigError
 from core.settings import BridgeSettings, InfluxSettings, MqttSettings, build
-from gateway_bridge.service import serve
+from gateway_bridge.service import preflight, serve
 from gateway_bridge.workers import Supervisor
 
 
 def register(app: typer.Typer) -> None:
     @app.command("bridge")
     def bridge_command(
-        mqtt_url: str | None = typer.Option(None, help="mqtt://host:port [LEEDSWIN_MQTT_URL]"),
-        influx_url: str | None = typer.Option(None, help="http://host:port [LEEDSWIN_INFLUX_URL]"),
+        mqtt_url: str | None = typer.Option(
+            None, help="mqtt://host:port or mqtts://host:port [LEEDSWIN_MQTT_URL]"
+        ),
+        mqtt_ca_file: Path | None = typer.Option(
+            None, help="mqtts: CA that signed the broker's certificate [LEEDSWIN_MQTT_CA_FILE]"
+        ),
+        mqtt_cert_file: Path | None = typer.Option(
+            None, help="mqtts: client certificate (PEM) [LEEDSWIN_MQTT_CERT_FILE]"
+        ),
+        mqtt_key_file: Path | None = typer.Option(
+            None, help="mqtts: client certificate's key (PEM) [LEEDSWIN_MQTT_KEY_FILE]"
+        ),
+        influx_url: str | None = typer.Option(
+            None, help="http(s)://host:port [LEEDSWIN_INFLUX_URL]"
+        ),
+        influx_ca_file: Path | None = typer.Option(
+            None, help="https: CA that signed InfluxDB's certificate [LEEDSWIN_INFLUX_CA_FILE]"
+        ),
         influx_database: str | None = typer.Option(
             None, help="v1 database [LEEDSWIN_INFLUX_DATABASE]"
         ),
@@ -71,6 +87,9 @@ def register(app: typer.Typer) -> None:
             mqtt_settings = build(
                 MqttSettings,
                 url=mqtt_url,
+                ca_file=mqtt_ca_file,
+                cert_file=mqtt_cert_file,
+                key_file=mqtt_key_file,
                 client_id=client_id,
                 max_in_flight=max_in_flight,
                 share_group=share_group,
@@ -78,6 +97,7 @@ def register(app: typer.Typer) -> None:
             influx = build(
                 InfluxSettings,
                 url=influx_url,
+                ca_file=influx_ca_file,
                 database=influx_database,
                 org=influx_org,
                 bucket=influx_bucket,
@@ -101,6 +121,7 @@ def register(app: typer.Typer) -> None:
             signal.signal(signal.SIGTERM, request_stop)
             signal.signal(signal.SIGINT, request_stop)
             if workers > 1:
+                preflight(influx)  # a misconfiguration stops us here, not in a restart loop
                 supervisor = Supervisor(mqtt_settings, influx, bridge_settings, workers)
                 drained = supervisor.run(stop)
             else:

@@ -64,7 +64,7 @@ def _fields(fields: dict[str, str]) -> str:
             and entries[j][1] == number + (j - i)
         ):
             j += 1
-        if j - i >= 3:
+        if j - i >= 3 and number is not None:
             out.append(f"`{template.format(f'{number}…{number + j - i - 1}')}` ({unit})")
         else:
             j = i + 1

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from core.errors import ConfigError, PlatformError
 from core.settings import ApiSettings, BridgeSettings, InfluxSettings, InsightsSettings, build
@@ -85,7 +92,7 @@ def register(app: typer.Typer) -> None:
                 open_jobs(settings, influx, api.registry) as jobs,
                 Progress(*columns, console=console) as bar,
             ):
-                tasks: dict[str, int] = {}
+                tasks: dict[str, TaskID] = {}
 
                 def progress(stage: str, done: int, total: int) -> None:
                     if stage not in tasks:

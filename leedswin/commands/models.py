@@ -114,14 +114,15 @@ def decode_with_codec(
         result = codec.decode(f_port, payload, time.time_ns() // 1_000_000, variables)
     except CodecError as exc:
         return {"data": None, "warnings": [], "errors": [exc.reason]}
-    out = {"data": result.data, "warnings": list(result.warnings), "errors": []}
+    errors: list[str] = []
+    out: dict[str, Any] = {"data": result.data, "warnings": list(result.warnings), "errors": errors}
     if result.normalized is not None:
         out["normalized"] = result.normalized
     if model is not None:
         try:
             checked = model.checked(model.map_output(result))
         except DecodeError as exc:
-            out["errors"].append(exc.reason)
+            errors.append(exc.reason)
             return out
         out["readings"] = [
             {

@@ -48,7 +48,16 @@ def register(app: typer.Typer) -> None:
     @app.command("sim")
     def sim_command(
         mqtt_url: str | None = typer.Option(
-            None, help="Broker, mqtt://host:port (env LEEDSWIN_MQTT_URL)"
+            None, help="Broker, mqtt://host:port or mqtts://host:port (env LEEDSWIN_MQTT_URL)"
+        ),
+        mqtt_ca_file: Path | None = typer.Option(
+            None, help="mqtts: CA that signed the broker's certificate [LEEDSWIN_MQTT_CA_FILE]"
+        ),
+        mqtt_cert_file: Path | None = typer.Option(
+            None, help="mqtts: client certificate (PEM) [LEEDSWIN_MQTT_CERT_FILE]"
+        ),
+        mqtt_key_file: Path | None = typer.Option(
+            None, help="mqtts: client certificate's key (PEM) [LEEDSWIN_MQTT_KEY_FILE]"
         ),
         devices: int = typer.Option(10, min=0, help="Simulated devices of known models"),
         uplinks: int = typer.Option(10, min=0, help="Uplinks per device; 0 = until interrupted"),
@@ -91,7 +100,13 @@ def register(app: typer.Typer) -> None:
         if format not in get_args(Format):
             raise typer.BadParameter(f"format must be one of {', '.join(get_args(Format))}")
         try:
-            mqtt = build(MqttSettings, url=mqtt_url)
+            mqtt = build(
+                MqttSettings,
+                url=mqtt_url,
+                ca_file=mqtt_ca_file,
+                cert_file=mqtt_cert_file,
+                key_file=mqtt_key_file,
+            )
             options = SimOptions(
                 devices=devices,
                 uplinks=uplinks,

@@ -244,7 +244,10 @@ def register(app: typer.Typer) -> None:
                 )
             )
             if not bridge_ready.wait(30):
-                raise typer.Exit(f"the bridge did not subscribe to {broker.url} within 30 s")
+                typer.echo(
+                    f"error: the bridge did not subscribe to {broker.url} within 30 s", err=True
+                )
+                raise typer.Exit(1)
 
             api_server = make_server(
                 create_app(api, api_influx, mqtt_as(HOUSING_ACCOUNT), device_registry),

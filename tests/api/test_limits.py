@@ -18,7 +18,7 @@ import pytest
 from fastapi import FastAPI
 
 from api.main import create_app
-from api.models import LiveReading
+from core.feed import LiveReading
 from leedswin.services import LocalInfluxDB, LocalMosquitto, free_port
 from tests.api.conftest import PUBLIC_A, ApiHarness, make_keys, make_settings, serve
 

@@ -76,7 +76,7 @@ def test_series_tagged_home_never_leave_for_a_public_key() -> None:
 )
 def test_live_privacy_fails_closed(topic: str, privacy: str | None, restricted: bool) -> None:
     payload = (
-        '{"dev_eui":"b","model":"m","need":"damp","site":"s","time":"t","lat":53.8,"lon":-1.5,'
+        '{"dev_eui":"b","model":"m","need":"damp","site":"s","time":"t","time_ns":1,"lat":53.8,"lon":-1.5,'
         '"values":{"temperature":20.0}' + (f',"privacy":"{privacy}"' if privacy else "") + "}"
     )
     event = parse_message(topic, payload.encode())
@@ -93,7 +93,7 @@ def test_slow_client_loses_oldest_readings_and_they_are_counted() -> None:
         event = parse_message(
             "leedswin/v1/readings/air_quality/a",
             b'{"dev_eui":"a","model":"m","need":"air_quality","site":"s","privacy":"public",'
-            b'"time":"t","values":{"co2":1.0}}',
+            b'"time":"t","time_ns":1,"values":{"co2":1.0}}',
         )
         with hub.subscribe(PUBLIC) as sub:
             for _ in range(sub.queue.maxsize + 10):
@@ -216,7 +216,7 @@ def test_live_metrics_count_public_readings_only() -> None:
     hub = LiveHub(MqttSettings(), metrics)
     home = (
         b'{"dev_eui":"b","model":"m","need":"damp","site":"s","privacy":"home",'
-        b'"time":"t","values":{"temperature":1.0}}'
+        b'"time":"t","time_ns":1,"values":{"temperature":1.0}}'
     )
     public = home.replace(b'"home"', b'"public"')
     hub._on_message(None, None, Message("leedswin/v1/restricted/readings/damp/b", home))  # type: ignore[arg-type]

@@ -1,4 +1,11 @@
-"""Parsing ChirpStack v4 (JSON, Protobuf) and The Things Stack v3 uplinks; EventError for the rest."""
+"""Parsing ChirpStack v4 (JSON, Protobuf) and The Things Stack v3 uplinks; EventError for the rest.
+
+Sources: ChirpStack v4 ``integration.UplinkEvent`` (chirpstack/chirpstack
+``api/proto/integration/integration.proto``; https://www.chirpstack.io/docs/chirpstack/integrations/events.html)
+and The Things Stack ``ApplicationUp`` (TheThingsNetwork/lorawan-stack
+``api/ttn/lorawan/v3/messages.proto``; https://www.thethingsindustries.com/docs/integrations/data-formats/);
+what the bridge relies on is in docs/uplink-events.md.
+"""
 
 from __future__ import annotations
 

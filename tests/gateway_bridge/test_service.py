@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from prometheus_client import CollectorRegistry
 
 from core.errors import PermanentSinkError
+from core.feed import LiveReading
 from core.settings import BridgeSettings, MqttSettings, build
 from firmware_sim.encoders import ENCODERS
 from gateway_bridge.metrics import BridgeMetrics
@@ -143,6 +145,7 @@ def test_acks_only_after_the_writer_accepted_then_publishes_the_reading() -> Non
         "f_cnt": 42,
         "values": {"temperature": 19.5, "relative_humidity": 61},
     }
+    assert LiveReading.model_validate(feed).model_dump() == feed  # the API's model, field for field
     assert rig.metric("leedswin_bridge_written_total") == 1
     assert rig.metric("leedswin_bridge_acked_total") == 1
     assert rig.metric("leedswin_bridge_in_flight") == 0
@@ -203,8 +206,48 @@ def test_mac_only_frames_are_acked_without_writing() -> None:
 def test_stop_drains_what_was_taken_and_leaves_later_messages_unacked() -> None:
     rig = Rig()
     rig.deliver(8, reading())
-    rig.bridge._accepting = False  # as stop() does first
+    rig.bridge.delivery.stop()  # as stop() does first
     rig.deliver(9, reading())
     assert rig.bridge.stop(timeout=2) is True
     assert rig.client.acks == [(8, 1)]
     assert rig.metric("leedswin_bridge_received_total") == 1
+
+
+def test_acks_go_out_in_receipt_order_for_stored_skipped_and_refused_messages() -> None:
+    """MQTT 5 §4.6: PUBACKs in the order the PUBLISH packets arrived, whatever order they resolve."""
+    rig = Rig()
+    rig.deliver(1, reading())
+    rig.deliver(2, orjson.dumps(samples.tts_dict(f_port=None)), samples.TOPIC_TTS)  # skipped
+    rig.deliver(3, reading())
+    rig.deliver(4, b"{nonsense")  # a dead letter from the start
+    assert rig.client.acks == []  # 2 is resolved, but 1 is not
+    (_, done1), (_, done3), (_, done4) = rig.writer.submissions
+    rig.writer.submissions.clear()
+    done1(PermanentSinkError("field type conflict", 400))  # 1 goes back as a dead letter
+    done3(None)
+    done4(None)
+    assert rig.client.acks == []  # 1's dead letter is not stored yet
+    (_, dead1), *_ = rig.writer.submissions
+    dead1(None)
+    assert rig.client.acks == [(1, 1), (2, 1), (3, 1), (4, 1)]
+    assert rig.metric("leedswin_bridge_acked_total") == 4
+    assert rig.metric("leedswin_bridge_in_flight") == 0
+
+
+def test_the_bridge_enforces_its_own_in_flight_bound() -> None:
+    """Mosquitto 2.0.11 sends past Receive Maximum: the bridge stops reading at the bound."""
+    rig = Rig()
+    rig.bridge.delivery.bound = 2
+    rig.deliver(1, reading())
+    rig.deliver(2, reading())
+    third = threading.Thread(target=rig.deliver, args=(3, reading()))
+    third.start()
+    third.join(0.2)
+    assert third.is_alive() and rig.metric("leedswin_bridge_received_total") == 2
+    _, done1 = rig.writer.submissions.pop(0)
+    done1(None)
+    third.join(10)
+    assert not third.is_alive()
+    assert rig.metric("leedswin_bridge_received_total") == 3
+    rig.writer.flush()
+    assert rig.client.acks == [(1, 1), (2, 1), (3, 1)]

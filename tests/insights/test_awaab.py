@@ -1,4 +1,9 @@
-"""Awaab's Law deadlines over weekends and England & Wales bank holidays."""
+"""Awaab's Law deadlines over weekends and England & Wales bank holidays.
+
+Source: The Hazards in Social Housing (Prescribed Requirements) (England) Regulations 2025
+(SI 2025/1042) and MHCLG's guidance for social landlords, as summarised in insights/awaab.py
+and docs/insights/damp.md.
+"""
 
 from __future__ import annotations
 

@@ -47,6 +47,9 @@ class FakeSink:
     def write(self, body: bytes) -> None:
         self.lines.extend(body.decode().splitlines())
 
+    def ping(self) -> bool:
+        return True
+
 
 def _daqi_lines(settings: InsightsSettings, model: str, no2: float) -> list[str]:
     sink = FakeSink()

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from prometheus_client import CollectorRegistry
 
-from core.errors import PermanentSinkError, RetryableSinkError
+from core.errors import MisconfiguredSinkError, PermanentSinkError, RetryableSinkError
 from core.settings import InfluxSettings
 from leedswin.services import LocalInfluxDB
 from storage.batcher import BatchWriter
@@ -166,7 +166,7 @@ def test_retryable_errors_are_retried_until_written_and_health_follows() -> None
 
 def test_auth_refusal_is_retried_not_reported_as_bad_data() -> None:
     def fail(body: bytes, calls: int) -> Exception | None:
-        return PermanentSinkError("unauthorized", 401) if calls <= 2 else None
+        return MisconfiguredSinkError("unauthorized", 401) if calls <= 2 else None
 
     sink, done = FakeSink(fail), Done()
     batcher = writer(sink)

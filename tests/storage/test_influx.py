@@ -11,7 +11,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from core.errors import PermanentSinkError, QueryError, RetryableSinkError
+from core.errors import (
+    MisconfiguredSinkError,
+    PermanentSinkError,
+    QueryError,
+    RetryableSinkError,
+)
 from core.settings import InfluxSettings
 from leedswin.services import LocalInfluxDB, free_port
 from storage.influx import (
@@ -43,6 +48,7 @@ class FakeInflux:
     requests: list[Recorded] = field(default_factory=list)
     answers: list[tuple[int, bytes, dict[str, str]]] = field(default_factory=list)
     delay: float = 0.0
+    influx: bool = True
 
 
 @pytest.fixture
@@ -65,6 +71,8 @@ def fake_influx() -> Iterator[FakeInflux]:
             status, body, headers = fake.answers.pop(0) if fake.answers else (204, b"", {})
             time.sleep(fake.delay)
             self.send_response(status)
+            if fake.influx:  # every InfluxDB answer carries its version
+                self.send_header("X-Influxdb-Version", "1.6.7~rc0")
             for key, value in headers.items():
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(body)))
@@ -196,9 +204,14 @@ def test_v1_sink_sends_user_and_password_as_basic_auth_never_in_the_url(
         (500, {}, RetryableSinkError, None),
         (503, {"Retry-After": "7"}, RetryableSinkError, 7.0),
         (429, {"Retry-After": "2"}, RetryableSinkError, 2.0),
+        (408, {}, RetryableSinkError, None),
         (400, {}, PermanentSinkError, None),
-        (401, {}, PermanentSinkError, None),
         (413, {}, PermanentSinkError, None),
+        (422, {}, PermanentSinkError, None),
+        (401, {}, MisconfiguredSinkError, None),
+        (403, {}, MisconfiguredSinkError, None),
+        (404, {}, MisconfiguredSinkError, None),
+        (405, {}, MisconfiguredSinkError, None),
     ],
 )
 def test_v1_sink_classifies_statuses(
@@ -215,7 +228,29 @@ def test_v1_sink_classifies_statuses(
     if isinstance(caught.value, RetryableSinkError):
         assert caught.value.retry_after == retry_after
     else:
-        assert isinstance(caught.value, PermanentSinkError) and caught.value.status == status
+        assert isinstance(caught.value, PermanentSinkError | MisconfiguredSinkError)
+        assert caught.value.status == status
+    sink.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (204, MisconfiguredSinkError),
+        (200, MisconfiguredSinkError),
+        (400, MisconfiguredSinkError),
+        (404, MisconfiguredSinkError),
+        (502, RetryableSinkError),
+    ],
+)
+def test_v1_sink_an_answer_that_is_not_influxdb_is_misconfigured(
+    fake_influx: FakeInflux, status: int, kind: type[Exception]
+) -> None:
+    fake_influx.influx = False
+    fake_influx.answers.append((status, b"<html>hello</html>", {}))
+    sink = V1Sink(InfluxSettings(url=fake_influx.url, timeout=2))
+    with pytest.raises(kind):
+        sink.check()
     sink.close()
 
 
@@ -279,6 +314,8 @@ def test_v2_sink_writes_through_the_v2_api(fake_influx: FakeInflux) -> None:
         (500, {}, RetryableSinkError, None),
         (503, {"Retry-After": "5"}, RetryableSinkError, 5.0),
         (429, {"Retry-After": "1"}, RetryableSinkError, 1.0),
+        (401, {}, MisconfiguredSinkError, None),
+        (404, {}, MisconfiguredSinkError, None),
     ],
 )
 def test_v2_sink_maps_api_errors(
@@ -293,7 +330,7 @@ def test_v2_sink_maps_api_errors(
     sink = V2Sink(v2_settings(fake_influx.url))
     with pytest.raises(kind, match="bad line") as caught:
         sink.write(b"m f=1.0 1")
-    if isinstance(caught.value, PermanentSinkError):
+    if isinstance(caught.value, PermanentSinkError | MisconfiguredSinkError):
         assert caught.value.status == status
     else:
         assert isinstance(caught.value, RetryableSinkError)
@@ -333,14 +370,16 @@ def test_v1_sink_recreates_a_dropped_database(influxdb: LocalInfluxDB, influx_db
 
 
 @pytest.mark.integration
-def test_v1_sink_without_create_database_reports_404(
+def test_v1_sink_without_create_database_is_misconfigured(
     influxdb: LocalInfluxDB, influx_db: str
 ) -> None:
     sink = V1Sink(InfluxSettings(url=influxdb.url, database=influx_db, create_database=False))
     sink.ensure_database()
-    with pytest.raises(PermanentSinkError, match="database not found") as caught:
-        sink.write(b"m f=1.0 1")
+    with pytest.raises(MisconfiguredSinkError, match="database not found") as caught:
+        sink.check()
     assert caught.value.status == 404
+    with pytest.raises(MisconfiguredSinkError, match="database not found"):
+        sink.write(b"m f=1.0 1")
     sink.close()
 
 
@@ -354,4 +393,23 @@ def test_v1_sink_partial_write_is_permanent_with_influx_text(
         sink.write(b"m f=1.0 1\nnot line protocol\nm f=2.0 2")
     assert caught.value.status == 400
     assert influxql(influxdb.url, influx_db, 'SELECT count("f") FROM "m"')[0]["values"][0][1] == 2
+    sink.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [(401, MisconfiguredSinkError), (404, MisconfiguredSinkError), (503, RetryableSinkError)],
+)
+def test_v2_sink_check_is_an_empty_write_with_the_token(
+    fake_influx: FakeInflux, status: int, kind: type[Exception]
+) -> None:
+    fake_influx.answers.append((status, b'{"code":"unauthorized","message":"nope"}', {}))
+    sink = V2Sink(v2_settings(fake_influx.url))
+    with pytest.raises(kind):
+        sink.check()
+    (request,) = fake_influx.requests
+    assert (request.path, request.body) == ("/api/v2/write", b"")
+    assert request.query["bucket"] == ["leeds/raw"] and request.authorization == "Token s3cret"
+    fake_influx.answers.append((204, b"", {}))
+    sink.check()
     sink.close()
