@@ -319,6 +319,12 @@ def load_model(
         if not isinstance(codec_name, str) or not codec_name:
             raise ConfigError(f"{where}: codec (the .js file beside this one) is required")
         codec_path = path.parent / codec_name
+        # The codec lives beside its model file (or below it): a path that resolves
+        # elsewhere (``../../etc/passwd``, an absolute path, a symlink out) is refused.
+        if not codec_path.resolve().is_relative_to(path.parent.resolve()):
+            raise ConfigError(
+                f"{where}: codec {codec_name!r} is outside the model file's directory"
+            )
         try:
             source = codec_path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:

@@ -299,6 +299,27 @@ def test_model_file_over_one_mib_is_refused(tmp_path: Path) -> None:
     assert str(path) in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "codec", ["../outside.js", "/etc/passwd", "sub/../../outside.js", "link.js"]
+)
+def test_codec_outside_the_model_directory_is_refused(tmp_path: Path, codec: str) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    (tmp_path / "outside.js").write_text(THERMO)
+    (models / "link.js").symlink_to(tmp_path / "outside.js")
+    path = write_model(models, "t.yaml", {"key": "t1", **BASE, "codec": codec})
+    with pytest.raises(ConfigError, match="outside the model file's directory") as caught:
+        load_model(path)
+    assert str(path) in str(caught.value)
+
+
+def test_codec_in_a_subdirectory_of_the_models_is_allowed(tmp_path: Path) -> None:
+    (tmp_path / "codecs").mkdir()
+    (tmp_path / "codecs" / "t.js").write_text(THERMO)
+    path = write_model(tmp_path, "t.yaml", {"key": "t1", **BASE, "codec": "codecs/t.js"})
+    assert load_model(path).key == "t1"
+
+
 def test_device_registry_with_yaml_aliases_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "devices.yaml"
     path.write_text(alias_bomb() + "devices: []\n")
