@@ -268,4 +268,11 @@ def _message(failure: Mapping[str, Any], limits: Limits) -> str:
         return f"time limit of {limits.time_s * 1000:g} ms CPU exceeded"
     if first == "InternalError: out of memory":
         return f"memory limit of {limits.memory_bytes} bytes exceeded"
+    if first in ("", "null"):
+        # QuickJS throws null when it cannot even allocate the error, e.g. out of
+        # memory while collecting garbage.
+        return (
+            f"memory limit of {limits.memory_bytes} bytes exceeded "
+            "(out of memory, no error object could be made)"
+        )
     return first

@@ -126,6 +126,7 @@ def test_console_logging_is_a_no_op() -> None:
         ("loop.js", "time limit of 50 ms CPU exceeded"),
         ("recursion.js", "stack limit"),
         ("allocation.js", "memory limit of 8388608 bytes exceeded"),
+        ("gc_oom.js", r"memory limit of 8388608 bytes exceeded \(out of memory"),
         ("throws.js", "Error: reserved frame type 0xff"),
         ("string_data.js", "data is string, not an object"),
         ("require.js", "ReferenceError: require is not defined"),
