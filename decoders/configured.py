@@ -85,6 +85,33 @@ _KEYS = {
 _VENDOR_UNIT = "vendor unit"
 _ALL_PORTS = frozenset(range(1, 224))
 _TOLERANCE = 1e-6
+#: Largest model file read: real ones are a few KiB; this bounds what a parser is given.
+MAX_MODEL_FILE_BYTES = 1024 * 1024
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases: model files never need them, and an alias bomb
+    (anchors nested a few levels deep) expands to gigabytes in seconds."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not allowed in model files", mark
+            )
+        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+
+
+def _read_yaml(path: Path) -> Any:
+    """A model file's document; ``ConfigError`` naming the file when too big, aliased or invalid."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_MODEL_FILE_BYTES + 1)
+        if len(raw) > MAX_MODEL_FILE_BYTES:
+            raise ConfigError(f"{path}: model file is larger than {MAX_MODEL_FILE_BYTES} bytes")
+        return yaml.load(raw.decode("utf-8"), Loader=_NoAliasLoader)  # noqa: S506 - SafeLoader
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read model file: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -238,10 +265,7 @@ def load_model(
 ) -> ConfiguredModel:
     """Read one model file and its codec, and run its examples; ``ConfigError`` naming the file."""
     where = str(path)
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{where}: cannot read model file: {exc}") from None
+    doc = _read_yaml(path)
     if not isinstance(doc, dict):
         raise ConfigError(f"{where}: expected a mapping with key, vendor, model, need, …")
     unknown = sorted(set(map(str, doc)) - _KEYS)
@@ -295,6 +319,12 @@ def load_model(
         if not isinstance(codec_name, str) or not codec_name:
             raise ConfigError(f"{where}: codec (the .js file beside this one) is required")
         codec_path = path.parent / codec_name
+        # The codec lives beside its model file (or below it): a path that resolves
+        # elsewhere (``../../etc/passwd``, an absolute path, a symlink out) is refused.
+        if not codec_path.resolve().is_relative_to(path.parent.resolve()):
+            raise ConfigError(
+                f"{where}: codec {codec_name!r} is outside the model file's directory"
+            )
         try:
             source = codec_path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:

@@ -12,6 +12,22 @@ absent ``data``/``frm_payload`` is the empty payload. What marks a payload as
 still encrypted or an uplink as simulated is recorded on the ``Uplink``
 (``encrypted``, ``simulated``) for the pipeline to act on; the sources are in
 docs/uplink-events.md.
+
+What cannot be stored or cannot be true is refused here, as ``EventError``
+(``bad_event``), so it becomes a dead letter stamped at the received time with
+no tags from the event, which InfluxDB accepts; were it passed on, InfluxDB
+would refuse the points and the dead letter alike (same time, same tags).
+
+- An event time (``time``/``gwTime``/``nsTime``, ``received_at``, the Protobuf
+  timestamps) must be a valid RFC 3339 string (JSON) when present, and lie in
+  ``EARLIEST_EVENT_TIME`` .. the bridge's clock + ``MAX_EVENT_AHEAD``. LoRaWAN
+  networks only exist since 2015, so a time before 2000 is a broken clock; a
+  day ahead covers any network server's clock skew. Both bounds sit well inside
+  what InfluxDB stores (1677-09-21 .. 2262-04-11, signed 64-bit ns).
+- Every string that may become a tag (tags/attributes, device profile,
+  application, DevAddr, deduplication id) is at most ``MAX_TAG_CHARS``
+  characters: real site, ward and model names are a few dozen, and InfluxDB
+  refuses (or chokes on) tags of many kilobytes.
 """
 
 from __future__ import annotations
@@ -42,6 +58,12 @@ _RFC3339 = re.compile(
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = _EPOCH.toordinal()
 _MAX_F_PORT = 255
+#: Earliest believable event time (ns since the epoch): 2000-01-01T00:00:00Z.
+EARLIEST_EVENT_TIME = 946_684_800 * 1_000_000_000
+#: How far an event time may lie ahead of the bridge's clock (ns): one day.
+MAX_EVENT_AHEAD = 86_400 * 1_000_000_000
+#: Longest string accepted where the event supplies a tag value or key.
+MAX_TAG_CHARS = 256
 _JOIN_SERVER_CONTEXT = (
     "ChirpStack sent joinServerContext: the AppSKey is held by a join server, "
     "the payload is still encrypted"
@@ -82,6 +104,8 @@ class Uplink:
     encrypted: str = ""
     #: The Things Stack marks uplinks typed in its console or API as ``simulated``.
     simulated: bool = False
+    #: Whether ``time_ns`` came from the event (bounds-checked) or the received time.
+    time_from_event: bool = True
 
 
 def parse_time(text: str) -> int:
@@ -138,6 +162,7 @@ def parse_event(topic: str, payload: bytes, received_ns: int | None = None) -> U
             uplink = _tts(parts, payload, received_ns)
         else:
             raise EventError("topic is neither ChirpStack v4 nor The Things Stack v3 uplink")
+        _check_bounds(uplink)
     except EventError as exc:
         exc.topic, exc.payload = topic, bytes(payload)
         raise
@@ -150,6 +175,30 @@ def parse_event(topic: str, payload: bytes, received_ns: int | None = None) -> U
             "fPort 0 or absent: MAC-only frame", topic=topic, payload=bytes(payload)
         )
     return uplink
+
+
+def _check_bounds(uplink: Uplink) -> None:
+    """``EventError`` when the event's own time or a tag-bound string cannot be stored or true."""
+    if uplink.time_from_event:
+        latest = time.time_ns() + MAX_EVENT_AHEAD
+        if not EARLIEST_EVENT_TIME <= uplink.time_ns <= latest:
+            raise EventError(
+                f"event time {uplink.time_ns} ns is outside 2000-01-01 .. one day after "
+                "the bridge's clock"
+            )
+    strings = {
+        "device profile": uplink.device_profile,
+        "applicationId": uplink.application_id,
+        "devAddr": uplink.dev_addr,
+        "deduplication id": uplink.dedup_id,
+    }
+    for key, value in uplink.tags.items():
+        if len(key) > MAX_TAG_CHARS:
+            raise EventError(f"a tag key is {len(key)} characters, limit {MAX_TAG_CHARS}")
+        strings[f"tag {key}"] = value
+    for what, value in strings.items():
+        if len(value) > MAX_TAG_CHARS:
+            raise EventError(f"{what} is {len(value)} characters, limit {MAX_TAG_CHARS}")
 
 
 def _now_ns(received_ns: int | None) -> int:
@@ -188,14 +237,30 @@ def _uint(value: Any, what: str, maximum: int) -> int:
     return number
 
 
-def _time(*candidates: Any) -> int | None:
-    for value in candidates:
-        if isinstance(value, str) and value:
-            try:
-                return parse_time(value)
-            except ValueError as exc:
-                raise EventError(str(exc)) from exc
+def _time(*candidates: tuple[str, Any]) -> int | None:
+    """The first present time, by field name; a present one that is no RFC 3339 string is bad.
+
+    A number or other non-string is never read as "no time": stamping such an
+    event with the bridge's clock would make each redelivery a new point.
+    """
+    for what, value in candidates:
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise EventError(f"{what} is not an RFC 3339 string: {value!r}"[:200])
+        try:
+            return parse_time(value)
+        except ValueError as exc:
+            raise EventError(f"{what}: {exc}"[:200]) from exc
     return None
+
+
+def _timestamp(stamp: Any, what: str) -> int:
+    """A Protobuf ``Timestamp`` → ns; ``EventError`` outside its documented range."""
+    # google.protobuf.Timestamp: nanos in 0..999,999,999 (timestamp.proto).
+    if not 0 <= stamp.nanos < 1_000_000_000:
+        raise EventError(f"{what}.nanos {stamp.nanos} outside 0..999999999")
+    return stamp.seconds * 1_000_000_000 + stamp.nanos
 
 
 def _tags(value: Any) -> dict[str, str]:
@@ -254,10 +319,15 @@ def _chirpstack_json(payload: bytes, received_ns: int | None) -> Uplink:
     rx = [g for g in body.get("rxInfo") or () if isinstance(g, dict)]
     rssi, snr = _best_gateway(rx)
     first = rx[0] if rx else {}
-    time_ns = _time(body.get("time"), first.get("gwTime"), first.get("nsTime"))
+    time_ns = _time(
+        ("time", body.get("time")),
+        ("rxInfo[0].gwTime", first.get("gwTime")),
+        ("rxInfo[0].nsTime", first.get("nsTime")),
+    )
     return Uplink(
         dev_eui=_eui(info.get("devEui"), "deviceInfo.devEui"),
         time_ns=_now_ns(received_ns) if time_ns is None else time_ns,
+        time_from_event=time_ns is not None,
         f_port=f_port,
         f_cnt=_uint(body.get("fCnt"), "fCnt", 0xFFFFFFFF),
         payload=b"" if data is None else _b64(data, "data"),
@@ -285,19 +355,17 @@ def _chirpstack_protobuf(payload: bytes, received_ns: int | None) -> Uplink:
     if event.f_port > _MAX_F_PORT:
         raise EventError(f"fPort {event.f_port} outside 0..{_MAX_F_PORT}")
     best = max(event.rx_info, key=lambda g: g.rssi, default=None)
+    time_ns: int | None = None
     if event.HasField("time"):
-        time_ns = event.time.seconds * 1_000_000_000 + event.time.nanos
+        time_ns = _timestamp(event.time, "time")
     elif event.rx_info and event.rx_info[0].HasField("gw_time"):
-        stamp = event.rx_info[0].gw_time
-        time_ns = stamp.seconds * 1_000_000_000 + stamp.nanos
+        time_ns = _timestamp(event.rx_info[0].gw_time, "rxInfo[0].gwTime")
     elif event.rx_info and event.rx_info[0].HasField("ns_time"):
-        stamp = event.rx_info[0].ns_time
-        time_ns = stamp.seconds * 1_000_000_000 + stamp.nanos
-    else:
-        time_ns = _now_ns(received_ns)
+        time_ns = _timestamp(event.rx_info[0].ns_time, "rxInfo[0].nsTime")
     return Uplink(
         dev_eui=_eui(info.dev_eui, "deviceInfo.devEui"),
-        time_ns=time_ns,
+        time_ns=_now_ns(received_ns) if time_ns is None else time_ns,
+        time_from_event=time_ns is not None,
         f_port=event.f_port,
         f_cnt=event.f_cnt,
         payload=bytes(event.data),
@@ -326,12 +394,16 @@ def _tts(parts: list[str], payload: bytes, received_ns: int | None) -> Uplink:
     data = message.get("frm_payload")  # TTS leaves zero values out, an empty payload too
     rx = [g for g in message.get("rx_metadata") or () if isinstance(g, dict)]
     rssi, snr = _best_gateway(rx)
-    time_ns = _time(body.get("received_at"), message.get("received_at"))
+    time_ns = _time(
+        ("received_at", body.get("received_at")),
+        ("uplink_message.received_at", message.get("received_at")),
+    )
     application = ids.get("application_ids")
     versions = message.get("version_ids")
     return Uplink(
         dev_eui=_eui(ids.get("dev_eui"), "end_device_ids.dev_eui"),
         time_ns=_now_ns(received_ns) if time_ns is None else time_ns,
+        time_from_event=time_ns is not None,
         f_port=f_port,
         f_cnt=_uint(message.get("f_cnt"), "f_cnt", 0xFFFFFFFF),
         payload=b"" if data is None else _b64(data, "frm_payload"),

@@ -37,6 +37,13 @@ class BridgeMetrics:
             ["reason"],
             registry=registry,
         )
+        self.dead_letter_refused = Counter(
+            "leedswin_bridge_dead_letter_refused",
+            "Dead letters InfluxDB refused too (acknowledged; only a log line keeps the message), "
+            "by error code",
+            ["reason"],
+            registry=registry,
+        )
         self.skipped = Counter(
             "leedswin_bridge_skipped",
             "Messages acknowledged without storing anything (MAC-only frames, simulated uplinks)",

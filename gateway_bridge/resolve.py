@@ -2,7 +2,10 @@
 
 The registry file wins; otherwise what the network server tells us (device
 profile name, device tags) fills in. Privacy fails closed: unless the registry
-or an event tag says ``public`` explicitly, the device is treated as a home.
+or an event tag says ``public`` explicitly, the device is treated as a home. The
+event tag must be exactly ``public`` (lower case, no spaces): a tag typed as
+``"PUBLIC "`` or ``"Public"`` is a mistake someone should fix, not a reason to
+publish a device that may be in a home.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ class Resolver:
                 f"not in the registry, profile {uplink.device_profile!r} is no model, no model tag",
             )
         privacy = record.privacy if record is not None and record.privacy else None
-        privacy = privacy or tags.get("privacy", "").strip().lower()
+        privacy = privacy or tags.get("privacy", "")
         return Device(
             dev_eui=uplink.dev_eui,
             model=model,

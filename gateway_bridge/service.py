@@ -258,6 +258,8 @@ class Bridge:
                     topic,
                     payload.hex(),
                 )
+                self.metrics.dead_letter_refused.labels(outcome.reason).inc()
+                self.dead_letters[f"refused-{outcome.reason}"] += 1
             else:
                 log.warning("event=points_refused error=%r topic=%s", str(error), topic)
                 point = dead_letter(

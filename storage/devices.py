@@ -73,6 +73,14 @@ class _LineLoader(yaml.SafeLoader):
         mapping["__line__"] = node.start_mark.line + 1
         return mapping
 
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        # A registry never needs aliases; refusing them stops an alias bomb before expansion.
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases are not allowed", self.peek_event().start_mark
+            )
+        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()

@@ -126,6 +126,7 @@ def test_console_logging_is_a_no_op() -> None:
         ("loop.js", "time limit of 50 ms CPU exceeded"),
         ("recursion.js", "stack limit"),
         ("allocation.js", "memory limit of 8388608 bytes exceeded"),
+        ("gc_oom.js", r"memory limit of 8388608 bytes exceeded \(out of memory"),
         ("throws.js", "Error: reserved frame type 0xff"),
         ("string_data.js", "data is string, not an object"),
         ("require.js", "ReferenceError: require is not defined"),
@@ -145,6 +146,20 @@ def test_hostile_codec_is_a_typed_error_and_the_next_uplink_decodes(
         assert isinstance(caught.value, DecodeError)
         assert caught.value.code == "codec_error"
         assert codec.decode(1, b"\x07").data == {"n": 7}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("file", ["catch_oom.js", "catch_oom_reset.js"])
+def test_a_codec_that_catches_its_limit_errors_is_stopped_by_the_wall_clock(file: str) -> None:
+    # The interrupt QuickJS raises at the CPU limit becomes a catchable "out of memory"
+    # when the heap is full, so these loops outlive it; the wall-clock bound ends them.
+    codec = load(HOSTILE / file, Limits(wall_s=0.5))
+    for _ in range(2):  # the second call runs in a fresh process
+        with pytest.raises(
+            CodecError, match="wall-clock limit of 500 ms exceeded|limit of"
+        ) as caught:
+            codec.decode(1, b"\x01")
+        assert caught.value.code == "codec_error"
 
 
 def test_garbage_results_are_codec_errors() -> None:

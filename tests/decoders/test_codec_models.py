@@ -268,3 +268,61 @@ def test_decode_with_codec_refuses_unreadable_or_broken_codecs(tmp_path: Path) -
     broken.write_text("function decodeUplink(i) {")
     with pytest.raises(ConfigError, match="SyntaxError"):
         decode_with_codec(broken, 1, b"")
+
+
+def alias_bomb(width: int = 10, depth: int = 8) -> str:
+    """Anchors ``width`` wide and ``depth`` deep: 10**8 strings once expanded."""
+    lines = ['a0: &a0 "lol"']
+    for level in range(1, depth + 1):
+        refs = ", ".join(f"*a{level - 1}" for _ in range(width))
+        lines.append(f"a{level}: &a{level} [{refs}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_model_file_with_yaml_aliases_is_refused_before_expansion(tmp_path: Path) -> None:
+    (tmp_path / "t.js").write_text(THERMO)
+    text = yaml.safe_dump({"key": "t1", **BASE}) + "examples:\n"
+    text += "  - input: {fPort: 1, bytes: [60]}\n    description: *a8\n"
+    path = tmp_path / "t.yaml"
+    path.write_text(alias_bomb() + text)
+    with pytest.raises(ConfigError, match="aliases") as caught:
+        load_model(path)
+    assert str(path) in str(caught.value)
+
+
+def test_model_file_over_one_mib_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "t.js").write_text(THERMO)
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump({"key": "t1", **BASE}) + "#" + "x" * (1024 * 1024) + "\n")
+    with pytest.raises(ConfigError, match="larger than 1048576 bytes") as caught:
+        load_model(path)
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "codec", ["../outside.js", "/etc/passwd", "sub/../../outside.js", "link.js"]
+)
+def test_codec_outside_the_model_directory_is_refused(tmp_path: Path, codec: str) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    (tmp_path / "outside.js").write_text(THERMO)
+    (models / "link.js").symlink_to(tmp_path / "outside.js")
+    path = write_model(models, "t.yaml", {"key": "t1", **BASE, "codec": codec})
+    with pytest.raises(ConfigError, match="outside the model file's directory") as caught:
+        load_model(path)
+    assert str(path) in str(caught.value)
+
+
+def test_codec_in_a_subdirectory_of_the_models_is_allowed(tmp_path: Path) -> None:
+    (tmp_path / "codecs").mkdir()
+    (tmp_path / "codecs" / "t.js").write_text(THERMO)
+    path = write_model(tmp_path, "t.yaml", {"key": "t1", **BASE, "codec": "codecs/t.js"})
+    assert load_model(path).key == "t1"
+
+
+def test_device_registry_with_yaml_aliases_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "devices.yaml"
+    path.write_text(alias_bomb() + "devices: []\n")
+    with pytest.raises(ConfigError, match="aliases") as caught:
+        load_devices(path)
+    assert str(path) in str(caught.value)

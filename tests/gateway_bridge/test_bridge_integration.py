@@ -348,3 +348,50 @@ def test_history_status_withheld_encrypted_simulated_and_empty_uplinks_land_wher
     assert metric("leedswin_bridge_withheld_total", field="temperature") == 3
     assert metric("leedswin_bridge_unknown_parts_total") == 1
     assert metric("leedswin_bridge_status_uplinks_total") == 3
+
+
+def test_times_and_tags_influxdb_cannot_store_become_counted_dead_letters(
+    mosquitto: LocalMosquitto,
+    influxdb: LocalInfluxDB,
+    influx_db: str,
+    running_bridge: CollectorRegistry,
+) -> None:
+    """Year 1, year 9999 and a 100 KB site tag: each a stored dead letter, the next uplink stored."""
+    f_port, payload = ENCODERS["elsys-ers"](VALUES["elsys-ers"])
+
+    def event(index: int, when: str = EVENT_TIME, site: str = "ok") -> tuple[str, bytes]:
+        body = samples.chirpstack_dict(
+            payload,
+            dev_eui=eui(600 + index),
+            f_port=f_port,
+            profile="elsys-ers",
+            tags={"site": site, "privacy": "public"},
+        )
+        body["time"] = when
+        return samples.topic_chirpstack(eui(600 + index)), orjson.dumps(body)
+
+    broken = [
+        event(0, when="0001-01-01T00:00:00Z"),
+        event(1, when="9999-12-31T23:59:59Z"),
+        event(2, site="s" * 100_000),
+    ]
+    publisher = Publisher(mosquitto.url)
+    for index, message in enumerate(broken):
+        publisher.publish_all([message, event(10 + index)])
+    publisher.close()
+    wait_until(
+        lambda: running_bridge.get_sample_value("leedswin_bridge_acked_total") == 6,
+        30,
+        "every message acked",
+    )
+    labels = {"reason": "bad_event"}
+    assert running_bridge.get_sample_value("leedswin_bridge_dead_lettered_total", labels) == 3
+    refused = running_bridge.get_sample_value("leedswin_bridge_dead_letter_refused_total", labels)
+    assert not refused
+    url, db = influxdb.url, influx_db
+    letters = rows(url, db, "SELECT * FROM dead_letter")
+    assert len(letters) == 3
+    assert {r["reason"] for r in letters} == {"bad_event"}
+    assert all(r["privacy"] == "home" and not r.get("site") for r in letters)
+    uplinks = count(url, db, 'SELECT count("f_cnt") FROM uplink GROUP BY dev_eui')
+    assert uplinks == {eui(610 + i): 1 for i in range(3)}

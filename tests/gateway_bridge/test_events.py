@@ -9,7 +9,7 @@ what the bridge relies on is in docs/uplink-events.md.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -331,3 +331,102 @@ def test_json_ish_tts_events_raise_only_event_error(
         parse_event(samples.TOPIC_TTS, payload)
     except EventError:
         pass
+
+
+# Times InfluxDB cannot store (its range is 1677-09-21 .. 2262-04-11) or that cannot be true.
+IMPOSSIBLE_TIMES = [
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59Z",
+    "1677-09-21T00:12:43Z",
+    "1999-12-31T23:59:59Z",
+    "2262-04-11T23:47:16Z",
+]
+
+
+@pytest.mark.parametrize("encode", [samples.chirpstack_json, samples.chirpstack_protobuf])
+@pytest.mark.parametrize("when", IMPOSSIBLE_TIMES)
+def test_event_time_outside_believable_range_is_bad_event(encode: Any, when: str) -> None:
+    body = samples.chirpstack_dict(PAYLOAD)
+    body["time"] = when
+    with pytest.raises(EventError, match="outside 2000-01-01") as caught:
+        parse_event(samples.topic_chirpstack(), encode(body), received_ns=1)
+    assert caught.value.code == "bad_event"
+
+
+def test_event_time_more_than_a_day_ahead_is_bad_event() -> None:
+    body = samples.chirpstack_dict(PAYLOAD)
+    body["time"] = format_time(int((datetime.now(UTC) + timedelta(days=2)).timestamp()) * 10**9)
+    with pytest.raises(EventError, match="outside"):
+        parse_event(samples.topic_chirpstack(), samples.chirpstack_json(body))
+    body["time"] = format_time(int((datetime.now(UTC) + timedelta(hours=1)).timestamp()) * 10**9)
+    assert parse_event(samples.topic_chirpstack(), samples.chirpstack_json(body)).time_ns > 0
+
+
+def test_tts_received_at_outside_range_is_bad_event() -> None:
+    body = samples.tts_dict(PAYLOAD)
+    body["received_at"] = "9999-12-31T23:59:59Z"
+    with pytest.raises(EventError, match="outside"):
+        parse_event(samples.TOPIC_TTS, orjson.dumps(body))
+
+
+@pytest.mark.parametrize("value", [12345, 1.5, True, "", [], {"seconds": 1}])
+@pytest.mark.parametrize("key", ["time", "gwTime", "nsTime"])
+def test_chirpstack_time_present_but_not_rfc3339_string_is_bad_event(key: str, value: Any) -> None:
+    # A number must not be read as "no time" (stamped with the bridge's clock, so a
+    # redelivery would be a second point).
+    body = samples.chirpstack_dict(PAYLOAD)
+    if key == "time":
+        body["time"] = value
+    else:
+        body.pop("time")
+        body["rxInfo"][0].pop("gwTime", None)
+        body["rxInfo"][0][key] = value
+    with pytest.raises(EventError, match="RFC 3339"):
+        parse_event(samples.topic_chirpstack(), samples.chirpstack_json(body), received_ns=1)
+
+
+@pytest.mark.parametrize("value", [12345, "", "yesterday"])
+@pytest.mark.parametrize("where", ["body", "uplink_message"])
+def test_tts_received_at_not_rfc3339_string_is_bad_event(where: str, value: Any) -> None:
+    body = samples.tts_dict(PAYLOAD)
+    body.pop("received_at", None)
+    body["uplink_message"].pop("received_at", None)
+    (body if where == "body" else body["uplink_message"])["received_at"] = value
+    with pytest.raises(EventError, match="RFC 3339"):
+        parse_event(samples.TOPIC_TTS, orjson.dumps(body), received_ns=1)
+
+
+def test_absent_time_is_the_received_time() -> None:
+    body = samples.chirpstack_dict(PAYLOAD)
+    body.pop("time")
+    for gateway in body["rxInfo"]:
+        gateway.pop("gwTime", None)
+        gateway.pop("nsTime", None)
+    assert parse_event(samples.topic_chirpstack(), samples.chirpstack_json(body), 7).time_ns == 7
+
+
+@pytest.mark.parametrize("encode", [samples.chirpstack_json, samples.chirpstack_protobuf])
+@pytest.mark.parametrize("tag", ["site", "ward", "model", "privacy", "anything"])
+def test_tag_value_too_long_for_influxdb_is_bad_event(encode: Any, tag: str) -> None:
+    body = samples.chirpstack_dict(PAYLOAD, tags={tag: "x" * 100_000})
+    with pytest.raises(EventError, match="limit 256"):
+        parse_event(samples.topic_chirpstack(), encode(body))
+    body = samples.chirpstack_dict(PAYLOAD, tags={tag: "x" * 256})
+    assert parse_event(samples.topic_chirpstack(), encode(body)).tags[tag] == "x" * 256
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("deviceProfileName", "p" * 300), ("applicationId", "a" * 300)]
+)
+def test_device_info_strings_too_long_are_bad_event(key: str, value: str) -> None:
+    body = samples.chirpstack_dict(PAYLOAD)
+    body["deviceInfo"][key] = value
+    with pytest.raises(EventError, match="limit 256"):
+        parse_event(samples.topic_chirpstack(), samples.chirpstack_json(body))
+
+
+def test_tts_attribute_too_long_is_bad_event() -> None:
+    body = samples.tts_dict(PAYLOAD)
+    body["attributes"] = {"site": "s" * 100_000}
+    with pytest.raises(EventError, match="limit 256"):
+        parse_event(samples.TOPIC_TTS, orjson.dumps(body))

@@ -58,11 +58,14 @@ def test_no_model_anywhere() -> None:
     assert EUI in str(info.value)
 
 
-@pytest.mark.parametrize("privacy", [None, "", "Public ", "private", "PUBLIC-ish"])
+@pytest.mark.parametrize(
+    "privacy",
+    [None, "", "Public ", "PUBLIC ", "Public", " public", "public\n", "private", "PUBLIC-ish"],
+)
 def test_privacy_fails_closed_to_home(privacy: str | None) -> None:
+    # Only the exact tag value "public" publishes an unregistered device.
     tags = {"model": "elsys-ers"} if privacy is None else {"model": "elsys-ers", "privacy": privacy}
-    expected = "public" if privacy == "Public " else "home"
-    assert Resolver().resolve(uplink(**tags)).privacy == expected
+    assert Resolver().resolve(uplink(**tags)).privacy == "home"
 
 
 def test_registry_home_beats_a_public_tag(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +20,7 @@ from firmware_sim.encoders import ENCODERS
 from gateway_bridge.metrics import BridgeMetrics
 from gateway_bridge.pipeline import Pipeline
 from gateway_bridge.resolve import Resolver
-from gateway_bridge.service import Bridge
+from gateway_bridge.service import Bridge, _summarise_dead_letters
 from storage.points import Point
 from tests.gateway_bridge import samples
 
@@ -182,6 +183,19 @@ def test_refused_points_become_a_dead_letter_before_the_ack() -> None:
     on_done(None)
     assert rig.client.acks == [(4, 1)]
     assert rig.metric("leedswin_bridge_dead_lettered_total", reason="sink_rejected") == 1
+
+
+def test_refused_dead_letter_is_counted_and_summarised(caplog: pytest.LogCaptureFixture) -> None:
+    rig = Rig()
+    rig.deliver(5, b"{nonsense")
+    _, on_done = rig.writer.submissions.pop()
+    on_done(PermanentSinkError("time outside range", 400))
+    assert rig.client.acks == [(5, 1)]
+    assert rig.metric("leedswin_bridge_dead_letter_refused_total", reason="bad_event") == 1
+    assert rig.metric("leedswin_bridge_dead_lettered_total", reason="bad_event") == 0
+    with caplog.at_level(logging.INFO, logger="gateway_bridge.service"):
+        _summarise_dead_letters(rig.bridge)
+    assert "refused-bad_event:1" in caplog.text
 
 
 def test_no_ack_on_a_newer_connection() -> None:
