@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated
 
@@ -23,7 +23,7 @@ from fastapi.security import APIKeyHeader
 from api.live import LiveHub
 from api.metrics import ApiMetrics
 from api.ratelimit import RateLimiter
-from api.scoped import Principal, QueryRunner, ScopedReadings
+from api.scoped import Principal, PublicDevices, QueryRunner, ScopedReadings
 from core.settings import ApiSettings
 from storage.devices import DeviceRegistry
 from storage.registry import ApiKeys, Scope
@@ -50,6 +50,7 @@ class Services:
     metrics: ApiMetrics
     influx_ping: Callable[[], bool]
     devices: DeviceRegistry
+    public_devices: PublicDevices = field(default_factory=PublicDevices)
 
 
 def get_services(request: Request) -> Services:
@@ -117,6 +118,7 @@ def get_scoped(services: ServicesDep, principal: PrincipalDep) -> ScopedReadings
         timedelta(days=services.settings.max_range_days),
         restricted,
         hidden=() if principal.sees_home else services.devices.not_public(),
+        public=lambda: services.public_devices.get(services.public_influx),
     )
 
 
