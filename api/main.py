@@ -56,6 +56,7 @@ from api.routes import (
     registry,
     tenancies,
 )
+from api.routing import valid_unicode
 from api.security import StreamTokens
 from core.errors import QueryError
 from core.settings import ApiSettings, InfluxSettings, MqttSettings
@@ -194,16 +195,28 @@ def _store_error(exc: QueryError) -> tuple[int, str]:
 
 
 def _short_inputs(errors: Any) -> Any:
-    """Validation errors with long ``input`` values cut: a 2 MB field is not echoed back."""
+    """Validation errors with long ``input`` values cut (a 2 MB field is not echoed back) and
+    nothing echoed that is not valid Unicode (a lone surrogate cannot be encoded)."""
     out = []
     for error in errors:
         error = dict(error)
         value = error.get("input")
-        if isinstance(value, str | bytes) and len(value) > _ECHO_CHARS:
+        if not valid_unicode(value) or isinstance(value, bytes):
+            error["input"] = "<not valid Unicode, not echoed>"
+        elif isinstance(value, str) and len(value) > _ECHO_CHARS:
             error["input"] = f"<{len(value)} characters, not echoed>"
         elif isinstance(value, dict | list) and len(repr(value)) > _ECHO_CHARS:
             error["input"] = "<not echoed>"
-        out.append(error)
+        encoded = jsonable_encoder(error)
+        if not valid_unicode(encoded):
+            # A message or context quoting the input: keep only where and what kind.
+            encoded = {
+                "loc": encoded.get("loc"),
+                "msg": "not valid Unicode",
+                "type": encoded.get("type"),
+                "input": error["input"] if valid_unicode(error.get("input")) else None,
+            }
+        out.append(encoded)
     return out
 
 
@@ -276,9 +289,7 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(
-            {"detail": jsonable_encoder(_short_inputs(exc.errors()))}, status_code=422
-        )
+        return JSONResponse({"detail": _short_inputs(exc.errors())}, status_code=422)
 
     app.state.audit_recorder = AuditRecorder(
         api.registry,
