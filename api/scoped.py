@@ -117,7 +117,8 @@ class Principal:
 
 
 def parse_duration(text: str) -> timedelta:
-    """``15m``/``1h``/``1d`` -> timedelta; anything else is a ValueError (never reaches InfluxQL)."""
+    """``15m``/``1h``/``1d`` -> timedelta; anything else is a ValueError (never reaches InfluxQL),
+    and a duration longer than ``timedelta.max`` (``999999999w``) an OverflowError."""
     return timedelta(microseconds=duration_ns(text) // 1000)
 
 

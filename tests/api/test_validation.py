@@ -128,3 +128,11 @@ def test_validation_errors_never_echo_what_cannot_be_encoded() -> None:
 def test_every_router_checks_bodies_for_valid_unicode() -> None:
     for router in ROUTERS:
         assert router.route_class is UnicodeJsonRoute
+
+
+@pytest.mark.parametrize("every", ["999999999w", "999999999d", "15251w"])
+def test_absurd_bucket_widths_get_a_clear_message(api: ApiHarness, every: str) -> None:
+    response = api.get("/v1/aggregates", "public", quantity="temperature", every=every)
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"][-1] == "every" and error["msg"].startswith("bucket wider than"), error
