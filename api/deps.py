@@ -92,12 +92,18 @@ def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+def scope_refusal(minimum: Scope) -> str:
+    """``needs an admin key`` / ``needs a housing key``: the 403 detail, with the right article."""
+    article = "an" if minimum.value[:1] in "aeiou" else "a"
+    return f"needs {article} {minimum.value} key"
+
+
 def require_scope(minimum: Scope) -> Callable[[Principal], Principal]:
     """A dependency admitting keys whose scope includes ``minimum`` (admin > housing > public)."""
 
     def check(principal: PrincipalDep) -> Principal:
         if not principal.scope.includes(minimum):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"needs a {minimum.value} key")
+            raise HTTPException(status.HTTP_403_FORBIDDEN, scope_refusal(minimum))
         return principal
 
     return check
