@@ -274,6 +274,7 @@ def create_app(
     app.state.services_factory = services_factory
     app.state.stream_tokens = StreamTokens()
     app.state.influx_settings = influx  # erasure and export (api.routes.tenancies)
+    app.state.forwarded_allow_ips = api.forwarded_allow_ips  # read by server_config
     for router in ROUTERS:
         versioned = any(
             isinstance(route, APIRoute) and route.path.startswith("/v1") for route in router.routes
@@ -333,11 +334,17 @@ class ApiServer(uvicorn.Server):
 
 def server_config(app: FastAPI, host: str, port: int, log_level: str = "info") -> uvicorn.Config:
     """The uvicorn configuration the app expects: h11 (whose incomplete-event limit is raised
-    so oversized headers reach ``api.guard`` and get 431, not a reset), a short grace period."""
+    so oversized headers reach ``api.guard`` and get 431, not a reset), a short grace period,
+    and ``X-Forwarded-For`` trusted only from ``ApiSettings.forwarded_allow_ips`` (uvicorn's
+    own default trusts 127.0.0.1, so a local client could pick any address for the
+    wrong-key throttle)."""
+    proxies: tuple[str, ...] = getattr(app.state, "forwarded_allow_ips", ())
     return uvicorn.Config(
         app,
         host=host,
         port=port,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=list(proxies),
         http="h11",
         ws="websockets-sansio",
         log_level=log_level,
