@@ -97,6 +97,8 @@ log = logging.getLogger(__name__)
 REVOCATION_CHECK_SECONDS = 1.0
 #: Longest a shutdown waits for requests still running once live streams have been ended.
 SHUTDOWN_GRACE_SECONDS = 1.0
+#: Longest a shutdown waits for ended live streams to send their own close.
+STREAM_CLOSE_SECONDS = 0.5
 #: Longest a truncated ``input`` in a 422 body: the error names the field, it need not echo it.
 _ECHO_CHARS = 100
 
@@ -318,6 +320,14 @@ def create_app(
     return app
 
 
+async def _streams_ended(app: FastAPI) -> None:
+    """Wait (at most ``STREAM_CLOSE_SECONDS``) until no live stream is open."""
+    services: Services = app.state.services
+    deadline = asyncio.get_running_loop().time() + STREAM_CLOSE_SECONDS
+    while services.live.open_streams() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
+
+
 class ApiServer(uvicorn.Server):
     """uvicorn's server that ends live streams first when asked to stop, so Ctrl-C does not
     wait for SSE clients (which would otherwise hold their responses open for ever)."""
@@ -327,8 +337,10 @@ class ApiServer(uvicorn.Server):
         target = getattr(app, "app", app)  # uvicorn may wrap the app (proxy headers)
         while not isinstance(target, FastAPI) and hasattr(target, "app"):
             target = target.app
-        if isinstance(target, FastAPI):
-            end_streams(target)
+        if isinstance(target, FastAPI) and end_streams(target):
+            # Let the stream handlers send their own close (WebSocket 1001, SSE ``close``)
+            # first: uvicorn closes a WebSocket still open at shutdown with 1012.
+            await _streams_ended(target)
         await super().shutdown(sockets)
 
 
