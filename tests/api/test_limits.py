@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from api.main import create_app, server_config
 from api.models import LiveReading
@@ -219,6 +221,15 @@ def test_a_burst_of_wrong_keys_is_throttled_per_address(
     for i in range(20):
         forged = {"X-API-Key": "lw_wrong", "X-Forwarded-For": f"203.0.113.{i}"}
         assert harness.client.get("/v1/devices", headers=forged).status_code == 429
+    # On the live WebSocket too: a wrong key is closed 4429, a valid one streams.
+    ws = guarded[0].replace("http://", "ws://") + "/v1/live/ws"
+    with connect(ws, additional_headers={"X-API-Key": "lw_wrong"}, open_timeout=10) as refused:
+        with pytest.raises(ConnectionClosed) as closed:
+            refused.recv(timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
+    with connect(ws, additional_headers={"X-API-Key": harness.keys.public}) as accepted:
+        with pytest.raises(TimeoutError):
+            accepted.recv(timeout=0.2)
     assert harness.client.get("/healthz").status_code == 200
     metrics = httpx.get(f"http://127.0.0.1:{guarded[3]}/metrics").text
     assert 'leedswin_api_refused_total{reason="429"}' in metrics
