@@ -12,7 +12,7 @@ home database), housing keys' on ``influx`` (both databases).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated
 
@@ -22,7 +22,7 @@ from fastapi.security import APIKeyHeader
 from api.live import LiveHub
 from api.metrics import ApiMetrics
 from api.ratelimit import RateLimiter
-from api.scoped import Principal, QueryRunner, ScopedReadings
+from api.scoped import Principal, PublicDevices, QueryRunner, ScopedReadings
 from core.settings import ApiSettings
 from storage.devices import DeviceRegistry
 from storage.registry import ApiKeys, Registry, Scope
@@ -49,6 +49,7 @@ class Services:
     metrics: ApiMetrics
     influx_ping: Callable[[], bool]
     devices: DeviceRegistry
+    public_devices: PublicDevices = field(default_factory=PublicDevices)
 
 
 def get_services(request: Request) -> Services:
@@ -90,12 +91,18 @@ def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+def scope_refusal(minimum: Scope) -> str:
+    """``needs an admin key`` / ``needs a housing key``: the 403 detail, with the right article."""
+    article = "an" if minimum.value[:1] in "aeiou" else "a"
+    return f"needs {article} {minimum.value} key"
+
+
 def require_scope(minimum: Scope) -> Callable[[Principal], Principal]:
     """A dependency admitting keys whose scope includes ``minimum`` (admin > housing > public)."""
 
     def check(principal: PrincipalDep) -> Principal:
         if not principal.scope.includes(minimum):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"needs a {minimum.value} key")
+            raise HTTPException(status.HTTP_403_FORBIDDEN, scope_refusal(minimum))
         return principal
 
     return check
@@ -116,6 +123,7 @@ def get_scoped(services: ServicesDep, principal: PrincipalDep) -> ScopedReadings
         timedelta(days=services.settings.max_range_days),
         restricted,
         hidden=() if principal.sees_home else services.devices.not_public(),
+        public=lambda: services.public_devices.get(services.public_influx),
     )
 
 

@@ -4,9 +4,15 @@
   431, a body over ``MAX_BODY_BYTES`` 413 (RFC 9110 §15.5.15/§15.5.14, RFC 6585 §5),
   before any route runs. The server must let such requests through to here
   (``api.main.server_config`` raises h11's incomplete-event limit to allow it).
-- Wrong or missing keys are throttled per client address: each 401 (or
-  WebSocket close 4401) spends a token of that address's bucket; an empty
-  bucket answers 429 with Retry-After, so keys cannot be guessed at speed.
+- Wrong or missing keys are throttled per client address: each failed
+  authentication (a 401, or a WebSocket close 4401) spends a token of that
+  address's bucket, and once it is empty such a failure is answered 429 with
+  Retry-After (WebSocket: 4429) instead, so keys cannot be tried at speed. Only
+  failures are charged and refused: a valid key always passes, so one client
+  sending wrong keys cannot lock out others behind the same proxy. The client
+  address is the socket's peer unless ``LEEDSWIN_API_FORWARDED_ALLOW_IPS``
+  names the proxy (``api.main.server_config``): a forged ``X-Forwarded-For``
+  buys no fresh bucket.
 - Every response is counted by route template and status; an unexpected
   exception becomes a typed 500 body, is counted and logged, never re-raised.
 """
@@ -29,8 +35,6 @@ log = logging.getLogger(__name__)
 MAX_URL_BYTES = 8 * 1024
 MAX_HEADER_BYTES = 32 * 1024
 MAX_BODY_BYTES = 64 * 1024
-#: Paths whose requests need a key, so a throttled address is refused there.
-_KEYED_PREFIXES = ("/v1/", "/metrics")
 
 
 def _route(scope: Scope) -> str:
@@ -46,6 +50,10 @@ def _json(status: int, detail: str, headers: dict[str, str] | None = None) -> li
         {"type": "http.response.start", "status": status, "headers": raw},
         {"type": "http.response.body", "body": body},
     ]
+
+
+def _too_many(retry: int) -> str:
+    return f"too many requests with a wrong or missing key; retry in {retry} s"
 
 
 class Guard:
@@ -80,15 +88,11 @@ class Guard:
             return 414, f"URL longer than {MAX_URL_BYTES} bytes", {}
         if sum(len(k) + len(v) for k, v in scope["headers"]) > MAX_HEADER_BYTES:
             return 431, f"request headers larger than {MAX_HEADER_BYTES} bytes", {}
-        if scope["path"].startswith(_KEYED_PREFIXES):
-            retry = self.bad_keys.wait(self._client(scope))
-            if retry:
-                return (
-                    429,
-                    f"too many requests with a wrong or missing key; retry in {retry} s",
-                    {"Retry-After": str(retry)},
-                )
         return None
+
+    def _charge(self, scope: Scope) -> int:
+        """Charge a failed authentication to its address; seconds to wait when over the limit."""
+        return self.bad_keys.take(self._client(scope))
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -112,6 +116,7 @@ class Guard:
 
         received = 0
         too_large = False
+        throttled = False
 
         async def limited_receive() -> Message:
             # A chunked body past the limit: answer 413 now, and tell the app the client left.
@@ -130,12 +135,20 @@ class Guard:
             return message
 
         async def counted_send(message: Message) -> None:
-            nonlocal status, response_started
-            if too_large:
-                return  # the 413 went out already
+            nonlocal status, response_started, throttled
+            if too_large or throttled:
+                return  # the 413, or the 429 in place of a 401, went out already
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
+                retry = self._charge(scope) if status == 401 else 0
+                if retry:
+                    throttled = True
+                    status = 429
+                    metrics.refused.labels("429").inc()
+                    for reply in _json(429, _too_many(retry), {"Retry-After": str(retry)}):
+                        await send(reply)
+                    return
             await send(message)
 
         try:
@@ -150,8 +163,6 @@ class Guard:
                 if not response_started:
                     for message in _json(500, "internal error; it has been logged"):
                         await send(message)
-        if status == 401:
-            self.bad_keys.take(self._client(scope))
         route = _route(scope)
         metrics.requests.labels(route, scope["method"], str(status)).inc()
         metrics.latency.labels(route).observe(time.perf_counter() - started)
@@ -169,7 +180,10 @@ class Guard:
 
         async def watched_send(message: Message) -> None:
             if message["type"] == "websocket.close" and message.get("code") == 4401:
-                self.bad_keys.take(self._client(scope))
+                retry = self._charge(scope)
+                if retry:
+                    self._metrics().refused.labels("429").inc()
+                    message = {"type": "websocket.close", "code": 4429, "reason": _too_many(retry)}
             await send(message)
 
         await self.app(scope, receive, watched_send)

@@ -181,6 +181,10 @@ class LiveHub:
                     self._metrics.live_dropped.inc()
             sub.queue.put_nowait(event.reading)
 
+    def open_streams(self) -> int:
+        """How many streams are open (ended ones leave once their handler has closed them)."""
+        return len(self._subs)
+
     def key_ids(self) -> set[str]:
         """Keys with an open stream (to check them for revocation)."""
         return {sub.principal.key_id for sub in self._subs}

@@ -56,6 +56,7 @@ from api.routes import (
     registry,
     tenancies,
 )
+from api.routing import valid_unicode
 from api.security import StreamTokens
 from core.errors import QueryError
 from core.feed import LiveReading
@@ -97,6 +98,8 @@ log = logging.getLogger(__name__)
 REVOCATION_CHECK_SECONDS = 1.0
 #: Longest a shutdown waits for requests still running once live streams have been ended.
 SHUTDOWN_GRACE_SECONDS = 1  # uvicorn takes whole seconds
+#: Longest a shutdown waits for ended live streams to send their own close.
+STREAM_CLOSE_SECONDS = 0.5
 #: Longest a truncated ``input`` in a 422 body: the error names the field, it need not echo it.
 _ECHO_CHARS = 100
 
@@ -197,16 +200,28 @@ def _store_error(exc: QueryError) -> tuple[int, str]:
 
 
 def _short_inputs(errors: Any) -> Any:
-    """Validation errors with long ``input`` values cut: a 2 MB field is not echoed back."""
+    """Validation errors with long ``input`` values cut (a 2 MB field is not echoed back) and
+    nothing echoed that is not valid Unicode (a lone surrogate cannot be encoded)."""
     out = []
     for error in errors:
         error = dict(error)
         value = error.get("input")
-        if isinstance(value, str | bytes) and len(value) > _ECHO_CHARS:
+        if not valid_unicode(value) or isinstance(value, bytes):
+            error["input"] = "<not valid Unicode, not echoed>"
+        elif isinstance(value, str) and len(value) > _ECHO_CHARS:
             error["input"] = f"<{len(value)} characters, not echoed>"
         elif isinstance(value, dict | list) and len(repr(value)) > _ECHO_CHARS:
             error["input"] = "<not echoed>"
-        out.append(error)
+        encoded = jsonable_encoder(error)
+        if not valid_unicode(encoded):
+            # A message or context quoting the input: keep only where and what kind.
+            encoded = {
+                "loc": encoded.get("loc"),
+                "msg": "not valid Unicode",
+                "type": encoded.get("type"),
+                "input": error["input"] if valid_unicode(error.get("input")) else None,
+            }
+        out.append(encoded)
     return out
 
 
@@ -264,6 +279,7 @@ def create_app(
     app.state.services_factory = services_factory
     app.state.stream_tokens = StreamTokens()
     app.state.influx_settings = influx  # erasure and export (api.routes.tenancies)
+    app.state.forwarded_allow_ips = api.forwarded_allow_ips  # read by server_config
     for router in ROUTERS:
         versioned = any(
             isinstance(route, APIRoute) and route.path.startswith("/v1") for route in router.routes
@@ -279,9 +295,7 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(
-            {"detail": jsonable_encoder(_short_inputs(exc.errors()))}, status_code=422
-        )
+        return JSONResponse({"detail": _short_inputs(exc.errors())}, status_code=422)
 
     app.state.audit_recorder = AuditRecorder(
         api.registry,
@@ -309,6 +323,14 @@ def create_app(
     return app
 
 
+async def _streams_ended(app: FastAPI) -> None:
+    """Wait (at most ``STREAM_CLOSE_SECONDS``) until no live stream is open."""
+    services: Services = app.state.services
+    deadline = asyncio.get_running_loop().time() + STREAM_CLOSE_SECONDS
+    while services.live.open_streams() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
+
+
 class ApiServer(uvicorn.Server):
     """uvicorn's server that ends live streams first when asked to stop, so Ctrl-C does not
     wait for SSE clients (which would otherwise hold their responses open for ever)."""
@@ -318,18 +340,26 @@ class ApiServer(uvicorn.Server):
         target = getattr(app, "app", app)  # uvicorn may wrap the app (proxy headers)
         while not isinstance(target, FastAPI) and hasattr(target, "app"):
             target = target.app
-        if isinstance(target, FastAPI):
-            end_streams(target)
+        if isinstance(target, FastAPI) and end_streams(target):
+            # Let the stream handlers send their own close (WebSocket 1001, SSE ``close``)
+            # first: uvicorn closes a WebSocket still open at shutdown with 1012.
+            await _streams_ended(target)
         await super().shutdown(sockets)
 
 
 def server_config(app: FastAPI, host: str, port: int, log_level: str = "info") -> uvicorn.Config:
     """The uvicorn configuration the app expects: h11 (whose incomplete-event limit is raised
-    so oversized headers reach ``api.guard`` and get 431, not a reset), a short grace period."""
+    so oversized headers reach ``api.guard`` and get 431, not a reset), a short grace period,
+    and ``X-Forwarded-For`` trusted only from ``ApiSettings.forwarded_allow_ips`` (uvicorn's
+    own default trusts 127.0.0.1, so a local client could pick any address for the
+    wrong-key throttle)."""
+    proxies: tuple[str, ...] = getattr(app.state, "forwarded_allow_ips", ())
     return uvicorn.Config(
         app,
         host=host,
         port=port,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=list(proxies),
         http="h11",
         ws="websockets-sansio",
         log_level=log_level,

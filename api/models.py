@@ -159,7 +159,7 @@ class RegistryDevicePublic(BaseModel):
 class ApiKeyPublic(BaseModel):
     key_id: str
     name: str
-    scope: Literal["public", "housing", "admin"]
+    scope: Literal["public", "operations", "housing", "admin"]
     created: datetime
     revoked: datetime | None
 

@@ -62,7 +62,11 @@ def bucket_width(every: str, max_days: int) -> timedelta:
     """
     try:
         width = parse_duration(every)
-    except (ValueError, OverflowError) as exc:
+    except OverflowError:
+        # Wider than any timedelta: the same answer as any other too-wide bucket, not
+        # Python's "int too large to convert to C int".
+        raise invalid("query", "every", f"bucket wider than {max_days} days", every) from None
+    except ValueError as exc:
         raise invalid("query", "every", str(exc) or "not a duration", every) from None
     if width > timedelta(days=max_days):
         raise invalid("query", "every", f"bucket wider than {max_days} days", every)

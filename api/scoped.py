@@ -1,10 +1,14 @@
 """The only way request handlers reach InfluxDB: queries scoped to what a principal may see.
 
 Every statement must carry the ``{privacy}`` marker in its WHERE clause; for a
-public key it becomes ``"privacy" = $scope_privacy`` (bound to ``public``) and
-excludes every device the registry does not mark public, so a device
-reclassified as home (or labelled public by another bridge's registry) is in no
-public answer, site aggregates included. A statement without the marker is
+public key it becomes ``"privacy" = $scope_privacy`` (bound to ``public``) and,
+when some device the registry marks home has public points, an inclusion regex
+listing only the other public devices, so a device reclassified as home (or
+labelled public by another bridge's registry) is in no public answer, site
+aggregates included. Public-path query texts never name a home device: any
+InfluxDB 1.x user can read every running query with ``SHOW QUERIES``, so an
+exclusion list would hand the public account every home DevEUI. A statement
+without the marker is
 refused. Public keys' queries also run on a client whose credentials cannot
 read the home database at all (``api.deps``). Handlers get a
 ``ScopedReadings``, never the client, so forgetting the privacy filter in a
@@ -14,7 +18,10 @@ only from fixed whitelists; every user-supplied value is a bound ``$param``.
 
 from __future__ import annotations
 
+import math
 import re
+import threading
+import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,7 +30,14 @@ from typing import Any, Final, Literal, Protocol
 from decoders.registry import SPECS
 from storage.query import Series, duration_literal, duration_ns, time_ns
 from storage.registry import Scope
-from storage.schema import NEED_MEASUREMENT, QUANTITY_MEASUREMENT, TAG_KEYS, UPLINK, measurement_of
+from storage.schema import (
+    NEED_MEASUREMENT,
+    PRIVACY_PUBLIC,
+    QUANTITY_MEASUREMENT,
+    TAG_KEYS,
+    UPLINK,
+    measurement_of,
+)
 
 PRIVACY_MARKER: Final = "{privacy}"
 
@@ -50,16 +64,44 @@ _DEVICE_TAGS: Final = TAG_KEYS
 _HEX_EUI: Final = re.compile(r"[0-9a-f]{16}")
 
 
-def _exclusion(dev_euis: Collection[str]) -> str:
-    """`` AND "dev_eui" !~ /^(?:…)$/`` for DevEUIs (16 hex digits, so safe in a regex literal)."""
-    safe = sorted(eui for eui in dev_euis if _HEX_EUI.fullmatch(eui))
-    if not safe:
-        return ""
-    return f' AND "dev_eui" !~ /^(?:{"|".join(safe)})$/'
+#: The DevEUIs tagged public in any measurement of the public database (InfluxDB's index;
+#: the text names no device).
+_PUBLIC_DEV_EUIS: Final = (
+    f'SHOW TAG VALUES WITH KEY = "dev_eui" WHERE "privacy" = \'{PRIVACY_PUBLIC}\''
+)
+
+
+def _inclusion(dev_euis: Collection[str]) -> str:
+    """`` AND "dev_eui" =~ /^(?:…)$/`` for DevEUIs (16 hex digits, so safe in a regex literal)."""
+    return f' AND "dev_eui" =~ /^(?:{"|".join(sorted(dev_euis))})$/'
 
 
 class QueryRunner(Protocol):
     def query(self, q: str, params: dict[str, Any] | None = None) -> list[Series]: ...
+
+
+class PublicDevices:
+    """The DevEUIs with public points in the public database, asked of InfluxDB at most once
+    per ``ttl`` seconds (``SHOW TAG VALUES``; only 16-hex-digit values are kept)."""
+
+    def __init__(self, ttl: float = 5.0) -> None:
+        self._ttl = ttl
+        self._lock = threading.Lock()
+        self._at = -math.inf
+        self._dev_euis: frozenset[str] = frozenset()
+
+    def get(self, runner: QueryRunner) -> frozenset[str]:
+        with self._lock:
+            if time.monotonic() - self._at >= self._ttl:
+                found = set()
+                for series in runner.query(_PUBLIC_DEV_EUIS):
+                    for row in series.values:
+                        value = dict(zip(series.columns, row, strict=False)).get("value")
+                        if isinstance(value, str) and _HEX_EUI.fullmatch(value):
+                            found.add(value)
+                self._dev_euis = frozenset(found)
+                self._at = time.monotonic()
+            return self._dev_euis
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +118,8 @@ class Principal:
 
 
 def parse_duration(text: str) -> timedelta:
-    """``15m``/``1h``/``1d`` -> timedelta; anything else is a ValueError (never reaches InfluxQL)."""
+    """``15m``/``1h``/``1d`` -> timedelta; anything else is a ValueError (never reaches InfluxQL),
+    and a duration longer than ``timedelta.max`` (``999999999w``) an OverflowError."""
     return timedelta(microseconds=duration_ns(text) // 1000)
 
 
@@ -136,30 +179,42 @@ class ScopedReadings:
         max_range: timedelta,
         restricted: Callable[[str], bool] = lambda dev_eui: False,
         hidden: Collection[str] = (),
+        public: Callable[[], Collection[str]] = frozenset,
     ) -> None:
         """``restricted(dev_eui)``: the device registry says home (or unknown) for this device;
-        ``hidden``: every DevEUI the registry marks home.
+        ``hidden``: every DevEUI the registry marks home; ``public()``: the DevEUIs with
+        public points in the public database (``PublicDevices.get``).
 
-        Both beat a ``public`` tag on stored data (say, written before the device was
-        reclassified): for public keys, ``hidden`` devices are filtered out inside
-        InfluxDB, so site aggregates never include them, and series of a
-        ``restricted`` device are dropped from results as well.
+        The registry beats a ``public`` tag on stored data (say, written before the
+        device was reclassified): for public keys, when a ``hidden`` device has public
+        points, the query names only the *other* public devices (never a hidden one),
+        so site aggregates never include it; series of a ``restricted`` device are
+        dropped from results as well.
         """
         self._runner = runner
         self.principal = principal
         self._max_range = max_range
         self._restricted = restricted
-        self._exclusion = _exclusion(hidden)
+        self._inclusion = ""
+        self._nothing = False
+        if not principal.sees_home and hidden:
+            seen = frozenset(public())
+            if seen & frozenset(hidden):
+                shown = seen - frozenset(hidden)
+                self._nothing = not shown
+                self._inclusion = _inclusion(shown) if shown else ""
 
     def query(self, statement: str, params: dict[str, Any] | None = None) -> list[Series]:
         """Run one statement whose WHERE clause holds ``{privacy}``; refuse it otherwise."""
         if statement.count(PRIVACY_MARKER) != 1:
             raise ValueError("scoped statements must contain exactly one {privacy} marker")
         bound = dict(params or {})
+        if self._nothing:
+            return []  # every device with public points is home in the registry
         if self.principal.sees_home:
             clause = '"privacy" =~ /.*/'
         else:
-            clause = f'("privacy" = $scope_privacy{self._exclusion})'
+            clause = f'("privacy" = $scope_privacy{self._inclusion})'
             bound["scope_privacy"] = "public"
         series = self._runner.query(statement.replace(PRIVACY_MARKER, clause), bound)
         if not self.principal.sees_home:
@@ -312,6 +367,7 @@ __all__: Sequence[str] = [
     "AggregateFn",
     "GroupBy",
     "Principal",
+    "PublicDevices",
     "ScopedReadings",
     "parse_duration",
 ]

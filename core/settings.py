@@ -455,6 +455,11 @@ class ApiSettings(_Settings):
         ge=1,
         description="Wrong or missing keys one client address may send per minute before 429",
     )
+    forwarded_allow_ips: tuple[str, ...] = Field(
+        (),
+        description="Reverse proxies (IPs or CIDRs, JSON list) whose X-Forwarded-For gives the"
+        " client address; empty: trust none, the client is the socket's peer",
+    )
     audit_retention_days: int = Field(
         730,
         ge=1,

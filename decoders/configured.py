@@ -49,6 +49,7 @@ from typing import Any, Literal
 
 import yaml
 
+from core import yamlfile
 from core.errors import CodecError, ConfigError, DecodeError
 from core.needs import NEEDS, Need
 from core.quantities import CANONICAL_UNITS
@@ -89,19 +90,6 @@ _TOLERANCE = 1e-6
 MAX_MODEL_FILE_BYTES = 1024 * 1024
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """SafeLoader that refuses aliases: model files never need them, and an alias bomb
-    (anchors nested a few levels deep) expands to gigabytes in seconds."""
-
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
-        if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark
-            raise yaml.composer.ComposerError(
-                None, None, "YAML aliases (*name) are not allowed in model files", mark
-            )
-        return super().compose_node(parent, index)  # type: ignore[no-any-return]
-
-
 def _read_yaml(path: Path) -> Any:
     """A model file's document; ``ConfigError`` naming the file when too big, aliased or invalid."""
     try:
@@ -109,7 +97,7 @@ def _read_yaml(path: Path) -> Any:
             raw = handle.read(MAX_MODEL_FILE_BYTES + 1)
         if len(raw) > MAX_MODEL_FILE_BYTES:
             raise ConfigError(f"{path}: model file is larger than {MAX_MODEL_FILE_BYTES} bytes")
-        return yaml.load(raw.decode("utf-8"), Loader=_NoAliasLoader)  # noqa: S506 - SafeLoader
+        return yamlfile.load(raw.decode("utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read model file: {exc}") from None
 

@@ -24,7 +24,9 @@ from typing import Any
 
 import yaml
 
+from core import yamlfile
 from core.errors import ConfigError
+from core.yamlfile import NoAliasLoader
 from storage.schema import PRIVACY_HOME, PRIVACY_PUBLIC
 
 log = logging.getLogger(__name__)
@@ -65,21 +67,13 @@ class DeviceRecord:
     removed_on: str = ""
 
 
-class _LineLoader(yaml.SafeLoader):
+class _LineLoader(NoAliasLoader):
     """SafeLoader that remembers each mapping's line, so errors can name it."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         mapping = super().construct_mapping(node, deep=deep)
         mapping["__line__"] = node.start_mark.line + 1
         return mapping
-
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
-        # A registry never needs aliases; refusing them stops an alias bomb before expansion.
-        if self.check_event(yaml.AliasEvent):
-            raise yaml.composer.ComposerError(
-                None, None, "YAML aliases are not allowed", self.peek_event().start_mark
-            )
-        return super().compose_node(parent, index)  # type: ignore[no-any-return]
 
 
 def _text(value: Any) -> str:
@@ -156,7 +150,7 @@ def _rows(path: Path) -> list[tuple[dict[str, Any], str]]:
             rows.append(({k.strip(): v for k, v in row.items() if k is not None}, where))
         return rows
     try:
-        document = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        document = yamlfile.load(text, _LineLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
     devices = document.get("devices") if isinstance(document, dict) else None
@@ -281,7 +275,7 @@ def set_privacy(path: Path, dev_eui: str, privacy: str) -> DeviceRecord:
         fieldnames = list(reader.fieldnames or COLUMNS)
         rows = list(reader)
     else:
-        document = yaml.safe_load(text)
+        document = yamlfile.load(text)
         rows = document["devices"]
     for row in rows:
         if _text(row.get("dev_eui")).lower() == dev_eui:

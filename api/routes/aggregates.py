@@ -20,9 +20,10 @@ from api.params import (
     invalid,
     time_range,
 )
+from api.routing import UnicodeJsonRoute
 from api.scoped import AggregateFn
 
-router = APIRouter(prefix="/v1/aggregates", tags=["aggregates"])
+router = APIRouter(prefix="/v1/aggregates", tags=["aggregates"], route_class=UnicodeJsonRoute)
 
 
 @router.get("", response_model=AggregatePublic)

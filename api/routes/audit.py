@@ -10,9 +10,10 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import AdminDep, RegistryDep
+from api.routing import UnicodeJsonRoute
 from storage.audit import AuditLog
 
-router = APIRouter(prefix="/v1", tags=["audit"])
+router = APIRouter(prefix="/v1", tags=["audit"], route_class=UnicodeJsonRoute)
 
 
 class AuditRecordPublic(BaseModel):

@@ -7,10 +7,11 @@ from fastapi import APIRouter, HTTPException, status
 from api.deps import ScopedReadingsDep, ServicesDep
 from api.models import DevicePublic, ListPublic
 from api.params import DevEuiPath, ModelQuery, NeedQuery, SiteQuery
+from api.routing import UnicodeJsonRoute
 from api.scoped import DeviceRow
 from storage.devices import DeviceRecord
 
-router = APIRouter(prefix="/v1/devices", tags=["devices"])
+router = APIRouter(prefix="/v1/devices", tags=["devices"], route_class=UnicodeJsonRoute)
 
 
 def device_public(row: DeviceRow, record: DeviceRecord | None) -> DevicePublic:

@@ -18,12 +18,13 @@ from pydantic import BaseModel, Field
 from api.deps import ServicesDep, require_scope
 from api.models import ErrorPublic
 from api.params import DevEuiPath
+from api.routing import UnicodeJsonRoute
 from api.scoped import Principal
 from insights.fleet import FleetEvent, FleetStore
 from storage.registry import Scope
 from storage.schema import PRIVACY_PUBLIC
 
-router = APIRouter(prefix="/v1/fleet", tags=["fleet"])
+router = APIRouter(prefix="/v1/fleet", tags=["fleet"], route_class=UnicodeJsonRoute)
 
 OperationsDep = Annotated[Principal, Depends(require_scope(Scope.OPERATIONS))]
 

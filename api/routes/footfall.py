@@ -15,10 +15,11 @@ from pydantic import BaseModel, Field
 from api.deps import ScopedReadingsDep, SettingsDep
 from api.models import FootfallSitePublic, ListPublic
 from api.params import EndQuery, StartQuery, time_range
+from api.routing import UnicodeJsonRoute
 from api.scoped import ns_to_datetime
 from storage.schema import FOOTFALL_COUNTS
 
-router = APIRouter(prefix="/v1/footfall", tags=["footfall"])
+router = APIRouter(prefix="/v1/footfall", tags=["footfall"], route_class=UnicodeJsonRoute)
 
 SitePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.\- ]{1,64}$", description="Site name")]
 

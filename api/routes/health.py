@@ -15,8 +15,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import AdminDep, ServicesDep
 from api.models import ErrorPublic, Health
+from api.routing import UnicodeJsonRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=UnicodeJsonRoute)
 
 
 @router.get("/healthz", response_model=Health)

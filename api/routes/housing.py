@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationError
 from api.deps import HousingDep, RegistryDep, ScopedReadingsDep
 from api.models import ErrorPublic
 from api.params import DevEuiPath, invalid
+from api.routing import UnicodeJsonRoute
 from api.scoped import ns_to_datetime
 from insights.alerts import Alert, AlertStore
 from storage.registry import Registry
@@ -25,7 +26,7 @@ from storage.tenancy import Tenancies
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/v1/housing", tags=["housing"])
+router = APIRouter(prefix="/v1/housing", tags=["housing"], route_class=UnicodeJsonRoute)
 
 #: The actions ``insights.alerts.ACTIONS`` accepts (a test keeps the two in step).
 Action = Literal[

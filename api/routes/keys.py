@@ -7,9 +7,10 @@ from fastapi import APIRouter, HTTPException, status
 from api.deps import AdminDep, ServicesDep
 from api.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ErrorPublic, ListPublic
 from api.params import invalid
+from api.routing import UnicodeJsonRoute
 from storage.registry import ApiKey, Scope
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"])
+router = APIRouter(prefix="/v1/keys", tags=["keys"], route_class=UnicodeJsonRoute)
 
 
 def key_public(key: ApiKey) -> ApiKeyPublic:

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query
 from api.deps import ScopedReadingsDep
 from api.models import LatestPublic, ListPublic
 from api.params import Need, SiteQuery
+from api.routing import UnicodeJsonRoute
 
-router = APIRouter(prefix="/v1/latest", tags=["latest"])
+router = APIRouter(prefix="/v1/latest", tags=["latest"], route_class=UnicodeJsonRoute)
 
 
 @router.get("", response_model=ListPublic[LatestPublic])

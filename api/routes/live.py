@@ -21,9 +21,10 @@ from api.deps import API_KEY_HEADER, PrincipalDep, ServicesDep
 from api.live import Subscription
 from api.models import StreamTokenPublic
 from api.params import DevEuiQuery, NeedQuery, SiteQuery
+from api.routing import UnicodeJsonRoute
 from api.security import StreamPrincipalDep, StreamTokensDep, stream_authenticate
 
-router = APIRouter(prefix="/v1/live", tags=["live"])
+router = APIRouter(prefix="/v1/live", tags=["live"], route_class=UnicodeJsonRoute)
 
 KEEPALIVE_SECONDS = 15.0
 #: WebSocket close codes by why the server ended the stream.

@@ -9,9 +9,10 @@ from fastapi import APIRouter, HTTPException, Query, status
 from api.deps import ScopedReadingsDep, SettingsDep
 from api.models import ReadingPage, ReadingPublic
 from api.params import DevEuiPath, EndQuery, Quantity, StartQuery, invalid, time_range
+from api.routing import UnicodeJsonRoute
 from core.quantities import CANONICAL_UNITS
 
-router = APIRouter(prefix="/v1/devices", tags=["readings"])
+router = APIRouter(prefix="/v1/devices", tags=["readings"], route_class=UnicodeJsonRoute)
 
 
 @router.get("/{dev_eui}/readings", response_model=ReadingPage)

@@ -10,10 +10,11 @@ from fastapi import APIRouter, HTTPException, status
 
 from api.deps import AdminDep, ServicesDep
 from api.models import ListPublic, RegistryDevicePublic
+from api.routing import UnicodeJsonRoute
 from core.errors import ConfigError
 from storage.devices import load_devices
 
-router = APIRouter(prefix="/v1/registry", tags=["registry"])
+router = APIRouter(prefix="/v1/registry", tags=["registry"], route_class=UnicodeJsonRoute)
 
 
 @router.get("/devices", response_model=ListPublic[RegistryDevicePublic])

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from api.deps import HousingDep, RegistryDep
 from api.models import ErrorPublic
 from api.params import EARLIEST, LATEST
+from api.routing import UnicodeJsonRoute
 from core.settings import InfluxSettings
 from insights.alerts import AlertStore
 from insights.lifecycle import erase_tenancy, export_tenancy
@@ -30,7 +31,7 @@ from storage.tenancy import (
     TenancyError,
 )
 
-router = APIRouter(prefix="/v1/housing", tags=["tenancies"])
+router = APIRouter(prefix="/v1/housing", tags=["tenancies"], route_class=UnicodeJsonRoute)
 
 _LO, _HI = REF_LENGTH
 RefPath = Annotated[

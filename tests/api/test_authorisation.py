@@ -104,7 +104,10 @@ def test_missing_or_bad_key_is_401(
 
 def test_key_admin_needs_admin_scope(api: ApiHarness) -> None:
     assert api.get("/v1/keys", "public").status_code == 403
-    assert api.get("/v1/keys", "housing").status_code == 403
+    refused = api.get("/v1/keys", "housing")
+    assert refused.status_code == 403 and refused.json()["detail"] == "needs an admin key"
+    housing = api.get("/v1/housing/alerts", "public")
+    assert housing.status_code == 403 and housing.json()["detail"] == "needs a housing key"
     keys = api.get("/v1/keys", "admin").json()
     assert {k["scope"] for k in keys["data"]} == set(SCOPES)
     assert all("token" not in k and "hash" not in k for k in keys["data"])

@@ -172,6 +172,11 @@ def test_actions_are_validated_before_they_are_stored(housing_api: ApiHarness) -
     long = "y" * 5000  # under the body limit, over the note's: refused without the echo
     response = housing_api.client.post(url, json={"action": "note", "note": long}, headers=headers)
     assert response.status_code == 422 and long not in response.text
+    surrogate = '{"action":"note","note":"\\ud800"}'  # JSON escaping a lone surrogate
+    response = housing_api.client.post(
+        url, content=surrogate, headers={**headers, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422 and "surrogate" in response.text, response.text
     after = housing_api.get(f"/v1/housing/alerts/{alert['id']}", "housing").json()
     assert len(after["events"]) == before
     assert housing_api.get("/v1/housing/alerts", "housing").status_code == 200

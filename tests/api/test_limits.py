@@ -16,9 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
-from api.main import create_app
+from api.main import create_app, server_config
 from core.feed import LiveReading
+from core.settings import ApiSettings, InfluxSettings, MqttSettings
 from leedswin.services import LocalInfluxDB, LocalMosquitto, free_port
 from tests.api.conftest import PUBLIC_A, ApiHarness, make_keys, make_settings, serve
 
@@ -209,8 +212,37 @@ def test_a_burst_of_wrong_keys_is_throttled_per_address(
         if response.status_code == 429:
             assert int(response.headers["Retry-After"]) >= 1
     assert statuses.count(401) <= 11 and statuses.count(429) >= 989
-    # The address stays refused even with a good key until its bucket refills.
-    assert harness.get("/v1/devices", "public").status_code == 429
+    # Only failures are refused: a valid key from the same address (say, another client
+    # behind the same proxy) always passes, and is not charged.
+    for _ in range(3):
+        assert harness.get("/v1/keys", "admin").status_code == 200
+    assert harness.get("/v1/devices", None).status_code == 429
+    # A forged X-Forwarded-For from 127.0.0.1 buys no fresh bucket (no proxy is trusted).
+    for i in range(20):
+        forged = {"X-API-Key": "lw_wrong", "X-Forwarded-For": f"203.0.113.{i}"}
+        assert harness.client.get("/v1/devices", headers=forged).status_code == 429
+    # On the live WebSocket too: a wrong key is closed 4429, a valid one streams.
+    ws = guarded[0].replace("http://", "ws://") + "/v1/live/ws"
+    with connect(ws, additional_headers={"X-API-Key": "lw_wrong"}, open_timeout=10) as refused:
+        with pytest.raises(ConnectionClosed) as closed:
+            refused.recv(timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
+    with connect(ws, additional_headers={"X-API-Key": harness.keys.public}) as accepted:
+        with pytest.raises(TimeoutError):
+            accepted.recv(timeout=0.2)
     assert harness.client.get("/healthz").status_code == 200
     metrics = httpx.get(f"http://127.0.0.1:{guarded[3]}/metrics").text
     assert 'leedswin_api_refused_total{reason="429"}' in metrics
+
+
+def test_proxy_headers_are_trusted_only_from_configured_proxies(tmp_path: Path) -> None:
+    def config(**api: object) -> object:
+        settings = ApiSettings(registry=tmp_path / "r.sqlite3", **api)
+        app = create_app(settings, InfluxSettings(), MqttSettings())
+        return server_config(app, "127.0.0.1", 0)
+
+    default = config()
+    assert default.proxy_headers is False  # type: ignore[attr-defined]
+    proxied = config(forwarded_allow_ips=("10.1.2.3",))
+    assert proxied.proxy_headers is True  # type: ignore[attr-defined]
+    assert proxied.forwarded_allow_ips == ["10.1.2.3"]  # type: ignore[attr-defined]

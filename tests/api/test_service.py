@@ -13,7 +13,7 @@ from api.live import LiveHub, Subscription, parse_message
 from api.main import create_app
 from api.metrics import ApiMetrics
 from api.ratelimit import RateLimiter
-from api.scoped import Principal, ScopedReadings
+from api.scoped import Principal, PublicDevices, ScopedReadings
 from core.settings import ApiSettings, InfluxSettings, MqttSettings
 from leedswin.services import LocalInfluxDB, LocalMosquitto, free_port
 from storage.query import Series
@@ -55,6 +55,47 @@ def test_scoped_queries_always_carry_the_privacy_filter() -> None:
 def test_statements_without_exactly_one_privacy_marker_are_refused(statement: str) -> None:
     with pytest.raises(ValueError, match="privacy"):
         ScopedReadings(RecordingRunner(), PUBLIC, timedelta(days=1)).query(statement)
+
+
+@pytest.mark.parametrize(
+    ("public", "expected"),
+    [
+        # No home device has public points: no device regex at all.
+        ({PUBLIC_A.dev_eui}, '("privacy" = $scope_privacy)'),
+        # One has: only the other public devices are named, never the home one.
+        (
+            {PUBLIC_A.dev_eui, PUBLIC_B.dev_eui, HOME_A.dev_eui},
+            f'("privacy" = $scope_privacy AND "dev_eui" =~ /^(?:{PUBLIC_A.dev_eui}|{PUBLIC_B.dev_eui})$/)',
+        ),
+    ],
+)
+def test_public_queries_include_public_devices_rather_than_exclude_home_ones(
+    public: set[str], expected: str
+) -> None:
+    runner = RecordingRunner()
+    scoped = ScopedReadings(
+        runner, PUBLIC, timedelta(days=1), hidden={HOME_A.dev_eui}, public=lambda: public
+    )
+    scoped.query("SELECT {privacy}")
+    assert runner.calls[0][0] == f"SELECT {expected}"
+
+
+def test_nothing_is_asked_when_every_device_with_public_points_is_home() -> None:
+    runner = RecordingRunner()
+    scoped = ScopedReadings(
+        runner, PUBLIC, timedelta(days=1), hidden={HOME_A.dev_eui}, public=lambda: {HOME_A.dev_eui}
+    )
+    assert scoped.query("SELECT {privacy}") == [] and runner.calls == []
+
+
+def test_public_devices_are_read_from_the_index_and_cached() -> None:
+    runner = RecordingRunner(
+        [Series("uplink", {}, ["key", "value"], [["dev_eui", PUBLIC_A.dev_eui], ["dev_eui", "x"]])]
+    )
+    devices = PublicDevices(ttl=3600)
+    assert devices.get(runner) == {PUBLIC_A.dev_eui}
+    assert devices.get(runner) == {PUBLIC_A.dev_eui} and len(runner.calls) == 1
+    assert runner.calls[0][0].startswith("SHOW TAG VALUES")
 
 
 def test_series_tagged_home_never_leave_for_a_public_key() -> None:

@@ -164,6 +164,8 @@ def test_keys_never_reach_the_access_log_and_ctrl_c_stops_with_clients(
         process.wait(timeout=2)
         reader.join(5)
         assert "event: close" in lines
+        # 1001 "going away" (RFC 6455 §7.4.1), as the README promises: not uvicorn's 1012.
+        assert _closed_with(websocket) == 1001
         websocket.close()
     text = log.read_text()
     assert "/v1/devices?api_key=[redacted]" in text, text

@@ -7,7 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.main import create_app
+from api.main import ROUTERS, _short_inputs, create_app
+from api.routing import UnicodeJsonRoute
 from leedswin.services import LocalInfluxDB, LocalMosquitto
 from tests.api.conftest import PUBLIC_A, ApiHarness, make_keys, make_settings, serve
 
@@ -85,3 +86,53 @@ def test_rate_limit_gives_429_with_retry_after(
             assert "rate limit" in refused.json()["detail"]
         # Another key's bucket is its own.
         assert client.get("/v1/keys", headers={"X-API-Key": keys.admin}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"name":"\\ud800","scope":"public"}',
+        '{"name":"ok","scope":"\\udfff"}',  # fails validation: the 422 must not echo it
+        '{"name":"ok","scope":"public","\\ud800":1}',
+    ],
+)
+def test_lone_surrogates_in_a_body_are_a_typed_422_echoing_nothing(
+    api: ApiHarness, body: str
+) -> None:
+    response = api.client.post(
+        "/v1/keys",
+        content=body.encode(),
+        headers={"X-API-Key": api.keys.admin, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert (
+        "surrogate" in response.text
+        and "ud800" not in response.text
+        and "udfff" not in response.text
+    )
+    assert all(key["name"] != "ok" for key in api.get("/v1/keys", "admin").json()["data"])
+
+
+def test_validation_errors_never_echo_what_cannot_be_encoded() -> None:
+    errors = [{"loc": ("body", "x"), "msg": "bad", "type": "value_error", "input": "a\ud800"}]
+    assert _short_inputs(errors)[0]["input"] == "<not valid Unicode, not echoed>"
+    quoted = [{"loc": ("body", "x"), "msg": "bad \udfff", "type": "value_error", "input": 1}]
+    assert _short_inputs(quoted)[0] == {
+        "loc": ["body", "x"],
+        "msg": "not valid Unicode",
+        "type": "value_error",
+        "input": 1,
+    }
+
+
+def test_every_router_checks_bodies_for_valid_unicode() -> None:
+    for router in ROUTERS:
+        assert router.route_class is UnicodeJsonRoute
+
+
+@pytest.mark.parametrize("every", ["999999999w", "999999999d", "15251w"])
+def test_absurd_bucket_widths_get_a_clear_message(api: ApiHarness, every: str) -> None:
+    response = api.get("/v1/aggregates", "public", quantity="temperature", every=every)
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"][-1] == "every" and error["msg"].startswith("bucket wider than"), error
