@@ -14,29 +14,20 @@ from core.errors import ConfigError
 from core.settings import BridgeSettings, InfluxSettings, MqttSettings, build
 from gateway_bridge.service import preflight, serve
 from gateway_bridge.workers import Supervisor
+from leedswin.commands.options import InfluxCaFile, MqttCaFile, MqttCertFile, MqttKeyFile, MqttUrl
 
 
 def register(app: typer.Typer) -> None:
     @app.command("bridge")
     def bridge_command(
-        mqtt_url: str | None = typer.Option(
-            None, help="mqtt://host:port or mqtts://host:port [LEEDSWIN_MQTT_URL]"
-        ),
-        mqtt_ca_file: Path | None = typer.Option(
-            None, help="mqtts: CA that signed the broker's certificate [LEEDSWIN_MQTT_CA_FILE]"
-        ),
-        mqtt_cert_file: Path | None = typer.Option(
-            None, help="mqtts: client certificate (PEM) [LEEDSWIN_MQTT_CERT_FILE]"
-        ),
-        mqtt_key_file: Path | None = typer.Option(
-            None, help="mqtts: client certificate's key (PEM) [LEEDSWIN_MQTT_KEY_FILE]"
-        ),
+        mqtt_url: MqttUrl = None,
+        mqtt_ca_file: MqttCaFile = None,
+        mqtt_cert_file: MqttCertFile = None,
+        mqtt_key_file: MqttKeyFile = None,
         influx_url: str | None = typer.Option(
             None, help="http(s)://host:port [LEEDSWIN_INFLUX_URL]"
         ),
-        influx_ca_file: Path | None = typer.Option(
-            None, help="https: CA that signed InfluxDB's certificate [LEEDSWIN_INFLUX_CA_FILE]"
-        ),
+        influx_ca_file: InfluxCaFile = None,
         influx_database: str | None = typer.Option(
             None, help="v1 database [LEEDSWIN_INFLUX_DATABASE]"
         ),

@@ -19,6 +19,7 @@ from firmware_sim.events import Format
 from firmware_sim.fleet import Device, build_fleet
 from firmware_sim.publisher import DEFAULT_IN_FLIGHT, SimOptions
 from firmware_sim.run import run_simulation
+from leedswin.commands.options import MqttCaFile, MqttCertFile, MqttKeyFile
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -50,15 +51,9 @@ def register(app: typer.Typer) -> None:
         mqtt_url: str | None = typer.Option(
             None, help="Broker, mqtt://host:port or mqtts://host:port (env LEEDSWIN_MQTT_URL)"
         ),
-        mqtt_ca_file: Path | None = typer.Option(
-            None, help="mqtts: CA that signed the broker's certificate [LEEDSWIN_MQTT_CA_FILE]"
-        ),
-        mqtt_cert_file: Path | None = typer.Option(
-            None, help="mqtts: client certificate (PEM) [LEEDSWIN_MQTT_CERT_FILE]"
-        ),
-        mqtt_key_file: Path | None = typer.Option(
-            None, help="mqtts: client certificate's key (PEM) [LEEDSWIN_MQTT_KEY_FILE]"
-        ),
+        mqtt_ca_file: MqttCaFile = None,
+        mqtt_cert_file: MqttCertFile = None,
+        mqtt_key_file: MqttKeyFile = None,
         devices: int = typer.Option(10, min=0, help="Simulated devices of known models"),
         uplinks: int = typer.Option(10, min=0, help="Uplinks per device; 0 = until interrupted"),
         rate: float = typer.Option(0.0, min=0, help="Messages per second; 0 = as fast as possible"),
