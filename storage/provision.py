@@ -101,10 +101,13 @@ def _databases(settings: InfluxSettings) -> tuple[tuple[str, str | None, str | N
 
 
 def _create_database(database: str, rp: str | None, duration: str | None) -> str:
-    # On a new database this makes ``rp`` its default policy; re-run unchanged it is a no-op.
+    # On a new database this makes ``rp`` its default policy, with the short shard groups that
+    # let expired data go within a day; re-run unchanged it is a no-op.
+    shard = shard_duration(duration)
     return (
         f"CREATE DATABASE {quote_ident(database)} WITH DURATION {duration or 'INF'}"
-        f" REPLICATION 1 NAME {quote_ident(rp or 'autogen')}"
+        f" REPLICATION 1{f' SHARD DURATION {shard}' if shard else ''}"
+        f" NAME {quote_ident(rp or 'autogen')}"
     )
 
 

@@ -94,3 +94,16 @@ def test_cli_applies_and_shows_the_policies(
     ]
     home = influxql(quick_influx.url, "ret3_home", 'SHOW RETENTION POLICIES ON "ret3_home"')
     assert home[0]["values"][0][1] == "9576h0m0s"
+
+
+def test_a_fresh_database_gets_one_day_shard_groups_from_the_start(
+    quick_influx: LocalInfluxDB,
+) -> None:
+    """``CREATE DATABASE`` itself carries the shard duration: 7-day groups would keep expired
+    home data up to a week past its retention."""
+    from storage.provision import Account, provision
+
+    provision(InfluxSettings(url=quick_influx.url, database="fresh1"), Account("root", "pw"), {})
+    for database in ("fresh1", "fresh1_home"):
+        policies = influxql(quick_influx.url, database, f'SHOW RETENTION POLICIES ON "{database}"')
+        assert policies[0]["values"][0][2] == "24h0m0s", database
