@@ -61,7 +61,8 @@ def register(app: typer.Typer) -> None:
             "config": str(config.resolve()) if config else None,
         }
         (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        typer.echo(f"backed up registry (schema {version}) and config {config or '(none)'}")
+        what = f"and config {config}" if config else "(no configuration file in use)"
+        typer.echo(f"backed up registry (schema {version}) {what}")
 
     @app.command("restore")
     def restore_command(
@@ -86,4 +87,5 @@ def register(app: typer.Typer) -> None:
         except (ConfigError, OSError, ValueError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from exc
-        typer.echo(f"restored registry {api.registry} (schema {version}) and config {target}")
+        what = f"and config {target}" if target else "(the backup holds no configuration file)"
+        typer.echo(f"restored registry {api.registry} (schema {version}) {what}")
