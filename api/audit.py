@@ -39,6 +39,7 @@ from storage.audit import AuditLog, AuditRecord, Outcome
 from storage.devices import DeviceRegistry
 from storage.query import InfluxQL
 from storage.registry import Scope, open_registry
+from storage.tenancy import TimeRangeError, check_time
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ class AuditRecorder:
         ref = _REF.search(seen.path)
         named = homes or (sorted(euis) if routed else [])
         home = ",".join(named) or (ref.group(1) if ref else "") or "*"
-        start, end = _range(params, seen.at)
+        start, end, note = _range(params, seen.at)
         return AuditRecord(
             at=seen.at,
             key_id=key_id,
@@ -215,6 +216,7 @@ class AuditRecorder:
             range_end=end,
             client=seen.client,
             status=seen.status,
+            detail=f"unreadable range {note}" if note else "",
         )
 
 
@@ -227,24 +229,33 @@ def _action(method: str, path: str) -> str:
     return "read" if method in ("GET", "HEAD") else "change"
 
 
-def _time(text: str | None) -> datetime | None:
+_RAW_LIMIT = 64
+
+
+def _time(text: str | None) -> tuple[datetime | None, str]:
+    """(the time in UTC, "") or, for text that is no storable time, (None, the raw text cut short).
+
+    Defensive by design: no value a client sends may cost the request its record."""
     if not text:
-        return None
+        return None, ""
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return check_time(datetime.fromisoformat(text.replace("Z", "+00:00"))), ""
+    except (ValueError, TimeRangeError):
+        return None, text[:_RAW_LIMIT]
 
 
-def _range(params: dict[str, str], at: datetime) -> tuple[datetime | None, datetime | None]:
-    """The time range a request asked for: ``start``/``end``, ``since``/``until``, or ``days``."""
-    start = _time(params.get("start") or params.get("since"))
-    end = _time(params.get("end") or params.get("until"))
+def _range(params: dict[str, str], at: datetime) -> tuple[datetime | None, datetime | None, str]:
+    """The time range a request asked for (``start``/``end``, ``since``/``until``, or
+    ``days``) and a note of the raw text of bounds that are no storable time."""
+    start, bad_start = _time(params.get("start") or params.get("since"))
+    end, bad_end = _time(params.get("end") or params.get("until"))
     days = params.get("days", "")
-    if start is None and days.isdigit() and 0 < int(days) <= 100_000:
+    if start is None and not bad_start and days.isdigit() and 0 < int(days) <= 100_000:
         start, end = at - timedelta(days=int(days)), end or at
-    return start, end
+    note = " ".join(
+        f"{name}={raw!r}" for name, raw in (("start", bad_start), ("end", bad_end)) if raw
+    )
+    return start, end, note
 
 
 class AuditMiddleware:

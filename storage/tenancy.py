@@ -36,6 +36,10 @@ __all__ = [
     "Tenancy",
     "TenancyError",
     "TENANCY_SCHEMA",
+    "EARLIEST",
+    "LATEST",
+    "TimeRangeError",
+    "check_time",
     "iso",
     "parse_iso",
 ]
@@ -75,6 +79,32 @@ class TenancyError(PlatformError):
 
 class NotFoundError(TenancyError):
     code = "tenancy_not_found"
+
+
+class TimeRangeError(TenancyError):
+    """A time outside what the stores can hold (InfluxDB: int64 nanoseconds since 1970)."""
+
+    code = "time_out_of_range"
+
+
+#: Every stored time lies in [EARLIEST, LATEST): what InfluxDB can represent, with margin.
+EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(2262, 1, 1, tzinfo=UTC)
+
+
+def check_time(moment: datetime, what: str = "time") -> datetime:
+    """``moment`` in UTC (naive is UTC) if within [EARLIEST, LATEST); else ``TimeRangeError``.
+
+    The one check for every time this store keeps, used by the API and the CLI alike:
+    a time near year 1 or 9999 whose offset moves it out of ``datetime``'s range
+    (``OverflowError``) is refused the same way as any other out-of-range time."""
+    try:
+        utc = _aware(moment).astimezone(UTC)
+    except (OverflowError, ValueError):
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise TimeRangeError(f"{what} must be between 1970-01-01 and 2262-01-01 (UTC)")
+    return utc
 
 
 def iso(moment: datetime) -> str:
