@@ -185,3 +185,21 @@ def test_a_range_outside_what_can_be_stored_still_leaves_exactly_one_record(
     raw = next(iter(v for k, v in params.items() if k != "quantity"))
     assert record["range_start"] is None and record["range_end"] is None
     assert raw in str(record["detail"])
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("until", "0001-01-01T00:00:00+01:00"),
+        ("since", "9999-12-31T23:59:59-01:00"),
+        ("since", "0001-01-01T00:00:00+00:01"),
+        ("since", "1969-12-31T23:59:59Z"),
+    ],
+)
+def test_audit_bounds_the_log_cannot_hold_are_a_typed_422(
+    harness: ApiHarness, name: str, value: str
+) -> None:
+    response = harness.get("/v1/audit", "admin", **{name: value})
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["query", name] and "1970" in error["msg"]

@@ -63,3 +63,16 @@ def test_audit_list_and_purge(tmp_path: Path) -> None:
     assert (code, out) == (0, "removed 1 records older than 730 days\n")
     code, out = _run("audit", "list", "--registry", str(path))
     assert "audit_purge" in out and "housing team" not in out
+
+
+def test_audit_list_refuses_bounds_the_log_cannot_hold(tmp_path: Path) -> None:
+    reg = ("--registry", str(tmp_path / "r.sqlite3"))
+    for flag, value in (
+        ("--until", "0001-01-01T00:00:00+01:00"),
+        ("--since", "9999-12-31T23:59:59-01:00"),
+        ("--since", "0001-01-01T00:00:00+00:01"),
+        ("--since", "1900-01-01"),
+    ):
+        result = runner.invoke(app, ["audit", "list", flag, value, *reg])
+        assert result.exit_code == 2, (value, result.output, result.exception)
+        assert "1970" in result.output and "Traceback" not in result.output
