@@ -108,13 +108,21 @@ def check_time(moment: datetime, what: str = "time") -> datetime:
 
 
 def iso(moment: datetime) -> str:
-    """Fixed-width UTC text (``2026-11-30T18:00:00.000000Z``): compares as it sorts."""
+    """Fixed-width RFC 3339 UTC text (``2026-11-30T18:00:00.000000Z``): compares as it sorts.
+
+    The year is zero-padded to four digits (``%Y`` is not, on glibc, below 1000)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    moment = moment.astimezone(UTC)
+    return f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S.%fZ")
+
+
+_SHORT_YEAR = re.compile(r"^(\d{1,3})-")
 
 
 def parse_iso(text: str) -> datetime:
+    """Text written by ``iso``; also rows an older ``iso`` wrote with an unpadded year."""
+    text = _SHORT_YEAR.sub(lambda m: f"{int(m.group(1)):04d}-", text)
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
@@ -211,7 +219,8 @@ class Tenancies:
         period of the same device. An open assignment ended by a later one is closed first
         with ``end_assignment``."""
         dev_eui = check_eui(dev_eui)
-        start, end = _aware(start), _aware(end) if end else None
+        start = check_time(start, "start")
+        end = check_time(end, "end") if end else None
         if end is not None and end <= start:
             raise TenancyError("an assignment must end after it starts")
         with self._lock:
@@ -239,7 +248,7 @@ class Tenancies:
 
     def end_assignment(self, dev_eui: str, end: datetime) -> Assignment:
         """End the device's open assignment at ``end`` (after its start)."""
-        dev_eui, end = check_eui(dev_eui), _aware(end)
+        dev_eui, end = check_eui(dev_eui), check_time(end, "end")
         with self._lock:
             row = self._conn.execute(
                 "SELECT id, property_ref, start_at FROM device_assignments"
@@ -262,7 +271,7 @@ class Tenancies:
         Refused if it overlaps another tenancy of the property (end that one first) or
         the reference is taken."""
         ref = check_ref(ref, "tenancy reference") if ref else f"T-{secrets.token_hex(5)}"
-        start = _aware(start)
+        start = check_time(start, "start")
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -288,7 +297,7 @@ class Tenancies:
 
     def end_tenancy(self, ref: str, end: datetime) -> Tenancy:
         """End an open tenancy at ``end`` (after its start). Ending it again is refused."""
-        end = _aware(end)
+        end = check_time(end, "end")
         with self._lock:
             tenancy = self._tenancy(ref)
             if tenancy.end is not None:
@@ -302,7 +311,7 @@ class Tenancies:
         with self._lock:
             self._conn.execute(
                 "UPDATE tenancies SET erased_at = ? WHERE ref = ? AND erased_at IS NULL",
-                (iso(at), ref),
+                (iso(check_time(at, "erasure time")), ref),
             )
 
     # -- reads --------------------------------------------------------------------------

@@ -8,7 +8,7 @@ these periods change (``storage.tenancy.Tenancies.segments``).
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import HousingDep, RegistryDep
 from api.models import ErrorPublic
-from api.params import EARLIEST, LATEST
+from api.params import invalid
 from api.routing import UnicodeJsonRoute
 from core.settings import InfluxSettings
 from insights.alerts import AlertStore
@@ -29,6 +29,8 @@ from storage.tenancy import (
     Tenancies,
     Tenancy,
     TenancyError,
+    TimeRangeError,
+    check_time,
 )
 
 router = APIRouter(prefix="/v1/housing", tags=["tenancies"], route_class=UnicodeJsonRoute)
@@ -43,12 +45,12 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _utc(moment: datetime) -> datetime:
-    """Naive times are UTC; anything outside what InfluxDB can store is a 422."""
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    if not EARLIEST <= moment < LATEST:
-        raise HTTPException(422, "times must be between 1970-01-01 and 2262-01-01")
-    return moment
+def _utc(moment: datetime, name: str) -> datetime:
+    """Naive times are UTC; anything the store refuses (``check_time``) is a 422 on ``name``."""
+    try:
+        return check_time(moment, name)
+    except TimeRangeError as exc:
+        raise invalid("body", name, str(exc), str(moment)) from None
 
 
 class PropertyIn(BaseModel):
@@ -117,6 +119,8 @@ def _tenancy(t: Tenancy) -> TenancyPublic:
 
 def _refuse(exc: TenancyError) -> NoReturn:
     code = status.HTTP_404_NOT_FOUND if isinstance(exc, NotFoundError) else status.HTTP_409_CONFLICT
+    if isinstance(exc, TimeRangeError):
+        code = status.HTTP_422_UNPROCESSABLE_ENTITY
     raise HTTPException(code, str(exc)) from exc
 
 
@@ -159,7 +163,7 @@ def assign_device(
     _: HousingDep, registry: RegistryDep, ref: RefPath, body: AssignmentIn
 ) -> AssignmentPublic:
     """Place a home device in the property from ``start`` (to ``end``, exclusive, if given)."""
-    start, end = _utc(body.start), _utc(body.end) if body.end else None
+    start, end = _utc(body.start, "start"), _utc(body.end, "end") if body.end else None
     try:
         return _assignment(Tenancies(registry).assign(body.dev_eui, ref, start, end))
     except TenancyError as exc:
@@ -174,7 +178,7 @@ def end_assignment(
     body: EndIn,
 ) -> AssignmentPublic:
     """End the device's current placement (it was moved out of the property at ``end``)."""
-    end = _utc(body.end)
+    end = _utc(body.end, "end")
     try:
         return _assignment(Tenancies(registry).end_assignment(dev_eui, end))
     except TenancyError as exc:
@@ -191,7 +195,7 @@ def open_tenancy(
     _: HousingDep, registry: RegistryDep, ref: RefPath, body: TenancyIn
 ) -> TenancyPublic:
     """Open a tenancy of the property from ``start``."""
-    start = _utc(body.start)
+    start = _utc(body.start, "start")
     try:
         return _tenancy(Tenancies(registry).open_tenancy(ref, start, body.ref))
     except TenancyError as exc:
@@ -209,7 +213,7 @@ def get_tenancy(_: HousingDep, registry: RegistryDep, ref: RefPath) -> TenancyPu
 @router.post("/tenancies/{ref}/end", response_model=TenancyPublic, responses=_CONFLICT)
 def end_tenancy(_: HousingDep, registry: RegistryDep, ref: RefPath, body: EndIn) -> TenancyPublic:
     """End the tenancy at ``end`` (exclusive)."""
-    end = _utc(body.end)
+    end = _utc(body.end, "end")
     try:
         return _tenancy(Tenancies(registry).end_tenancy(ref, end))
     except TenancyError as exc:

@@ -110,3 +110,19 @@ def test_housing_staff_manage_properties_and_tenancies(harness: ApiHarness) -> N
     public = {"X-API-Key": harness.keys.public}
     assert post("/v1/housing/properties", json={"ref": "P-300"}, headers=public).status_code == 403
     assert harness.get("/v1/housing/properties/P-200", "public").status_code == 403
+
+
+@pytest.mark.parametrize(
+    "start", ["0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-01:00", "1969-12-31T23:00:00Z"]
+)
+def test_times_the_stores_cannot_hold_are_a_typed_422(harness: ApiHarness, start: str) -> None:
+    h = {"X-API-Key": harness.keys.housing}
+    post = harness.client.post
+    for path, body in (
+        ("/v1/housing/properties/P-100/tenancies", {"start": start, "ref": "TY-9"}),
+        ("/v1/housing/properties/P-100/devices", {"dev_eui": DEV, "start": start}),
+        ("/v1/housing/tenancies/TEN-NEW2/end", {"end": start}),
+    ):
+        response = post(path, json=body, headers=h)
+        assert response.status_code == 422, (path, response.text)
+    assert harness.get("/v1/housing/properties/P-100", "housing").status_code == 200
