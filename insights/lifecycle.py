@@ -10,7 +10,8 @@ alerts opened in those periods (``insights.alerts``).
 ``erase_tenancy`` deletes those points and removes the alerts' personal parts
 (evidence readings, free-text notes) while keeping the Awaab's Law case record
 (dates, level, steps, actions and who took them), which the landlord must be
-able to show. It is idempotent and refuses a tenancy that has not ended. With
+able to show. It is idempotent and refuses a tenancy that has not ended (no
+end, or an end after now). With
 ``dry_run`` it only counts what would go.
 
 ``export_tenancy`` writes one zip: a CSV per measurement, ``alerts.json`` and
@@ -124,13 +125,20 @@ def erase_tenancy(
     ``influx`` needs credentials that read and write both databases (the insights
     user or an admin). On 2.x/3.x (``influx.bucket``) points go through the delete
     API (``v2``, made from ``influx`` when not given). Raises ``TenancyError``
-    (unknown or still open tenancy), ``QueryError`` when InfluxDB fails.
+    (unknown tenancy, or one still open: no end or an end after now), ``QueryError``
+    when InfluxDB fails.
     """
     tenancy = tenancies.tenancy(ref)
+    now = datetime.now(UTC)
     if tenancy.end is None:
         raise TenancyError(f"tenancy {ref} is still open: end it before erasing its data")
+    if tenancy.end > now:
+        # An end in the future (stored before ends were bounded) means it still runs.
+        raise TenancyError(
+            f"tenancy {ref} ends at {iso(tenancy.end)}, after now: it is still open"
+        )
     report = ErasureReport(ref, dry_run)
-    spans = _spans(tenancies, ref, datetime.now(UTC))
+    spans = _spans(tenancies, ref, now)
     client = InfluxQL(influx, include_home=False)
     deleter = v2 if v2 is not None or influx.api_version == 1 else V2Deleter(influx)
     try:

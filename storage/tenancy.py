@@ -17,7 +17,7 @@ import secrets
 import sqlite3
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 from core.errors import PlatformError
@@ -37,6 +37,7 @@ __all__ = [
     "TenancyError",
     "TENANCY_SCHEMA",
     "EARLIEST",
+    "END_SKEW",
     "LATEST",
     "TimeRangeError",
     "check_time",
@@ -86,6 +87,10 @@ class TimeRangeError(TenancyError):
 
     code = "time_out_of_range"
 
+
+#: How far in the future a tenancy may be ended: clock skew between the housing system and us.
+#: Ending one later would make it look ended (and so erasable) while it still runs.
+END_SKEW: Final = timedelta(minutes=5)
 
 #: Every stored time lies in [EARLIEST, LATEST): what InfluxDB can represent, with margin.
 EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -295,9 +300,17 @@ class Tenancies:
                 raise
         return Tenancy(ref, property_ref, start, None, None)
 
-    def end_tenancy(self, ref: str, end: datetime) -> Tenancy:
-        """End an open tenancy at ``end`` (after its start). Ending it again is refused."""
+    def end_tenancy(self, ref: str, end: datetime, now: datetime | None = None) -> Tenancy:
+        """End an open tenancy at ``end``: after its start and at most ``END_SKEW`` after
+        ``now`` (a tenancy ends when it has ended, not in advance). Ending it again is refused:
+        the stored end is corrected only explicitly, in the registry (docs/data-protection.md)."""
         end = check_time(end, "end")
+        now = now or datetime.now(UTC)
+        if end > now + END_SKEW:
+            raise TenancyError(
+                f"a tenancy cannot end in the future (end {iso(end)} is after now {iso(now)}):"
+                " end it when it has ended"
+            )
         with self._lock:
             tenancy = self._tenancy(ref)
             if tenancy.end is not None:

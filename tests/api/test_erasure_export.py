@@ -246,3 +246,24 @@ def test_cli_export_and_erase(
     result = runner.invoke(cli, ["audit", "list", "--home", "TEN-NEW2"])
     assert "\texport\tleedswin privacy export\tTEN-NEW2\t" in result.output
     assert "\terase_dry_run\t" in result.output and "\trefused\t" in result.output
+
+
+def test_a_tenancy_ended_in_the_future_is_neither_ended_nor_erased(
+    harness: tuple[ApiHarness, InfluxSettings],
+) -> None:
+    h, _ = harness
+    conn = open_registry(h.settings.registry)
+    store = Tenancies(conn)
+    store.create_property("P-077")
+    store.open_tenancy("P-077", START, "TEN-FUT7")
+    ended = _post(h, "/v1/housing/tenancies/TEN-FUT7/end", {"end": "2200-01-01T00:00:00Z"})
+    assert ended.status_code == 409 and "future" in ended.json()["detail"]
+    assert h.get("/v1/housing/tenancies/TEN-FUT7", "housing").json()["end"] is None
+    # A far-future end stored before ends were bounded still counts as open.
+    conn.execute(
+        "UPDATE tenancies SET end_at = '2200-01-01T00:00:00.000000Z' WHERE ref = 'TEN-FUT7'"
+    )
+    conn.close()
+    for body in ({}, {"dry_run": True}):
+        refused = _post(h, "/v1/housing/tenancies/TEN-FUT7/erase", body)
+        assert refused.status_code == 409 and "still open" in refused.json()["detail"]
