@@ -26,6 +26,7 @@ import logging
 import queue
 import re
 import threading
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -56,6 +57,8 @@ _HOME_CAPABLE = (
     "/v1/registry",
 )
 _PURGE_EVERY = timedelta(days=1)
+#: Scope key of the mutable note a route may leave for its record (``note_action``).
+_NOTE = "leedswin.audit"
 _STOP = object()
 
 
@@ -70,6 +73,8 @@ class Seen:
     credential: str | None
     client: str
     status: int
+    #: The action the route named (``note_action``), when the path alone does not tell.
+    action: str | None = None
 
 
 class AuditRecorder:
@@ -208,7 +213,7 @@ class AuditRecorder:
             key_id=key_id,
             key_name=name,
             scope=scope,
-            action=_action(seen.method, seen.path),
+            action=seen.action or _action(seen.method, seen.path),
             endpoint=f"{seen.method} {seen.path}",
             outcome=outcome,
             home=home,
@@ -218,6 +223,14 @@ class AuditRecorder:
             status=seen.status,
             detail=f"unreadable range {note}" if note else "",
         )
+
+
+def note_action(scope: MutableMapping[str, Any], action: str) -> None:
+    """Name the request's audit action from inside a route (``request.scope``): what the
+    path does not show, such as an erasure that is only a dry run (``erase_dry_run``)."""
+    note = scope.get(_NOTE)
+    if isinstance(note, dict):
+        note["action"] = action
 
 
 def _action(method: str, path: str) -> str:
@@ -279,6 +292,8 @@ class AuditMiddleware:
             return
         at = datetime.now(UTC)
         status = {"code": 500}
+        note: dict[str, str] = {}
+        scope[_NOTE] = note
 
         async def watch(message: dict[str, Any]) -> None:
             kind = message["type"]
@@ -309,5 +324,6 @@ class AuditMiddleware:
                     credential=credential,
                     client=f"{client[0]}" if client else "",
                     status=status["code"],
+                    action=note.get("action"),
                 )
             )

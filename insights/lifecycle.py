@@ -134,9 +134,7 @@ def erase_tenancy(
         raise TenancyError(f"tenancy {ref} is still open: end it before erasing its data")
     if tenancy.end > now:
         # An end in the future (stored before ends were bounded) means it still runs.
-        raise TenancyError(
-            f"tenancy {ref} ends at {iso(tenancy.end)}, after now: it is still open"
-        )
+        raise TenancyError(f"tenancy {ref} ends at {iso(tenancy.end)}, after now: it is still open")
     report = ErasureReport(ref, dry_run)
     spans = _spans(tenancies, ref, now)
     client = InfluxQL(influx, include_home=False)
@@ -161,7 +159,8 @@ def erase_tenancy(
     if not dry_run:
         for alert in found:
             alerts.redact(alert.id)
-        report.erased_at = datetime.now(UTC)
+        # A repeat keeps (and reports) when the tenancy was first erased.
+        report.erased_at = tenancy.erased_at or datetime.now(UTC)
         tenancies.mark_erased(ref, report.erased_at)
     return report
 

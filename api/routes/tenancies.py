@@ -12,8 +12,9 @@ from datetime import datetime
 from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from api.audit import note_action
 from api.deps import HousingDep, RegistryDep
 from api.models import ErrorPublic
 from api.params import invalid
@@ -40,6 +41,9 @@ RefPath = Annotated[
     str,
     Path(pattern=REF_PATTERN, min_length=_LO, max_length=_HI, description="Pseudonymous id"),
 ]
+#: Request bodies refuse unknown keys (422): a typo such as ``{"dryrun": true}`` must not
+#: silently fall back to a default (a real erasure).
+_STRICT = ConfigDict(extra="forbid")
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorPublic, "description": "Overlaps an existing period"}
 }
@@ -54,6 +58,8 @@ def _utc(moment: datetime, name: str) -> datetime:
 
 
 class PropertyIn(BaseModel):
+    model_config = _STRICT
+
     ref: str = Field(
         pattern=REF_PATTERN,
         min_length=_LO,
@@ -69,6 +75,8 @@ class PropertyPublic(BaseModel):
 
 
 class AssignmentIn(BaseModel):
+    model_config = _STRICT
+
     dev_eui: str = Field(pattern=r"^[0-9a-fA-F]{16}$")
     start: datetime
     end: datetime | None = None
@@ -82,6 +90,8 @@ class AssignmentPublic(BaseModel):
 
 
 class TenancyIn(BaseModel):
+    model_config = _STRICT
+
     start: datetime
     ref: str | None = Field(
         None,
@@ -93,6 +103,8 @@ class TenancyIn(BaseModel):
 
 
 class EndIn(BaseModel):
+    model_config = _STRICT
+
     end: datetime
 
 
@@ -221,6 +233,8 @@ def end_tenancy(_: HousingDep, registry: RegistryDep, ref: RefPath, body: EndIn)
 
 
 class EraseIn(BaseModel):
+    model_config = _STRICT
+
     dry_run: bool = Field(False, description="Only list what would go")
 
 
@@ -262,7 +276,11 @@ def erase(
 
     Keeps the Awaab's Law case record (dates, level, steps, actions). Idempotent.
     Deleting uses the ``LEEDSWIN_INFLUX_ERASURE_*`` credentials (the API's own may only
-    read); without them an erasure is refused with 503 and a dry run still lists."""
+    read); without them an erasure is refused with 503 and a dry run still lists.
+    Unknown body keys are a 422. A dry run is audited as ``erase_dry_run``; a repeated
+    erasure reports the first one's ``erased_at``."""
+    if body.dry_run:
+        note_action(request.scope, "erase_dry_run")
     influx = _influx(request) if body.dry_run else _influx(request).erasure()
     if influx is None:
         raise HTTPException(

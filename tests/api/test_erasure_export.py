@@ -174,6 +174,9 @@ def test_export_erase_and_what_stays(harness: tuple[ApiHarness, InfluxSettings])
 
     # Erasure: a refused one (still open), a dry run that changes nothing, then the real one.
     assert _post(h, "/v1/housing/tenancies/TEN-NEW2/erase", {}).status_code == 409
+    typo = _post(h, "/v1/housing/tenancies/TEN-OLD1/erase", {"dryrun": True})
+    assert typo.status_code == 422 and "dryrun" in typo.text
+    assert _counts(influx, DEV, START - timedelta(days=1), MOVE) == old
     dry = _post(h, "/v1/housing/tenancies/TEN-OLD1/erase", {"dry_run": True}).json()
     assert dry["dry_run"] and dry["total_points"] == sum(old.values())
     assert dry["alerts_redacted"] == [alert_id] and dry["erased_at"] is None
@@ -182,6 +185,7 @@ def test_export_erase_and_what_stays(harness: tuple[ApiHarness, InfluxSettings])
     assert done["total_points"] == sum(old.values()) and done["erased_at"]
     again = _post(h, "/v1/housing/tenancies/TEN-OLD1/erase", {}).json()
     assert again["total_points"] == 0  # idempotent
+    assert again["erased_at"] == done["erased_at"]  # when it was erased, not when asked again
 
     # Nothing of the old tenancy is returned anywhere; the new one and the neighbour are intact.
     assert _counts(influx, DEV, START - timedelta(days=60), MOVE) == {
@@ -218,7 +222,8 @@ def test_export_erase_and_what_stays(harness: tuple[ApiHarness, InfluxSettings])
     audit = h.get("/v1/audit", "admin", home="TEN-OLD1").json()["data"]
     assert [(r["action"], r["outcome"]) for r in audit] == [
         ("export", "ok"),
-        ("erase", "ok"),
+        ("erase", "error"),
+        ("erase_dry_run", "ok"),
         ("erase", "ok"),
         ("erase", "ok"),
         ("export", "ok"),

@@ -126,3 +126,19 @@ def test_times_the_stores_cannot_hold_are_a_typed_422(harness: ApiHarness, start
         response = post(path, json=body, headers=h)
         assert response.status_code == 422, (path, response.text)
     assert harness.get("/v1/housing/properties/P-100", "housing").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/housing/properties", {"ref": "P-300", "adress": "1 High St"}),
+        ("/v1/housing/properties/P-100/devices", {"dev_eui": DEV, "start": "2026-01-01", "x": 1}),
+        ("/v1/housing/properties/P-100/tenancies", {"start": "2026-01-01", "refs": "TY-3"}),
+        ("/v1/housing/tenancies/TEN-NEW2/end", {"end": "2026-01-01", "force": True}),
+        ("/v1/housing/devices/D0000000000000C3/end", {"end": "2026-01-01", "at": "now"}),
+    ],
+)
+def test_unknown_body_keys_are_refused(harness: ApiHarness, path: str, body: object) -> None:
+    response = harness.client.post(path, json=body, headers={"X-API-Key": harness.keys.housing})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["type"] == "extra_forbidden"
