@@ -15,13 +15,14 @@ from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.audit import note_action
-from api.deps import HousingDep, RegistryDep
+from api.deps import HousingDep, RegistryDep, ServicesDep
 from api.models import ErrorPublic
 from api.params import invalid
 from api.routing import UnicodeJsonRoute
 from core.settings import InfluxSettings
 from insights.alerts import AlertStore
 from insights.lifecycle import erase_tenancy, export_tenancy
+from storage.schema import PRIVACY_PUBLIC
 from storage.tenancy import (
     REF_LENGTH,
     REF_PATTERN,
@@ -172,10 +173,21 @@ def get_property(_: HousingDep, registry: RegistryDep, ref: RefPath) -> Property
     responses=_CONFLICT,
 )
 def assign_device(
-    _: HousingDep, registry: RegistryDep, ref: RefPath, body: AssignmentIn
+    _: HousingDep, services: ServicesDep, registry: RegistryDep, ref: RefPath, body: AssignmentIn
 ) -> AssignmentPublic:
-    """Place a home device in the property from ``start`` (to ``end``, exclusive, if given)."""
+    """Place a home device in the property from ``start`` (to ``end``, exclusive, if given).
+
+    A device the device registry marks public is refused (409): its readings are published,
+    so placing it in a home would attribute public data to a household. A device the
+    registry does not know is treated as a home and may be placed."""
     start, end = _utc(body.start, "start"), _utc(body.end, "end") if body.end else None
+    known = services.devices.get(body.dev_eui.lower())
+    if known is not None and known.privacy == PRIVACY_PUBLIC:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"device {known.dev_eui} is public in the device registry (privacy: public), not a"
+            " home device: reclassify it as home (`leedswin devices reclassify`) before placing it",
+        )
     try:
         return _assignment(Tenancies(registry).assign(body.dev_eui, ref, start, end))
     except TenancyError as exc:

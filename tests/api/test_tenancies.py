@@ -25,6 +25,7 @@ from tests.insights.test_jobs_integration import climate
 pytestmark = pytest.mark.integration
 
 DEV = "d0000000000000c3"
+PUBLIC = "a0000000000000c7"
 UNTIL = floor_hour(datetime.now(UTC))
 MOVE_IN = UNTIL - timedelta(days=2)
 
@@ -54,7 +55,14 @@ def harness(
     conn.close()
     sink.close()
     keys = make_keys(api_settings.registry)
-    with serve(create_app(*settings)) as base_url, httpx.Client(base_url=base_url) as client:
+    devices = tmp_path / "devices.yaml"
+    devices.write_text(
+        "devices:\n"
+        f"  - {{dev_eui: {PUBLIC}, model: elsys_ers_co2, site: briggate, privacy: public}}\n"
+        f"  - {{dev_eui: {DEV}, model: milesight_em300_th, site: home-c3, privacy: home}}\n"
+    )
+    app = create_app(*settings, device_registry=devices)
+    with serve(app) as base_url, httpx.Client(base_url=base_url) as client:
         yield ApiHarness(client, keys, Dataset({}, 0, 0), api_settings)
 
 
@@ -142,3 +150,21 @@ def test_unknown_body_keys_are_refused(harness: ApiHarness, path: str, body: obj
     response = harness.client.post(path, json=body, headers={"X-API-Key": harness.keys.housing})
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["type"] == "extra_forbidden"
+
+
+def test_a_device_the_registry_marks_public_is_not_placed_in_a_home(harness: ApiHarness) -> None:
+    h = {"X-API-Key": harness.keys.housing}
+    path = "/v1/housing/properties/P-100/devices"
+    refused = harness.client.post(
+        path, json={"dev_eui": PUBLIC.upper(), "start": "2026-01-01"}, headers=h
+    )
+    assert refused.status_code == 409 and "public" in refused.json()["detail"]
+    assert all(
+        d["dev_eui"] != PUBLIC
+        for d in harness.get("/v1/housing/properties/P-100", "housing").json()["devices"]
+    )
+    # A device the registry does not know is treated as a home: it may be placed.
+    unknown = harness.client.post(
+        path, json={"dev_eui": "d0000000000000c8", "start": "2026-01-01"}, headers=h
+    )
+    assert unknown.status_code == 201, unknown.text
