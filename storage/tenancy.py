@@ -195,6 +195,11 @@ class Tenancies:
         self._conn = conn
         self._lock = _LOCK
 
+    @property
+    def connection(self) -> sqlite3.Connection | Registry:
+        """The registry connection, for lifecycle steps on other tables of the same registry."""
+        return self._conn
+
     # -- writes -------------------------------------------------------------------------
 
     def create_property(self, ref: str) -> str:

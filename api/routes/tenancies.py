@@ -265,6 +265,9 @@ class ErasurePublic(BaseModel):
     alerts_redacted: list[int] = Field(
         description="Alerts whose evidence readings and notes were removed (case record kept)"
     )
+    fleet_events: list[int] = Field(
+        description="Device-health events of the tenancy's device periods that were deleted"
+    )
     erased_at: datetime | None
 
 
@@ -319,6 +322,7 @@ def erase(
         ],
         total_points=report.total_points,
         alerts_redacted=report.alerts_redacted,
+        fleet_events=report.fleet_events,
         erased_at=report.erased_at,
     )
 
@@ -330,7 +334,7 @@ def erase(
 )
 def export(_: HousingDep, request: Request, registry: RegistryDep, ref: RefPath) -> Response:
     """Everything held about a tenancy, for a subject access request: a zip with a CSV per
-    series, ``alerts.json`` and ``manifest.json`` (fields, units, time ranges, devices)."""
+    series, ``alerts.json``, ``fleet_events.json`` and ``manifest.json`` (fields, units, time ranges, devices)."""
     out = io.BytesIO()
     try:
         export_tenancy(

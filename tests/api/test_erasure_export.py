@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from api.main import create_app
 from core.settings import InfluxSettings, InsightsSettings
 from insights.alerts import AlertStore
+from insights.fleet import FleetStore
 from insights.jobs import InsightsJobs, floor_hour
 from leedswin.cli import app as cli
 from leedswin.services import LocalInfluxDB, LocalMosquitto
@@ -207,7 +208,7 @@ def test_export_erase_and_what_stays(harness: tuple[ApiHarness, InfluxSettings])
     evidence = h.get(f"/v1/housing/homes/{DEV}", "housing", days=28).json()
     assert min(row["time"] for row in evidence["series"]) >= MOVE.isoformat().replace("+00:00", "Z")
     after = _export(h, "TEN-OLD1")
-    assert sorted(after.namelist()) == ["alerts.json", "manifest.json"]
+    assert sorted(after.namelist()) == ["alerts.json", "fleet_events.json", "manifest.json"]
 
     # The Awaab's Law case record stays, without its personal parts.
     kept = h.get(f"/v1/housing/alerts/{alert_id}", "housing").json()
@@ -272,3 +273,45 @@ def test_a_tenancy_ended_in_the_future_is_neither_ended_nor_erased(
     for body in ({}, {"dry_run": True}):
         refused = _post(h, "/v1/housing/tenancies/TEN-FUT7/erase", body)
         assert refused.status_code == 409 and "still open" in refused.json()["detail"]
+
+
+def test_fleet_events_of_the_tenancy_are_exported_and_erased(
+    harness: tuple[ApiHarness, InfluxSettings],
+) -> None:
+    h, _ = harness
+    dev, other = "d0000000000000a9", "d0000000000000aa"
+    FleetStore(h.settings.registry)  # the fleet job's tables
+    conn = open_registry(h.settings.registry)
+    store = Tenancies(conn)
+    store.create_property("P-055")
+    store.assign(dev, "P-055", START - timedelta(days=30))
+    store.open_tenancy("P-055", START - timedelta(days=30), "TEN-FLT5")
+    store.end_tenancy("TEN-FLT5", MOVE)
+
+    def event(dev_eui: str, opened: datetime) -> int:
+        cursor = conn.execute(
+            "INSERT INTO fleet_events (dev_eui, kind, state, opened_at, model, site, ward,"
+            " privacy, detail) VALUES (?, 'link', 'silent', ?, 'm', 'home', '', 'home', '{}')",
+            (dev_eui, opened.isoformat().replace("+00:00", "Z")),
+        )
+        return int(cursor.lastrowid or 0)
+
+    inside = event(dev, START)
+    later = event(dev, MOVE + timedelta(hours=1))  # the next household's
+    elsewhere = event(other, START)
+    archive = _export(h, "TEN-FLT5")
+    exported = json.loads(archive.read("fleet_events.json"))
+    assert [e["id"] for e in exported] == [inside] and exported[0]["state"] == "silent"
+    files = {f["file"]: f for f in json.loads(archive.read("manifest.json"))["files"]}
+    assert files["fleet_events.json"]["rows"] == 1
+    dry = _post(h, "/v1/housing/tenancies/TEN-FLT5/erase", {"dry_run": True}).json()
+    assert dry["fleet_events"] == [inside]
+    left = {r[0] for r in conn.execute("SELECT id FROM fleet_events")}
+    assert {inside, later, elsewhere} <= left
+    done = _post(h, "/v1/housing/tenancies/TEN-FLT5/erase", {}).json()
+    assert done["fleet_events"] == [inside]
+    left = {r[0] for r in conn.execute("SELECT id FROM fleet_events")}
+    assert inside not in left and {later, elsewhere} <= left
+    again = _post(h, "/v1/housing/tenancies/TEN-FLT5/erase", {}).json()
+    assert again["fleet_events"] == []  # idempotent
+    conn.close()
