@@ -26,6 +26,7 @@ import logging
 import queue
 import re
 import threading
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +40,7 @@ from storage.audit import AuditLog, AuditRecord, Outcome
 from storage.devices import DeviceRegistry
 from storage.query import InfluxQL
 from storage.registry import Scope, open_registry
+from storage.tenancy import TimeRangeError, check_time
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ _HOME_CAPABLE = (
     "/v1/registry",
 )
 _PURGE_EVERY = timedelta(days=1)
+#: Scope key of the mutable note a route may leave for its record (``note_action``).
+_NOTE = "leedswin.audit"
 _STOP = object()
 
 
@@ -69,6 +73,8 @@ class Seen:
     credential: str | None
     client: str
     status: int
+    #: The action the route named (``note_action``), when the path alone does not tell.
+    action: str | None = None
 
 
 class AuditRecorder:
@@ -201,13 +207,13 @@ class AuditRecorder:
         ref = _REF.search(seen.path)
         named = homes or (sorted(euis) if routed else [])
         home = ",".join(named) or (ref.group(1) if ref else "") or "*"
-        start, end = _range(params, seen.at)
+        start, end, note = _range(params, seen.at)
         return AuditRecord(
             at=seen.at,
             key_id=key_id,
             key_name=name,
             scope=scope,
-            action=_action(seen.method, seen.path),
+            action=seen.action or _action(seen.method, seen.path),
             endpoint=f"{seen.method} {seen.path}",
             outcome=outcome,
             home=home,
@@ -215,7 +221,16 @@ class AuditRecorder:
             range_end=end,
             client=seen.client,
             status=seen.status,
+            detail=f"unreadable range {note}" if note else "",
         )
+
+
+def note_action(scope: MutableMapping[str, Any], action: str) -> None:
+    """Name the request's audit action from inside a route (``request.scope``): what the
+    path does not show, such as an erasure that is only a dry run (``erase_dry_run``)."""
+    note = scope.get(_NOTE)
+    if isinstance(note, dict):
+        note["action"] = action
 
 
 def _action(method: str, path: str) -> str:
@@ -227,24 +242,33 @@ def _action(method: str, path: str) -> str:
     return "read" if method in ("GET", "HEAD") else "change"
 
 
-def _time(text: str | None) -> datetime | None:
+_RAW_LIMIT = 64
+
+
+def _time(text: str | None) -> tuple[datetime | None, str]:
+    """(the time in UTC, "") or, for text that is no storable time, (None, the raw text cut short).
+
+    Defensive by design: no value a client sends may cost the request its record."""
     if not text:
-        return None
+        return None, ""
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return check_time(datetime.fromisoformat(text.replace("Z", "+00:00"))), ""
+    except (ValueError, TimeRangeError):
+        return None, text[:_RAW_LIMIT]
 
 
-def _range(params: dict[str, str], at: datetime) -> tuple[datetime | None, datetime | None]:
-    """The time range a request asked for: ``start``/``end``, ``since``/``until``, or ``days``."""
-    start = _time(params.get("start") or params.get("since"))
-    end = _time(params.get("end") or params.get("until"))
+def _range(params: dict[str, str], at: datetime) -> tuple[datetime | None, datetime | None, str]:
+    """The time range a request asked for (``start``/``end``, ``since``/``until``, or
+    ``days``) and a note of the raw text of bounds that are no storable time."""
+    start, bad_start = _time(params.get("start") or params.get("since"))
+    end, bad_end = _time(params.get("end") or params.get("until"))
     days = params.get("days", "")
-    if start is None and days.isdigit() and 0 < int(days) <= 100_000:
+    if start is None and not bad_start and days.isdigit() and 0 < int(days) <= 100_000:
         start, end = at - timedelta(days=int(days)), end or at
-    return start, end
+    note = " ".join(
+        f"{name}={raw!r}" for name, raw in (("start", bad_start), ("end", bad_end)) if raw
+    )
+    return start, end, note
 
 
 class AuditMiddleware:
@@ -268,6 +292,8 @@ class AuditMiddleware:
             return
         at = datetime.now(UTC)
         status = {"code": 500}
+        note: dict[str, str] = {}
+        scope[_NOTE] = note
 
         async def watch(message: dict[str, Any]) -> None:
             kind = message["type"]
@@ -298,5 +324,6 @@ class AuditMiddleware:
                     credential=credential,
                     client=f"{client[0]}" if client else "",
                     status=status["code"],
+                    action=note.get("action"),
                 )
             )

@@ -5,16 +5,19 @@ device's points in every measurement (raw readings, uplink metadata,
 ``device_status``, dead letters, the derived ``damp_risk``) between the later
 of the tenancy's and the placement's start and the earlier of their ends
 (``storage.tenancy.Tenancies.periods``), in both databases; plus the damp
-alerts opened in those periods (``insights.alerts``).
+alerts opened in those periods (``insights.alerts``), and the device-health
+events the fleet job opened for those devices in those periods (``fleet_events``
+in the registry, ``insights.fleet``).
 
 ``erase_tenancy`` deletes those points and removes the alerts' personal parts
 (evidence readings, free-text notes) while keeping the Awaab's Law case record
 (dates, level, steps, actions and who took them), which the landlord must be
-able to show. It is idempotent and refuses a tenancy that has not ended. With
+able to show; it deletes the periods' fleet events. It is idempotent and refuses a tenancy that has not ended (no
+end, or an end after now). With
 ``dry_run`` it only counts what would go.
 
-``export_tenancy`` writes one zip: a CSV per measurement, ``alerts.json`` and
-``manifest.json`` (tenancy, devices and periods, and per file its fields with
+``export_tenancy`` writes one zip: a CSV per measurement, ``alerts.json``,
+``fleet_events.json`` and ``manifest.json`` (tenancy, devices and periods, and per file its fields with
 units, tags, row count and time range).
 """
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 import zipfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -42,7 +46,7 @@ from storage.erasure import (
     read_points,
 )
 from storage.query import InfluxQL, time_ns
-from storage.tenancy import Tenancies, TenancyError, iso
+from storage.tenancy import REGISTRY_WRITE_LOCK, Tenancies, TenancyError, iso
 
 __all__ = ["ErasureReport", "FIELD_UNITS", "erase_tenancy", "export_tenancy"]
 
@@ -86,6 +90,8 @@ class ErasureReport:
     #: (database, measurement, dev_eui, points)
     points: list[tuple[str, str, str, int]] = field(default_factory=list)
     alerts_redacted: list[int] = field(default_factory=list)
+    #: Ids of the device-health events (``fleet_events``) of the tenancy's device periods.
+    fleet_events: list[int] = field(default_factory=list)
     erased_at: datetime | None = None
 
     @property
@@ -110,6 +116,40 @@ def _alerts(store: AlertStore, spans: list[DeviceRange]) -> list[Alert]:
     return [found[k] for k in sorted(found)]
 
 
+def _fleet_events(tenancies: Tenancies, spans: list[DeviceRange]) -> list[dict[str, Any]]:
+    """Rows of ``fleet_events`` opened for the spans' devices within the spans, by id.
+
+    Read in Python, not by comparing text in SQL: the fleet job writes its own time format.
+    No table (the fleet job never ran): none."""
+    found: dict[int, dict[str, Any]] = {}
+    conn = tenancies.connection
+    for span in spans:
+        try:
+            rows = conn.execute(
+                "SELECT * FROM fleet_events WHERE dev_eui = ? ORDER BY id", (span.dev_eui,)
+            ).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise
+        for row in rows:
+            record = dict(zip(row.keys(), tuple(row), strict=True))
+            opened = datetime.fromisoformat(str(record["opened_at"]).replace("Z", "+00:00"))
+            if span.start_ns <= time_ns(opened) < span.end_ns:
+                found[int(record["id"])] = record
+    return [found[k] for k in sorted(found)]
+
+
+def _erase_fleet_events(tenancies: Tenancies, ids: list[int]) -> None:
+    if not ids:
+        return
+    conn = tenancies.connection
+    with REGISTRY_WRITE_LOCK:
+        conn.execute(
+            f"DELETE FROM fleet_events WHERE id IN ({','.join('?' * len(ids))})", tuple(ids)
+        )
+
+
 def erase_tenancy(
     ref: str,
     *,
@@ -124,13 +164,18 @@ def erase_tenancy(
     ``influx`` needs credentials that read and write both databases (the insights
     user or an admin). On 2.x/3.x (``influx.bucket``) points go through the delete
     API (``v2``, made from ``influx`` when not given). Raises ``TenancyError``
-    (unknown or still open tenancy), ``QueryError`` when InfluxDB fails.
+    (unknown tenancy, or one still open: no end or an end after now), ``QueryError``
+    when InfluxDB fails.
     """
     tenancy = tenancies.tenancy(ref)
+    now = datetime.now(UTC)
     if tenancy.end is None:
         raise TenancyError(f"tenancy {ref} is still open: end it before erasing its data")
+    if tenancy.end > now:
+        # An end in the future (stored before ends were bounded) means it still runs.
+        raise TenancyError(f"tenancy {ref} ends at {iso(tenancy.end)}, after now: it is still open")
     report = ErasureReport(ref, dry_run)
-    spans = _spans(tenancies, ref, datetime.now(UTC))
+    spans = _spans(tenancies, ref, now)
     client = InfluxQL(influx, include_home=False)
     deleter = v2 if v2 is not None or influx.api_version == 1 else V2Deleter(influx)
     try:
@@ -150,10 +195,13 @@ def erase_tenancy(
             deleter.close()
     found = _alerts(alerts, spans)
     report.alerts_redacted = [a.id for a in found]
+    report.fleet_events = [int(e["id"]) for e in _fleet_events(tenancies, spans)]
     if not dry_run:
         for alert in found:
             alerts.redact(alert.id)
-        report.erased_at = datetime.now(UTC)
+        _erase_fleet_events(tenancies, report.fleet_events)
+        # A repeat keeps (and reports) when the tenancy was first erased.
+        report.erased_at = tenancy.erased_at or datetime.now(UTC)
         tenancies.mark_erased(ref, report.erased_at)
     return report
 
@@ -231,6 +279,15 @@ def export_tenancy(
             json.dumps([_alert_json(a) for a in held], indent=2, default=str),
         )
         files.append({"file": "alerts.json", "rows": len(held), "what": "damp and mould alerts"})
+        events = _fleet_events(tenancies, spans)
+        archive.writestr("fleet_events.json", json.dumps(events, indent=2, default=str))
+        files.append(
+            {
+                "file": "fleet_events.json",
+                "rows": len(events),
+                "what": "device-health events (silent, battery, radio) of the devices",
+            }
+        )
         manifest = {
             "generated_at": iso(now),
             "tenancy": {

@@ -17,7 +17,7 @@ import secrets
 import sqlite3
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 from core.errors import PlatformError
@@ -36,6 +36,11 @@ __all__ = [
     "Tenancy",
     "TenancyError",
     "TENANCY_SCHEMA",
+    "EARLIEST",
+    "END_SKEW",
+    "LATEST",
+    "TimeRangeError",
+    "check_time",
     "iso",
     "parse_iso",
 ]
@@ -77,14 +82,52 @@ class NotFoundError(TenancyError):
     code = "tenancy_not_found"
 
 
+class TimeRangeError(TenancyError):
+    """A time outside what the stores can hold (InfluxDB: int64 nanoseconds since 1970)."""
+
+    code = "time_out_of_range"
+
+
+#: How far in the future a tenancy may be ended: clock skew between the housing system and us.
+#: Ending one later would make it look ended (and so erasable) while it still runs.
+END_SKEW: Final = timedelta(minutes=5)
+
+#: Every stored time lies in [EARLIEST, LATEST): what InfluxDB can represent, with margin.
+EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(2262, 1, 1, tzinfo=UTC)
+
+
+def check_time(moment: datetime, what: str = "time") -> datetime:
+    """``moment`` in UTC (naive is UTC) if within [EARLIEST, LATEST); else ``TimeRangeError``.
+
+    The one check for every time this store keeps, used by the API and the CLI alike:
+    a time near year 1 or 9999 whose offset moves it out of ``datetime``'s range
+    (``OverflowError``) is refused the same way as any other out-of-range time."""
+    try:
+        utc = _aware(moment).astimezone(UTC)
+    except (OverflowError, ValueError):
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise TimeRangeError(f"{what} must be between 1970-01-01 and 2262-01-01 (UTC)")
+    return utc
+
+
 def iso(moment: datetime) -> str:
-    """Fixed-width UTC text (``2026-11-30T18:00:00.000000Z``): compares as it sorts."""
+    """Fixed-width RFC 3339 UTC text (``2026-11-30T18:00:00.000000Z``): compares as it sorts.
+
+    The year is zero-padded to four digits (``%Y`` is not, on glibc, below 1000)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    moment = moment.astimezone(UTC)
+    return f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S.%fZ")
+
+
+_SHORT_YEAR = re.compile(r"^(\d{1,3})-")
 
 
 def parse_iso(text: str) -> datetime:
+    """Text written by ``iso``; also rows an older ``iso`` wrote with an unpadded year."""
+    text = _SHORT_YEAR.sub(lambda m: f"{int(m.group(1)):04d}-", text)
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
@@ -152,6 +195,11 @@ class Tenancies:
         self._conn = conn
         self._lock = _LOCK
 
+    @property
+    def connection(self) -> sqlite3.Connection | Registry:
+        """The registry connection, for lifecycle steps on other tables of the same registry."""
+        return self._conn
+
     # -- writes -------------------------------------------------------------------------
 
     def create_property(self, ref: str) -> str:
@@ -181,7 +229,8 @@ class Tenancies:
         period of the same device. An open assignment ended by a later one is closed first
         with ``end_assignment``."""
         dev_eui = check_eui(dev_eui)
-        start, end = _aware(start), _aware(end) if end else None
+        start = check_time(start, "start")
+        end = check_time(end, "end") if end else None
         if end is not None and end <= start:
             raise TenancyError("an assignment must end after it starts")
         with self._lock:
@@ -209,7 +258,7 @@ class Tenancies:
 
     def end_assignment(self, dev_eui: str, end: datetime) -> Assignment:
         """End the device's open assignment at ``end`` (after its start)."""
-        dev_eui, end = check_eui(dev_eui), _aware(end)
+        dev_eui, end = check_eui(dev_eui), check_time(end, "end")
         with self._lock:
             row = self._conn.execute(
                 "SELECT id, property_ref, start_at FROM device_assignments"
@@ -232,7 +281,7 @@ class Tenancies:
         Refused if it overlaps another tenancy of the property (end that one first) or
         the reference is taken."""
         ref = check_ref(ref, "tenancy reference") if ref else f"T-{secrets.token_hex(5)}"
-        start = _aware(start)
+        start = check_time(start, "start")
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -256,9 +305,17 @@ class Tenancies:
                 raise
         return Tenancy(ref, property_ref, start, None, None)
 
-    def end_tenancy(self, ref: str, end: datetime) -> Tenancy:
-        """End an open tenancy at ``end`` (after its start). Ending it again is refused."""
-        end = _aware(end)
+    def end_tenancy(self, ref: str, end: datetime, now: datetime | None = None) -> Tenancy:
+        """End an open tenancy at ``end``: after its start and at most ``END_SKEW`` after
+        ``now`` (a tenancy ends when it has ended, not in advance). Ending it again is refused:
+        the stored end is corrected only explicitly, in the registry (docs/data-protection.md)."""
+        end = check_time(end, "end")
+        now = now or datetime.now(UTC)
+        if end > now + END_SKEW:
+            raise TenancyError(
+                f"a tenancy cannot end in the future (end {iso(end)} is after now {iso(now)}):"
+                " end it when it has ended"
+            )
         with self._lock:
             tenancy = self._tenancy(ref)
             if tenancy.end is not None:
@@ -272,7 +329,7 @@ class Tenancies:
         with self._lock:
             self._conn.execute(
                 "UPDATE tenancies SET erased_at = ? WHERE ref = ? AND erased_at IS NULL",
-                (iso(at), ref),
+                (iso(check_time(at, "erasure time")), ref),
             )
 
     # -- reads --------------------------------------------------------------------------

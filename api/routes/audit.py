@@ -10,8 +10,10 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import AdminDep, RegistryDep
+from api.params import invalid
 from api.routing import UnicodeJsonRoute
 from storage.audit import AuditLog
+from storage.tenancy import TimeRangeError, check_time
 
 router = APIRouter(prefix="/v1", tags=["audit"], route_class=UnicodeJsonRoute)
 
@@ -52,14 +54,23 @@ async def list_audit(
     outcome: Literal["ok", "refused", "error"] | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> AuditList:
-    """Who read which home's data, when, from where, and the outcome; oldest first."""
+    """Who read which home's data, when, from where, and the outcome; oldest first.
+
+    ``since``/``until`` outside 1970..2262 (UTC), or whose offset leaves the calendar, are 422."""
+    bounds: dict[str, datetime | None] = {"since": since, "until": until}
+    for name, moment in bounds.items():
+        if moment is not None:
+            try:
+                bounds[name] = check_time(moment, name)
+            except TimeRangeError as exc:
+                raise invalid("query", name, str(exc), str(moment)) from None
     recorder = getattr(request.app.state, "audit_recorder", None)
     if recorder is not None:
         await run_in_threadpool(recorder.flush)  # requests already answered are in the log
     records = await run_in_threadpool(
         AuditLog(registry).query,
-        since=since,
-        until=until,
+        since=bounds["since"],
+        until=bounds["until"],
         home=home.lower() if home and len(home) == 16 else home,
         key_id=key_id,
         outcome=outcome,

@@ -8,19 +8,21 @@ these periods change (``storage.tenancy.Tenancies.segments``).
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import HousingDep, RegistryDep
+from api.audit import note_action
+from api.deps import HousingDep, RegistryDep, ServicesDep
 from api.models import ErrorPublic
-from api.params import EARLIEST, LATEST
+from api.params import invalid
 from api.routing import UnicodeJsonRoute
 from core.settings import InfluxSettings
 from insights.alerts import AlertStore
 from insights.lifecycle import erase_tenancy, export_tenancy
+from storage.schema import PRIVACY_PUBLIC
 from storage.tenancy import (
     REF_LENGTH,
     REF_PATTERN,
@@ -29,6 +31,8 @@ from storage.tenancy import (
     Tenancies,
     Tenancy,
     TenancyError,
+    TimeRangeError,
+    check_time,
 )
 
 router = APIRouter(prefix="/v1/housing", tags=["tenancies"], route_class=UnicodeJsonRoute)
@@ -38,20 +42,25 @@ RefPath = Annotated[
     str,
     Path(pattern=REF_PATTERN, min_length=_LO, max_length=_HI, description="Pseudonymous id"),
 ]
+#: Request bodies refuse unknown keys (422): a typo such as ``{"dryrun": true}`` must not
+#: silently fall back to a default (a real erasure).
+_STRICT = ConfigDict(extra="forbid")
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorPublic, "description": "Overlaps an existing period"}
 }
 
 
-def _utc(moment: datetime) -> datetime:
-    """Naive times are UTC; anything outside what InfluxDB can store is a 422."""
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    if not EARLIEST <= moment < LATEST:
-        raise HTTPException(422, "times must be between 1970-01-01 and 2262-01-01")
-    return moment
+def _utc(moment: datetime, name: str) -> datetime:
+    """Naive times are UTC; anything the store refuses (``check_time``) is a 422 on ``name``."""
+    try:
+        return check_time(moment, name)
+    except TimeRangeError as exc:
+        raise invalid("body", name, str(exc), str(moment)) from None
 
 
 class PropertyIn(BaseModel):
+    model_config = _STRICT
+
     ref: str = Field(
         pattern=REF_PATTERN,
         min_length=_LO,
@@ -67,6 +76,8 @@ class PropertyPublic(BaseModel):
 
 
 class AssignmentIn(BaseModel):
+    model_config = _STRICT
+
     dev_eui: str = Field(pattern=r"^[0-9a-fA-F]{16}$")
     start: datetime
     end: datetime | None = None
@@ -80,6 +91,8 @@ class AssignmentPublic(BaseModel):
 
 
 class TenancyIn(BaseModel):
+    model_config = _STRICT
+
     start: datetime
     ref: str | None = Field(
         None,
@@ -91,6 +104,8 @@ class TenancyIn(BaseModel):
 
 
 class EndIn(BaseModel):
+    model_config = _STRICT
+
     end: datetime
 
 
@@ -117,6 +132,8 @@ def _tenancy(t: Tenancy) -> TenancyPublic:
 
 def _refuse(exc: TenancyError) -> NoReturn:
     code = status.HTTP_404_NOT_FOUND if isinstance(exc, NotFoundError) else status.HTTP_409_CONFLICT
+    if isinstance(exc, TimeRangeError):
+        code = status.HTTP_422_UNPROCESSABLE_ENTITY
     raise HTTPException(code, str(exc)) from exc
 
 
@@ -156,10 +173,21 @@ def get_property(_: HousingDep, registry: RegistryDep, ref: RefPath) -> Property
     responses=_CONFLICT,
 )
 def assign_device(
-    _: HousingDep, registry: RegistryDep, ref: RefPath, body: AssignmentIn
+    _: HousingDep, services: ServicesDep, registry: RegistryDep, ref: RefPath, body: AssignmentIn
 ) -> AssignmentPublic:
-    """Place a home device in the property from ``start`` (to ``end``, exclusive, if given)."""
-    start, end = _utc(body.start), _utc(body.end) if body.end else None
+    """Place a home device in the property from ``start`` (to ``end``, exclusive, if given).
+
+    A device the device registry marks public is refused (409): its readings are published,
+    so placing it in a home would attribute public data to a household. A device the
+    registry does not know is treated as a home and may be placed."""
+    start, end = _utc(body.start, "start"), _utc(body.end, "end") if body.end else None
+    known = services.devices.get(body.dev_eui.lower())
+    if known is not None and known.privacy == PRIVACY_PUBLIC:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"device {known.dev_eui} is public in the device registry (privacy: public), not a"
+            " home device: reclassify it as home (`leedswin devices reclassify`) before placing it",
+        )
     try:
         return _assignment(Tenancies(registry).assign(body.dev_eui, ref, start, end))
     except TenancyError as exc:
@@ -174,7 +202,7 @@ def end_assignment(
     body: EndIn,
 ) -> AssignmentPublic:
     """End the device's current placement (it was moved out of the property at ``end``)."""
-    end = _utc(body.end)
+    end = _utc(body.end, "end")
     try:
         return _assignment(Tenancies(registry).end_assignment(dev_eui, end))
     except TenancyError as exc:
@@ -191,7 +219,7 @@ def open_tenancy(
     _: HousingDep, registry: RegistryDep, ref: RefPath, body: TenancyIn
 ) -> TenancyPublic:
     """Open a tenancy of the property from ``start``."""
-    start = _utc(body.start)
+    start = _utc(body.start, "start")
     try:
         return _tenancy(Tenancies(registry).open_tenancy(ref, start, body.ref))
     except TenancyError as exc:
@@ -209,7 +237,7 @@ def get_tenancy(_: HousingDep, registry: RegistryDep, ref: RefPath) -> TenancyPu
 @router.post("/tenancies/{ref}/end", response_model=TenancyPublic, responses=_CONFLICT)
 def end_tenancy(_: HousingDep, registry: RegistryDep, ref: RefPath, body: EndIn) -> TenancyPublic:
     """End the tenancy at ``end`` (exclusive)."""
-    end = _utc(body.end)
+    end = _utc(body.end, "end")
     try:
         return _tenancy(Tenancies(registry).end_tenancy(ref, end))
     except TenancyError as exc:
@@ -217,6 +245,8 @@ def end_tenancy(_: HousingDep, registry: RegistryDep, ref: RefPath, body: EndIn)
 
 
 class EraseIn(BaseModel):
+    model_config = _STRICT
+
     dry_run: bool = Field(False, description="Only list what would go")
 
 
@@ -234,6 +264,9 @@ class ErasurePublic(BaseModel):
     total_points: int
     alerts_redacted: list[int] = Field(
         description="Alerts whose evidence readings and notes were removed (case record kept)"
+    )
+    fleet_events: list[int] = Field(
+        description="Device-health events of the tenancy's device periods that were deleted"
     )
     erased_at: datetime | None
 
@@ -258,7 +291,11 @@ def erase(
 
     Keeps the Awaab's Law case record (dates, level, steps, actions). Idempotent.
     Deleting uses the ``LEEDSWIN_INFLUX_ERASURE_*`` credentials (the API's own may only
-    read); without them an erasure is refused with 503 and a dry run still lists."""
+    read); without them an erasure is refused with 503 and a dry run still lists.
+    Unknown body keys are a 422. A dry run is audited as ``erase_dry_run``; a repeated
+    erasure reports the first one's ``erased_at``."""
+    if body.dry_run:
+        note_action(request.scope, "erase_dry_run")
     influx = _influx(request) if body.dry_run else _influx(request).erasure()
     if influx is None:
         raise HTTPException(
@@ -285,6 +322,7 @@ def erase(
         ],
         total_points=report.total_points,
         alerts_redacted=report.alerts_redacted,
+        fleet_events=report.fleet_events,
         erased_at=report.erased_at,
     )
 
@@ -296,7 +334,7 @@ def erase(
 )
 def export(_: HousingDep, request: Request, registry: RegistryDep, ref: RefPath) -> Response:
     """Everything held about a tenancy, for a subject access request: a zip with a CSV per
-    series, ``alerts.json`` and ``manifest.json`` (fields, units, time ranges, devices)."""
+    series, ``alerts.json``, ``fleet_events.json`` and ``manifest.json`` (fields, units, time ranges, devices)."""
     out = io.BytesIO()
     try:
         export_tenancy(

@@ -93,14 +93,16 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"{verb}\t{database}\t{measurement}\t{dev_eui}\t{points}")
         typer.echo(
             f"{verb} {report.total_points} points; alert evidence and notes of"
-            f" {len(report.alerts_redacted)} alerts (case records kept)"
+            f" {len(report.alerts_redacted)} alerts (case records kept);"
+            f" {len(report.fleet_events)} device-health events"
         )
         _audit(
             api.registry,
             action,
             tenancy,
             "ok",
-            f"{report.total_points} points, alerts {report.alerts_redacted}",
+            f"{report.total_points} points, alerts {report.alerts_redacted},"
+            f" fleet events {report.fleet_events}",
         )
 
     @privacy_app.command("export")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -17,7 +17,7 @@ import typer
 from core.errors import ConfigError
 from core.settings import ApiSettings, build
 from storage.registry import open_registry
-from storage.tenancy import Tenancies, TenancyError, iso
+from storage.tenancy import Tenancies, TenancyError, TimeRangeError, check_time, iso
 
 T = TypeVar("T")
 
@@ -25,12 +25,18 @@ _REGISTRY = typer.Option(None, help="SQLite registry [LEEDSWIN_API_REGISTRY]")
 
 
 def parse_time(text: str) -> datetime:
-    """RFC 3339 or a date (midnight UTC); naive times are UTC. Bad text: BadParameter."""
+    """RFC 3339 or a date (midnight UTC); naive times are UTC; the result in UTC.
+
+    Bad text, or a time the stores cannot hold (``storage.tenancy.check_time``: before
+    1970, from 2262, or an offset that leaves the calendar): BadParameter (exit 2)."""
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise typer.BadParameter(f"not a date or RFC 3339 time: {text!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        return check_time(moment, repr(text))
+    except TimeRangeError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 @contextmanager

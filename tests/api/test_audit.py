@@ -152,3 +152,54 @@ def test_housing_reads_that_may_hold_homes_are_recorded(harness: ApiHarness) -> 
     harness.get("/v1/latest", "public", need="air_quality")
     records = [r for r in _audit(harness, home="*") if r["endpoint"] == "GET /v1/latest"]
     assert len(records) == 1  # a public key's answer holds no home: not personal data
+
+
+@pytest.mark.parametrize(
+    ("path", "key", "params"),
+    [
+        (f"/v1/housing/homes/{HOME_A.dev_eui}", "housing", {"start": "0001-01-01T00:00:00+00:01"}),
+        (
+            f"/v1/devices/{HOME_A.dev_eui}/readings",
+            "housing",
+            {"quantity": "temperature", "until": "9999-12-31T23:59:59-01:00"},
+        ),
+        ("/v1/housing/tenancies/TY-404/export", "housing", {"since": "0001-01-01T00:00:00+00:01"}),
+        (
+            f"/v1/devices/{HOME_A.dev_eui}/readings",
+            "public",
+            {"quantity": "temperature", "until": "9999-12-31T23:59:59-01:00"},
+        ),
+    ],
+)
+def test_a_range_outside_what_can_be_stored_still_leaves_exactly_one_record(
+    harness: ApiHarness, path: str, key: str, params: dict[str, str]
+) -> None:
+    before = _audit(harness, limit=10_000)
+    response = harness.get(path, key, **params)
+    after = _audit(harness, limit=10_000)
+    new = [r for r in after[len(before) :] if r["endpoint"] == f"GET {path}"]
+    assert len(new) == 1, (response.status_code, after[len(before) :])
+    record = new[0]
+    assert record["status"] == response.status_code
+    assert record["outcome"] == ("refused" if key == "public" else record["outcome"])
+    raw = next(iter(v for k, v in params.items() if k != "quantity"))
+    assert record["range_start"] is None and record["range_end"] is None
+    assert raw in str(record["detail"])
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("until", "0001-01-01T00:00:00+01:00"),
+        ("since", "9999-12-31T23:59:59-01:00"),
+        ("since", "0001-01-01T00:00:00+00:01"),
+        ("since", "1969-12-31T23:59:59Z"),
+    ],
+)
+def test_audit_bounds_the_log_cannot_hold_are_a_typed_422(
+    harness: ApiHarness, name: str, value: str
+) -> None:
+    response = harness.get("/v1/audit", "admin", **{name: value})
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["query", name] and "1970" in error["msg"]

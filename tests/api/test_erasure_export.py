@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from api.main import create_app
 from core.settings import InfluxSettings, InsightsSettings
 from insights.alerts import AlertStore
+from insights.fleet import FleetStore
 from insights.jobs import InsightsJobs, floor_hour
 from leedswin.cli import app as cli
 from leedswin.services import LocalInfluxDB, LocalMosquitto
@@ -174,6 +175,9 @@ def test_export_erase_and_what_stays(harness: tuple[ApiHarness, InfluxSettings])
 
     # Erasure: a refused one (still open), a dry run that changes nothing, then the real one.
     assert _post(h, "/v1/housing/tenancies/TEN-NEW2/erase", {}).status_code == 409
+    typo = _post(h, "/v1/housing/tenancies/TEN-OLD1/erase", {"dryrun": True})
+    assert typo.status_code == 422 and "dryrun" in typo.text
+    assert _counts(influx, DEV, START - timedelta(days=1), MOVE) == old
     dry = _post(h, "/v1/housing/tenancies/TEN-OLD1/erase", {"dry_run": True}).json()
     assert dry["dry_run"] and dry["total_points"] == sum(old.values())
     assert dry["alerts_redacted"] == [alert_id] and dry["erased_at"] is None
@@ -182,6 +186,7 @@ def test_export_erase_and_what_stays(harness: tuple[ApiHarness, InfluxSettings])
     assert done["total_points"] == sum(old.values()) and done["erased_at"]
     again = _post(h, "/v1/housing/tenancies/TEN-OLD1/erase", {}).json()
     assert again["total_points"] == 0  # idempotent
+    assert again["erased_at"] == done["erased_at"]  # when it was erased, not when asked again
 
     # Nothing of the old tenancy is returned anywhere; the new one and the neighbour are intact.
     assert _counts(influx, DEV, START - timedelta(days=60), MOVE) == {
@@ -203,7 +208,7 @@ def test_export_erase_and_what_stays(harness: tuple[ApiHarness, InfluxSettings])
     evidence = h.get(f"/v1/housing/homes/{DEV}", "housing", days=28).json()
     assert min(row["time"] for row in evidence["series"]) >= MOVE.isoformat().replace("+00:00", "Z")
     after = _export(h, "TEN-OLD1")
-    assert sorted(after.namelist()) == ["alerts.json", "manifest.json"]
+    assert sorted(after.namelist()) == ["alerts.json", "fleet_events.json", "manifest.json"]
 
     # The Awaab's Law case record stays, without its personal parts.
     kept = h.get(f"/v1/housing/alerts/{alert_id}", "housing").json()
@@ -218,7 +223,8 @@ def test_export_erase_and_what_stays(harness: tuple[ApiHarness, InfluxSettings])
     audit = h.get("/v1/audit", "admin", home="TEN-OLD1").json()["data"]
     assert [(r["action"], r["outcome"]) for r in audit] == [
         ("export", "ok"),
-        ("erase", "ok"),
+        ("erase", "error"),
+        ("erase_dry_run", "ok"),
         ("erase", "ok"),
         ("erase", "ok"),
         ("export", "ok"),
@@ -246,3 +252,66 @@ def test_cli_export_and_erase(
     result = runner.invoke(cli, ["audit", "list", "--home", "TEN-NEW2"])
     assert "\texport\tleedswin privacy export\tTEN-NEW2\t" in result.output
     assert "\terase_dry_run\t" in result.output and "\trefused\t" in result.output
+
+
+def test_a_tenancy_ended_in_the_future_is_neither_ended_nor_erased(
+    harness: tuple[ApiHarness, InfluxSettings],
+) -> None:
+    h, _ = harness
+    conn = open_registry(h.settings.registry)
+    store = Tenancies(conn)
+    store.create_property("P-077")
+    store.open_tenancy("P-077", START, "TEN-FUT7")
+    ended = _post(h, "/v1/housing/tenancies/TEN-FUT7/end", {"end": "2200-01-01T00:00:00Z"})
+    assert ended.status_code == 409 and "future" in ended.json()["detail"]
+    assert h.get("/v1/housing/tenancies/TEN-FUT7", "housing").json()["end"] is None
+    # A far-future end stored before ends were bounded still counts as open.
+    conn.execute(
+        "UPDATE tenancies SET end_at = '2200-01-01T00:00:00.000000Z' WHERE ref = 'TEN-FUT7'"
+    )
+    conn.close()
+    for body in ({}, {"dry_run": True}):
+        refused = _post(h, "/v1/housing/tenancies/TEN-FUT7/erase", body)
+        assert refused.status_code == 409 and "still open" in refused.json()["detail"]
+
+
+def test_fleet_events_of_the_tenancy_are_exported_and_erased(
+    harness: tuple[ApiHarness, InfluxSettings],
+) -> None:
+    h, _ = harness
+    dev, other = "d0000000000000a9", "d0000000000000aa"
+    FleetStore(h.settings.registry)  # the fleet job's tables
+    conn = open_registry(h.settings.registry)
+    store = Tenancies(conn)
+    store.create_property("P-055")
+    store.assign(dev, "P-055", START - timedelta(days=30))
+    store.open_tenancy("P-055", START - timedelta(days=30), "TEN-FLT5")
+    store.end_tenancy("TEN-FLT5", MOVE)
+
+    def event(dev_eui: str, opened: datetime) -> int:
+        cursor = conn.execute(
+            "INSERT INTO fleet_events (dev_eui, kind, state, opened_at, model, site, ward,"
+            " privacy, detail) VALUES (?, 'link', 'silent', ?, 'm', 'home', '', 'home', '{}')",
+            (dev_eui, opened.isoformat().replace("+00:00", "Z")),
+        )
+        return int(cursor.lastrowid or 0)
+
+    inside = event(dev, START)
+    later = event(dev, MOVE + timedelta(hours=1))  # the next household's
+    elsewhere = event(other, START)
+    archive = _export(h, "TEN-FLT5")
+    exported = json.loads(archive.read("fleet_events.json"))
+    assert [e["id"] for e in exported] == [inside] and exported[0]["state"] == "silent"
+    files = {f["file"]: f for f in json.loads(archive.read("manifest.json"))["files"]}
+    assert files["fleet_events.json"]["rows"] == 1
+    dry = _post(h, "/v1/housing/tenancies/TEN-FLT5/erase", {"dry_run": True}).json()
+    assert dry["fleet_events"] == [inside]
+    left = {r[0] for r in conn.execute("SELECT id FROM fleet_events")}
+    assert {inside, later, elsewhere} <= left
+    done = _post(h, "/v1/housing/tenancies/TEN-FLT5/erase", {}).json()
+    assert done["fleet_events"] == [inside]
+    left = {r[0] for r in conn.execute("SELECT id FROM fleet_events")}
+    assert inside not in left and {later, elsewhere} <= left
+    again = _post(h, "/v1/housing/tenancies/TEN-FLT5/erase", {}).json()
+    assert again["fleet_events"] == []  # idempotent
+    conn.close()

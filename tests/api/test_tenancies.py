@@ -25,6 +25,7 @@ from tests.insights.test_jobs_integration import climate
 pytestmark = pytest.mark.integration
 
 DEV = "d0000000000000c3"
+PUBLIC = "a0000000000000c7"
 UNTIL = floor_hour(datetime.now(UTC))
 MOVE_IN = UNTIL - timedelta(days=2)
 
@@ -54,7 +55,14 @@ def harness(
     conn.close()
     sink.close()
     keys = make_keys(api_settings.registry)
-    with serve(create_app(*settings)) as base_url, httpx.Client(base_url=base_url) as client:
+    devices = tmp_path / "devices.yaml"
+    devices.write_text(
+        "devices:\n"
+        f"  - {{dev_eui: {PUBLIC}, model: elsys_ers_co2, site: briggate, privacy: public}}\n"
+        f"  - {{dev_eui: {DEV}, model: milesight_em300_th, site: home-c3, privacy: home}}\n"
+    )
+    app = create_app(*settings, device_registry=devices)
+    with serve(app) as base_url, httpx.Client(base_url=base_url) as client:
         yield ApiHarness(client, keys, Dataset({}, 0, 0), api_settings)
 
 
@@ -110,3 +118,53 @@ def test_housing_staff_manage_properties_and_tenancies(harness: ApiHarness) -> N
     public = {"X-API-Key": harness.keys.public}
     assert post("/v1/housing/properties", json={"ref": "P-300"}, headers=public).status_code == 403
     assert harness.get("/v1/housing/properties/P-200", "public").status_code == 403
+
+
+@pytest.mark.parametrize(
+    "start", ["0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-01:00", "1969-12-31T23:00:00Z"]
+)
+def test_times_the_stores_cannot_hold_are_a_typed_422(harness: ApiHarness, start: str) -> None:
+    h = {"X-API-Key": harness.keys.housing}
+    post = harness.client.post
+    for path, body in (
+        ("/v1/housing/properties/P-100/tenancies", {"start": start, "ref": "TY-9"}),
+        ("/v1/housing/properties/P-100/devices", {"dev_eui": DEV, "start": start}),
+        ("/v1/housing/tenancies/TEN-NEW2/end", {"end": start}),
+    ):
+        response = post(path, json=body, headers=h)
+        assert response.status_code == 422, (path, response.text)
+    assert harness.get("/v1/housing/properties/P-100", "housing").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/housing/properties", {"ref": "P-300", "adress": "1 High St"}),
+        ("/v1/housing/properties/P-100/devices", {"dev_eui": DEV, "start": "2026-01-01", "x": 1}),
+        ("/v1/housing/properties/P-100/tenancies", {"start": "2026-01-01", "refs": "TY-3"}),
+        ("/v1/housing/tenancies/TEN-NEW2/end", {"end": "2026-01-01", "force": True}),
+        ("/v1/housing/devices/D0000000000000C3/end", {"end": "2026-01-01", "at": "now"}),
+    ],
+)
+def test_unknown_body_keys_are_refused(harness: ApiHarness, path: str, body: object) -> None:
+    response = harness.client.post(path, json=body, headers={"X-API-Key": harness.keys.housing})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["type"] == "extra_forbidden"
+
+
+def test_a_device_the_registry_marks_public_is_not_placed_in_a_home(harness: ApiHarness) -> None:
+    h = {"X-API-Key": harness.keys.housing}
+    path = "/v1/housing/properties/P-100/devices"
+    refused = harness.client.post(
+        path, json={"dev_eui": PUBLIC.upper(), "start": "2026-01-01"}, headers=h
+    )
+    assert refused.status_code == 409 and "public" in refused.json()["detail"]
+    assert all(
+        d["dev_eui"] != PUBLIC
+        for d in harness.get("/v1/housing/properties/P-100", "housing").json()["devices"]
+    )
+    # A device the registry does not know is treated as a home: it may be placed.
+    unknown = harness.client.post(
+        path, json={"dev_eui": "d0000000000000c8", "start": "2026-01-01"}, headers=h
+    )
+    assert unknown.status_code == 201, unknown.text

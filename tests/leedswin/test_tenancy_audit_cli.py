@@ -63,3 +63,33 @@ def test_audit_list_and_purge(tmp_path: Path) -> None:
     assert (code, out) == (0, "removed 1 records older than 730 days\n")
     code, out = _run("audit", "list", "--registry", str(path))
     assert "audit_purge" in out and "housing team" not in out
+
+
+def test_audit_list_refuses_bounds_the_log_cannot_hold(tmp_path: Path) -> None:
+    reg = ("--registry", str(tmp_path / "r.sqlite3"))
+    for flag, value in (
+        ("--until", "0001-01-01T00:00:00+01:00"),
+        ("--since", "9999-12-31T23:59:59-01:00"),
+        ("--since", "0001-01-01T00:00:00+00:01"),
+        ("--since", "1900-01-01"),
+    ):
+        result = runner.invoke(app, ["audit", "list", flag, value, *reg])
+        assert result.exit_code == 2, (value, result.output, result.exception)
+        assert "1970" in result.output and "Traceback" not in result.output
+
+
+def test_tenancy_times_the_stores_cannot_hold_are_a_clean_error(tmp_path: Path) -> None:
+    reg = ("--registry", str(tmp_path / "r.sqlite3"))
+    assert _run("tenancy", "add-property", "PCLI-2", *reg)[0] == 0
+    for start in ("0001-01-01", "0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-01:00"):
+        result = runner.invoke(
+            app, ["tenancy", "open", "PCLI-2", "--start", start, "--ref", "TY-1", *reg]
+        )
+        assert result.exit_code == 2, (start, result.output, result.exception)
+        assert "1970" in result.output and "Traceback" not in result.output
+    result = runner.invoke(
+        app, ["tenancy", "assign", "B000000000000001", "PCLI-2", "--start", "0001-01-01", *reg]
+    )
+    assert result.exit_code == 2
+    # Nothing was stored, so everything still reads.
+    assert _run("tenancy", "list", *reg) == (0, "")

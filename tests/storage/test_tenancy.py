@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from storage.registry import open_registry
-from storage.tenancy import Segment, Tenancies, TenancyError
+from storage.tenancy import (
+    END_SKEW,
+    Segment,
+    Tenancies,
+    TenancyError,
+    TimeRangeError,
+    iso,
+    parse_iso,
+)
 
 DEV = "b000000000000001"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -69,3 +77,34 @@ def test_overlaps_names_and_bad_periods_are_refused(store: Tenancies) -> None:
         store.assign("not-a-eui", "P-001", T0)
     generated = store.open_tenancy("P-001", T0 + 2 * DAY)
     assert generated.ref.startswith("T-")
+
+
+def test_every_stored_time_is_checked_and_written_rfc3339(store: Tenancies) -> None:
+    store.create_property("P-001")
+    year_one = datetime(1, 1, 1, tzinfo=UTC)
+    off_calendar = datetime.fromisoformat("0001-01-01T00:00:00+00:01")
+    far = datetime(2262, 1, 1, tzinfo=UTC)
+    for bad in (year_one, off_calendar, far, datetime(1969, 12, 31, 23, 59, tzinfo=UTC)):
+        with pytest.raises(TimeRangeError, match="1970"):
+            store.open_tenancy("P-001", bad, "TEN-0001")
+        with pytest.raises(TimeRangeError):
+            store.assign(DEV, "P-001", bad)
+    assert store.tenancies("P-001") == [] and store.assignments(property_ref="P-001") == []
+    store.open_tenancy("P-001", T0, "TEN-0001")
+    with pytest.raises(TimeRangeError):
+        store.end_tenancy("TEN-0001", far)
+    assert iso(datetime(5, 1, 1, tzinfo=UTC)) == "0005-01-01T00:00:00.000000Z"
+    # A row an older release wrote with an unpadded year still reads back.
+    assert parse_iso("1-01-01T00:00:00.000000Z") == year_one
+
+
+def test_a_tenancy_cannot_be_ended_in_the_future(store: Tenancies) -> None:
+    store.create_property("P-001")
+    store.open_tenancy("P-001", T0, "TEN-0001")
+    now = T0 + 10 * DAY
+    with pytest.raises(TenancyError, match="future"):
+        store.end_tenancy("TEN-0001", datetime(2200, 1, 1, tzinfo=UTC), now=now)
+    with pytest.raises(TenancyError, match="future"):
+        store.end_tenancy("TEN-0001", now + END_SKEW + timedelta(seconds=1), now=now)
+    assert store.tenancy("TEN-0001").end is None
+    assert store.end_tenancy("TEN-0001", now + END_SKEW, now=now).end == now + END_SKEW
