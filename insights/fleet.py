@@ -40,7 +40,7 @@ import socket
 import sqlite3
 import statistics
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -558,8 +558,11 @@ class FleetStore:
         dev_eui: str | None = None,
         kind: str | None = None,
         privacy: str | None = None,
+        exclude: Collection[str] = (),
         limit: int = 500,
     ) -> list[FleetEvent]:
+        """Events newest first; ``exclude``: DevEUIs left out by the query itself, so ``limit``
+        counts only the events the caller may see."""
         where, args = ["1=1"], []
         if open_only:
             where.append("resolved_at IS NULL")
@@ -567,6 +570,9 @@ class FleetStore:
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
+        if exclude:
+            where.append("dev_eui NOT IN (SELECT value FROM json_each(?))")
+            args.append(json.dumps(sorted(exclude)))
         with self._connect() as conn:
             rows = conn.execute(
                 f"SELECT * FROM fleet_events WHERE {' AND '.join(where)}"
