@@ -872,10 +872,13 @@ def check_services(
 def run_forever(
     tick: Callable[[], object], interval: float, stop: threading.Event, name: str
 ) -> None:
-    """Call ``tick`` every ``interval`` s until ``stop``; platform errors are logged, not fatal."""
+    """Call ``tick`` every ``interval`` s until ``stop``; a failed tick is logged (platform
+    errors as warnings, anything else at ERROR with its traceback), never fatal."""
     while not stop.is_set():
         try:
             tick()
         except PlatformError as exc:
             log.warning("event=%s_failed code=%s error=%s", name, exc.code, exc)
+        except Exception:
+            log.exception("event=%s_failed", name)
         stop.wait(interval)
