@@ -35,14 +35,19 @@ def _thread(name: str, target: object, *args: object) -> threading.Thread:
 
 
 def start_fleet_threads(
-    influx: InfluxSettings, mqtt: MqttSettings, registry_db: Path, stop: threading.Event
+    influx: InfluxSettings,
+    mqtt: MqttSettings,
+    registry_db: Path,
+    stop: threading.Event,
+    device_registry: Path | None = None,
 ) -> list[threading.Thread]:
     """The fleet-health ticks (always) and the registry sync from ChirpStack (when
-    ``LEEDSWIN_CHIRPSTACK_SYNC_MINUTES`` and a server are set, into
-    ``LEEDSWIN_BRIDGE_DEVICE_REGISTRY``, which the bridge re-reads on change)."""
+    ``LEEDSWIN_CHIRPSTACK_SYNC_MINUTES`` and a server are set). Both use ``device_registry``
+    (wards, homes, coordinates; the file the bridge re-reads on change), else
+    ``LEEDSWIN_BRIDGE_DEVICE_REGISTRY``."""
     fleet: FleetSettings = build(FleetSettings)
     chirpstack: ChirpStackSettings = build(ChirpStackSettings)
-    registry_file = build(BridgeSettings).device_registry
+    registry_file = device_registry or build(BridgeSettings).device_registry
     threads = [_thread("fleet", run_fleet, fleet, influx, registry_db, stop, registry_file, mqtt)]
     if chirpstack.sync_minutes and chirpstack.server:
         if registry_file is None:

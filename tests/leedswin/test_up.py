@@ -8,12 +8,15 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from core.settings import InfluxSettings, MqttSettings
+from leedswin.commands import fleet as fleet_command
 from leedswin.commands.up import port_in_use
 from leedswin.services import free_port
 
@@ -97,3 +100,29 @@ def test_readme_commands_work_against_the_running_demo(tmp_path: Path) -> None:
         if up.poll() is None:
             up.kill()
             up.wait()
+
+
+def test_fleet_threads_use_the_device_registry_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`up` sets no LEEDSWIN_BRIDGE_DEVICE_REGISTRY: the fleet must get the demo's registry
+    from its argument, or every ward is null."""
+    monkeypatch.delenv("LEEDSWIN_BRIDGE_DEVICE_REGISTRY", raising=False)
+    monkeypatch.delenv("LEEDSWIN_CHIRPSTACK_SYNC_MINUTES", raising=False)
+    seen: list[Path | None] = []
+
+    def run_fleet(*args: object) -> None:
+        seen.append(args[4])  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fleet_command, "run_fleet", run_fleet)
+    devices = tmp_path / "devices.yaml"
+    threads = fleet_command.start_fleet_threads(
+        InfluxSettings(),
+        MqttSettings(),
+        tmp_path / "registry.sqlite3",
+        threading.Event(),
+        device_registry=devices,
+    )
+    for thread in threads:
+        thread.join()
+    assert seen == [devices]
