@@ -60,6 +60,10 @@ LinkState = Literal["ok", "late", "silent", "unknown"]
 BatteryState = Literal["ok", "low", "critical", "unknown"]
 RadioState = Literal["ok", "degraded", "unknown"]
 
+#: The longest snooze, for the API and the CLI alike: a quarter (90 days), so a forgotten
+#: snooze ends and a date past ``datetime.max`` can never be asked for.
+MAX_SNOOZE_HOURS: Final = 24 * 90
+
 #: Severity order of each kind's states; an event is open while the state is above ``ok``.
 SEVERITY: Final[dict[str, tuple[str, ...]]] = {
     "link": ("ok", "late", "silent"),

@@ -20,7 +20,7 @@ from api.models import ErrorPublic
 from api.params import DevEuiPath
 from api.routing import UnicodeJsonRoute
 from api.scoped import Principal
-from insights.fleet import FleetEvent, FleetStore
+from insights.fleet import MAX_SNOOZE_HOURS, FleetEvent, FleetStore
 from storage.registry import Scope
 from storage.schema import PRIVACY_PUBLIC
 
@@ -95,7 +95,7 @@ class FleetDeviceDetail(BaseModel):
 
 
 class SnoozeIn(BaseModel):
-    hours: float = Field(gt=0, le=24 * 90, description="Hours without notifications")
+    hours: float = Field(gt=0, le=MAX_SNOOZE_HOURS, description="Hours without notifications")
 
 
 class AckOut(BaseModel):

@@ -20,7 +20,7 @@ from core.settings import (
     MqttSettings,
     build,
 )
-from insights.fleet import FleetStore
+from insights.fleet import MAX_SNOOZE_HOURS, FleetStore
 from insights.fleet_jobs import open_fleet, run_fleet
 from leedswin.commands.registry import known_model
 from storage.chirpstack import run_schedule
@@ -146,10 +146,18 @@ def register(app: typer.Typer) -> None:
     @fleet_app.command("snooze")
     def snooze(
         dev_eui: str,
-        hours: float = typer.Option(24.0, min=0.01, help="Hours without notifications"),
+        hours: float = typer.Option(
+            24.0, help=f"Hours without notifications (up to {MAX_SNOOZE_HOURS})"
+        ),
         registry: Path | None = typer.Option(None, help="[LEEDSWIN_API_REGISTRY]"),
     ) -> None:
         """Hold back notifications about a device for a while (its states are still tracked)."""
+        if not 0.01 <= hours <= MAX_SNOOZE_HOURS:  # also refuses nan and inf
+            typer.echo(
+                f"error: --hours must be between 0.01 and {MAX_SNOOZE_HOURS}, not {hours}",
+                err=True,
+            )
+            raise typer.Exit(2)
         until = datetime.now(UTC) + timedelta(hours=hours)
         if not _store(registry).snooze(dev_eui.lower(), until):
             typer.echo(f"error: no device {dev_eui} in the fleet state", err=True)

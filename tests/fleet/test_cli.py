@@ -1,0 +1,41 @@
+"""`leedswin fleet snooze` and `ack`: bad hours and unknown devices get clean errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from insights.fleet import DeviceHealth, FleetStore
+from leedswin.cli import app
+
+EUI = "24e124710c400001"
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Path:
+    path = tmp_path / "registry.sqlite3"
+    FleetStore(path).record(
+        [DeviceHealth(EUI, "milesight-am319", "library", "public", link="silent")],
+        datetime.now(UTC),
+    )
+    return path
+
+
+@pytest.mark.parametrize("hours", ["1e9", "inf", "-inf", "nan", "2161", "0"])
+def test_snooze_hours_out_of_range_is_a_clean_error(registry: Path, hours: str) -> None:
+    result = CliRunner().invoke(
+        app, ["fleet", "snooze", EUI, "--hours", hours, "--registry", str(registry)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "--hours must be between 0.01 and 2160" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_snooze_up_to_the_cap(registry: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["fleet", "snooze", EUI, "--hours", "2160", "--registry", str(registry)]
+    )
+    assert result.exit_code == 0, result.output
