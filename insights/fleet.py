@@ -614,14 +614,17 @@ class FleetStore:
             )
         return cursor.rowcount == 1
 
-    def acknowledge(self, dev_eui: str, actor: str, at: datetime) -> int:
-        """Acknowledge the device's open events: they escalate silently; recoveries still notify."""
+    def acknowledge(self, dev_eui: str, actor: str, at: datetime) -> int | None:
+        """Acknowledge the device's open events: they escalate silently; recoveries still notify.
+        Returns how many were open, or None for a device not in the fleet state."""
         with self._connect() as conn:
-            conn.execute(
+            device = conn.execute(
                 "UPDATE fleet_devices SET acknowledged_at = ?, acknowledged_by = ?"
                 " WHERE dev_eui = ?",
                 (iso(at), actor, dev_eui),
             )
+            if device.rowcount != 1:
+                return None
             cursor = conn.execute(
                 "UPDATE fleet_events SET acknowledged_at = ?, acknowledged_by = ?"
                 " WHERE dev_eui = ? AND resolved_at IS NULL",

@@ -234,6 +234,7 @@ def acknowledge_device(
     """Acknowledge the device's open events (the key's name is recorded): no more escalation
     notices for them; the recovery is still sent."""
     item = _find(services, principal, store, dev_eui)
-    return AckOut(
-        acknowledged=store.acknowledge(item["dev_eui"], principal.name, datetime.now(UTC))
-    )
+    count = store.acknowledge(item["dev_eui"], principal.name, datetime.now(UTC))
+    if count is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "device not found")
+    return AckOut(acknowledged=count)

@@ -172,4 +172,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Acknowledge a device's open events: no more escalation notices, recovery still sent."""
         count = _store(registry).acknowledge(dev_eui.lower(), by, datetime.now(UTC))
+        if count is None:
+            typer.echo(f"error: no device {dev_eui} in the fleet state", err=True)
+            raise typer.Exit(1)
         typer.echo(f"{count} open events of {dev_eui} acknowledged by {by}")

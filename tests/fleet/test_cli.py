@@ -39,3 +39,23 @@ def test_snooze_up_to_the_cap(registry: Path) -> None:
         app, ["fleet", "snooze", EUI, "--hours", "2160", "--registry", str(registry)]
     )
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("command", [["snooze"], ["ack", "--by", "on-call"]])
+def test_unknown_device_is_the_same_error_for_snooze_and_ack(
+    registry: Path, command: list[str]
+) -> None:
+    unknown = "ffffffffffffffff"
+    result = CliRunner().invoke(
+        app, ["fleet", command[0], unknown, *command[1:], "--registry", str(registry)]
+    )
+    assert result.exit_code == 1, result.output
+    assert f"error: no device {unknown} in the fleet state" in result.output
+
+
+def test_ack_of_a_known_device(registry: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["fleet", "ack", EUI, "--by", "on-call", "--registry", str(registry)]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"1 open events of {EUI} acknowledged by on-call" in result.output
