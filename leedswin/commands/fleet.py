@@ -67,7 +67,15 @@ def register(app: typer.Typer) -> None:
     app.add_typer(fleet_app, name="fleet")
 
     def _store(registry: Path | None) -> FleetStore:
+        """The fleet state in an existing registry database (a typo must not create one)."""
         api: ApiSettings = build(ApiSettings, registry=registry)
+        if not api.registry.is_file():
+            typer.echo(
+                f"error: no registry database at {api.registry}"
+                " (--registry, LEEDSWIN_API_REGISTRY or the demo's .leedswin/demo.env)",
+                err=True,
+            )
+            raise typer.Exit(1)
         return FleetStore(api.registry)
 
     @fleet_app.command("run")

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from insights.fleet import DeviceHealth, FleetStore
+from insights.notify import load_config
 from leedswin.cli import app
 
 EUI = "24e124710c400001"
@@ -59,3 +60,37 @@ def test_ack_of_a_known_device(registry: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert f"1 open events of {EUI} acknowledged by on-call" in result.output
+
+
+def test_a_failed_run_creates_no_registry_database(tmp_path: Path) -> None:
+    database = tmp_path / "leedswin.sqlite3"
+    result = CliRunner().invoke(
+        app,
+        [
+            "fleet",
+            "run",
+            "--once",
+            "--registry",
+            str(database),
+            "--devices",
+            str(tmp_path / "devices.yaml"),
+            "--notifications",
+            str(tmp_path / "notify.yaml"),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert not database.exists()
+
+
+@pytest.mark.parametrize("command", [["status"], ["snooze", EUI], ["ack", EUI, "--by", "me"]])
+def test_state_commands_need_an_existing_registry(tmp_path: Path, command: list[str]) -> None:
+    database = tmp_path / "leedswin.sqlite3"
+    result = CliRunner().invoke(app, ["fleet", *command, "--registry", str(database)])
+    assert result.exit_code == 1, result.output
+    assert f"no registry database at {database}" in result.output
+    assert not database.exists()
+
+
+def test_the_example_notifications_file_is_valid() -> None:
+    config = load_config(Path(__file__).resolve().parents[2] / "examples" / "notify.yaml")
+    assert [r.scope.value for r in config.recipients] == ["operations"]
