@@ -132,7 +132,7 @@ def test_readme_commands_work_against_the_running_demo(tmp_path: Path) -> None:
     finally:
         if up.poll() is None:
             up.kill()
-            up.wait()
+        up.communicate(timeout=60)  # closes the pipes a failed assertion left open
 
 
 def test_fleet_threads_use_the_device_registry_given(
