@@ -40,7 +40,7 @@ import socket
 import sqlite3
 import statistics
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -59,6 +59,10 @@ log = logging.getLogger(__name__)
 LinkState = Literal["ok", "late", "silent", "unknown"]
 BatteryState = Literal["ok", "low", "critical", "unknown"]
 RadioState = Literal["ok", "degraded", "unknown"]
+
+#: The longest snooze, for the API and the CLI alike: a quarter (90 days), so a forgotten
+#: snooze ends and a date past ``datetime.max`` can never be asked for.
+MAX_SNOOZE_HOURS: Final = 24 * 90
 
 #: Severity order of each kind's states; an event is open while the state is above ``ok``.
 SEVERITY: Final[dict[str, tuple[str, ...]]] = {
@@ -558,8 +562,11 @@ class FleetStore:
         dev_eui: str | None = None,
         kind: str | None = None,
         privacy: str | None = None,
+        exclude: Collection[str] = (),
         limit: int = 500,
     ) -> list[FleetEvent]:
+        """Events newest first; ``exclude``: DevEUIs left out by the query itself, so ``limit``
+        counts only the events the caller may see."""
         where, args = ["1=1"], []
         if open_only:
             where.append("resolved_at IS NULL")
@@ -567,6 +574,9 @@ class FleetStore:
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
+        if exclude:
+            where.append("dev_eui NOT IN (SELECT value FROM json_each(?))")
+            args.append(json.dumps(sorted(exclude)))
         with self._connect() as conn:
             rows = conn.execute(
                 f"SELECT * FROM fleet_events WHERE {' AND '.join(where)}"
@@ -604,14 +614,17 @@ class FleetStore:
             )
         return cursor.rowcount == 1
 
-    def acknowledge(self, dev_eui: str, actor: str, at: datetime) -> int:
-        """Acknowledge the device's open events: they escalate silently; recoveries still notify."""
+    def acknowledge(self, dev_eui: str, actor: str, at: datetime) -> int | None:
+        """Acknowledge the device's open events: they escalate silently; recoveries still notify.
+        Returns how many were open, or None for a device not in the fleet state."""
         with self._connect() as conn:
-            conn.execute(
+            device = conn.execute(
                 "UPDATE fleet_devices SET acknowledged_at = ?, acknowledged_by = ?"
                 " WHERE dev_eui = ?",
                 (iso(at), actor, dev_eui),
             )
+            if device.rowcount != 1:
+                return None
             cursor = conn.execute(
                 "UPDATE fleet_events SET acknowledged_at = ?, acknowledged_by = ?"
                 " WHERE dev_eui = ? AND resolved_at IS NULL",
@@ -866,10 +879,13 @@ def check_services(
 def run_forever(
     tick: Callable[[], object], interval: float, stop: threading.Event, name: str
 ) -> None:
-    """Call ``tick`` every ``interval`` s until ``stop``; platform errors are logged, not fatal."""
+    """Call ``tick`` every ``interval`` s until ``stop``; a failed tick is logged (platform
+    errors as warnings, anything else at ERROR with its traceback), never fatal."""
     while not stop.is_set():
         try:
             tick()
         except PlatformError as exc:
             log.warning("event=%s_failed code=%s error=%s", name, exc.code, exc)
+        except Exception:
+            log.exception("event=%s_failed", name)
         stop.wait(interval)

@@ -124,17 +124,18 @@ def open_fleet(
     device_registry: Path | None = None,
     mqtt: MqttSettings | None = None,
 ) -> Iterator[FleetService]:
-    """A ``FleetService`` on the real InfluxDB, registry database and notification config."""
+    """A ``FleetService`` on the real InfluxDB, registry database and notification config.
+
+    The device registry, the notifications file and InfluxDB are checked before the registry
+    database is opened, so a run that cannot start creates no database file."""
+    devices = DeviceRegistry(device_registry)
+    config = load_config(settings.notifications) if settings.notifications is not None else None
     query = InfluxQL(influx)
     sink = make_sink(influx)
-    store = FleetStore(registry)
-    devices = DeviceRegistry(device_registry)
     try:
         sink.ensure_database()
-        notifier = None
-        if settings.notifications is not None:
-            config = load_config(settings.notifications)
-            notifier = Notifier(config, registry)
+        store = FleetStore(registry)
+        notifier = Notifier(config, registry) if config is not None else None
         services: dict[str, Callable[[], tuple[bool, str]]] = {
             "influxdb": lambda: (query.ping(), "no answer to /ping"),
         }

@@ -796,6 +796,8 @@ class InsightsScheduler:
         self.jobs = jobs
         self.clock = clock
         self.last_report: RunReport | None = None
+        #: Runs that raised (each logged; the next tick runs as usual).
+        self.failed_runs = 0
 
     def tick(self) -> RunReport:
         now = self.clock()
@@ -820,7 +822,13 @@ class InsightsScheduler:
             try:
                 self.tick()
             except PlatformError as exc:
+                self.failed_runs += 1
                 log.warning("insights run failed error=%s code=%s", exc, exc.code)
+            except Exception:
+                # A bug or a record it cannot read must not end damp risk and Awaab alerts
+                # for every home: the next tick tries again.
+                self.failed_runs += 1
+                log.exception("event=insights_run_failed")
             self.stop_event.wait(self.settings.interval)
 
 

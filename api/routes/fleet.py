@@ -20,7 +20,7 @@ from api.models import ErrorPublic
 from api.params import DevEuiPath
 from api.routing import UnicodeJsonRoute
 from api.scoped import Principal
-from insights.fleet import FleetEvent, FleetStore
+from insights.fleet import MAX_SNOOZE_HOURS, FleetEvent, FleetStore
 from storage.registry import Scope
 from storage.schema import PRIVACY_PUBLIC
 
@@ -61,7 +61,10 @@ class FleetDevice(BaseModel):
 
 
 class FleetEventPublic(BaseModel):
-    id: int
+    """One fleet event. It carries no id: event ids come from one sequence shared with home
+    devices, so their gaps would count home events for a key without ``housing``; snooze and
+    acknowledge address the device."""
+
     dev_eui: str
     kind: str = Field(description="link, battery, radio or service")
     state: str = Field(description="The worst state the event reached")
@@ -92,7 +95,7 @@ class FleetDeviceDetail(BaseModel):
 
 
 class SnoozeIn(BaseModel):
-    hours: float = Field(gt=0, le=24 * 90, description="Hours without notifications")
+    hours: float = Field(gt=0, le=MAX_SNOOZE_HOURS, description="Hours without notifications")
 
 
 class AckOut(BaseModel):
@@ -127,7 +130,6 @@ def _device(item: dict[str, Any]) -> FleetDevice:
 
 def _event(event: FleetEvent) -> FleetEventPublic:
     return FleetEventPublic(
-        id=event.id,
         dev_eui=event.dev_eui,
         kind=event.kind,
         state=event.state,
@@ -197,10 +199,13 @@ def list_fleet_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> FleetEventList:
     """Fleet events, newest first; open ones are the fleet's current problems."""
-    events = store.events(open_only=state == "open", kind=kind, limit=limit * 4)
-    data = [_event(e) for e in events if _visible(services, principal, e.dev_eui, e.privacy)][
-        :limit
-    ]
+    hidden: dict[str, Any] = (
+        {}
+        if principal.sees_home
+        else {"privacy": PRIVACY_PUBLIC, "exclude": services.devices.not_public()}
+    )
+    events = store.events(open_only=state == "open", kind=kind, limit=limit, **hidden)
+    data = [_event(e) for e in events]
     return FleetEventList(data=data, count=len(data))
 
 
@@ -229,6 +234,7 @@ def acknowledge_device(
     """Acknowledge the device's open events (the key's name is recorded): no more escalation
     notices for them; the recovery is still sent."""
     item = _find(services, principal, store, dev_eui)
-    return AckOut(
-        acknowledged=store.acknowledge(item["dev_eui"], principal.name, datetime.now(UTC))
-    )
+    count = store.acknowledge(item["dev_eui"], principal.name, datetime.now(UTC))
+    if count is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "device not found")
+    return AckOut(acknowledged=count)

@@ -20,7 +20,7 @@ from core.settings import (
     MqttSettings,
     build,
 )
-from insights.fleet import FleetStore
+from insights.fleet import MAX_SNOOZE_HOURS, FleetStore
 from insights.fleet_jobs import open_fleet, run_fleet
 from leedswin.commands.registry import known_model
 from storage.chirpstack import run_schedule
@@ -35,14 +35,19 @@ def _thread(name: str, target: object, *args: object) -> threading.Thread:
 
 
 def start_fleet_threads(
-    influx: InfluxSettings, mqtt: MqttSettings, registry_db: Path, stop: threading.Event
+    influx: InfluxSettings,
+    mqtt: MqttSettings,
+    registry_db: Path,
+    stop: threading.Event,
+    device_registry: Path | None = None,
 ) -> list[threading.Thread]:
     """The fleet-health ticks (always) and the registry sync from ChirpStack (when
-    ``LEEDSWIN_CHIRPSTACK_SYNC_MINUTES`` and a server are set, into
-    ``LEEDSWIN_BRIDGE_DEVICE_REGISTRY``, which the bridge re-reads on change)."""
+    ``LEEDSWIN_CHIRPSTACK_SYNC_MINUTES`` and a server are set). Both use ``device_registry``
+    (wards, homes, coordinates; the file the bridge re-reads on change), else
+    ``LEEDSWIN_BRIDGE_DEVICE_REGISTRY``."""
     fleet: FleetSettings = build(FleetSettings)
     chirpstack: ChirpStackSettings = build(ChirpStackSettings)
-    registry_file = build(BridgeSettings).device_registry
+    registry_file = device_registry or build(BridgeSettings).device_registry
     threads = [_thread("fleet", run_fleet, fleet, influx, registry_db, stop, registry_file, mqtt)]
     if chirpstack.sync_minutes and chirpstack.server:
         if registry_file is None:
@@ -62,7 +67,15 @@ def register(app: typer.Typer) -> None:
     app.add_typer(fleet_app, name="fleet")
 
     def _store(registry: Path | None) -> FleetStore:
+        """The fleet state in an existing registry database (a typo must not create one)."""
         api: ApiSettings = build(ApiSettings, registry=registry)
+        if not api.registry.is_file():
+            typer.echo(
+                f"error: no registry database at {api.registry}"
+                " (--registry, LEEDSWIN_API_REGISTRY or the demo's .leedswin/demo.env)",
+                err=True,
+            )
+            raise typer.Exit(1)
         return FleetStore(api.registry)
 
     @fleet_app.command("run")
@@ -141,10 +154,18 @@ def register(app: typer.Typer) -> None:
     @fleet_app.command("snooze")
     def snooze(
         dev_eui: str,
-        hours: float = typer.Option(24.0, min=0.01, help="Hours without notifications"),
+        hours: float = typer.Option(
+            24.0, help=f"Hours without notifications (up to {MAX_SNOOZE_HOURS})"
+        ),
         registry: Path | None = typer.Option(None, help="[LEEDSWIN_API_REGISTRY]"),
     ) -> None:
         """Hold back notifications about a device for a while (its states are still tracked)."""
+        if not 0.01 <= hours <= MAX_SNOOZE_HOURS:  # also refuses nan and inf
+            typer.echo(
+                f"error: --hours must be between 0.01 and {MAX_SNOOZE_HOURS}, not {hours}",
+                err=True,
+            )
+            raise typer.Exit(2)
         until = datetime.now(UTC) + timedelta(hours=hours)
         if not _store(registry).snooze(dev_eui.lower(), until):
             typer.echo(f"error: no device {dev_eui} in the fleet state", err=True)
@@ -159,4 +180,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Acknowledge a device's open events: no more escalation notices, recovery still sent."""
         count = _store(registry).acknowledge(dev_eui.lower(), by, datetime.now(UTC))
+        if count is None:
+            typer.echo(f"error: no device {dev_eui} in the fleet state", err=True)
+            raise typer.Exit(1)
         typer.echo(f"{count} open events of {dev_eui} acknowledged by {by}")

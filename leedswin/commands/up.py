@@ -320,7 +320,13 @@ def register(app: typer.Typer) -> None:
                 )
             )
             threads.extend(
-                start_fleet_threads(insights_influx, mqtt_as(SIM_ACCOUNT), api.registry, stop)
+                start_fleet_threads(
+                    insights_influx,
+                    mqtt_as(SIM_ACCOUNT),
+                    api.registry,
+                    stop,
+                    device_registry=device_registry,
+                )
             )
             live = SimOptions(devices=devices, uplinks=0, seed=seed, live=True)
             live_mqtt = mqtt_as(NETWORK_ACCOUNT)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from insights.fleet import (
     count_rejoins,
     link_state,
     median_interval,
+    run_forever,
 )
 from storage.devices import DeviceRecord
 
@@ -219,3 +222,22 @@ def test_ticks_between_full_reads_read_only_what_is_new(tmp_path: Path) -> None:
     assert second.last_seen == NOW + timedelta(minutes=30)
     job.run(NOW + timedelta(hours=1, minutes=1))
     assert query.reads[-1] == NOW + timedelta(hours=1, minutes=1) - timedelta(days=7)
+
+
+def test_the_fleet_loop_survives_a_failed_tick(caplog: pytest.LogCaptureFixture) -> None:
+    """A tick that raises something other than a platform error is logged at ERROR with the
+    exception, and the loop ticks again (it used to end the fleet thread for good)."""
+    stop = threading.Event()
+    calls: list[int] = []
+
+    def tick() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("unreadable stored state")
+        stop.set()
+
+    with caplog.at_level(logging.ERROR, logger="insights.fleet"):
+        run_forever(tick, 0.001, stop, "fleet_tick")
+    assert len(calls) == 2
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert record.exc_info is not None and isinstance(record.exc_info[1], ValueError)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from core.errors import QueryError
 from core.settings import InsightsSettings
-from insights.jobs import InsightsJobs
+from insights.jobs import InsightsJobs, InsightsScheduler, RunReport
 
 UNTIL = datetime(2026, 11, 23, tzinfo=UTC)
 HOUR_NS = 3_600_000_000_000
@@ -95,3 +99,31 @@ def test_statements_filter_by_privacy_and_bound_time() -> None:
     assert len(query.statements) == 4
     assert all('"privacy" = $privacy' in q for q in query.statements)
     assert all("time >= " in q and "time < " in q for q in query.statements)
+
+
+def test_scheduler_survives_a_failed_run(caplog: pytest.LogCaptureFixture) -> None:
+    """One run that raises (a stored record it cannot read) is logged at ERROR with the
+    exception and counted; the next tick runs as usual."""
+    stop = threading.Event()
+    calls: list[datetime] = []
+
+    class Jobs:
+        def run(self, since: datetime, until: datetime) -> Any:
+            calls.append(until)
+            if len(calls) == 1:
+                raise KeyError("unreadable stored record")
+            stop.set()
+            return RunReport(since=since, until=until)
+
+    scheduler = InsightsScheduler(
+        InsightsSettings(interval=0.001),
+        stop,
+        jobs=Jobs(),  # type: ignore[arg-type]
+    )
+    with caplog.at_level(logging.ERROR, logger="insights.jobs"):
+        scheduler.run_forever()
+    assert len(calls) == 2
+    assert scheduler.failed_runs == 1
+    assert scheduler.last_report is not None
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert record.exc_info is not None and isinstance(record.exc_info[1], KeyError)
