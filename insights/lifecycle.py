@@ -46,7 +46,7 @@ from storage.erasure import (
     read_points,
 )
 from storage.query import InfluxQL, time_ns
-from storage.tenancy import REGISTRY_WRITE_LOCK, Tenancies, TenancyError, iso
+from storage.tenancy import Tenancies, TenancyError, iso
 
 __all__ = ["ErasureReport", "FIELD_UNITS", "erase_tenancy", "export_tenancy"]
 
@@ -122,7 +122,7 @@ def _fleet_events(tenancies: Tenancies, spans: list[DeviceRange]) -> list[dict[s
     Read in Python, not by comparing text in SQL: the fleet job writes its own time format.
     No table (the fleet job never ran): none."""
     found: dict[int, dict[str, Any]] = {}
-    conn = tenancies.connection
+    conn = tenancies.registry.connection
     for span in spans:
         try:
             rows = conn.execute(
@@ -143,11 +143,9 @@ def _fleet_events(tenancies: Tenancies, spans: list[DeviceRange]) -> list[dict[s
 def _erase_fleet_events(tenancies: Tenancies, ids: list[int]) -> None:
     if not ids:
         return
-    conn = tenancies.connection
-    with REGISTRY_WRITE_LOCK:
-        conn.execute(
-            f"DELETE FROM fleet_events WHERE id IN ({','.join('?' * len(ids))})", tuple(ids)
-        )
+    tenancies.registry.execute(
+        f"DELETE FROM fleet_events WHERE id IN ({','.join('?' * len(ids))})", tuple(ids)
+    )
 
 
 def erase_tenancy(

@@ -13,7 +13,6 @@ and records what it removed.
 from __future__ import annotations
 
 import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final, Literal
@@ -45,8 +44,6 @@ AUDIT_SCHEMA: Final = (
     _NO_DELETE,
 )
 
-_LOCK = threading.Lock()
-
 
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
@@ -72,31 +69,34 @@ class AuditRecord:
 class AuditLog:
     """Append and query the audit log; never update, only purge by age."""
 
-    def __init__(self, conn: sqlite3.Connection | Registry) -> None:
-        self._conn = conn
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        return self._registry.connection
 
     def append(self, record: AuditRecord) -> int:
-        with _LOCK:
-            cursor = self._conn.execute(
-                "INSERT INTO audit_log (at, key_id, key_name, scope, action, endpoint, home,"
-                " range_start, range_end, client, outcome, status, detail)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    iso(record.at),
-                    record.key_id,
-                    record.key_name,
-                    record.scope,
-                    record.action,
-                    record.endpoint,
-                    record.home,
-                    iso(record.range_start) if record.range_start else None,
-                    iso(record.range_end) if record.range_end else None,
-                    record.client,
-                    record.outcome,
-                    record.status,
-                    record.detail,
-                ),
-            )
+        cursor = self._conn.execute(
+            "INSERT INTO audit_log (at, key_id, key_name, scope, action, endpoint, home,"
+            " range_start, range_end, client, outcome, status, detail)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                iso(record.at),
+                record.key_id,
+                record.key_name,
+                record.scope,
+                record.action,
+                record.endpoint,
+                record.home,
+                iso(record.range_start) if record.range_start else None,
+                iso(record.range_end) if record.range_end else None,
+                record.client,
+                record.outcome,
+                record.status,
+                record.detail,
+            ),
+        )
         return int(cursor.lastrowid or 0)
 
     def query(
@@ -122,8 +122,7 @@ class AuditLog:
             where.append("at < ?")
             args.append(iso(until))
         sql = "SELECT * FROM audit_log" + (" WHERE " + " AND ".join(where) if where else "")
-        with _LOCK:
-            rows = self._conn.execute(sql + " ORDER BY at, id LIMIT ?", (*args, limit)).fetchall()
+        rows = self._conn.execute(sql + " ORDER BY at, id LIMIT ?", (*args, limit)).fetchall()
         return [
             AuditRecord(
                 at=parse_iso(r["at"]),
@@ -151,23 +150,15 @@ class AuditLog:
         transaction, and a purge that removed anything is itself recorded."""
         now = now or datetime.now(UTC)
         cutoff = iso(now - retention)
-        with _LOCK:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
-                removed = self._conn.execute(
-                    "DELETE FROM audit_log WHERE at < ?", (cutoff,)
-                ).rowcount
-                self._conn.execute(_NO_DELETE)
-                if removed:
-                    self._conn.execute(
-                        "INSERT INTO audit_log (at, key_id, key_name, scope, action, endpoint,"
-                        " outcome, detail) VALUES (?, '', 'leedswin', 'system', 'audit_purge',"
-                        " 'retention', 'ok', ?)",
-                        (iso(now), f"removed {removed} records before {cutoff}"),
-                    )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        with self._registry.transaction():
+            self._conn.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
+            removed = self._conn.execute("DELETE FROM audit_log WHERE at < ?", (cutoff,)).rowcount
+            self._conn.execute(_NO_DELETE)
+            if removed:
+                self._conn.execute(
+                    "INSERT INTO audit_log (at, key_id, key_name, scope, action, endpoint,"
+                    " outcome, detail) VALUES (?, '', 'leedswin', 'system', 'audit_purge',"
+                    " 'retention', 'ok', ?)",
+                    (iso(now), f"removed {removed} records before {cutoff}"),
+                )
         return int(removed)

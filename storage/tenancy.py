@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 import secrets
 import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
@@ -27,7 +26,6 @@ if TYPE_CHECKING:  # storage.registry opens these tables: a runtime import would
 
 __all__ = [
     "REF_LENGTH",
-    "REGISTRY_WRITE_LOCK",
     "REF_PATTERN",
     "Assignment",
     "NotFoundError",
@@ -64,12 +62,6 @@ TENANCY_SCHEMA: Final = (
     " start_at TEXT NOT NULL, end_at TEXT, erased_at TEXT)",
     "CREATE INDEX IF NOT EXISTS tenancies_property ON tenancies (property_ref, start_at)",
 )
-
-#: One lock for the stores that open transactions on the registry connection the API shares
-#: across threads (this one and ``insights.alerts``): SQLite allows one transaction per
-#: connection, so two stores must never interleave theirs.
-REGISTRY_WRITE_LOCK: Final = threading.Lock()
-_LOCK = REGISTRY_WRITE_LOCK
 
 
 class TenancyError(PlatformError):
@@ -189,34 +181,36 @@ def _overlaps(
 
 
 class Tenancies:
-    """Properties, device assignments and tenancies in the registry, behind one lock."""
+    """Properties, device assignments and tenancies in the registry (its concurrency rule:
+    a connection per thread; several statements that must hold together are one transaction)."""
 
-    def __init__(self, conn: sqlite3.Connection | Registry) -> None:
-        self._conn = conn
-        self._lock = _LOCK
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
 
     @property
-    def connection(self) -> sqlite3.Connection | Registry:
-        """The registry connection, for lifecycle steps on other tables of the same registry."""
-        return self._conn
+    def _conn(self) -> sqlite3.Connection:
+        return self._registry.connection
+
+    @property
+    def registry(self) -> Registry:
+        """The registry, for lifecycle steps on other tables of the same file."""
+        return self._registry
 
     # -- writes -------------------------------------------------------------------------
 
     def create_property(self, ref: str) -> str:
         check_ref(ref, "property reference")
-        with self._lock:
-            try:
-                self._conn.execute(
-                    "INSERT INTO properties (ref, created) VALUES (?, ?)",
-                    (ref, iso(datetime.now(UTC))),
-                )
-            except sqlite3.IntegrityError:
-                raise TenancyError(f"property {ref} already exists") from None
+        try:
+            self._conn.execute(
+                "INSERT INTO properties (ref, created) VALUES (?, ?)",
+                (ref, iso(datetime.now(UTC))),
+            )
+        except sqlite3.IntegrityError:
+            raise TenancyError(f"property {ref} already exists") from None
         return ref
 
     def properties(self) -> list[str]:
-        with self._lock:
-            return [r[0] for r in self._conn.execute("SELECT ref FROM properties ORDER BY ref")]
+        return [r[0] for r in self._conn.execute("SELECT ref FROM properties ORDER BY ref")]
 
     def _require_property(self, ref: str) -> None:
         if self._conn.execute("SELECT 1 FROM properties WHERE ref = ?", (ref,)).fetchone() is None:
@@ -233,33 +227,27 @@ class Tenancies:
         end = check_time(end, "end") if end else None
         if end is not None and end <= start:
             raise TenancyError("an assignment must end after it starts")
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._require_property(property_ref)
-                for other in self._assignments(dev_eui):
-                    if _overlaps(start, end, other.start, other.end):
-                        raise TenancyError(
-                            f"device {dev_eui} is in property {other.property_ref} from"
-                            f" {iso(other.start)}"
-                            + (f" to {iso(other.end)}" if other.end else "")
-                            + ": end that first"
-                        )
-                self._conn.execute(
-                    "INSERT INTO device_assignments (dev_eui, property_ref, start_at, end_at)"
-                    " VALUES (?,?,?,?)",
-                    (dev_eui, property_ref, iso(start), iso(end) if end else None),
-                )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        with self._registry.transaction():
+            self._require_property(property_ref)
+            for other in self._assignments(dev_eui):
+                if _overlaps(start, end, other.start, other.end):
+                    raise TenancyError(
+                        f"device {dev_eui} is in property {other.property_ref} from"
+                        f" {iso(other.start)}"
+                        + (f" to {iso(other.end)}" if other.end else "")
+                        + ": end that first"
+                    )
+            self._conn.execute(
+                "INSERT INTO device_assignments (dev_eui, property_ref, start_at, end_at)"
+                " VALUES (?,?,?,?)",
+                (dev_eui, property_ref, iso(start), iso(end) if end else None),
+            )
         return Assignment(dev_eui, property_ref, start, end)
 
     def end_assignment(self, dev_eui: str, end: datetime) -> Assignment:
         """End the device's open assignment at ``end`` (after its start)."""
         dev_eui, end = check_eui(dev_eui), check_time(end, "end")
-        with self._lock:
+        with self._registry.transaction():
             row = self._conn.execute(
                 "SELECT id, property_ref, start_at FROM device_assignments"
                 " WHERE dev_eui = ? AND end_at IS NULL",
@@ -282,27 +270,21 @@ class Tenancies:
         the reference is taken."""
         ref = check_ref(ref, "tenancy reference") if ref else f"T-{secrets.token_hex(5)}"
         start = check_time(start, "start")
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._require_property(property_ref)
-                for other in self._tenancies(property_ref):
-                    if _overlaps(start, None, other.start, other.end):
-                        raise TenancyError(
-                            f"tenancy {other.ref} of {property_ref} is still open or later:"
-                            " end it first"
-                        )
-                try:
-                    self._conn.execute(
-                        "INSERT INTO tenancies (ref, property_ref, start_at) VALUES (?,?,?)",
-                        (ref, property_ref, iso(start)),
+        with self._registry.transaction():
+            self._require_property(property_ref)
+            for other in self._tenancies(property_ref):
+                if _overlaps(start, None, other.start, other.end):
+                    raise TenancyError(
+                        f"tenancy {other.ref} of {property_ref} is still open or later:"
+                        " end it first"
                     )
-                except sqlite3.IntegrityError:
-                    raise TenancyError(f"tenancy reference {ref} is taken") from None
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+            try:
+                self._conn.execute(
+                    "INSERT INTO tenancies (ref, property_ref, start_at) VALUES (?,?,?)",
+                    (ref, property_ref, iso(start)),
+                )
+            except sqlite3.IntegrityError:
+                raise TenancyError(f"tenancy reference {ref} is taken") from None
         return Tenancy(ref, property_ref, start, None, None)
 
     def end_tenancy(self, ref: str, end: datetime, now: datetime | None = None) -> Tenancy:
@@ -316,7 +298,7 @@ class Tenancies:
                 f"a tenancy cannot end in the future (end {iso(end)} is after now {iso(now)}):"
                 " end it when it has ended"
             )
-        with self._lock:
+        with self._registry.transaction():
             tenancy = self._tenancy(ref)
             if tenancy.end is not None:
                 raise TenancyError(f"tenancy {ref} already ended at {iso(tenancy.end)}")
@@ -326,11 +308,10 @@ class Tenancies:
         return Tenancy(ref, tenancy.property_ref, tenancy.start, end, None)
 
     def mark_erased(self, ref: str, at: datetime) -> None:
-        with self._lock:
-            self._conn.execute(
-                "UPDATE tenancies SET erased_at = ? WHERE ref = ? AND erased_at IS NULL",
-                (iso(check_time(at, "erasure time")), ref),
-            )
+        self._conn.execute(
+            "UPDATE tenancies SET erased_at = ? WHERE ref = ? AND erased_at IS NULL",
+            (iso(check_time(at, "erasure time")), ref),
+        )
 
     # -- reads --------------------------------------------------------------------------
 
@@ -372,48 +353,41 @@ class Tenancies:
         return self._row(row)
 
     def tenancy(self, ref: str) -> Tenancy:
-        with self._lock:
-            return self._tenancy(ref)
+        return self._tenancy(ref)
 
     def tenancies(self, property_ref: str | None = None) -> list[Tenancy]:
-        with self._lock:
-            if property_ref:
-                self._require_property(property_ref)
-                return self._tenancies(property_ref)
-            return [
-                self._row(r)
-                for r in self._conn.execute(
-                    "SELECT * FROM tenancies ORDER BY property_ref, start_at"
-                )
-            ]
+        if property_ref:
+            self._require_property(property_ref)
+            return self._tenancies(property_ref)
+        return [
+            self._row(r)
+            for r in self._conn.execute("SELECT * FROM tenancies ORDER BY property_ref, start_at")
+        ]
 
     def assignments(
         self, dev_eui: str | None = None, property_ref: str | None = None
     ) -> list[Assignment]:
-        with self._lock:
-            return self._assignments(dev_eui.lower() if dev_eui else None, property_ref)
+        return self._assignments(dev_eui.lower() if dev_eui else None, property_ref)
 
     def periods(self, ref: str) -> list[tuple[str, datetime, datetime | None]]:
         """(dev_eui, start, end) for each device in the tenancy's property during the tenancy:
         the tenancy period cut by each assignment. ``end`` None: still running."""
-        with self._lock:
-            tenancy = self._tenancy(ref)
-            out = []
-            for a in self._assignments(property_ref=tenancy.property_ref):
-                if not _overlaps(tenancy.start, tenancy.end, a.start, a.end):
-                    continue
-                start = max(tenancy.start, a.start)
-                ends = [e for e in (tenancy.end, a.end) if e is not None]
-                out.append((a.dev_eui, start, min(ends) if ends else None))
-            return out
+        tenancy = self._tenancy(ref)
+        out = []
+        for a in self._assignments(property_ref=tenancy.property_ref):
+            if not _overlaps(tenancy.start, tenancy.end, a.start, a.end):
+                continue
+            start = max(tenancy.start, a.start)
+            ends = [e for e in (tenancy.end, a.end) if e is not None]
+            out.append((a.dev_eui, start, min(ends) if ends else None))
+        return out
 
     def segments(self, dev_eui: str, start: datetime, end: datetime) -> list[Segment]:
         """[start, end) of one device cut wherever its attribution changes: contiguous,
         covering the whole range, oldest first (a device never assigned: one segment)."""
         start, end = _aware(start), _aware(end)
-        with self._lock:
-            assignments = self._assignments(dev_eui.lower())
-            tenancies = {a.property_ref: self._tenancies(a.property_ref) for a in assignments}
+        assignments = self._assignments(dev_eui.lower())
+        tenancies = {a.property_ref: self._tenancies(a.property_ref) for a in assignments}
         cuts = {start, end}
         for a in assignments:
             cuts.update(t for t in (a.start, a.end) if t is not None)
