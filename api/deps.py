@@ -25,7 +25,7 @@ from api.ratelimit import RateLimiter
 from api.scoped import Principal, PublicDevices, QueryRunner, ScopedReadings
 from core.settings import ApiSettings
 from storage.devices import DeviceRegistry
-from storage.registry import ApiKeys, Registry, Scope
+from storage.registry import ApiKey, ApiKeys, Registry, Scope
 from storage.schema import PRIVACY_PUBLIC
 
 API_KEY_HEADER = "X-API-Key"
@@ -63,12 +63,17 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 def authenticate(services: Services, token: str | None) -> Principal:
     """A principal for a token, or 401; then the key's rate limit, or 429."""
     key = services.keys.verify(token) if token else None
+    refusal = "missing or invalid API key" if token else f"missing API key ({API_KEY_HEADER})"
+    return admit(services, key, refusal)
+
+
+def admit(services: Services, key: ApiKey | None, refusal: str) -> Principal:
+    """The principal of a verified ``key``: 401 with ``refusal`` when there is none, 429 when
+    its rate limit is spent. Every way in (header key, query key, stream token) ends here."""
     if key is None:
         services.metrics.auth_failures.inc()
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing or invalid API key" if token else f"missing API key ({API_KEY_HEADER})",
-            headers={"WWW-Authenticate": "ApiKey"},
+            status.HTTP_401_UNAUTHORIZED, refusal, headers={"WWW-Authenticate": "ApiKey"}
         )
     retry_after = services.limiter.take(key.key_id)
     if retry_after:

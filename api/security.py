@@ -18,10 +18,10 @@ import secrets
 import time
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query, Request, Security, status
+from fastapi import Depends, Query, Request, Security
 from fastapi.security import APIKeyHeader
 
-from api.deps import API_KEY_HEADER, Services, ServicesDep, authenticate
+from api.deps import API_KEY_HEADER, Services, ServicesDep, admit, authenticate
 from api.scoped import Principal
 
 #: Seconds a stream token may be used to open a stream.
@@ -85,22 +85,7 @@ def stream_authenticate(
     key = None
     if key_id is not None:
         key = next((k for k in services.keys.list() if k.key_id == key_id and k.active), None)
-    if key is None:
-        services.metrics.auth_failures.inc()
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "invalid or expired stream token",
-            headers={"WWW-Authenticate": "ApiKey"},
-        )
-    retry_after = services.limiter.take(key.key_id)
-    if retry_after:
-        services.metrics.rate_limited.inc()
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            f"rate limit exceeded; retry in {retry_after} s",
-            headers={"Retry-After": str(retry_after)},
-        )
-    return Principal(key.key_id, key.name, key.scope)
+    return admit(services, key, "invalid or expired stream token")
 
 
 def get_stream_tokens(request: Request) -> StreamTokens:

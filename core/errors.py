@@ -80,12 +80,6 @@ class IntegrityError(DecodeError):
     code = "bad_header"
 
 
-class SanityError(DecodeError):
-    """A decoded value is outside the sensor's physical range."""
-
-    code = "out_of_range"
-
-
 class EventError(PlatformError):
     """An MQTT event could not be parsed into an uplink (bad JSON, protobuf, fields)."""
 

@@ -81,13 +81,6 @@ def _round_half_up(total: IntArray, count: IntArray) -> IntArray:
     return (2 * total + count * MICRO) // (2 * count * MICRO)
 
 
-def round_half_up(values: npt.ArrayLike) -> Array:
-    """Round x.5 up (numpy rounds half to even), exactly at the 10⁻⁶ µg/m³ resolution."""
-    micro, valid = to_micro(values)
-    rounded = _round_half_up(micro, np.ones_like(micro)).astype(float)
-    return np.where(valid, rounded, np.nan)
-
-
 def _lookup(pollutant: str, rounded: IntArray) -> IntArray:
     limits = np.asarray(BAND_LIMITS[pollutant], dtype=np.int64)
     return (np.searchsorted(limits, rounded, side="left") + 1).astype(np.int64)

@@ -112,7 +112,6 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.row_factory = sqlite3.Row
-    create_tables(conn)  # tenancies and the audit log (storage.personal_data)
     return conn
 
 
@@ -173,6 +172,7 @@ class Registry:
             except FileExistsError:
                 pass
             self.version = migrate(self.connection)
+            create_tables(self.connection)  # tenancies and the audit log (storage.personal_data)
         except (sqlite3.Error, OSError) as exc:
             raise ConfigError(f"registry {self.path}: {exc}") from exc
 
