@@ -254,6 +254,13 @@ class InfluxSettings(_Settings):
     model_config = _config("LEEDSWIN_INFLUX_")
 
     url: str = Field("http://127.0.0.1:8086", description="http://host:port or https://host:port")
+    home_url: str | None = Field(
+        None,
+        description="A separate InfluxDB for the home database (default: the same server). "
+        "On 1.x, any user of a server sees its running queries (SHOW QUERIES) and anyone "
+        "its per-database counters (/debug/vars): a server of their own keeps home "
+        "activity from the public credentials",
+    )
     ca_file: Path | None = Field(
         None,
         description="PEM CA bundle that signed InfluxDB's certificate (https; default: system CAs)",
@@ -307,9 +314,11 @@ class InfluxSettings(_Settings):
     max_retry_delay: float = Field(30.0, gt=0, description="Cap of the exponential backoff")
     create_database: bool = Field(True, description="CREATE DATABASE on first use (v1 only)")
 
-    @field_validator("url")
+    @field_validator("url", "home_url")
     @classmethod
-    def _check_url(cls, value: str) -> str:
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"InfluxDB URL must look like http://host:port, got {value!r}")
@@ -360,10 +369,16 @@ class InfluxSettings(_Settings):
         """What an HTTP client verifies an ``https://`` InfluxDB with: ``ca_file``, else the system CAs."""
         return _tls_context(self.ca_file) if self.ca_file else True
 
+    @property
+    def home_separate(self) -> bool:
+        """Whether the home database lives on a server of its own (``home_url``)."""
+        return self.home_url is not None and self.home_url != self.url
+
     def home(self) -> InfluxSettings:
-        """The same connection aimed at the home database (bucket), for its writer."""
+        """The connection to the home database (bucket), on ``home_url`` when set, for its writer."""
         return self.model_copy(
             update={
+                "url": self.home_url or self.url,
                 "database": self.home_db,
                 "retention_policy": self.home_retention_policy,
                 "bucket": self.home_bucket,
@@ -512,6 +527,11 @@ class GrafanaSettings(_Settings):
         None, description="Public datasource: reads the public database only"
     )
     influx_password: SecretStr | None = Field(None, description="Password, or a 2.x read token")
+    influx_home_url: str | None = Field(
+        None,
+        description="Housing datasource's InfluxDB as Grafana reaches it, when home data have "
+        "a server of their own (default influx_url)",
+    )
     influx_home_database: str | None = Field(
         None, description="Housing datasource's database (default <influx_database>_home)"
     )

@@ -18,12 +18,17 @@ from leedswin.services import (
     NETWORK_ACCOUNT,
     broker_acl,
 )
-from storage.provision import Account, plan
+from storage.provision import Account, Server, plan
 
 #: Files under deploy/ and what renders each.
 MOSQUITTO_CONF = Path("mosquitto/leedswin.conf")
 MOSQUITTO_ACL = Path("mosquitto/leedswin.acl")
 INFLUX_SCRIPT = Path("influxdb/setup.influxql")
+#: The same for two servers (``[influx] home_url``): the public one, and the home data's own.
+INFLUX_SCRIPTS_SPLIT: dict[Server, Path] = {
+    "public": Path("influxdb/setup-public.influxql"),
+    "home": Path("influxdb/setup-home.influxql"),
+}
 #: Broker accounts of a council deployment (innovators get accounts of their own).
 BROKER_ACCOUNTS = (BRIDGE_ACCOUNT, NETWORK_ACCOUNT, HOUSING_ACCOUNT)
 
@@ -68,12 +73,17 @@ def _password(credentials: Path | None, name: str) -> str:
     return (credentials / name).read_text().strip()
 
 
-def influx_script(settings: InfluxSettings | None = None, credentials: Path | None = None) -> str:
+def influx_script(
+    settings: InfluxSettings | None = None,
+    credentials: Path | None = None,
+    server: Server = "both",
+) -> str:
     """InfluxQL for ``influx -import -path=…`` setting up databases, retention and users.
 
     Passwords come from ``credentials/influx-<role>`` and ``influx-admin`` (the
     files the units load); without a directory they are ``@influx-<role>@``
     placeholders. ``settings``: database names and retention (default: ours).
+    ``server``: ``both`` (one server), or ``public``/``home`` for each of two.
     """
     settings = settings or InfluxSettings()
     admin = Account(INFLUX_ADMIN, _password(credentials, "influx-admin"))
@@ -81,7 +91,7 @@ def influx_script(settings: InfluxSettings | None = None, credentials: Path | No
         role: Account(name, _password(credentials, f"influx-{role}"))
         for role, name in INFLUX_USERS.items()
     }
-    statements = plan(settings, admin, accounts)  # type: ignore[arg-type]
+    statements = plan(settings, admin, accounts, server)  # type: ignore[arg-type]
     # `influx -import` format: a "# DDL" section of one statement per line, nothing else
     # (usage is in the README: the importer has no comment syntax to rely on).
     return "# DDL\n" + "\n".join(statements) + "\n"
@@ -93,6 +103,10 @@ def render(target: Path, credentials: Path | None = None) -> list[Path]:
         MOSQUITTO_CONF: mosquitto_conf(),
         MOSQUITTO_ACL: mosquitto_acl(),
         INFLUX_SCRIPT: influx_script(credentials=credentials),
+        **{
+            path: influx_script(credentials=credentials, server=server)
+            for server, path in INFLUX_SCRIPTS_SPLIT.items()
+        },
     }
     written = []
     for relative, text in files.items():

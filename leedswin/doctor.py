@@ -310,8 +310,23 @@ def _can_write(client: httpx.Client, database: str) -> tuple[bool, str]:
     return response.status_code == 204, response.text.strip()
 
 
+def _at(settings: InfluxSettings, database: str) -> InfluxSettings:
+    """``settings`` aimed at the server holding ``database`` (``home_url`` for the home one)."""
+    if database == settings.home_db and settings.home_url:
+        return settings.model_copy(update={"url": settings.home_url})
+    return settings
+
+
 def check_influx(settings: InfluxSettings, role: Role, max_skew: float) -> Iterator[Check]:
-    """Reachable, clock, databases and retention policies, and the role's grants (v1 API)."""
+    """Reachable, clock, databases and retention policies, and the role's grants (v1 API),
+    on the home data's own server too when ``home_url`` is set."""
+    yield from _check_server(settings, max_skew)
+    if settings.home_separate:
+        yield from _check_server(settings.home(), max_skew)
+    yield from _check_grants(settings, role)
+
+
+def _check_server(settings: InfluxSettings, max_skew: float) -> Iterator[Check]:
     name = f"InfluxDB reachable at {settings.url}"
     try:
         with httpx.Client(base_url=settings.url, timeout=settings.timeout) as plain:
@@ -328,6 +343,9 @@ def check_influx(settings: InfluxSettings, role: Role, max_skew: float) -> Itera
             skew <= max_skew + 1,  # the Date header has whole seconds
             f"more than {max_skew:g} s apart: run an NTP client (systemd-timesyncd, chrony) on both",
         )
+
+
+def _check_grants(settings: InfluxSettings, role: Role) -> Iterator[Check]:
     if settings.api_version == 2:
         yield Check(
             "buckets, retention and tokens (v2)",
@@ -340,11 +358,13 @@ def check_influx(settings: InfluxSettings, role: Role, max_skew: float) -> Itera
         (settings.database, settings.retention_policy, settings.retention),
         (settings.home_db, settings.home_retention_policy, settings.home_retention),
     )
-    readers = [settings] + ([settings.public()] if settings.public_username else [])
     for database, rp, duration in expected:
+        readers = [_at(settings, database)]
+        if settings.public_username:
+            readers.append(_at(settings.public(), database))
         yield from _check_database(readers, database, rp, duration)
-    with _influx_client(settings) as client:
-        for (database, _, _), privilege in zip(expected, GRANTS[role], strict=True):
+    for (database, _, _), privilege in zip(expected, GRANTS[role], strict=True):
+        with _influx_client(_at(settings, database)) as client:
             readable, why = _can_read(client, database)
             want = privilege in ("READ", "ALL")
             yield _grant(f"{settings.username} ({role})", "read", database, readable, want, why)
@@ -353,10 +373,10 @@ def check_influx(settings: InfluxSettings, role: Role, max_skew: float) -> Itera
             yield _grant(f"{settings.username} ({role})", "write", database, writable, want, why)
     public = settings.public()
     if settings.public_username:
-        with _influx_client(public) as client:
-            for database, privilege in zip(
-                (settings.database, settings.home_db), GRANTS["public"], strict=True
-            ):
+        for database, privilege in zip(
+            (settings.database, settings.home_db), GRANTS["public"], strict=True
+        ):
+            with _influx_client(_at(public, database)) as client:
                 readable, why = _can_read(client, database)
                 yield _grant(
                     f"{settings.public_username} (public)",
@@ -383,16 +403,21 @@ def _policies(readers: list[InfluxSettings], database: str) -> tuple[dict[str, A
         body = response.json()
         result = (body.get("results") or [{}])[0]
         error = str(result.get("error") or body.get("error") or "")
-        if "not authorized" not in error:
+        if not _refused(error):
             return result, error
     return {}, error
+
+
+def _refused(error: str) -> bool:
+    """No grant on the database, or (a home server of its own) no account on that server."""
+    return "not authorized" in error or "authorization failed" in error
 
 
 def _check_database(
     readers: list[InfluxSettings], database: str, rp: str | None, duration: str | None
 ) -> Iterator[Check]:
     result, error = _policies(readers, database)
-    if "not authorized" in error:
+    if _refused(error):
         yield Check(
             f"retention policy of {database}",
             True,

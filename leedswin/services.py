@@ -298,12 +298,15 @@ class LocalInfluxDB(LocalServer):
         auth: bool = False,
         retention_check_interval: str = "30m",
         tls: ServerTls | None = None,
+        access_log: bool = False,
     ) -> None:
         """``retention_check_interval``: how often expired shard groups are dropped (tests of
-        retention shorten InfluxDB's 30 min default)."""
+        retention shorten InfluxDB's 30 min default). ``access_log``: every HTTP request,
+        query string included, in ``log_path`` (tests of what reaches which server)."""
         super().__init__(root, port)
         self.rpc_port = free_port()
         self.auth = auth
+        self.access_log = access_log
         self.retention_check_interval = retention_check_interval
         self.tls = tls
 
@@ -330,7 +333,7 @@ class LocalInfluxDB(LocalServer):
             "  enabled = false\n"
             "[http]\n"
             f'  bind-address = "{LOOPBACK}:{self.port}"\n'
-            "  log-enabled = false\n"
+            f"  log-enabled = {'true' if self.access_log else 'false'}\n"
             "  pprof-enabled = false\n"
             f"  auth-enabled = {'true' if self.auth else 'false'}\n"
             + (

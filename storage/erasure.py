@@ -68,10 +68,19 @@ def databases(settings: InfluxSettings) -> tuple[str, str]:
 
 
 def measurements(client: InfluxQL, database: str, dev_eui: str) -> list[str]:
-    """Measurements of ``database`` holding any point of ``dev_eui`` ([] without the database)."""
+    """Measurements of ``database`` holding any point of ``dev_eui`` ([] without the database).
+
+    Asks first which DevEUIs the database holds at all, a statement naming none: only
+    if the device is among them does a statement name it. Any user of a 1.x server
+    reads running statements (``SHOW QUERIES``), and a home's erasure or export must
+    not tell the public server's users that DevEUI when it holds nothing of it.
+    """
     if not _EUI.fullmatch(dev_eui):
         raise ValueError(f"dev_eui {dev_eui!r} is not 16 lower-case hex digits")
     try:
+        held = client.query('SHOW TAG VALUES WITH KEY = "dev_eui"', database=database)
+        if not any(dev_eui in row[1:] for s in held for row in s.values):
+            return []
         found = client.query(
             f"SHOW MEASUREMENTS WHERE \"dev_eui\" = '{dev_eui}'", database=database
         )
@@ -119,26 +128,33 @@ def _rfc3339_ns(ns: int) -> str:
 
 
 class V2Deleter:
-    """The 2.x/3.x delete API for both buckets (``settings.bucket`` and ``home_bucket``)."""
+    """The 2.x/3.x delete API for both buckets (``settings.bucket`` and ``home_bucket``),
+    each on its own server when ``home_url`` is set."""
 
     def __init__(self, settings: InfluxSettings, client: Any | None = None) -> None:
         if not (settings.bucket and settings.home_bucket and settings.org and settings.token):
             raise ValueError("the v2 delete API needs org, token, bucket and home_bucket")
         self.settings = settings
+        token = settings.token.get_secret_value()
+        timeout = int(settings.timeout * 1000)
         self._client = client or InfluxDBClient(
-            url=settings.url,
-            token=settings.token.get_secret_value(),
-            org=settings.org,
-            timeout=int(settings.timeout * 1000),
+            url=settings.url, token=token, org=settings.org, timeout=timeout
         )
+        self._home_client = self._client
+        if client is None and settings.home_separate:
+            self._home_client = InfluxDBClient(
+                url=settings.home().url, token=token, org=settings.org, timeout=timeout
+            )
 
     def delete(self, span: DeviceRange) -> None:
         """Every point of the device in [start, end) from both buckets (idempotent)."""
-        api = self._client.delete_api()
-        for bucket in (self.settings.home_bucket, self.settings.bucket):
+        for bucket, client in (
+            (self.settings.home_bucket, self._home_client),
+            (self.settings.bucket, self._client),
+        ):
             if bucket is None:
                 continue
-            api.delete(
+            client.delete_api().delete(
                 _rfc3339_ns(span.start_ns),
                 _rfc3339_ns(span.end_ns - 1),
                 f'dev_eui="{span.dev_eui}"',
@@ -148,3 +164,5 @@ class V2Deleter:
 
     def close(self) -> None:
         self._client.close()
+        if self._home_client is not self._client:
+            self._home_client.close()

@@ -30,7 +30,17 @@ from core.errors import QueryError
 from core.settings import InfluxSettings
 from storage.query import InfluxQL, quote_ident
 
-__all__ = ["GRANTS", "Role", "Account", "apply_retention", "plan", "provision", "shard_duration"]
+__all__ = [
+    "GRANTS",
+    "Role",
+    "Account",
+    "Server",
+    "apply_retention",
+    "plan",
+    "provision",
+    "servers",
+    "shard_duration",
+]
 
 Role = Literal["bridge", "insights", "housing", "public"]
 
@@ -86,18 +96,39 @@ def _retention(client: InfluxQL, database: str, rp: str | None, duration: str | 
     shard = shard_duration(duration)
     shards = f" SHARD DURATION {shard}" if shard else ""
     try:
-        client.query(f"CREATE RETENTION POLICY {where} REPLICATION 1{shards} DEFAULT")
+        client.query(
+            f"CREATE RETENTION POLICY {where} REPLICATION 1{shards} DEFAULT", database=database
+        )
     except QueryError as exc:
         if "already exists" not in str(exc):
             raise
-        client.query(f"ALTER RETENTION POLICY {where}{shards} DEFAULT")
+        client.query(f"ALTER RETENTION POLICY {where}{shards} DEFAULT", database=database)
 
 
-def _databases(settings: InfluxSettings) -> tuple[tuple[str, str | None, str | None], ...]:
-    return (
-        (settings.database, settings.retention_policy, settings.retention),
-        (settings.home_db, settings.home_retention_policy, settings.home_retention),
+Server = Literal["public", "home", "both"]
+
+
+def _databases(
+    settings: InfluxSettings, server: Server = "both"
+) -> tuple[tuple[str, str | None, str | None, int], ...]:
+    """(database, policy, duration, index into ``GRANTS``' pairs) of the databases on ``server``."""
+    databases = (
+        (settings.database, settings.retention_policy, settings.retention, 0),
+        (settings.home_db, settings.home_retention_policy, settings.home_retention, 1),
     )
+    return tuple(d for d in databases if server == "both" or d[3] == (server == "home"))
+
+
+def servers(settings: InfluxSettings) -> tuple[Server, ...]:
+    """The servers to set up: one holding both databases, or the public and the home one."""
+    return ("public", "home") if settings.home_separate else ("both",)
+
+
+def _roles(server: Server, accounts: Mapping[Role, Account]) -> dict[Role, Account]:
+    """The accounts a server gets: a home server has none for roles with no home access."""
+    if server != "home":
+        return dict(accounts)
+    return {role: account for role, account in accounts.items() if GRANTS[role][1] is not None}
 
 
 def _create_database(database: str, rp: str | None, duration: str | None) -> str:
@@ -111,9 +142,10 @@ def _create_database(database: str, rp: str | None, duration: str | None) -> str
     )
 
 
-def _grants(settings: InfluxSettings, role: str, user: str) -> list[str]:
+def _grants(settings: InfluxSettings, role: str, user: str, server: Server = "both") -> list[str]:
     statements = []
-    for (database, _, _), privilege in zip(_databases(settings), GRANTS[role], strict=True):
+    for database, _, _, index in _databases(settings, server):
+        privilege = GRANTS[role][index]
         on = quote_ident(database)
         if privilege is None:
             statements.append(f"REVOKE ALL PRIVILEGES ON {on} FROM {user}")
@@ -122,55 +154,78 @@ def _grants(settings: InfluxSettings, role: str, user: str) -> list[str]:
     return statements
 
 
-def plan(settings: InfluxSettings, admin: Account, accounts: Mapping[Role, Account]) -> list[str]:
+def plan(
+    settings: InfluxSettings,
+    admin: Account,
+    accounts: Mapping[Role, Account],
+    server: Server = "both",
+) -> list[str]:
     """The InfluxQL statements that set up a new server: what ``provision`` runs, as a script
-    (``influx -import``, or the `influx` shell) for hosts where it cannot run itself."""
+    (``influx -import``, or the `influx` shell) for hosts where it cannot run itself.
+
+    ``server``: ``both`` for one server holding both databases; ``public`` or
+    ``home`` for each of two (``home_url``), the home one with no account for
+    the ``public`` role."""
     statements = [
         f"CREATE USER {quote_ident(admin.username)} WITH PASSWORD"
         f" {_literal(admin.password)} WITH ALL PRIVILEGES"
     ]
-    statements += [_create_database(*database) for database in _databases(settings)]
-    for role, account in accounts.items():
+    statements += [_create_database(*d[:3]) for d in _databases(settings, server)]
+    for role, account in _roles(server, accounts).items():
         user = quote_ident(account.username)
         statements.append(f"CREATE USER {user} WITH PASSWORD {_literal(account.password)}")
-        statements += _grants(settings, role, user)
+        statements += _grants(settings, role, user, server)
     return statements
 
 
 def provision(settings: InfluxSettings, admin: Account, accounts: Mapping[Role, Account]) -> None:
-    """Admin, databases (public and home) with their retention, one user per role with its grants.
+    """Admin, databases (public and home) with their retention, one user per role with its grants,
+    on each server (``servers``: one, or the public and the home one when ``home_url`` is set).
 
     The statements of ``plan``, made idempotent: on a server already set up,
     passwords and retention are set to what is given instead of created.
-    ``settings`` names the server, databases, retention policies and durations
+    ``settings`` names the servers, databases, retention policies and durations
     (``retention``/``home_retention``; none: keep data forever). Raises
     ``QueryError`` if InfluxDB refuses a statement (say, a wrong admin password).
     """
+    for server in servers(settings):
+        connection = settings.home() if server == "home" else settings
+        _provision(settings, connection, server, admin, accounts)
+
+
+def _provision(
+    settings: InfluxSettings,
+    connection: InfluxSettings,
+    server: Server,
+    admin: Account,
+    accounts: Mapping[Role, Account],
+) -> None:
+    """``provision`` on one server: names from ``settings``, reached through ``connection``."""
     bootstrap = InfluxQL(
-        settings.model_copy(update={"username": None, "password": None, "token": None}),
+        connection.model_copy(update={"username": None, "password": None, "token": None}),
         include_home=False,
     )
     try:
-        bootstrap.query(plan(settings, admin, {})[0])
+        bootstrap.query(plan(settings, admin, {}, server)[0])
     except QueryError as exc:
         # Not the first start: the admin exists, and only an admin may create users now.
         if not any(text in str(exc) for text in _NOT_FIRST_START):
             raise
     finally:
         bootstrap.close()
-    as_admin = settings.model_copy(
+    as_admin = connection.model_copy(
         update={"username": admin.username, "password": SecretStr(admin.password), "token": None}
     )
     client = InfluxQL(as_admin, include_home=False)
     try:
-        for database, rp, duration in _databases(settings):
+        for database, rp, duration, _ in _databases(settings, server):
             try:
-                client.query(_create_database(database, rp, duration))
+                client.query(_create_database(database, rp, duration), database=database)
             except QueryError as exc:
                 if "conflicts with an existing policy" not in str(exc):
                     raise
                 _retention(client, database, rp, duration)
-        for role, account in accounts.items():
+        for role, account in _roles(server, accounts).items():
             user = quote_ident(account.username)
             password = _literal(account.password)
             try:
@@ -179,7 +234,7 @@ def provision(settings: InfluxSettings, admin: Account, accounts: Mapping[Role, 
                 if "user already exists" not in str(exc):
                     raise
                 client.query(f"SET PASSWORD FOR {user} = {password}")
-            for statement in _grants(settings, role, user):
+            for statement in _grants(settings, role, user, server):
                 client.query(statement)
     finally:
         client.close()
@@ -199,7 +254,8 @@ def apply_retention(settings: InfluxSettings) -> list[tuple[str, str, str]]:
             (settings.database, settings.retention_policy, settings.retention),
             (settings.home_db, settings.home_retention_policy, settings.home_retention),
         ):
-            client.query(f"CREATE DATABASE {quote_ident(database)}")
+            # ``database=`` sends it to the server holding that database (``home_url``).
+            client.query(f"CREATE DATABASE {quote_ident(database)}", database=database)
             _retention(client, database, rp, duration)
             applied.append((database, rp or "autogen", duration or "INF"))
     finally:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -152,14 +152,34 @@ class InfluxQL(InfluxHttp):
     points), so callers write queries as if there were one database. Such a
     client needs credentials that can read both; public-facing readers use
     ``InfluxQL(settings.public(), include_home=False)``.
+
+    When the home database has a server of its own (``home_url``), statements
+    given ``database=<home database>`` go to that server, and an including
+    ``SELECT`` runs on both servers and their series are put together
+    (``merge_series``). The role accounts have the same names and passwords on
+    both servers (``storage.provision``).
     """
 
-    def __init__(self, settings: InfluxSettings, *, include_home: bool = True) -> None:
+    def __init__(
+        self,
+        settings: InfluxSettings,
+        *,
+        include_home: bool = True,
+        is_public: Callable[[str], bool] | None = None,
+    ) -> None:
+        """``is_public(dev_eui)``: with a separate home server, an including ``SELECT`` whose
+        parameters bind a DevEUI runs only on the server holding that device, so a housing
+        question about one home never reaches the public server (where any user reads
+        running queries). Without it, such a statement runs on both."""
         super().__init__(settings, {"Accept": "application/json"})
         self._base: dict[str, str] = {"db": settings.database, "epoch": "ns", **self._auth}
         if settings.retention_policy:
             self._base["rp"] = settings.retention_policy
         self._include_home = include_home
+        self._is_public = is_public
+        self._home: InfluxQL | None = None
+        if settings.home_separate:
+            self._home = InfluxQL(settings.home(), include_home=False)
 
     def _spanning(self, q: str) -> str:
         settings = self.settings
@@ -177,19 +197,44 @@ class InfluxQL(InfluxHttp):
         database: str | None = None,
     ) -> list[Series]:
         """Every series of every statement in ``q``, ``$name`` placeholders bound from ``params``."""
+        home_db = self.settings.home_db
+        if self._home is not None and database == home_db:
+            return self._home.query(q, params)
         if (
             self._include_home
             and database is None
             and q.lstrip()[:6].upper() == "SELECT"
             and _SELECT_FROM.search(q)
         ):
+            if self._home is not None:
+                device = _one_device(params)
+                if device is not None and self._is_public is not None:
+                    if self._is_public(device):
+                        return self._run(q, params, None)
+                    return self.query(q, params, database=home_db)
+                public = self._run(q, params, None)
+                try:
+                    home = self._home.query(q, params)
+                except QueryError as exc:
+                    if f"database not found: {home_db}" not in str(exc):
+                        raise
+                    return public
+                return merge_series(public, home, q)
             try:
                 return self._run(self._spanning(q), params, None)
             except QueryError as exc:
                 # No home data written yet (the writer creates the database on first use).
-                if f"database not found: {self.settings.home_db}" not in str(exc):
+                if f"database not found: {home_db}" not in str(exc):
                     raise
         return self._run(q, params, database)
+
+    def ping(self) -> bool:
+        return super().ping() and (self._home is None or self._home.ping())
+
+    def close(self) -> None:
+        super().close()
+        if self._home is not None:
+            self._home.close()
 
     def _run(
         self, q: str, params: Mapping[str, ParamValue] | None, database: str | None
@@ -242,6 +287,46 @@ class InfluxQL(InfluxHttp):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+_DEV_EUI = re.compile(r"[0-9a-fA-F]{16}")
+
+
+def _one_device(params: Mapping[str, ParamValue] | None) -> str | None:
+    """The DevEUI a statement's parameters bind, if they bind exactly one."""
+    found = {
+        v.lower() for v in (params or {}).values() if isinstance(v, str) and _DEV_EUI.fullmatch(v)
+    }
+    return found.pop() if len(found) == 1 else None
+
+
+def merge_series(public: list[Series], home: list[Series], q: str) -> list[Series]:
+    """The series of one statement run on the public and on the home server, as one answer.
+
+    Series with the same name and tags appear once, their rows merged by time.
+    Two rows of one series at the same time cannot be combined without the raw
+    points (a mean of means is not a mean), so that raises ``QueryError``: it
+    means one group holds both home and public devices, which the registry's
+    separate home sites do not produce. Single statements only (what an
+    including ``SELECT`` is).
+    """
+    merged: dict[tuple[str, tuple[tuple[str, str], ...]], Series] = {}
+    for one in (*public, *home):
+        key = (one.name, tuple(sorted(one.tags.items())))
+        seen = merged.get(key)
+        if seen is None:
+            merged[key] = Series(one.name, dict(one.tags), list(one.columns), list(one.values))
+            continue
+        if seen.columns != one.columns:
+            raise QueryError(f"{_short(q)}: the two servers answered different columns")
+        times = {row[0] for row in seen.values}
+        if any(row[0] in times for row in one.values):
+            raise QueryError(
+                f"{_short(q)}: one group spans the public and the home server; ask per device"
+            )
+        seen.values.extend(one.values)
+        seen.values.sort(key=lambda row: row[0])
+    return [merged[key] for key in sorted(merged)]
 
 
 def _encode_params(q: str, params: Mapping[str, ParamValue]) -> str:

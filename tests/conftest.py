@@ -39,6 +39,13 @@ def influxdb() -> Iterator[LocalInfluxDB]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def home_influxdb() -> Iterator[LocalInfluxDB]:
+    """A second InfluxDB: the home database's server of its own (``InfluxSettings.home_url``)."""
+    with LocalInfluxDB() as server:
+        yield server
+
+
 @pytest.fixture
 def influx_db(influxdb: LocalInfluxDB) -> str:
     """A fresh database name on the session's InfluxDB (created by whoever writes first)."""

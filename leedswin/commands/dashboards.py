@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
             )
             secret = grafana.influx_housing_password
             housing = Datasource(
-                grafana.influx_url,
+                grafana.influx_home_url or grafana.influx_url,
                 grafana.influx_home_database or f"{grafana.influx_database}_home",
                 grafana.influx_housing_user,
                 secret.get_secret_value() if secret else None,

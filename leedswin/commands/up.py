@@ -155,12 +155,16 @@ def register(app: typer.Typer) -> None:
         secrets_ = Credentials.load_or_create(root)
         broker = LocalMosquitto(root / "mosquitto", accounts=secrets_.mqtt)
         database = LocalInfluxDB(root / "influxdb", auth=True)
+        # Home data on an InfluxDB of their own: on a shared 1.x server any user sees running
+        # queries and /debug/vars shows per-database activity (README, "Home data…").
+        home_database = LocalInfluxDB(root / "influxdb-home", auth=True)
         threads: list[threading.Thread] = []
         api_server = None
         bridge_metrics = CollectorRegistry()
         try:
             broker.start()
             database.start()
+            home_database.start()
 
             def mqtt_as(account: str, **extra: object) -> MqttSettings:
                 return build(
@@ -176,6 +180,7 @@ def register(app: typer.Typer) -> None:
                 return build(
                     InfluxSettings,
                     url=database.url,
+                    home_url=home_database.url,
                     database=DATABASE,
                     username=account.username,
                     password=account.password,
@@ -183,7 +188,9 @@ def register(app: typer.Typer) -> None:
                     **extra,
                 )
 
-            base_influx = build(InfluxSettings, url=database.url, database=DATABASE)
+            base_influx = build(
+                InfluxSettings, url=database.url, home_url=home_database.url, database=DATABASE
+            )
             provision(
                 base_influx,
                 secrets_.influx_admin,
@@ -214,6 +221,7 @@ def register(app: typer.Typer) -> None:
                     "LEEDSWIN_MQTT_USERNAME": SIM_ACCOUNT,
                     "LEEDSWIN_MQTT_PASSWORD": secrets_.mqtt[SIM_ACCOUNT],
                     "LEEDSWIN_INFLUX_URL": database.url,
+                    "LEEDSWIN_INFLUX_HOME_URL": home_database.url,
                     "LEEDSWIN_INFLUX_DATABASE": DATABASE,
                     "LEEDSWIN_INFLUX_USERNAME": insights_influx.username or "",
                     "LEEDSWIN_INFLUX_PASSWORD": secrets_.influx_account("insights").password,
@@ -272,7 +280,8 @@ def register(app: typer.Typer) -> None:
                 f"\n  housing key {demo_keys[Scope.HOUSING]}"
                 f"\n  public key  {demo_keys[Scope.PUBLIC]}"
                 f"\n  MQTT        {broker.url} (accounts and passwords: {root / 'credentials.json'})"
-                f"\n  InfluxDB    {database.url} databases {DATABASE}, {base_influx.home_db}"
+                f"\n  InfluxDB    {database.url} database {DATABASE}"
+                f"\n  home data   {home_database.url} database {base_influx.home_db}"
                 f"\n  data, keys and settings in {root}; in another terminal:"
                 f"\n  {home_hint}.venv/bin/leedswin keys create --name me --scope public"
                 f"\n  curl -H 'X-API-Key: {demo_keys[Scope.PUBLIC]}' {base}/v1/devices\n"
@@ -341,6 +350,7 @@ def register(app: typer.Typer) -> None:
                 api_server.should_exit = True
             for thread in threads:
                 thread.join(timeout=40)
+            home_database.stop()
             database.stop()
             broker.stop()
             typer.echo(f"stopped; dead letters {_dead_letters(bridge_metrics)}")

@@ -249,9 +249,14 @@ def test_cli_export_and_deploy(grafana: tuple[FakeGrafana, str], tmp_path: Path)
 
     args = ["dashboards", "deploy", "--grafana-url", url, "--token", TOKEN]
     args += ["--housing-team", TEAM["name"], "--influx-url", "http://influxdb:8086"]
-    deployed = runner.invoke(app, args)
+    deployed = runner.invoke(
+        app, args, env={"LEEDSWIN_GRAFANA_INFLUX_HOME_URL": "http://home:8086"}
+    )
     assert deployed.exit_code == 0, deployed.output
     assert len(fake.dashboards) == 5 and fake.permissions["leedswin-housing"][0]["teamId"] == 7
+    # Home data on a server of their own: the housing datasource points there.
+    assert fake.datasources[HOUSING_DATASOURCE_UID]["url"] == "http://home:8086"
+    assert fake.datasources[DATASOURCE_UID]["url"] == "http://influxdb:8086"
 
     refused = runner.invoke(app, [*args[:6], "--housing-team", "nobody"])
     assert refused.exit_code == 2

@@ -194,3 +194,28 @@ def test_an_old_registry_is_named(broker, database, tmp_path) -> None:
     code, output = doctor(env(broker, database, old), "--skip-broker")
     assert code == 1
     assert any("registry schema version 0 (this release: 1)" in line for line in failures(output))
+
+
+def test_a_home_server_of_its_own_is_checked_there(broker, database, registry) -> None:
+    with LocalInfluxDB(auth=True) as home:
+        provision(
+            InfluxSettings(url=database.url, home_url=home.url, database="split"), ADMIN, INFLUX
+        )
+        code, output = doctor(
+            env(
+                broker,
+                database,
+                registry,
+                LEEDSWIN_INFLUX_DATABASE="split",
+                LEEDSWIN_INFLUX_HOME_URL=home.url,
+            )
+        )
+    assert failures(output) == [], output
+    assert code == 0, output
+    for expected in (
+        f"InfluxDB reachable at {home.url}",
+        "leedswin-bridge (bridge) may write split_home",
+        "leedswin-public (public) may not read split_home",
+        "leedswin-public (public) may read split",
+    ):
+        assert expected in output, output

@@ -81,6 +81,8 @@ def test_generated_files_are_current() -> None:
     assert (DEPLOY / deploy.INFLUX_SCRIPT).read_text() == deploy.influx_script(), (
         "deploy/ is stale: run `leedswin deploy-files deploy`"
     )
+    for server, path in deploy.INFLUX_SCRIPTS_SPLIT.items():
+        assert (DEPLOY / path).read_text() == deploy.influx_script(server=server)
     # The ACL the demo and the tests run, line for line.
     assert broker_acl() in (DEPLOY / deploy.MOSQUITTO_ACL).read_text()
 

@@ -3,11 +3,15 @@
 Real Mosquitto 2.0 with the shipped password file and ACLs, real InfluxDB 1.6
 with authentication on and the users ``storage.provision`` creates, the real
 bridge and API. An innovator's broker account and the public database
-credential must learn nothing about any home.
+credential must learn nothing about any home. Run twice: home data in a
+database of their own on the same server, and on a server of their own
+(``home_url``, what the demo runs), where the public server must not even see
+a home's queries.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -108,10 +112,14 @@ class Client:
         self.client.loop_stop()
 
 
+HOME_DATABASE = f"{DATABASE}_home"
+
+
 @dataclass
 class Platform:
     broker: LocalMosquitto
     influxdb: LocalInfluxDB
+    home_influxdb: LocalInfluxDB | None
     metrics: CollectorRegistry
     published: int
 
@@ -119,11 +127,17 @@ class Platform:
         account = ADMIN if role is None else INFLUX_ACCOUNTS[role]
         return InfluxSettings(
             url=self.influxdb.url,
+            home_url=self.home_influxdb.url if self.home_influxdb else None,
             database=DATABASE,
             username=account.username,
             password=account.password,
             create_database=False,
         )
+
+    def server_of(self, database: str) -> LocalInfluxDB:
+        if database == HOME_DATABASE and self.home_influxdb is not None:
+            return self.home_influxdb
+        return self.influxdb
 
     def mqtt(self, account: str) -> MqttSettings:
         return MqttSettings(
@@ -133,7 +147,7 @@ class Platform:
     def raw_query(self, role: str | None, q: str, database: str = DATABASE) -> dict[str, Any]:
         account = ADMIN if role is None else INFLUX_ACCOUNTS[role]
         response = httpx.get(
-            f"{self.influxdb.url}/query",
+            f"{self.server_of(database).url}/query",
             params={"db": database, "q": q},
             auth=(account.username, account.password),
         )
@@ -145,18 +159,19 @@ class Platform:
         return int(series[0]["values"][0][1]) if series else 0
 
 
-@pytest.fixture(scope="module")
-def platform() -> Iterator[Platform]:
-    with (
-        LocalMosquitto(accounts=PASSWORDS) as broker,
-        LocalInfluxDB(auth=True) as influxdb,
-    ):
-        base = InfluxSettings(url=influxdb.url, database=DATABASE)
+@pytest.fixture(scope="module", params=["one-server", "home-server"])
+def platform(request: pytest.FixtureRequest) -> Iterator[Platform]:
+    influxdb = LocalInfluxDB(auth=True, access_log=True)
+    home = LocalInfluxDB(auth=True, access_log=True) if request.param == "home-server" else None
+    with LocalMosquitto(accounts=PASSWORDS) as broker, influxdb, home or contextlib.nullcontext():
+        base = InfluxSettings(
+            url=influxdb.url, home_url=home.url if home else None, database=DATABASE
+        )
         provision(base, ADMIN, INFLUX_ACCOUNTS)  # type: ignore[arg-type]
         stop = threading.Event()
         metrics = CollectorRegistry()
         ready = threading.Event()
-        platform = Platform(broker, influxdb, metrics, 0)
+        platform = Platform(broker, influxdb, home, metrics, 0)
         thread = threading.Thread(
             target=serve,
             args=(platform.mqtt(BRIDGE_ACCOUNT), platform.influx("bridge"), BridgeSettings(), stop),
@@ -279,13 +294,53 @@ def test_the_bridges_client_id_cannot_knock_the_bridge_off(
 
 def test_home_points_go_only_to_the_home_database(platform: Platform) -> None:
     assert platform.count(DATABASE, "\"privacy\" = 'home'") == 0
-    assert platform.count(f"{DATABASE}_home", "\"privacy\" = 'public'") == 0
-    homes = platform.count(f"{DATABASE}_home", "\"privacy\" = 'home'")
+    assert platform.count(HOME_DATABASE, "\"privacy\" = 'public'") == 0
+    homes = platform.count(HOME_DATABASE, "\"privacy\" = 'home'")
     publics = platform.count(DATABASE, "\"privacy\" = 'public'")
     assert homes and publics
     assert homes + publics == platform.count(DATABASE, "time > 0") + platform.count(
-        f"{DATABASE}_home", "time > 0"
+        HOME_DATABASE, "time > 0"
     )
+
+
+def test_a_home_server_of_their_own_shows_the_public_server_nothing(
+    platform: Platform, tmp_path: Any
+) -> None:
+    """On a shared 1.x server any user reads running queries (SHOW QUERIES) and anyone
+    reads per-database counters (/debug/vars); with ``home_url`` neither reaches homes."""
+    if platform.home_influxdb is None:
+        pytest.skip("home data on the public server")
+    home_server = platform.home_influxdb
+    databases = platform.raw_query(None, "SHOW DATABASES")["results"][0]["series"][0]["values"]
+    assert [HOME_DATABASE] not in databases
+    assert HOME_DATABASE not in httpx.get(f"{platform.influxdb.url}/debug/vars").text
+    assert HOME_DATABASE in httpx.get(f"{home_server.url}/debug/vars").text
+    public = INFLUX_ACCOUNTS["public"]
+    refused = httpx.get(
+        f"{home_server.url}/query",
+        params={"q": "SHOW QUERIES"},
+        auth=(public.username, public.password),
+    )
+    assert refused.status_code == 401
+    # The housing path's statements about one home go to the home server only.
+    api = ApiSettings(registry=tmp_path / "keys.sqlite3")
+    housing_key = ApiKeys(open_registry(api.registry)).create("officer", Scope.HOUSING)[1]
+    app = create_app(api, platform.influx("housing"), platform.mqtt(HOUSING_ACCOUNT))
+    homes = platform.raw_query(
+        None, 'SHOW TAG VALUES FROM "uplink" WITH KEY = "dev_eui"', HOME_DATABASE
+    )["results"][0]["series"][0]["values"]
+    home = homes[0][1]
+    with serve_api(app) as base, httpx.Client(base_url=base) as client:
+        headers = {"X-API-Key": housing_key}
+        answer = client.get(
+            f"/v1/devices/{home}/readings",
+            params={"quantity": "relative_humidity"},
+            headers=headers,
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["data"]
+    assert home not in platform.influxdb.log_path.read_text()
+    assert home in home_server.log_path.read_text()
 
 
 @pytest.mark.parametrize(
@@ -302,7 +357,9 @@ def test_the_public_credential_cannot_read_the_home_database(
 ) -> None:
     body = platform.raw_query("public", query, database)
     error = body.get("error") or body["results"][0].get("error", "")
-    assert "not authorized" in error, body
+    # One server: no grant. Home server of their own: no account there, no database here.
+    refusals = ("not authorized", "authorization failed", f"database not found: {HOME_DATABASE}")
+    assert any(refusal in error for refusal in refusals), body
 
 
 def test_the_public_credential_reads_public_data_and_cannot_write(platform: Platform) -> None:
