@@ -300,14 +300,49 @@ def _one_device(params: Mapping[str, ParamValue] | None) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
+#: How two servers' values of one aggregate at one time combine into the value over both.
+_COMBINE: dict[str, Callable[[Any, Any], Any]] = {
+    "count": lambda a, b: (a or 0) + (b or 0),
+    "sum": lambda a, b: (a or 0) + (b or 0),
+    "min": lambda a, b: b if a is None else a if b is None else min(a, b),
+    "max": lambda a, b: b if a is None else a if b is None else max(a, b),
+}
+_CALL = re.compile(r'(\w+)\(\s*(?:"[^"]*"|\*|\w+)\s*\)(?:\s+AS\s+(?:"([^"]+)"|(\w+)))?', re.I)
+
+
+def _column_functions(q: str) -> dict[str, str]:
+    """Output column -> aggregate function of a one-statement ``SELECT`` (``count("x") AS n``:
+    ``n`` -> ``count``; unnamed ``count(...)``: ``count``, ``count(*)``: ``count_<field>``)."""
+    head = re.split(r"\bFROM\b", q, maxsplit=1, flags=re.IGNORECASE)[0]
+    found = {}
+    for fn, quoted, bare in _CALL.findall(head):
+        found[quoted or bare or fn.lower()] = fn.lower()
+    return found
+
+
+def _combine(q: str, columns: list[str], a: list[Any], b: list[Any]) -> list[Any]:
+    functions = _column_functions(q)
+    row = [a[0]]
+    for column, x, y in zip(columns[1:], a[1:], b[1:], strict=True):
+        fn = functions.get(column) or functions.get(column.split("_", 1)[0]) or column.split("_")[0]
+        combine = _COMBINE.get(fn)
+        if combine is None:
+            raise QueryError(
+                f"{_short(q)}: one group spans the public and the home server and its {column}"
+                " cannot be combined from two answers; ask per device"
+            )
+        row.append(combine(x, y))
+    return row
+
+
 def merge_series(public: list[Series], home: list[Series], q: str) -> list[Series]:
     """The series of one statement run on the public and on the home server, as one answer.
 
-    Series with the same name and tags appear once, their rows merged by time.
-    Two rows of one series at the same time cannot be combined without the raw
-    points (a mean of means is not a mean), so that raises ``QueryError``: it
-    means one group holds both home and public devices, which the registry's
-    separate home sites do not produce. Single statements only (what an
+    Series with the same name and tags appear once, their rows merged by time. Two
+    rows of one series at the same time (one group with points on both servers) are
+    combined where the aggregate allows it (``count``, ``sum``, ``min``, ``max``);
+    any other (a mean of means is not a mean) raises ``QueryError``, which the
+    registry's separate home sites never produce. One statement only (what an
     including ``SELECT`` is).
     """
     merged: dict[tuple[str, tuple[tuple[str, str], ...]], Series] = {}
@@ -319,12 +354,13 @@ def merge_series(public: list[Series], home: list[Series], q: str) -> list[Serie
             continue
         if seen.columns != one.columns:
             raise QueryError(f"{_short(q)}: the two servers answered different columns")
-        times = {row[0] for row in seen.values}
-        if any(row[0] in times for row in one.values):
-            raise QueryError(
-                f"{_short(q)}: one group spans the public and the home server; ask per device"
-            )
-        seen.values.extend(one.values)
+        at = {row[0]: i for i, row in enumerate(seen.values)}
+        for row in one.values:
+            i = at.get(row[0])
+            if i is None:
+                seen.values.append(row)
+            else:
+                seen.values[i] = _combine(q, seen.columns, seen.values[i], row)
         seen.values.sort(key=lambda row: row[0])
     return [merged[key] for key in sorted(merged)]
 

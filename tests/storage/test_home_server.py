@@ -183,4 +183,15 @@ def test_merge_series_puts_the_two_servers_answers_together() -> None:
         ("y", [[1, 3.0]]),
     ]
     with pytest.raises(QueryError, match="spans the public and the home server"):
-        merge_series([a], [Series("m", {"site": "x"}, ["time", "v"], [[2, 5.0]])], "q")
+        merge_series(
+            [a], [Series("m", {"site": "x"}, ["time", "v"], [[2, 5.0]])], 'SELECT mean("x") AS v'
+        )
+
+
+def test_merge_series_combines_counts_sums_and_extremes_of_one_group() -> None:
+    q = 'SELECT count("error") AS n, sum("x"), min("x") AS lo, max("x"), count(*) FROM m'
+    columns = ["time", "n", "sum", "lo", "max", "count_f"]
+    public = [Series("m", {"dev_eui": "x"}, columns, [[5, 2, 1.5, 0.5, 9.0, 3]])]
+    home = [Series("m", {"dev_eui": "x"}, columns, [[5, 3, 2.0, 0.25, None, 4]])]
+    (merged,) = merge_series(public, home, q)
+    assert merged.values == [[5, 5, 3.5, 0.25, 9.0, 7]]
