@@ -245,6 +245,13 @@ def export_tenancy(
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for measurement in sorted(tables):
             table = tables[measurement]
+            # Every file alike whatever order the series came in: time, tags, then fields.
+            rest = table["columns"][1:]
+            table["columns"] = [
+                "time",
+                *sorted((c for c in rest if c in _TAGS), key=_TAG_ORDER.index),
+                *sorted(c for c in rest if c not in _TAGS),
+            ]
             order = sorted(range(len(table["rows"])), key=lambda i: table["times"][i])
             text = io.StringIO()
             writer = csv.writer(text, lineterminator="\n")
@@ -310,7 +317,10 @@ def export_tenancy(
     return manifest
 
 
-_TAGS: Final = frozenset((*schema.TAG_KEYS, *schema.STATUS_TAG_KEYS, "reason", "level", "period"))
+_TAG_ORDER: Final = list(
+    dict.fromkeys((*schema.TAG_KEYS, *schema.STATUS_TAG_KEYS, "reason", "level", "period"))
+)
+_TAGS: Final = frozenset(_TAG_ORDER)
 
 
 def _alert_json(alert: Alert) -> dict[str, Any]:

@@ -45,7 +45,12 @@ __all__ = [
 
 #: Pseudonymous references: letters, digits, ``-``/``_``, at least one digit, no spaces —
 #: a housing system's tenancy or property id, never a person's name.
-REF_PATTERN: Final = r"^[A-Za-z0-9_-]*[0-9][A-Za-z0-9_-]*$"
+#: Letters, digits, ``-`` and ``_`` with at least one digit and at most four letters in a row:
+#: a housing system's code (``TEN-0001``, ``LCC123456``, ``PROP-12-B``), never a name
+#: (``JaneSmith1``). Written without look-around so the API's validator (Rust regex) takes it.
+REF_PATTERN: Final = (
+    r"^[A-Za-z]{0,4}(?:[_-][A-Za-z]{0,4})*[0-9](?:[A-Za-z]{0,4}[0-9_-])*[A-Za-z]{0,4}$"
+)
 REF_LENGTH: Final = (3, 40)
 _REF = re.compile(REF_PATTERN)
 _EUI = re.compile(r"[0-9a-f]{16}")
@@ -132,8 +137,8 @@ def check_ref(ref: str, what: str = "reference") -> str:
         isinstance(ref, str) and _REF.fullmatch(ref) and REF_LENGTH[0] <= len(ref) <= REF_LENGTH[1]
     ):
         raise TenancyError(
-            f"{what} must be 3-40 letters, digits, '-' or '_' with at least one digit"
-            " (a pseudonymous id, never a name)"
+            f"{what} must be 3-40 letters, digits, '-' or '_' with at least one digit and at"
+            " most four letters in a row (a pseudonymous code, never a name)"
         )
     return ref
 
@@ -217,12 +222,28 @@ class Tenancies:
             raise NotFoundError(f"no property {ref}")
 
     def assign(
-        self, dev_eui: str, property_ref: str, start: datetime, end: datetime | None = None
+        self,
+        dev_eui: str,
+        property_ref: str,
+        start: datetime,
+        end: datetime | None = None,
+        *,
+        privacy: str | None = None,
     ) -> Assignment:
         """Place a device in a property for [start, end); refused if it overlaps another
         period of the same device. An open assignment ended by a later one is closed first
-        with ``end_assignment``."""
+        with ``end_assignment``.
+
+        ``privacy``: what the device registry says of the device (None: not in it, placed
+        as a home device). A public device is refused: its readings are published, so
+        placing it in a home would attribute public data to a household."""
         dev_eui = check_eui(dev_eui)
+        if privacy == "public":
+            raise TenancyError(
+                f"device {dev_eui} is public in the device registry (privacy: public), not a"
+                " home device: reclassify it as home (`leedswin devices reclassify`) before"
+                " placing it"
+            )
         start = check_time(start, "start")
         end = check_time(end, "end") if end else None
         if end is not None and end <= start:
@@ -268,7 +289,7 @@ class Tenancies:
 
         Refused if it overlaps another tenancy of the property (end that one first) or
         the reference is taken."""
-        ref = check_ref(ref, "tenancy reference") if ref else f"T-{secrets.token_hex(5)}"
+        ref = check_ref(ref, "tenancy reference") if ref else f"T-{secrets.randbelow(10**10):010d}"
         start = check_time(start, "start")
         with self._registry.transaction():
             self._require_property(property_ref)

@@ -22,7 +22,6 @@ from api.routing import UnicodeJsonRoute
 from core.settings import InfluxSettings
 from insights.alerts import AlertStore
 from insights.lifecycle import erase_tenancy, export_tenancy
-from storage.schema import PRIVACY_PUBLIC
 from storage.tenancy import (
     REF_LENGTH,
     REF_PATTERN,
@@ -65,7 +64,7 @@ class PropertyIn(BaseModel):
         pattern=REF_PATTERN,
         min_length=_LO,
         max_length=_HI,
-        description="Pseudonymous property id (letters, digits, -, _; a digit), never an address",
+        description="Pseudonymous property code (letters, digits, -, _; a digit; at most four letters in a row), never an address",
     )
 
 
@@ -182,14 +181,12 @@ def assign_device(
     registry does not know is treated as a home and may be placed."""
     start, end = _utc(body.start, "start"), _utc(body.end, "end") if body.end else None
     known = services.devices.get(body.dev_eui.lower())
-    if known is not None and known.privacy == PRIVACY_PUBLIC:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"device {known.dev_eui} is public in the device registry (privacy: public), not a"
-            " home device: reclassify it as home (`leedswin devices reclassify`) before placing it",
-        )
     try:
-        return _assignment(Tenancies(registry).assign(body.dev_eui, ref, start, end))
+        return _assignment(
+            Tenancies(registry).assign(
+                body.dev_eui, ref, start, end, privacy=known.privacy if known else None
+            )
+        )
     except TenancyError as exc:
         _refuse(exc)
 

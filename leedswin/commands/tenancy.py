@@ -15,7 +15,8 @@ from typing import TypeVar
 import typer
 
 from core.errors import ConfigError
-from core.settings import ApiSettings, build
+from core.settings import ApiSettings, BridgeSettings, build
+from storage.devices import DeviceRegistry
 from storage.registry import open_registry
 from storage.tenancy import Tenancies, TenancyError, TimeRangeError, check_time, iso
 
@@ -81,11 +82,23 @@ def register(app: typer.Typer) -> None:
         start: str = typer.Option(..., help="From (date or RFC 3339, UTC)"),
         end: str | None = typer.Option(None, help="To, exclusive (default: open)"),
         registry: Path | None = _REGISTRY,
+        device_registry: Path | None = typer.Option(
+            None, help="Device registry (YAML/CSV) [LEEDSWIN_BRIDGE_DEVICE_REGISTRY]"
+        ),
     ) -> None:
-        """Place a home device in a property from START (to END)."""
+        """Place a home device in a property from START (to END); a device the device
+        registry marks public is refused."""
         begin, until = parse_time(start), parse_time(end) if end else None
+        try:
+            bridge: BridgeSettings = build(BridgeSettings, device_registry=device_registry)
+            known = DeviceRegistry(bridge.device_registry).get(dev_eui.lower())
+        except ConfigError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        privacy = known.privacy if known else None
         with store(registry) as tenancies:
-            a = attempt(lambda: tenancies.assign(dev_eui, property_ref, begin, until))
+            a = attempt(
+                lambda: tenancies.assign(dev_eui, property_ref, begin, until, privacy=privacy)
+            )
             typer.echo(
                 f"{a.dev_eui}\t{a.property_ref}\t{iso(a.start)}\t{iso(a.end) if a.end else ''}"
             )

@@ -228,6 +228,7 @@ def register(app: typer.Typer) -> None:
                     "LEEDSWIN_INFLUX_PUBLIC_USERNAME": public.username,
                     "LEEDSWIN_INFLUX_PUBLIC_PASSWORD": public.password,
                     "LEEDSWIN_API_REGISTRY": str(api.registry),
+                    "LEEDSWIN_BRIDGE_DEVICE_REGISTRY": str(root / "devices.yaml"),
                     "LEEDSWIN_API_PORT": str(api.port),
                 },
             )

@@ -29,6 +29,7 @@ from storage.influx import make_sink
 from storage.points import encode, make_point
 from storage.query import InfluxQL
 from storage.registry import open_registry
+from storage.schema import TAG_KEYS
 from storage.tenancy import Tenancies
 from tests.api.conftest import ApiHarness, Dataset, make_keys, make_settings, serve
 from tests.insights.test_jobs_integration import climate
@@ -170,6 +171,11 @@ def test_export_erase_and_what_stays(harness: tuple[ApiHarness, InfluxSettings])
     assert units["temperature"] == "degC" and units["relative_humidity"] == "%"
     lines = archive.read("climate.csv").decode().splitlines()
     assert lines[0].startswith("time,") and len(lines) == old["climate"] + 1
+    # Every file alike: time, the tags in schema order, then the fields by name.
+    header = lines[0].split(",")
+    tags = [c for c in header[1:] if c in TAG_KEYS]
+    assert header[1 : 1 + len(tags)] == [k for k in TAG_KEYS if k in tags]
+    assert header[1 + len(tags) :] == sorted(header[1 + len(tags) :])
     assert all(line.split(",")[0] < MOVE.strftime("%Y-%m-%dT%H:%M:%S") for line in lines[1:])
     assert NOTE in archive.read("alerts.json").decode()
 

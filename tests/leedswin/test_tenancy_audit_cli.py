@@ -93,3 +93,18 @@ def test_tenancy_times_the_stores_cannot_hold_are_a_clean_error(tmp_path: Path) 
     assert result.exit_code == 2
     # Nothing was stored, so everything still reads.
     assert _run("tenancy", "list", *reg) == (0, "")
+
+
+def test_assign_refuses_a_device_the_device_registry_marks_public(tmp_path: Path) -> None:
+    reg = ("--registry", str(tmp_path / "r.sqlite3"))
+    devices = tmp_path / "devices.yaml"
+    devices.write_text(
+        "devices:\n"
+        "  - {dev_eui: 'a000000000000001', model: elsys_ers, site: briggate, privacy: public}\n"
+        "  - {dev_eui: 'a000000000000002', model: elsys_ers, site: home-0001, privacy: home}\n"
+    )
+    assert _run("tenancy", "add-property", "P-001", *reg)[0] == 0
+    place = ("tenancy", "assign", "--start", "2026-01-01", "--device-registry", str(devices))
+    code, out = _run(*place[:2], "a000000000000001", "P-001", *place[2:], *reg)
+    assert code == 1 and "public in the device registry" in out
+    assert _run(*place[:2], "a000000000000002", "P-001", *place[2:], *reg)[0] == 0

@@ -14,6 +14,7 @@ from storage.tenancy import (
     Tenancies,
     TenancyError,
     TimeRangeError,
+    check_ref,
     iso,
     parse_iso,
 )
@@ -108,3 +109,14 @@ def test_a_tenancy_cannot_be_ended_in_the_future(store: Tenancies) -> None:
         store.end_tenancy("TEN-0001", now + END_SKEW + timedelta(seconds=1), now=now)
     assert store.tenancy("TEN-0001").end is None
     assert store.end_tenancy("TEN-0001", now + END_SKEW, now=now).end == now + END_SKEW
+
+
+@pytest.mark.parametrize("ref", ["JaneSmith1", "jane-smith-7", "1Smith", "Flat-3-Smith"])
+def test_a_reference_that_reads_like_a_name_is_refused(ref: str) -> None:
+    with pytest.raises(TenancyError, match="never a name"):
+        check_ref(ref)
+
+
+@pytest.mark.parametrize("ref", ["TEN-0001", "LCC123456", "PROP-12-B", "P-001"])
+def test_housing_system_codes_are_references(ref: str) -> None:
+    assert check_ref(ref) == ref
