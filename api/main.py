@@ -57,7 +57,6 @@ from api.routes import (
     tenancies,
 )
 from api.routing import valid_unicode
-from api.scoped import PublicDevices
 from api.security import StreamTokens
 from core.errors import QueryError
 from core.feed import LiveReading
@@ -246,18 +245,13 @@ def create_app(
     """Build the app; its services start with the lifespan. The device registry adds ward/lat/lon."""
 
     def services_factory() -> Services:
-        public_influx = InfluxQL(influx.public(), include_home=False)
-        public_devices = PublicDevices()
-        client = InfluxQL(
-            influx, is_public=lambda dev_eui: dev_eui in public_devices.get(public_influx)
-        )
+        client = InfluxQL(influx)
         conn = open_registry(api.registry)
         metrics = ApiMetrics()
         return Services(
             settings=api,
             influx=client,
-            public_influx=public_influx,
-            public_devices=public_devices,
+            public_influx=InfluxQL(influx.public(), include_home=False),
             registry=conn,
             keys=ApiKeys(conn),
             limiter=RateLimiter(api.rate_limit_per_minute),

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import math
 import re
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final, Literal
 
 import httpx
 import orjson
@@ -24,6 +26,7 @@ import orjson
 from core.errors import QueryError
 from core.settings import InfluxSettings
 from storage.http import InfluxHttp
+from storage.schema import PRIVACY_PUBLIC
 
 __all__ = [
     "InfluxQL",
@@ -160,26 +163,16 @@ class InfluxQL(InfluxHttp):
     both servers (``storage.provision``).
     """
 
-    def __init__(
-        self,
-        settings: InfluxSettings,
-        *,
-        include_home: bool = True,
-        is_public: Callable[[str], bool] | None = None,
-    ) -> None:
-        """``is_public(dev_eui)``: with a separate home server, an including ``SELECT`` whose
-        parameters bind a DevEUI runs only on the server holding that device, so a housing
-        question about one home never reaches the public server (where any user reads
-        running queries). Without it, such a statement runs on both."""
+    def __init__(self, settings: InfluxSettings, *, include_home: bool = True) -> None:
         super().__init__(settings, {"Accept": "application/json"})
         self._base: dict[str, str] = {"db": settings.database, "epoch": "ns", **self._auth}
         if settings.retention_policy:
             self._base["rp"] = settings.retention_policy
         self._include_home = include_home
-        self._is_public = is_public
         self._home: InfluxQL | None = None
         if settings.home_separate:
             self._home = InfluxQL(settings.home(), include_home=False)
+        self._public_tags = _PublicTags()
 
     def _spanning(self, q: str) -> str:
         settings = self.settings
@@ -207,11 +200,11 @@ class InfluxQL(InfluxHttp):
             and _SELECT_FROM.search(q)
         ):
             if self._home is not None:
-                device = _one_device(params)
-                if device is not None and self._is_public is not None:
-                    if self._is_public(device):
-                        return self._run(q, params, None)
-                    return self.query(q, params, database=home_db)
+                concerns = self._concerns(q, params)
+                if concerns == "home":
+                    return self._home.query(q, params)
+                if concerns == "public":
+                    return self._run(q, params, None)
                 public = self._run(q, params, None)
                 try:
                     home = self._home.query(q, params)
@@ -227,6 +220,27 @@ class InfluxQL(InfluxHttp):
                 if f"database not found: {home_db}" not in str(exc):
                     raise
         return self._run(q, params, database)
+
+    def _concerns(
+        self, q: str, params: Mapping[str, ParamValue] | None
+    ) -> Literal["public", "home"] | None:
+        """Which server alone a statement is about, from the tags it compares with values.
+
+        ``"privacy" = 'public'`` or ``'home'`` decides it; a DevEUI or site the public
+        database does not hold (asked with a statement naming none) is the home
+        server's; otherwise None: both. So a housing question about one home or one
+        home site never reaches the public server, where any user reads running queries.
+        """
+        bound = params or {}
+        for tag, name, literal in _TAG_VALUE.findall(q):
+            value = bound.get(name) if name else literal
+            if not isinstance(value, str):
+                continue
+            if tag == "privacy":
+                return "public" if value == PRIVACY_PUBLIC else "home"
+            if not self._public_tags.holds(tag, value, lambda: self._run(_PUBLIC_TAGS, None, None)):
+                return "home"
+        return None
 
     def ping(self) -> bool:
         return super().ping() and (self._home is None or self._home.ping())
@@ -289,15 +303,35 @@ class InfluxQL(InfluxHttp):
         self.close()
 
 
-_DEV_EUI = re.compile(r"[0-9a-fA-F]{16}")
+#: A tag compared with a bound ``$param`` or a literal: what tells which server a statement is about.
+_TAG_VALUE = re.compile(r"\"(dev_eui|site|privacy)\"\s*=\s*(?:\$(\w+)|'((?:[^'\\]|\\.)*)')")
+#: The DevEUIs and sites with public points (InfluxDB's index; the text names neither).
+_PUBLIC_TAGS: Final = (
+    f'SHOW TAG VALUES WITH KEY IN ("dev_eui", "site") WHERE "privacy" = \'{PRIVACY_PUBLIC}\''
+)
 
 
-def _one_device(params: Mapping[str, ParamValue] | None) -> str | None:
-    """The DevEUI a statement's parameters bind, if they bind exactly one."""
-    found = {
-        v.lower() for v in (params or {}).values() if isinstance(v, str) and _DEV_EUI.fullmatch(v)
-    }
-    return found.pop() if len(found) == 1 else None
+class _PublicTags:
+    """The DevEUIs and sites of the public database, asked again after ``ttl`` seconds, or
+    after a second when asked for one it does not hold (a device or site new to it)."""
+
+    def __init__(self, ttl: float = 5.0) -> None:
+        self._ttl = ttl
+        self._lock = threading.Lock()
+        self._at = -math.inf
+        self._values: dict[str, frozenset[str]] = {}
+
+    def holds(self, tag: str, value: str, ask: Callable[[], list[Series]]) -> bool:
+        with self._lock:
+            age = time.monotonic() - self._at
+            if age >= self._ttl or (age >= 1.0 and value not in self._values.get(tag, ())):
+                found: dict[str, set[str]] = {}
+                for series in ask():
+                    for key, held in series.values:
+                        found.setdefault(key, set()).add(held)
+                self._values = {key: frozenset(values) for key, values in found.items()}
+                self._at = time.monotonic()
+            return value in self._values.get(tag, ())
 
 
 #: How two servers' values of one aggregate at one time combine into the value over both.

@@ -148,6 +148,9 @@ def api_process(
             process.wait(10)
 
 
+HOME_EUI, HOME_SITE = "70b365202457e62d", "home-0348"
+
+
 def test_keys_never_reach_the_access_log_and_ctrl_c_stops_with_clients(
     api_process: tuple[subprocess.Popen[bytes], int, str, Path],
 ) -> None:
@@ -157,6 +160,8 @@ def test_keys_never_reach_the_access_log_and_ctrl_c_stops_with_clients(
         stream_token = client.post("/v1/live/tokens", headers={"X-API-Key": token}).json()["token"]
         client.get("/v1/devices", params={"api_key": token})
         client.get("/v1/devices", params={"token": token, "need": "damp"})
+        client.get(f"/v1/devices/{HOME_EUI}/readings", headers={"X-API-Key": token})
+        client.get("/v1/aggregates", params={"site": HOME_SITE}, headers={"X-API-Key": token})
         reader, lines = _open_sse(base, f"/v1/live/sse?token={stream_token}", {})
         websocket = _ws(base, f"?api_key={token}")
         process.send_signal(signal.SIGINT)
@@ -172,4 +177,7 @@ def test_keys_never_reach_the_access_log_and_ctrl_c_stops_with_clients(
     assert "WebSocket /v1/live/ws?api_key=[redacted]" in text, text
     secret = token.split("_", 2)[2]
     assert secret not in text and stream_token not in text
+    # Nor which homes were asked about: that is the audit log's, not the journal's.
+    assert HOME_EUI not in text and HOME_SITE not in text
+    assert "/v1/devices/[redacted]/readings" in text, text
     assert json.dumps(token)[1:-1] not in text

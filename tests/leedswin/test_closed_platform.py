@@ -330,16 +330,23 @@ def test_a_home_server_of_their_own_shows_the_public_server_nothing(
         None, 'SHOW TAG VALUES FROM "uplink" WITH KEY = "dev_eui"', HOME_DATABASE
     )["results"][0]["series"][0]["values"]
     home = homes[0][1]
+    sites = platform.raw_query(
+        None, 'SHOW TAG VALUES FROM "uplink" WITH KEY = "site"', HOME_DATABASE
+    )["results"][0]["series"][0]["values"]
+    site = sites[0][1]
     with serve_api(app) as base, httpx.Client(base_url=base) as client:
         headers = {"X-API-Key": housing_key}
-        answer = client.get(
-            f"/v1/devices/{home}/readings",
-            params={"quantity": "relative_humidity"},
-            headers=headers,
-        )
-        assert answer.status_code == 200, answer.text
-        assert answer.json()["data"]
-    assert home not in platform.influxdb.log_path.read_text()
+        for path, params in (
+            (f"/v1/devices/{home}/readings", {"quantity": "relative_humidity"}),
+            ("/v1/devices", {"site": site}),
+            ("/v1/aggregates", {"quantity": "relative_humidity", "site": site, "every": "1h"}),
+            ("/v1/housing/homes", {}),
+        ):
+            answer = client.get(path, params=params, headers=headers)
+            assert answer.status_code == 200, (path, answer.text)
+    public_log = platform.influxdb.log_path.read_text()
+    assert home not in public_log and site not in public_log
+    assert "%22home%22" not in public_log  # no privacy = 'home' statement either
     assert home in home_server.log_path.read_text()
 
 

@@ -8,6 +8,8 @@ reach the home database on its own server, and nothing of it on the public one.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -92,22 +94,36 @@ def test_writer_and_readers_keep_home_data_on_their_own_server(
 
 
 @pytest.mark.integration
-def test_a_statement_about_one_device_goes_only_to_its_server(
-    influxdb: LocalInfluxDB, home_influxdb: LocalInfluxDB, influx_db: str
+def test_a_statement_about_a_home_device_site_or_privacy_reaches_only_the_home_server(
+    influx_db: str, tmp_path: Path
 ) -> None:
-    settings = _settings(influxdb, home_influxdb, influx_db)
-    _write(settings)
-    asked: list[str] = []
-
-    def is_public(dev_eui: str) -> bool:
-        asked.append(dev_eui)
-        return dev_eui == PUBLIC
-
-    with InfluxQL(settings, is_public=is_public) as client:
-        q = 'SELECT count("f_cnt") FROM uplink WHERE "dev_eui" = $dev'
-        assert client.query(q, {"dev": HOME})[0].values[0][1] == 20
-        assert client.query(q, {"dev": PUBLIC})[0].values[0][1] == 20
-    assert asked == [HOME, PUBLIC]
+    """Any user of a 1.x server reads its running statements: a housing question naming a
+    home DevEUI or home site, or asking for ``privacy = 'home'``, must not reach the public
+    server at all (its own HTTP access log is the witness)."""
+    with (
+        LocalInfluxDB(tmp_path / "public", access_log=True) as public,
+        LocalInfluxDB(tmp_path / "home", access_log=True) as home,
+    ):
+        settings = _settings(public, home, influx_db)
+        _write(settings)
+        count = 'SELECT count("f_cnt") FROM uplink WHERE '
+        with InfluxQL(settings) as client:
+            for where, params in (
+                ('"dev_eui" = $dev', {"dev": HOME}),
+                ('"site" = $site', {"site": "home-0001"}),
+                (f"\"dev_eui\" = '{HOME}'", None),
+                ('"privacy" = $p', {"p": "home"}),
+            ):
+                assert client.query(count + where, params)[0].values[0][1] == 20
+            # A public device's or site's statement still reads both (nothing to hide there).
+            assert (
+                client.query(count + '"site" = $site', {"site": "briggate"})[0].values[0][1] == 20
+            )
+            assert client.query(count + '"privacy" = $p', {"p": "public"})[0].values[0][1] == 20
+        public_log = public.log_path.read_text()
+        assert HOME not in public_log and "home-0001" not in public_log
+        assert "%22home%22" not in public_log  # the JSON-encoded ``params`` of privacy=home
+        assert HOME in home.log_path.read_text()
 
 
 @pytest.mark.integration
