@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import re
 import socket
 from collections.abc import AsyncIterator
@@ -221,8 +222,20 @@ def _short_inputs(errors: Any) -> Any:
                 "type": encoded.get("type"),
                 "input": error["input"] if valid_unicode(error.get("input")) else None,
             }
-        out.append(encoded)
+        out.append(_finite(encoded))
     return out
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as text: JSON has no such numbers, and a body
+    sending one (``{"hours": NaN}``, which Python's parser accepts) must get its 422."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -372,6 +372,17 @@ def _check_grants(settings: InfluxSettings, role: Role) -> Iterator[Check]:
             want = privilege in ("WRITE", "ALL")
             yield _grant(f"{settings.username} ({role})", "write", database, writable, want, why)
     public = settings.public()
+    if settings.public_username and settings.home_separate:
+        # Any account of a 1.x server reads every running query there (SHOW QUERIES),
+        # grants or not: the public one must not exist on the home server at all.
+        with _influx_client(_at(public, settings.home_db)) as client:
+            answer = client.get("/query", params={"q": "SHOW QUERIES"})
+        yield Check(
+            f"{settings.public_username} (public) has no account on the home server",
+            answer.status_code == 401,
+            "it reads every running query there (SHOW QUERIES), home DevEUIs included: "
+            f"DROP USER on {settings.home_url} (import setup-home.influxql, not setup.influxql)",
+        )
     if settings.public_username:
         for database, privilege in zip(
             (settings.database, settings.home_db), GRANTS["public"], strict=True

@@ -113,6 +113,17 @@ def test_lone_surrogates_in_a_body_are_a_typed_422_echoing_nothing(
     assert all(key["name"] != "ok" for key in api.get("/v1/keys", "admin").json()["data"])
 
 
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
+def test_a_non_finite_number_in_a_body_is_a_422(api: ApiHarness, number: str) -> None:
+    # Python's JSON parser takes these tokens; JSON has no such numbers to echo back.
+    response = api.client.post(
+        "/v1/keys",
+        content=f'{{"name": {number}, "scope": "public"}}'.encode(),
+        headers={"X-API-Key": api.keys.admin, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+
+
 def test_validation_errors_never_echo_what_cannot_be_encoded() -> None:
     errors = [{"loc": ("body", "x"), "msg": "bad", "type": "value_error", "input": "a\ud800"}]
     assert _short_inputs(errors)[0]["input"] == "<not valid Unicode, not echoed>"

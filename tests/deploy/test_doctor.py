@@ -214,8 +214,28 @@ def test_a_home_server_of_its_own_is_checked_there(broker, database, registry) -
     assert code == 0, output
     for expected in (
         f"InfluxDB reachable at {home.url}",
+        "leedswin-public (public) has no account on the home server",
         "leedswin-bridge (bridge) may write split_home",
         "leedswin-public (public) may not read split_home",
         "leedswin-public (public) may read split",
     ):
         assert expected in output, output
+
+
+def test_a_public_account_on_the_home_server_fails(broker, database, registry) -> None:
+    """As importing the one-server script on the home server would leave it."""
+    with LocalInfluxDB(auth=True) as home:
+        provision(InfluxSettings(url=home.url, database="split"), ADMIN, INFLUX)
+        provision(
+            InfluxSettings(url=database.url, home_url=home.url, database="split"), ADMIN, INFLUX
+        )
+        _, output = doctor(
+            env(
+                broker,
+                database,
+                registry,
+                LEEDSWIN_INFLUX_DATABASE="split",
+                LEEDSWIN_INFLUX_HOME_URL=home.url,
+            )
+        )
+    assert any("has no account on the home server" in line for line in failures(output)), output
