@@ -617,7 +617,9 @@ class DoctorSettings(_Settings):
     probe_password: SecretStr | None = None
     probe_password_file: Path | None = Field(None, description="File holding its password")
     housing_username: str | None = Field(
-        None, description="Broker account that must receive the restricted tree (optional)"
+        None,
+        description="Broker account that must receive the restricted tree (optional; an "
+        "account is its client id, so the check briefly takes over the API's live-feed session)",
     )
     housing_password: SecretStr | None = None
     housing_password_file: Path | None = Field(None, description="File holding its password")

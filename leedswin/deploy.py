@@ -55,6 +55,9 @@ def mosquitto_conf() -> str:
         "use_username_as_clientid true\n"
         "# A persistent session is only as deep as this queue; the default (1000) drops silently.\n"
         "max_queued_messages 1000000\n"
+        "# An innovator's abandoned persistent session would hold that queue for ever: sessions\n"
+        "# idle this long go (the bridge reconnects within seconds; this outlasts any outage).\n"
+        "persistent_client_expiration 14d\n"
         "persistence true\n"
         "autosave_interval 60\n"
     )
@@ -113,5 +116,7 @@ def render(target: Path, credentials: Path | None = None) -> list[Path]:
         path = target / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+        if credentials is not None:
+            path.chmod(0o600)  # the InfluxDB scripts then hold real passwords
         written.append(path)
     return written

@@ -24,12 +24,16 @@ def register(app: typer.Typer) -> None:
         role: str = typer.Option(
             "bridge",
             help="Whose InfluxDB grants to expect of LEEDSWIN_INFLUX_USERNAME: bridge, insights "
-            "or housing (the API)",
+            "or housing (the API). The public user (LEEDSWIN_INFLUX_PUBLIC_USERNAME) is "
+            "checked whatever the role",
         ),
         registry: Path | None = typer.Option(None, help="SQLite registry [LEEDSWIN_API_REGISTRY]"),
         skip_broker: bool = typer.Option(False, help="Do not check the broker (the API alone)"),
     ) -> None:
-        """Check broker, ACL, InfluxDB databases/retention/grants, registry, Grafana and clocks."""
+        """Check broker, ACL, InfluxDB databases/retention/grants, registry, Grafana and clocks.
+
+        With LEEDSWIN_INFLUX_HOME_URL the home data's own server is checked too, and the
+        public user must have no account on it."""
         if role not in ("bridge", "insights", "housing"):
             raise typer.BadParameter("one of bridge, insights, housing", param_hint="--role")
         try:

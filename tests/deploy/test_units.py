@@ -315,3 +315,18 @@ def test_each_unit_runs_as_started_by_systemd_and_stops_on_sigterm(
     else:
         assert "Application shutdown complete" in log.read_text()
         assert (deployment.root / "state" / "registry.sqlite3").stat().st_mode & 0o777 == 0o600
+
+
+def test_rendered_scripts_with_real_passwords_are_owner_only(tmp_path: Path) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    for role in ("admin", "bridge", "insights", "housing", "public"):
+        (credentials / f"influx-{role}").write_text(f"pw-{role}\n")
+    written = deploy.render(tmp_path / "out", credentials)
+    scripts = [p for p in written if p.suffix == ".influxql"]
+    assert len(scripts) == 3
+    for path in scripts:
+        assert "pw-admin" in path.read_text()
+        assert path.stat().st_mode & 0o077 == 0, path
+    home = (tmp_path / "out" / deploy.INFLUX_SCRIPTS_SPLIT["home"]).read_text()
+    assert "pw-public" not in home
