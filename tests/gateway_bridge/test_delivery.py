@@ -13,8 +13,8 @@ class Acks:
     def __init__(self) -> None:
         self.sent: list[int] = []
 
-    def __call__(self, mid: int, qos: int) -> None:
-        self.sent.append(mid)
+    def __call__(self, mids: list[int]) -> None:
+        self.sent += mids
 
 
 def test_resolved_out_of_order_acknowledged_in_order() -> None:
