@@ -91,6 +91,13 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def children(pid: int) -> list[int]:
     found: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -639,6 +646,9 @@ def main(
         bridge = BridgeProcesses(broker, influx, database, workers, max_in_flight, env)
         try:
             console.print(f"throughput: {uplinks:,} uplinks through {workers} worker(s)…")
+            report["idle_rss_mb"] = {
+                name: round(rss_mb(pid), 1) for name, pid in bridge.named().items()
+            }
             report["throughput"] = throughput(
                 broker, influx, bridge, database, burst, publishers_, root, profile
             )
@@ -721,6 +731,8 @@ def show(report: dict[str, Any]) -> None:
         )
         table.add_row("  bridge points/s / InfluxDB ceiling", f"{report['ratio_influx']:.0%}", "")
         table.add_row("  raw publisher alone", f"{broker['publisher_msg_per_s']:,.0f}/s", "")
+    for name, rss in report.get("idle_rss_mb", {}).items():
+        table.add_row(f"RSS {name} before the burst", f"{rss:.0f} MB", "")
     for name, rss in report.get("peak_rss_mb", {}).items():
         table.add_row(f"peak RSS {name}", f"{rss:.0f} MB", "≤ 150 MB")
     for name, cpu in run["cpu_s"].items():

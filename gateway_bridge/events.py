@@ -141,8 +141,16 @@ def _offset_seconds(offset: str) -> int:
 def format_time(time_ns: int) -> str:
     """Integer ns → RFC 3339 UTC with all nine fraction digits (the live feed's ``time``)."""
     seconds, nanos = divmod(time_ns, 1_000_000_000)
-    moment = _EPOCH + timedelta(seconds=seconds)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{nanos:09d}Z"
+    days, second = divmod(seconds, 86_400)
+    minutes, second = divmod(second, 60)
+    hour, minute = divmod(minutes, 60)
+    return f"{_day(days)}T{hour:02d}:{minute:02d}:{second:02d}.{nanos:09d}Z"
+
+
+@lru_cache(maxsize=64)
+def _day(days: int) -> str:
+    """The date ``days`` after the epoch; cached, since uplinks share a few days (the feed's hot path)."""
+    return f"{_EPOCH + timedelta(days=days):%Y-%m-%d}"
 
 
 def parse_event(topic: str, payload: bytes, received_ns: int | None = None) -> Uplink:

@@ -304,7 +304,10 @@ class Bridge:
             else:
                 # One line per dead letter only at DEBUG: `serve` logs a summary a minute.
                 log.debug("event=dead_letter reason=%s topic=%s", outcome.reason, topic)
-            submissions.append((outcome.points, _Taken(self, outcome, topic, payload, delivery)))
+            # A decoded uplink's dead letter (were InfluxDB to refuse its points) carries the
+            # payload from the event: the raw message need not be held while in flight.
+            raw = b"" if isinstance(outcome, Decoded) else payload
+            submissions.append((outcome.points, _Taken(self, outcome, topic, raw, delivery)))
         metrics.received.inc(len(deliveries))
         if decoded:
             metrics.decoded.inc(decoded)
