@@ -34,6 +34,7 @@ class FakeClient:
         self.on_disconnect: Callable[..., None] | None = None
         self.on_message: Callable[..., None] | None = None
         self.on_subscribe: Callable[..., None] | None = None
+        self.on_publish_batch: Callable[..., None] | None = None
 
     def ack_many(self, mids: list[int]) -> None:
         self.acks += [(mid, 1) for mid in mids]
@@ -90,7 +91,7 @@ class FakeWriter:
 
 
 class Rig:
-    def __init__(self) -> None:
+    def __init__(self, on_stored: Callable[[list[Point]], None] | None = None) -> None:
         self.client = FakeClient()
         self.writer = FakeWriter()
         self.registry = CollectorRegistry()
@@ -101,6 +102,7 @@ class Rig:
             self.writer,
             BridgeMetrics(self.registry),
             client=self.client,  # type: ignore[arg-type]
+            on_stored=on_stored,
         )
         self.connect()
 
@@ -284,3 +286,74 @@ def test_the_bridge_enforces_its_own_in_flight_bound() -> None:
     assert rig.metric("leedswin_bridge_received_total") == 3
     rig.writer.flush()
     assert rig.client.acks == [(1, 1), (2, 1), (3, 1)]
+
+
+def test_one_socket_read_is_taken_processed_and_submitted_together() -> None:
+    rig = Rig()
+    assert rig.client.on_publish_batch is not None
+    rig.client.on_publish_batch(
+        [
+            (samples.topic_chirpstack(), reading(), 1, 1),
+            (samples.topic_chirpstack(), b"{nonsense", 2, 1),
+            (samples.topic_chirpstack(), reading("home"), 3, 1),
+        ]
+    )
+    assert len(rig.writer.submissions) == 3
+    assert rig.metric("leedswin_bridge_received_total") == 3
+    assert rig.metric("leedswin_bridge_decoded_total") == 2
+    (_, done1), (_, done2), (_, done3) = rig.writer.submissions
+    done1(None)
+    done2(None)
+    rig.writer.call_back(done3)  # one batch end for the three
+    assert rig.client.acks == [(1, 1), (2, 1), (3, 1)]
+    assert [topic.split("/")[2] for topic, _, _ in rig.client.published] == [
+        "readings",
+        "restricted",
+    ]
+
+
+class Recorder:
+    """The on_stored seam's trivial consumer: what it was handed, and what was acked by then."""
+
+    def __init__(self, rig: Callable[[], Rig]) -> None:
+        self.rig = rig
+        self.calls: list[tuple[list[Point], list[tuple[int, int]]]] = []
+
+    def __call__(self, points: list[Point]) -> None:
+        self.calls.append((points, list(self.rig().client.acks)))
+
+
+def test_on_stored_gets_each_batch_s_stored_points_before_the_acks() -> None:
+    rigs: list[Rig] = []
+    recorder = Recorder(lambda: rigs[0])
+    rig = Rig(on_stored=recorder)
+    rigs.append(rig)
+    rig.deliver(1, reading())
+    rig.deliver(2, b"{nonsense")
+    rig.deliver(3, reading())
+    (_, done1), (_, done2), (_, done3) = rig.writer.submissions
+    rig.writer.submissions.clear()
+    done1(None)
+    done2(None)
+    rig.writer.call_back(done3, PermanentSinkError("field type conflict", 400))
+    (points, acked_before), *_ = recorder.calls
+    assert acked_before == []  # handed on before any of them is acknowledged
+    assert [p.measurement for p in points] == ["climate", "uplink", "dead_letter"]
+    assert rig.client.acks == [(1, 1), (2, 1)]  # 3's dead letter is not stored yet
+    (dead3,) = [on_done for _, on_done in rig.writer.submissions]
+    rig.writer.call_back(dead3)
+    assert [p.measurement for p in recorder.calls[1][0]] == ["dead_letter"]  # never 3's refused
+    assert rig.client.acks == [(1, 1), (2, 1), (3, 1)]
+
+
+def test_a_failing_on_stored_is_logged_and_the_messages_still_acked(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(points: list[Point]) -> None:
+        raise RuntimeError("state store is down")
+
+    rig = Rig(on_stored=broken)
+    rig.deliver(1, reading())
+    rig.writer.flush()
+    assert rig.client.acks == [(1, 1)]
+    assert "on_stored_failed" in caplog.text
