@@ -36,16 +36,19 @@ class BufferedSocket:
     from the writer threads: profiled, the bridge's receive path spent more
     time there than in parsing. ``pending`` is the hook paho already uses for
     TLS and WebSocket buffers, so its loop reads buffered bytes before it
-    selects on the socket again.
+    selects on the socket again; it reports nothing while the buffer holds only
+    the start of a packet (``wait_for_more``), so the loop selects for the rest
+    instead of spinning.
     """
 
-    __slots__ = ("_sock", "_buffer")
+    __slots__ = ("_sock", "_buffer", "_incomplete")
 
     READ_SIZE = 256 * 1024
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._buffer = bytearray()
+        self._incomplete = False
 
     def recv(self, size: int) -> bytes:
         if not self._buffer:
@@ -59,7 +62,11 @@ class BufferedSocket:
         return chunk
 
     def pending(self) -> int:
-        return len(self._buffer)
+        return 0 if self._incomplete else len(self._buffer)
+
+    def wait_for_more(self) -> None:
+        """The buffer ends in part of a packet: nothing to read until the socket has more."""
+        self._incomplete = True
 
     @property
     def buffer(self) -> bytearray:
@@ -70,6 +77,7 @@ class BufferedSocket:
         """One read into the buffer: bytes read, 0 at end of stream (``BlockingIOError`` if none)."""
         data = self._sock.recv(self.READ_SIZE)
         self._buffer += data
+        self._incomplete = False
         return len(data)
 
     def __getattr__(self, name: str) -> Any:
@@ -96,6 +104,17 @@ def _varint(data: bytearray, at: int, end: int) -> tuple[int, int]:
             return value, at
         shift += 7
     return -1, at
+
+
+def incomplete_publish(data: bytearray) -> bool:
+    """Whether ``data`` starts with a QoS 0/1 PUBLISH whose last bytes are not read yet."""
+    first = data[0]
+    if first & 0xF0 != PUBLISH or (first >> 1) & 3 > 1:
+        return False
+    length, start = _varint(data, 1, len(data))
+    if length < 0:
+        return start >= len(data) and start <= 5  # out of bytes inside the length field
+    return start + length > len(data)
 
 
 def take_publishes(data: bytearray, v5: bool) -> tuple[list[Received], int]:
@@ -146,8 +165,9 @@ class BridgeClient(mqtt.Client):
     PUBLISH outside the bridge's own work (three reads, a properties object, a
     message object, callback dispatch under locks). With ``on_publish_batch``
     set, ``loop_read`` takes every complete PUBLISH already read from the socket
-    in one pass (``take_publishes``) and hands them on together; anything else
-    (CONNACK, SUBACK, PINGRESP, DISCONNECT, a partial packet) goes through paho's
+    in one pass (``take_publishes``) and hands them on together, keeping a
+    PUBLISH cut by the end of a read until the next; anything else (CONNACK,
+    SUBACK, PINGRESP, DISCONNECT, a malformed packet) goes through paho's
     reader as before, which also keeps TLS and WebSocket connections on paho's
     path. ``ack_many`` and ``publish_many`` queue many packets as one write.
     Relies on paho 2.2 internals (``_create_socket``, ``_sock``, ``_in_packet``,
@@ -177,8 +197,11 @@ class BridgeClient(mqtt.Client):
             del sock.buffer[:taken]
             self._last_bytes_received = time_func()
             handler(messages)
-        if sock.pending():
-            return super().loop_read(max_packets)  # a packet of another kind, or a partial one
+        if sock.buffer:
+            if incomplete_publish(sock.buffer):
+                sock.wait_for_more()  # the next read completes it
+            else:
+                return super().loop_read(max_packets)  # a packet of another kind: paho's
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def ack_many(self, mids: Sequence[int]) -> None:

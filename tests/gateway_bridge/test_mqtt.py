@@ -7,7 +7,13 @@ import socket
 import pytest
 
 from core.settings import MqttSettings
-from gateway_bridge.mqtt import BridgeClient, BufferedSocket, make_client, take_publishes
+from gateway_bridge.mqtt import (
+    BridgeClient,
+    BufferedSocket,
+    incomplete_publish,
+    make_client,
+    take_publishes,
+)
 
 
 def test_small_reads_come_from_one_large_read_in_order() -> None:
@@ -98,3 +104,23 @@ def test_acks_and_feed_messages_are_queued_as_one_write_each() -> None:
     client._out_packet.clear()
     assert client.publish_many([("a/b", b"{}")]) is False  # not connected: dropped, as QoS 0
     assert not client._out_packet
+
+
+def test_a_publish_cut_by_the_end_of_a_read_waits_for_the_next() -> None:
+    packet = publish_packet("application/a/device/b/event/up", b"x" * 300, 5)
+    for cut in range(1, len(packet)):
+        assert incomplete_publish(bytearray(packet[:cut]))
+    assert not incomplete_publish(bytearray(packet))
+    assert not incomplete_publish(bytearray(b"\xd0\x00"))  # PINGRESP
+    left, right = socket.socketpair()
+    with left, right:
+        right.setblocking(False)
+        wrapped = BufferedSocket(right)
+        left.sendall(packet[:10])
+        wrapped.fill()
+        wrapped.wait_for_more()
+        assert wrapped.pending() == 0  # paho's loop selects on the socket instead of spinning
+        left.sendall(packet[10:])
+        wrapped.fill()
+        assert wrapped.pending() == len(packet)
+        assert take_publishes(wrapped.buffer, v5=True)[1] == len(packet)
