@@ -194,6 +194,19 @@ def _check_bounds(uplink: Uplink) -> None:
                 f"event time {uplink.time_ns} ns is outside 2000-01-01 .. one day after "
                 "the bridge's clock"
             )
+    limit = MAX_TAG_CHARS
+    if (
+        len(uplink.device_profile) > limit
+        or len(uplink.application_id) > limit
+        or len(uplink.dev_addr) > limit
+        or len(uplink.dedup_id) > limit
+        or any(len(key) > limit or len(value) > limit for key, value in uplink.tags.items())
+    ):
+        _refuse_long_strings(uplink)
+
+
+def _refuse_long_strings(uplink: Uplink) -> None:
+    """``EventError`` naming the first string over ``MAX_TAG_CHARS`` (tag keys first)."""
     strings = {
         "device profile": uplink.device_profile,
         "applicationId": uplink.application_id,

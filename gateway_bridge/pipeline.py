@@ -55,7 +55,7 @@ SIMULATED = "simulated"
 DECODER_CLOCK_UNSET = "clock_unset"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: that sets each field via object.__setattr__, per uplink
 class Decoded:
     """An accepted uplink: its points, and what the live feed and the metrics need.
 
@@ -187,7 +187,7 @@ class _StatusPoints:
 
     def __init__(self, uplink: Uplink, tag_set: tuple[tuple[str, str], ...]) -> None:
         self.uplink = uplink
-        self.tags = dict(tag_set)
+        self.tag_set = tag_set  # a dict of it only for the few uplinks that have status items
         self.points: list[Point] = []
 
     def item(
@@ -214,7 +214,7 @@ class _StatusPoints:
             fields["value"] = str(value)
         if note:
             fields["note"] = note
-        tags = {**self.tags, "kind": kind, "item": item}
+        tags = {**dict(self.tag_set), "kind": kind, "item": item}
         at = self.uplink.time_ns if time_ns is None else time_ns
         self.points.append(make_point(DEVICE_STATUS, tags, fields, at))
 

@@ -35,11 +35,13 @@ class Submission:
 
     __slots__ = ("points", "on_done", "seq", "submitted", "taken", "remaining", "error")
 
-    def __init__(self, points: Sequence[Point], on_done: DoneCallback, seq: int) -> None:
+    def __init__(
+        self, points: Sequence[Point], on_done: DoneCallback, seq: int, submitted: float
+    ) -> None:
         self.points = points
         self.on_done = on_done
         self.seq = seq
-        self.submitted = time.monotonic()
+        self.submitted = submitted
         self.taken = 0
         self.remaining = len(points)
         self.error: PermanentSinkError | None = None
@@ -101,12 +103,12 @@ class SubmissionBuffer:
         with self._cond:
             if self._closing:
                 raise RuntimeError("BatchWriter is closed")
-            was_empty = not self._queue
-            wake = was_empty
+            wake = not self._queue
             queue = self._queue
+            now = time.monotonic()
             for points, on_done in items:
                 seq = next(self._seq)
-                queue.append(Submission(points, on_done, seq))
+                queue.append(Submission(points, on_done, seq, now))
                 added += len(points)
                 wake = wake or not points
                 self._last_seq = seq
