@@ -133,6 +133,7 @@ def build_points(
     if uplink.snr is not None:
         link["snr"] = float(uplink.snr)
     status = _StatusPoints(uplink, tag_set)
+    where = _MEASUREMENTS.get(spec.need) or _MEASUREMENTS.setdefault(spec.need, {})
     placement = place_frames(uplink.time_ns, decoded.frames)
     groups: dict[tuple[str, int], dict[str, FieldValue]] = {}
     live: dict[str, float] = {}
@@ -148,7 +149,11 @@ def build_points(
         else:
             history += not untimed
             for name, value in frame.readings.items():
-                groups.setdefault((measurement_of(name, spec.need), at), {})[name] = float(value)
+                key = (where.get(name) or _where(where, name, spec.need), at)
+                fields = groups.get(key)
+                if fields is None:
+                    fields = groups[key] = {}
+                fields[name] = float(value)
             if untimed:
                 live.update(frame.readings)
         for name, value in frame.withheld.items():
@@ -180,6 +185,15 @@ def build_points(
         clock_corrected=placement.correction is not None
         or decoded.status.get(DECODER_CLOCK_UNSET) is True,
     )
+
+
+#: Each field's measurement, by the model's need (``measurement_of``, looked up once per field).
+_MEASUREMENTS: dict[str, dict[str, str]] = {}
+
+
+def _where(where: dict[str, str], name: str, need: str) -> str:
+    measurement = where[name] = measurement_of(name, need)
+    return measurement
 
 
 class _StatusPoints:
