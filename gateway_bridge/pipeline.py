@@ -149,10 +149,10 @@ def build_points(
         else:
             history += not untimed
             for name, value in frame.readings.items():
-                key = (where.get(name) or _where(where, name, spec.need), at)
-                fields = groups.get(key)
+                group = (where.get(name) or _where(where, name, spec.need), at)
+                fields = groups.get(group)
                 if fields is None:
-                    fields = groups[key] = {}
+                    fields = groups[group] = {}
                 fields[name] = float(value)
             if untimed:
                 live.update(frame.readings)
