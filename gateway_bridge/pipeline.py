@@ -132,6 +132,23 @@ def build_points(
         link["rssi"] = float(uplink.rssi)
     if uplink.snr is not None:
         link["snr"] = float(uplink.snr)
+    frames = decoded.frames
+    if len(frames) == 1 and not decoded.status and not decoded.unknown:
+        frame = frames[0]
+        if frame.time_ns is None and frame.age_s is None and not frame.withheld:
+            return _one_frame_now(uplink, device, spec, tag_set, link, frame.readings)
+    return _any_frames(uplink, device, spec, decoded, tag_set, link)
+
+
+def _any_frames(
+    uplink: Uplink,
+    device: Device,
+    spec: DecoderSpec,
+    decoded: DecodedUplink,
+    tag_set: tuple[tuple[str, str], ...],
+    link: dict[str, FieldValue],
+) -> Decoded:
+    """``build_points`` for every uplink: history frames, withheld values, status, clocks."""
     status = _StatusPoints(uplink, tag_set)
     where = _MEASUREMENTS.get(spec.need) or _MEASUREMENTS.setdefault(spec.need, {})
     placement = place_frames(uplink.time_ns, decoded.frames)
@@ -194,6 +211,31 @@ _MEASUREMENTS: dict[str, dict[str, str]] = {}
 def _where(where: dict[str, str], name: str, need: str) -> str:
     measurement = where[name] = measurement_of(name, need)
     return measurement
+
+
+def _one_frame_now(
+    uplink: Uplink,
+    device: Device,
+    spec: DecoderSpec,
+    tag_set: tuple[tuple[str, str], ...],
+    link: dict[str, FieldValue],
+    readings: dict[str, float],
+) -> Decoded:
+    """``build_points`` for most uplinks: one frame of readings at the uplink's time, nothing
+    withheld, no status items, nothing undecoded. The same points in the same order."""
+    where = _MEASUREMENTS.get(spec.need) or _MEASUREMENTS.setdefault(spec.need, {})
+    groups: dict[str, dict[str, FieldValue]] = {}
+    for name, value in readings.items():
+        measurement = where.get(name) or _where(where, name, spec.need)
+        fields = groups.get(measurement)
+        if fields is None:
+            fields = groups[measurement] = {}
+        fields[name] = float(value)
+    at = uplink.time_ns
+    link.update(groups.pop(UPLINK, {}))
+    points = [Point(measurement, tag_set, fields, at) for measurement, fields in groups.items()]
+    points.append(Point(UPLINK, tag_set, link, at))
+    return Decoded(points, uplink, device, spec.need, dict(readings))
 
 
 class _StatusPoints:
