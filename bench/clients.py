@@ -49,10 +49,14 @@ def _string(text: bytes) -> bytes:
     return len(text).to_bytes(2, "big") + text
 
 
-def connect_packet(client_id: str) -> bytes:
+def connect_packet(client_id: str, username: str = "", password: str = "") -> bytes:
+    """MQTT 3.1.1 CONNECT, clean session, with username and password when given (§3.1)."""
+    flags = 0x02 | (0xC0 if username else 0)
     body = (
-        _string(b"MQTT") + bytes([4, 0x02]) + (60).to_bytes(2, "big") + _string(client_id.encode())
+        _string(b"MQTT") + bytes([4, flags]) + (60).to_bytes(2, "big") + _string(client_id.encode())
     )
+    if username:
+        body += _string(username.encode()) + _string(password.encode())
     return b"\x10" + _length(len(body)) + body
 
 
@@ -69,12 +73,13 @@ def _emit(record: dict[str, object]) -> None:
 class RawPublisher:
     """A blocking socket; sends whole chunks of pre-built packets, counts PUBACK bytes."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, username: str = "", password: str = "") -> None:
         self.sock = socket.create_connection((host, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.sendall(connect_packet(f"bench-pub-{os.getpid()}"))
-        if self.sock.recv(4)[:1] != b"\x20":
-            raise RuntimeError("broker refused the connection")
+        self.sock.sendall(connect_packet(f"bench-pub-{os.getpid()}", username, password))
+        connack = self.sock.recv(4)
+        if connack[:1] != b"\x20" or connack[3:4] != b"\x00":
+            raise RuntimeError(f"broker refused the connection: {connack.hex()}")
         self.acked_bytes = 0
 
     @property
@@ -102,6 +107,8 @@ def publish(
     prefix: str = typer.Option("", help="Prepended to every topic (the ceiling run)"),
     rate: float = typer.Option(0.0, help="Messages/s; 0 = flat out"),
     times: Path | None = typer.Option(None, help="Write each message's send time (monotonic)"),
+    username: str = typer.Option("", envvar="BENCH_MQTT_USERNAME"),
+    password: str = typer.Option("", envvar="BENCH_MQTT_PASSWORD"),
 ) -> None:
     """Publish every message at QoS 1; print first send and last PUBACK (monotonic s)."""
     pairs: list[tuple[str, bytes]] = pickle.loads(messages.read_bytes())
@@ -109,7 +116,7 @@ def publish(
         publish_packet(prefix + topic, payload, i % 65535 + 1)
         for i, (topic, payload) in enumerate(pairs)
     ]
-    link = RawPublisher(host, port)
+    link = RawPublisher(host, port, username, password)
     _emit({"ready": True})
     sys.stdin.readline()
     cpu0 = os.times()
@@ -157,6 +164,8 @@ def subscribe(
     host: str = "127.0.0.1",
     port: int = 1883,
     topic: str = "bench/ceiling/#",
+    username: str = typer.Option("", envvar="BENCH_MQTT_USERNAME"),
+    password: str = typer.Option("", envvar="BENCH_MQTT_PASSWORD"),
 ) -> None:
     """Count ``count`` QoS 1 messages; print first and last receipt (monotonic s)."""
     state = {"n": 0, "first": 0.0, "last": 0.0}
@@ -177,6 +186,8 @@ def subscribe(
     def on_subscribe(*_: object) -> None:
         _emit({"ready": True})
 
+    if username:
+        client.username_pw_set(username, password)
     client.on_message = on_message
     client.on_subscribe = on_subscribe
     client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)

@@ -46,13 +46,24 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bench import nodered
 from core.settings import InfluxSettings
+from decoders import get_spec
 from firmware_sim.events import Format
-from firmware_sim.publisher import SimOptions, simulate
+from firmware_sim.fleet import build_fleet
+from firmware_sim.publisher import SimOptions, Simulator
 from gateway_bridge.events import parse_event
 from gateway_bridge.pipeline import Pipeline
 from gateway_bridge.resolve import Resolver
-from leedswin.services import LocalInfluxDB, LocalMosquitto, free_port
+from leedswin.services import (
+    BRIDGE_ACCOUNT,
+    HOUSING_ACCOUNT,
+    NETWORK_ACCOUNT,
+    LocalInfluxDB,
+    LocalMosquitto,
+    broker_acl,
+    free_port,
+)
 from storage.points import encode
 
 app = typer.Typer(add_completion=False)
@@ -80,6 +91,13 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def children(pid: int) -> list[int]:
     found: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -91,13 +109,21 @@ def children(pid: int) -> list[int]:
 # -- messages --------------------------------------------------------------------------
 
 
-def generate(count: int, devices: int, fmt: Format, seed: int) -> list[tuple[str, bytes]]:
+def generate(
+    count: int, devices: int, fmt: Format, seed: int, model: str = ""
+) -> list[tuple[str, bytes]]:
+    """``count`` uplinks of ``devices`` devices, round-robin over every model or of ``model`` only."""
     if count <= 0:
         return []  # uplinks=0 would mean an endless simulation
     per_device = -(-count // devices)
     options = SimOptions(devices=devices, uplinks=per_device, seed=seed, format=fmt)
+    simulator = Simulator(options)
+    if model:
+        simulator.devices, _ = build_fleet(
+            seed, devices, options.interval, models=[get_spec(model)]
+        )
     out: list[tuple[str, bytes]] = []
-    for topic, payload, kind in simulate(options):
+    for topic, payload, kind in simulator.messages():
         if kind == "uplink":
             out.append((topic, payload))
             if len(out) == count:
@@ -109,18 +135,59 @@ def shards(messages: list[tuple[str, bytes]], parts: int) -> list[list[tuple[str
     return [messages[i::parts] for i in range(parts)]
 
 
+# -- the closed broker -----------------------------------------------------------------
+
+#: Bench-only accounts besides the platform's: the ceiling's publisher and subscriber.
+CEILING_ACCOUNT = "leedswin-bench-ceiling"
+ACCOUNTS = {
+    name: uuid.uuid4().hex
+    for name in (BRIDGE_ACCOUNT, NETWORK_ACCOUNT, HOUSING_ACCOUNT, nodered.ACCOUNT, CEILING_ACCOUNT)
+}
+
+
+class BenchMosquitto(LocalMosquitto):
+    """The platform's closed broker (accounts, ``broker_acl``) plus the bench's two accounts.
+
+    Node-RED's account reads the uplink topics only; the ceiling's account reads
+    and writes ``bench/ceiling/#`` only. ``use_username_as_clientid`` is left out
+    because ``--workers K`` runs K sessions (``<client_id>-<i>``) on one account.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(accounts=ACCOUNTS)
+
+    def command(self) -> list[str]:
+        command = super().command()
+        (self.root / "acl").write_text(
+            broker_acl()
+            + f"\nuser {nodered.ACCOUNT}\n"
+            + "topic read application/+/device/+/event/up\n"
+            + "topic read v3/+/devices/+/up\n"
+            + f"\nuser {CEILING_ACCOUNT}\n"
+            + "topic readwrite bench/ceiling/#\n"
+        )
+        config = self.root / "mosquitto.conf"
+        config.write_text(config.read_text().replace("use_username_as_clientid true\n", ""))
+        return command
+
+
+def account_env(name: str) -> dict[str, str]:
+    return {"BENCH_MQTT_USERNAME": name, "BENCH_MQTT_PASSWORD": ACCOUNTS[name]}
+
+
 # -- child processes -------------------------------------------------------------------
 
 
 class Child:
     """A ``bench.clients`` process: waits for ``go`` on stdin, answers with JSON lines."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, account: str = NETWORK_ACCOUNT) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bench.clients", *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            env={**os.environ, **account_env(account)},
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
@@ -144,13 +211,22 @@ def publishers(
     count: int,
     root: Path,
     *extra: str,
+    account: str = NETWORK_ACCOUNT,
 ) -> list[Child]:
     started = []
     for i, shard in enumerate(shards(messages, count)):
         path = root / f"shard-{uuid.uuid4().hex[:6]}-{i}.pickle"
         path.write_bytes(pickle.dumps(shard))
         started.append(
-            Child("publish", "--messages", str(path), "--port", str(broker.port), *extra)
+            Child(
+                "publish",
+                "--messages",
+                str(path),
+                "--port",
+                str(broker.port),
+                *extra,
+                account=account,
+            )
         )
     return started
 
@@ -188,8 +264,12 @@ class BridgeProcesses:
         if workers > 1:
             args += ["--workers", str(workers)]
         self.log = tempfile.TemporaryFile()
+        account = {
+            "LEEDSWIN_MQTT_USERNAME": BRIDGE_ACCOUNT,
+            "LEEDSWIN_MQTT_PASSWORD": ACCOUNTS[BRIDGE_ACCOUNT],
+        }
         self.process = subprocess.Popen(
-            args, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **env}
+            args, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **account, **env}
         )
         deadline = time.monotonic() + 60
         while not all(self._subscribed(self.metrics_port + i) for i in range(workers)):
@@ -262,8 +342,17 @@ def wait_for_count(
 def broker_ceiling(
     broker: LocalMosquitto, messages: list[tuple[str, bytes]], root: Path
 ) -> dict[str, float]:
-    sub = Child("subscribe", "--count", str(len(messages)), "--port", str(broker.port))
-    (pub,) = publishers(broker, messages, 1, root, "--prefix", "bench/ceiling/")
+    sub = Child(
+        "subscribe",
+        "--count",
+        str(len(messages)),
+        "--port",
+        str(broker.port),
+        account=CEILING_ACCOUNT,
+    )
+    (pub,) = publishers(
+        broker, messages, 1, root, "--prefix", "bench/ceiling/", account=CEILING_ACCOUNT
+    )
     sub.go()
     pub.go()
     sent = pub.result(600)
@@ -366,12 +455,60 @@ def throughput(
     }
 
 
+def peer_throughput(
+    broker: LocalMosquitto,
+    influx: LocalInfluxDB,
+    messages: list[tuple[str, bytes]],
+    publisher_count: int,
+    root: Path,
+) -> dict[str, Any]:
+    """The same burst through Node-RED (``bench.nodered``) on the same servers."""
+    database = "nodered"
+    home_db = InfluxSettings(url=influx.url, database=database).home_db
+    with httpx.Client(base_url=influx.url, timeout=60) as client:
+        for db in (database, home_db):
+            client.post("/query", params={"q": f"CREATE DATABASE {db}"}).raise_for_status()
+    nodes, credentials = nodered.flow(
+        broker.port, ACCOUNTS[nodered.ACCOUNT], influx.port, database, home_db
+    )
+    red = nodered.NodeRed(nodes, credentials)
+    try:
+        pubs = publishers(broker, messages, publisher_count, root)
+        watched = {"mosquitto": broker.pid or 0, "influxd": influx.pid or 0, "nodered": red.pid}
+        cpu0 = {name: cpu_seconds(pid) for name, pid in watched.items()}
+        for pub in pubs:
+            pub.go()
+        results = [pub.result(3600) for pub in pubs]
+        first = min(r["first"] for r in results)
+        count, visible = wait_for_count(influx.url, database, len(messages))
+        cpu = {name: round(cpu_seconds(pid) - cpu0[name], 2) for name, pid in watched.items()}
+        cpu["publishers"] = round(sum(r["cpu_s"] for r in results), 2)
+        rss = round(peak_rss_mb(red.pid), 1)
+    except BaseException:
+        console.print(red.output())
+        raise
+    finally:
+        red.stop()
+    seconds = visible - first
+    return {
+        "uplinks": len(messages),
+        "visible": count,
+        "lost": len(messages) - count,
+        "seconds": round(seconds, 3),
+        "uplinks_per_s": count / seconds,
+        "cpu_s": cpu,
+        "peak_rss_mb": rss,
+        "versions": [nodered.NODE_RED, nodered.INFLUXDB_NODES],
+    }
+
+
 @contextmanager
 def live_feed(url_port: int) -> Iterator[dict[tuple[str, int], float]]:
     """Receipt time (monotonic) of every live-feed reading, keyed by (dev_eui, f_cnt)."""
     got: dict[tuple[str, int], float] = {}
     ready = threading.Event()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-feed-{os.getpid()}")
+    client.username_pw_set(HOUSING_ACCOUNT, ACCOUNTS[HOUSING_ACCOUNT])
 
     def on_message(c: mqtt.Client, u: object, message: mqtt.MQTTMessage) -> None:
         now = time.monotonic()
@@ -453,13 +590,30 @@ def main(
     profile: str | None = typer.Option(
         None, help="py-spy the workers during the burst (collapsed stacks, <path>.<i>.txt)"
     ),
+    peer: str = typer.Option(
+        "", help="Also run the same burst through a peer: nodered (Node-RED + InfluxDB nodes)"
+    ),
+    model: str = typer.Option(
+        "", help="Only devices of this model (default: every model; with --peer, dragino-lht65n)"
+    ),
 ) -> None:
-    """Run the benchmark; a table on stderr, one JSON line on stdout."""
+    """Run the benchmark; a table on stderr, one JSON line on stdout (the last line)."""
     fmt: Format = format  # type: ignore[assignment]
-    console.print(f"generating {uplinks:,} uplinks from {devices:,} devices ({format})…")
+    if peer not in ("", "nodered"):
+        raise typer.BadParameter(f"unknown peer {peer!r}: nodered is the one there is")
+    if peer:
+        if format != "chirpstack-json":
+            raise typer.BadParameter("the Node-RED flow reads ChirpStack JSON events")
+        model = model or nodered.MODEL
+        if model != nodered.MODEL:
+            raise typer.BadParameter(f"the Node-RED flow decodes {nodered.MODEL} only")
+        nodered.installed()  # before anything is measured: npm may take a minute
+    console.print(
+        f"generating {uplinks:,} uplinks from {devices:,} devices ({format}, {model or 'all models'})…"
+    )
     started = time.monotonic()
-    burst = generate(uplinks, devices, fmt, seed)
-    paced = generate(int(latency_rate * latency_seconds), devices, fmt, seed + 1)
+    burst = generate(uplinks, devices, fmt, seed, model)
+    paced = generate(int(latency_rate * latency_seconds), devices, fmt, seed + 1, model)
     console.print(f"  done in {time.monotonic() - started:.1f} s (not measured)")
     report: dict[str, Any] = {
         "uplinks": uplinks,
@@ -469,11 +623,13 @@ def main(
         "publishers": publishers_,
         "max_in_flight": max_in_flight,
         "cores": os.cpu_count(),
+        "model": model or "all",
+        "load_before": os.getloadavg(),
     }
     database = "bench"
     with (
         tempfile.TemporaryDirectory(prefix="leedswin-bench-") as tmp,
-        LocalMosquitto() as broker,
+        BenchMosquitto() as broker,
         LocalInfluxDB() as influx,
     ):
         root = Path(tmp)
@@ -482,10 +638,17 @@ def main(
             report["broker_ceiling"] = broker_ceiling(broker, burst, root)
             console.print("ceiling: InfluxDB ingest, 5,000-point batches…")
             report["influx_ceiling"] = influx_ceiling(influx, burst)
+        if peer:
+            # First, so no persistent session of the bridge is queueing this burst too.
+            console.print(f"peer: {uplinks:,} uplinks through Node-RED…")
+            report["peers"] = {"nodered": peer_throughput(broker, influx, burst, publishers_, root)}
         env = {"LEEDSWIN_INFLUX_BATCH_SIZE": str(batch_size), "LEEDSWIN_LOG_LEVEL": "WARNING"}
         bridge = BridgeProcesses(broker, influx, database, workers, max_in_flight, env)
         try:
             console.print(f"throughput: {uplinks:,} uplinks through {workers} worker(s)…")
+            report["idle_rss_mb"] = {
+                name: round(rss_mb(pid), 1) for name, pid in bridge.named().items()
+            }
             report["throughput"] = throughput(
                 broker, influx, bridge, database, burst, publishers_, root, profile
             )
@@ -502,6 +665,7 @@ def main(
         report["bridge_exit"] = code
         if code != 0:
             console.print(bridge.output())
+    report["load_after"] = os.getloadavg()
     derive(report)
     show(report)
     sys.stdout.write(orjson.dumps(report).decode() + "\n")
@@ -516,7 +680,34 @@ def derive(report: dict[str, Any]) -> None:
             run["uplinks_per_s"] * per_uplink / report["influx_ceiling"]["points_per_s"]
         )
     bridge_cpu = sum(v for k, v in run["cpu_s"].items() if k.startswith("bridge"))
-    report["bridge_cpu_us_per_uplink"] = bridge_cpu / max(1, run["visible"]) * 1e6
+    per = 1e6 / max(1, run["visible"])
+    report["uplinks_per_s"] = run["uplinks_per_s"]
+    report["lost"] = run["lost"]
+    report["bridge_cpu_us_per_uplink"] = bridge_cpu * per
+    report["mosquitto_cpu_us_per_uplink"] = run["cpu_s"]["mosquitto"] * per
+    report["influxd_cpu_us_per_uplink"] = run["cpu_s"]["influxd"] * per
+    report["system_cpu_us_per_uplink"] = (
+        report["bridge_cpu_us_per_uplink"]
+        + report["mosquitto_cpu_us_per_uplink"]
+        + report["influxd_cpu_us_per_uplink"]
+    )
+    for name, peer in report.get("peers", {}).items():
+        peer_per = 1e6 / max(1, peer["visible"])
+        peer["cpu_us_per_uplink"] = peer["cpu_s"][name] * peer_per
+        peer["mosquitto_cpu_us_per_uplink"] = peer["cpu_s"]["mosquitto"] * peer_per
+        peer["influxd_cpu_us_per_uplink"] = peer["cpu_s"]["influxd"] * peer_per
+        peer["system_cpu_us_per_uplink"] = (
+            peer["cpu_us_per_uplink"]
+            + peer["mosquitto_cpu_us_per_uplink"]
+            + peer["influxd_cpu_us_per_uplink"]
+        )
+        # Ratios bridge / peer: below 1 means the bridge costs less (CPU) or is slower (rate).
+        report[f"vs_{name}"] = {
+            "cpu_ratio": report["bridge_cpu_us_per_uplink"] / peer["cpu_us_per_uplink"],
+            "system_cpu_ratio": report["system_cpu_us_per_uplink"]
+            / peer["system_cpu_us_per_uplink"],
+            "throughput_ratio": report["uplinks_per_s"] / peer["uplinks_per_s"],
+        }
 
 
 def show(report: dict[str, Any]) -> None:
@@ -540,11 +731,42 @@ def show(report: dict[str, Any]) -> None:
         )
         table.add_row("  bridge points/s / InfluxDB ceiling", f"{report['ratio_influx']:.0%}", "")
         table.add_row("  raw publisher alone", f"{broker['publisher_msg_per_s']:,.0f}/s", "")
+    for name, rss in report.get("idle_rss_mb", {}).items():
+        table.add_row(f"RSS {name} before the burst", f"{rss:.0f} MB", "")
     for name, rss in report.get("peak_rss_mb", {}).items():
         table.add_row(f"peak RSS {name}", f"{rss:.0f} MB", "≤ 150 MB")
     for name, cpu in run["cpu_s"].items():
         table.add_row(f"CPU s {name}", f"{cpu:.1f}", "")
     table.add_row("bridge CPU per uplink", f"{report['bridge_cpu_us_per_uplink']:.0f} µs", "")
+    table.add_row(
+        "  mosquitto CPU per uplink", f"{report['mosquitto_cpu_us_per_uplink']:.0f} µs", ""
+    )
+    table.add_row("  influxd CPU per uplink", f"{report['influxd_cpu_us_per_uplink']:.0f} µs", "")
+    table.add_row(
+        "  whole system CPU per uplink", f"{report['system_cpu_us_per_uplink']:.0f} µs", ""
+    )
+    for name, peer in report.get("peers", {}).items():
+        table.add_row(f"{name}: uplinks/s", f"{peer['uplinks_per_s']:,.0f}", "")
+        table.add_row(f"{name}: lost", str(peer["lost"]), "")
+        table.add_row(f"{name}: CPU per uplink", f"{peer['cpu_us_per_uplink']:.0f} µs", "")
+        table.add_row(
+            f"  {name}: mosquitto CPU per uplink",
+            f"{peer['mosquitto_cpu_us_per_uplink']:.0f} µs",
+            "",
+        )
+        table.add_row(
+            f"  {name}: influxd CPU per uplink", f"{peer['influxd_cpu_us_per_uplink']:.0f} µs", ""
+        )
+        table.add_row(
+            f"  {name}: whole system CPU per uplink",
+            f"{peer['system_cpu_us_per_uplink']:.0f} µs",
+            "",
+        )
+        table.add_row(f"{name}: peak RSS", f"{peer['peak_rss_mb']:.0f} MB", "")
+        vs = report[f"vs_{name}"]
+        table.add_row(f"bridge / {name}: CPU per uplink", f"{vs['cpu_ratio']:.2f}", "≤ 1")
+        table.add_row(f"bridge / {name}: whole system", f"{vs['system_cpu_ratio']:.2f}", "")
+        table.add_row(f"bridge / {name}: uplinks/s", f"{vs['throughput_ratio']:.2f}", "≥ 1")
     if "latency" in report:
         lat = report["latency"]
         table.add_row(f"latency p50 @ {lat['rate']:,.0f}/s", f"{lat['p50_ms']:.0f} ms", "")

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 
 __all__ = ["Delivery", "DeliveryTracker"]
 
-#: Sends one PUBACK: ``client.ack(mid, qos)``.
-AckFn = Callable[[int, int], object]
+#: Sends the PUBACKs of these packet ids, in this order: ``BridgeClient.ack_many``.
+AckFn = Callable[[list[int]], object]
 
 
 class Delivery:
@@ -49,10 +49,13 @@ class DeliveryTracker:
     """Message ids, connection generations, the in-flight count and bound, in-order PUBACKs.
 
     ``receive`` runs on paho's network thread, ``resolve`` on any thread; both
-    are safe together. ``on_ack`` is called for each message acknowledged (QoS > 0).
+    are safe together. ``on_ack`` is called with how many messages were acknowledged
+    (QoS > 0) each time some are.
     """
 
-    def __init__(self, ack: AckFn, bound: int, on_ack: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self, ack: AckFn, bound: int, on_ack: Callable[[int], object] = lambda n: None
+    ) -> None:
         if bound < 1:
             raise ValueError("bound must be at least 1")
         self._ack = ack
@@ -85,29 +88,53 @@ class DeliveryTracker:
 
         A message not taken is never acknowledged: it stays in the broker's session.
         """
+        taken = self.receive_many([(mid, qos)])
+        return taken[0] if taken else None
+
+    def receive_many(self, messages: Sequence[tuple[int, int]], start: int = 0) -> list[Delivery]:
+        """Take messages ``(mid, qos)`` from ``start`` on, as many as there is room for.
+
+        Waits only while there is no room at all, so a caller holding taken but
+        not yet submitted messages never waits on itself: it processes what it
+        got and calls again for the rest. Empty once ``stop`` was called.
+        """
+        taken: list[Delivery] = []
         with self._cond:
             while self._accepting and self._in_flight >= self.bound:
                 self._cond.wait()
             if not self._accepting:
-                return None
-            self._in_flight += 1
-            delivery = Delivery(mid, qos, self._connection)
-            self._connection.append(delivery)
-            return delivery
+                return taken
+            room = min(len(messages) - start, self.bound - self._in_flight)
+            connection = self._connection
+            for mid, qos in messages[start : start + room]:
+                delivery = Delivery(mid, qos, connection)
+                connection.append(delivery)
+                taken.append(delivery)
+            self._in_flight += room
+        return taken
 
     def resolve(self, delivery: Delivery) -> None:
         """The message is done with (stored, dead-lettered or skipped): acknowledge what is due."""
+        self.resolve_many((delivery,))
+
+    def resolve_many(self, deliveries: Iterable[Delivery]) -> None:
+        """Several messages are done with: one lock, and every PUBACK now due in one write."""
         with self._cond:
-            delivery.resolved = True
-            self._in_flight -= 1
-            queue = delivery.connection
-            if queue is self._connection:
+            count = 0
+            for delivery in deliveries:
+                delivery.resolved = True
+                count += 1
+            self._in_flight -= count
+            queue = self._connection
+            mids: list[int] = []
+            while queue and queue[0].resolved:
+                head = queue.popleft()
+                if head.qos:
+                    mids.append(head.mid)
+            if mids:
                 # Acks go out under the lock, so two threads never interleave their runs.
-                while queue and queue[0].resolved:
-                    head = queue.popleft()
-                    self._ack(head.mid, head.qos)
-                    if head.qos:
-                        self._on_ack()
+                self._ack(mids)
+                self._on_ack(len(mids))
             self._cond.notify_all()
 
     def stop(self) -> None:

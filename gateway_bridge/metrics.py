@@ -98,8 +98,7 @@ class BridgeMetrics:
         )
 
     def count_decoded(self, outcome: Decoded) -> None:
-        """Count one decoded uplink and what it carried besides readings."""
-        self.decoded.inc()
+        """Count what one decoded uplink carried besides readings (``decoded`` is counted per batch)."""
         if outcome.history_frames:
             self.history_frames.inc(outcome.history_frames)
         for name in outcome.withheld:

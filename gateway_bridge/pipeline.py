@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import decoders
 from core.errors import (
@@ -38,7 +39,7 @@ from gateway_bridge.events import NoPayloadError, Uplink, format_time, parse_eve
 from gateway_bridge.frames import ClockCorrection, place_frames
 from gateway_bridge.resolve import Device, Resolver
 from storage.deadletter import dead_letter_point
-from storage.points import FieldValue, Point, make_point
+from storage.points import HEAD_CACHE, FieldValue, Point, make_point
 from storage.schema import (
     DEVICE_STATUS,
     PRIVACY_HOME,
@@ -54,7 +55,7 @@ SIMULATED = "simulated"
 DECODER_CLOCK_UNSET = "clock_unset"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: that sets each field via object.__setattr__, per uplink
 class Decoded:
     """An accepted uplink: its points, and what the live feed and the metrics need.
 
@@ -103,6 +104,15 @@ def tags_of(device: Device, need: str) -> dict[str, str]:
     return device_tags(device.dev_eui, device.model, device.site, device.privacy, need)
 
 
+@lru_cache(maxsize=HEAD_CACHE)
+def _tag_set(
+    dev_eui: str, model: str, site: str, privacy: str, need: str
+) -> tuple[tuple[str, str], ...]:
+    """A device's canonical (sorted) tag tuple, built once per device: every point of every
+    uplink of it shares the one tuple (less to build, less held while in flight)."""
+    return make_point(UPLINK, device_tags(dev_eui, model, site, privacy, need), {}, 0).tags
+
+
 def build_points(
     uplink: Uplink, device: Device, spec: DecoderSpec, decoded: DecodedUplink
 ) -> Decoded:
@@ -112,7 +122,7 @@ def build_points(
     model's need; battery values to ``uplink``.
     """
     # One canonical (sorted) tag tuple shared by every point of the uplink.
-    tag_set = make_point(UPLINK, tags_of(device, spec.need), {}, uplink.time_ns).tags
+    tag_set = _tag_set(device.dev_eui, device.model, device.site, device.privacy, spec.need)
     link: dict[str, FieldValue] = {
         "f_cnt": uplink.f_cnt,
         "f_port": uplink.f_port,
@@ -122,7 +132,25 @@ def build_points(
         link["rssi"] = float(uplink.rssi)
     if uplink.snr is not None:
         link["snr"] = float(uplink.snr)
+    frames = decoded.frames
+    if len(frames) == 1 and not decoded.status and not decoded.unknown:
+        frame = frames[0]
+        if frame.time_ns is None and frame.age_s is None and not frame.withheld:
+            return _one_frame_now(uplink, device, spec, tag_set, link, frame.readings)
+    return _any_frames(uplink, device, spec, decoded, tag_set, link)
+
+
+def _any_frames(
+    uplink: Uplink,
+    device: Device,
+    spec: DecoderSpec,
+    decoded: DecodedUplink,
+    tag_set: tuple[tuple[str, str], ...],
+    link: dict[str, FieldValue],
+) -> Decoded:
+    """``build_points`` for every uplink: history frames, withheld values, status, clocks."""
     status = _StatusPoints(uplink, tag_set)
+    where = _MEASUREMENTS.get(spec.need) or _MEASUREMENTS.setdefault(spec.need, {})
     placement = place_frames(uplink.time_ns, decoded.frames)
     groups: dict[tuple[str, int], dict[str, FieldValue]] = {}
     live: dict[str, float] = {}
@@ -138,7 +166,11 @@ def build_points(
         else:
             history += not untimed
             for name, value in frame.readings.items():
-                groups.setdefault((measurement_of(name, spec.need), at), {})[name] = float(value)
+                group = (where.get(name) or _where(where, name, spec.need), at)
+                fields = groups.get(group)
+                if fields is None:
+                    fields = groups[group] = {}
+                fields[name] = float(value)
             if untimed:
                 live.update(frame.readings)
         for name, value in frame.withheld.items():
@@ -172,12 +204,46 @@ def build_points(
     )
 
 
+#: Each field's measurement, by the model's need (``measurement_of``, looked up once per field).
+_MEASUREMENTS: dict[str, dict[str, str]] = {}
+
+
+def _where(where: dict[str, str], name: str, need: str) -> str:
+    measurement = where[name] = measurement_of(name, need)
+    return measurement
+
+
+def _one_frame_now(
+    uplink: Uplink,
+    device: Device,
+    spec: DecoderSpec,
+    tag_set: tuple[tuple[str, str], ...],
+    link: dict[str, FieldValue],
+    readings: dict[str, float],
+) -> Decoded:
+    """``build_points`` for most uplinks: one frame of readings at the uplink's time, nothing
+    withheld, no status items, nothing undecoded. The same points in the same order."""
+    where = _MEASUREMENTS.get(spec.need) or _MEASUREMENTS.setdefault(spec.need, {})
+    groups: dict[str, dict[str, FieldValue]] = {}
+    for name, value in readings.items():
+        measurement = where.get(name) or _where(where, name, spec.need)
+        fields = groups.get(measurement)
+        if fields is None:
+            fields = groups[measurement] = {}
+        fields[name] = float(value)
+    at = uplink.time_ns
+    link.update(groups.pop(UPLINK, {}))
+    points = [Point(measurement, tag_set, fields, at) for measurement, fields in groups.items()]
+    points.append(Point(UPLINK, tag_set, link, at))
+    return Decoded(points, uplink, device, spec.need, dict(readings))
+
+
 class _StatusPoints:
     """``device_status`` points of one uplink (schema in storage/schema.py)."""
 
     def __init__(self, uplink: Uplink, tag_set: tuple[tuple[str, str], ...]) -> None:
         self.uplink = uplink
-        self.tags = dict(tag_set)
+        self.tag_set = tag_set  # a dict of it only for the few uplinks that have status items
         self.points: list[Point] = []
 
     def item(
@@ -204,7 +270,7 @@ class _StatusPoints:
             fields["value"] = str(value)
         if note:
             fields["note"] = note
-        tags = {**self.tags, "kind": kind, "item": item}
+        tags = {**dict(self.tag_set), "kind": kind, "item": item}
         at = self.uplink.time_ns if time_ns is None else time_ns
         self.points.append(make_point(DEVICE_STATUS, tags, fields, at))
 

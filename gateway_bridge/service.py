@@ -1,12 +1,15 @@
 """The running bridge: MQTT messages in, points to the batch writer, PUBACK once they are stored.
 
 Threads: paho's network thread parses, decodes and submits (CPU only, no
-blocking I/O); the writer thread calls ``on_done``, which acknowledges the
-message and republishes the reading for the live feed. Calling
-``client.ack``/``client.publish`` from the writer thread is safe in paho 2.2:
-with ``loop_start`` both only append to the out-packet deque (``publish``
-under ``_out_message_mutex``) and wake the network thread through its socket
-pair; the socket itself is written only by the network thread.
+blocking I/O), every PUBLISH of one socket read together
+(``BridgeClient.on_publish_batch``). The writer thread calls each message's
+``on_done``, which only records the outcome, then the bridge's batch end
+(``BatchWriter.set_batch_end``), which handles the whole written batch at
+once: ``on_stored`` with the points now in InfluxDB (or the spool), the live
+feed, and one run of PUBACKs. ``ack_many``/``publish_many`` from the writer
+thread are safe in paho 2.2: with ``loop_start`` they only append to the
+out-packet deque and wake the network thread through its socket pair; the
+socket itself is written only by the network thread.
 
 Which message is acknowledged when is ``gateway_bridge.delivery.DeliveryTracker``'s
 job: PUBACKs in receipt order per connection (MQTT 5 §4.6), none for a
@@ -21,6 +24,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, cast
 
 import orjson
@@ -36,7 +40,14 @@ from gateway_bridge.delivery import Delivery, DeliveryTracker
 from gateway_bridge.events import format_time
 from gateway_bridge.health import HealthServer, Readiness
 from gateway_bridge.metrics import BridgeMetrics
-from gateway_bridge.mqtt import connect_properties, feed_topic, make_client, subscriptions
+from gateway_bridge.mqtt import (
+    BridgeClient,
+    Received,
+    connect_properties,
+    feed_topic,
+    make_client,
+    subscriptions,
+)
 from gateway_bridge.pipeline import DeadLettered, Decoded, Pipeline, Skipped, dead_letter
 from gateway_bridge.resolve import Resolver, resolver_models
 from storage.batcher import BatchWriter, DoneCallback
@@ -54,7 +65,44 @@ class Writer(Protocol):
 
     def submit(self, points: list[Point], on_done: DoneCallback) -> None: ...
 
+    def submit_many(self, items: Iterable[tuple[Sequence[Point], DoneCallback]]) -> None: ...
+
+    def set_batch_end(self, callback: Callable[[], None] | None) -> None: ...
+
     def flush(self, timeout: float | None = None) -> bool: ...
+
+
+#: The seam for state kept beside InfluxDB (issue 18: latest value and last seen per device).
+#: Called on the writer thread once per written batch with every point of it that InfluxDB
+#: (or the spool) accepted: readings, ``uplink`` and ``device_status`` points of stored
+#: uplinks and the ``dead_letter`` points stored; never points InfluxDB refused. It runs
+#: before those messages are acknowledged, so state is never ahead of a redelivery; an
+#: exception is logged and the messages are acknowledged anyway, since their points are
+#: stored. Keep it cheap: it holds up the acknowledgements.
+StoredCallback = Callable[[list[Point]], None]
+
+
+class _Taken:
+    """One message handed to the writer; its ``on_done`` records the verdict for the batch end."""
+
+    __slots__ = ("bridge", "outcome", "topic", "payload", "delivery")
+
+    def __init__(
+        self,
+        bridge: Bridge,
+        outcome: Decoded | DeadLettered,
+        topic: str,
+        payload: bytes,
+        delivery: Delivery,
+    ) -> None:
+        self.bridge = bridge
+        self.outcome = outcome
+        self.topic = topic
+        self.payload = payload
+        self.delivery = delivery
+
+    def __call__(self, error: PermanentSinkError | None) -> None:
+        self.bridge._done.append((self, error))
 
 
 def feed_message(outcome: Decoded) -> tuple[str, bytes]:
@@ -85,8 +133,9 @@ class Bridge:
         pipeline: Pipeline,
         writer: Writer,
         metrics: BridgeMetrics,
-        client: mqtt.Client | None = None,
+        client: BridgeClient | None = None,
         ready: threading.Event | None = None,
+        on_stored: StoredCallback | None = None,
     ) -> None:
         self.settings = mqtt_settings
         self.bridge_settings = bridge_settings
@@ -97,11 +146,16 @@ class Bridge:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_publish_batch = self._on_batch
         self.client.on_subscribe = self._on_subscribe
         self.client.on_connect_fail = self._on_connect_fail
         self.delivery = DeliveryTracker(
-            self.client.ack, mqtt_settings.max_in_flight, on_ack=self.metrics.acked.inc
+            self.client.ack_many, mqtt_settings.max_in_flight, on_ack=self.metrics.acked.inc
         )
+        self.on_stored = on_stored
+        #: Verdicts recorded by ``_Taken`` since the last batch end (writer thread only).
+        self._done: list[tuple[_Taken, PermanentSinkError | None]] = []
+        writer.set_batch_end(self._batch_end)
         # Read at scrape time: two fewer locked metric updates per message on the hot path.
         self.metrics.in_flight.set_function(lambda: self.delivery.in_flight)
         self._connected = threading.Event() if ready is None else ready
@@ -214,74 +268,114 @@ class Bridge:
             log.warning("event=mqtt_disconnected reason=%r reconnecting=true", str(reason_code))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        delivery = self.delivery.receive(message.mid, message.qos)
-        if delivery is None:
-            return  # stopping: not acknowledged, stays in the session for the next start
-        self.metrics.received.inc()
+        """A PUBLISH read by paho's own reader (one that did not arrive whole in a socket read)."""
         # paho types payload as bytes | bytearray; a received message always carries bytes.
-        payload = cast(bytes, message.payload)
-        topic = message.topic
-        outcome = self.pipeline.process(topic, payload)
-        if isinstance(outcome, Skipped):
-            self.metrics.skipped.labels(outcome.reason).inc()
-            log.debug("event=skipped reason=%s topic=%s", outcome.reason, topic)
-            self.delivery.resolve(delivery)
-            return
-        if isinstance(outcome, Decoded):
-            self.metrics.count_decoded(outcome)
-        else:
-            # One line per dead letter only at DEBUG: `serve` logs a summary a minute.
-            log.debug("event=dead_letter reason=%s topic=%s", outcome.reason, topic)
+        self._on_batch([(message.topic, cast(bytes, message.payload), message.mid, message.qos)])
 
-        def on_done(error: PermanentSinkError | None) -> None:
-            self._stored(outcome, topic, payload, delivery, error)
+    def _on_batch(self, messages: list[Received]) -> None:
+        """Every PUBLISH of one socket read: take as many as the bound allows, process, submit."""
+        ids = [(mid, qos) for _, _, mid, qos in messages]
+        start = 0
+        while start < len(messages):
+            deliveries = self.delivery.receive_many(ids, start)
+            if not deliveries:
+                return  # stopping: not acknowledged, stay in the session for the next start
+            self._take(messages[start : start + len(deliveries)], deliveries)
+            start += len(deliveries)
 
-        self.writer.submit(outcome.points, on_done)
+    def _take(self, messages: list[Received], deliveries: list[Delivery]) -> None:
+        process = self.pipeline.process
+        metrics = self.metrics
+        submissions: list[tuple[list[Point], DoneCallback]] = []
+        skipped: list[Delivery] = []
+        decoded = 0
+        for (topic, payload, _, _), delivery in zip(messages, deliveries, strict=True):
+            # Its own received time: a dead letter without an event time is stamped with it,
+            # and two sharing one would overwrite each other in InfluxDB.
+            outcome = process(topic, payload)
+            if isinstance(outcome, Skipped):
+                metrics.skipped.labels(outcome.reason).inc()
+                log.debug("event=skipped reason=%s topic=%s", outcome.reason, topic)
+                skipped.append(delivery)
+                continue
+            if isinstance(outcome, Decoded):
+                decoded += 1
+                metrics.count_decoded(outcome)
+            else:
+                # One line per dead letter only at DEBUG: `serve` logs a summary a minute.
+                log.debug("event=dead_letter reason=%s topic=%s", outcome.reason, topic)
+            # A decoded uplink's dead letter (were InfluxDB to refuse its points) carries the
+            # payload from the event: the raw message need not be held while in flight.
+            raw = b"" if isinstance(outcome, Decoded) else payload
+            submissions.append((outcome.points, _Taken(self, outcome, topic, raw, delivery)))
+        metrics.received.inc(len(deliveries))
+        if decoded:
+            metrics.decoded.inc(decoded)
+        if submissions:
+            self.writer.submit_many(submissions)
+        if skipped:
+            self.delivery.resolve_many(skipped)
 
     # -- writer thread ---------------------------------------------------------------
 
-    def _stored(
-        self,
-        outcome: Decoded | DeadLettered,
-        topic: str,
-        payload: bytes,
-        delivery: Delivery,
-        error: PermanentSinkError | None,
-    ) -> None:
-        if error is not None:
+    def _batch_end(self) -> None:
+        """The writer called back a batch: hand on what is stored, publish, acknowledge."""
+        done, self._done = self._done, []
+        if not done:
+            return
+        stored: list[Point] = []
+        feed: list[tuple[str, bytes]] = []
+        resolved: list[Delivery] = []
+        written = 0
+        publish = self.bridge_settings.publish_readings
+        for taken, error in done:
+            outcome = taken.outcome
+            if error is not None:
+                if self._refused(taken, error):
+                    resolved.append(taken.delivery)
+                continue
+            stored += outcome.points
+            resolved.append(taken.delivery)
             if isinstance(outcome, DeadLettered):
-                # Even the dead letter was refused: the log line is the last record of it.
-                log.error(
-                    "event=dead_letter_refused reason=%s error=%r topic=%s payload_hex=%s",
-                    outcome.reason,
-                    str(error),
-                    topic,
-                    payload.hex(),
-                )
-                self.metrics.dead_letter_refused.labels(outcome.reason).inc()
-                self.dead_letters[f"refused-{outcome.reason}"] += 1
+                self.metrics.dead_lettered.labels(outcome.reason).inc()
+                self.dead_letters[outcome.reason] += 1
             else:
-                log.warning("event=points_refused error=%r topic=%s", str(error), topic)
-                point = dead_letter(
-                    error, topic, payload, time.time_ns(), outcome.uplink, outcome.device
-                )
-                refused = DeadLettered([point], error.code, outcome.uplink, outcome.device)
+                written += 1
+                if publish and outcome.readings:
+                    feed.append(feed_message(outcome))
+        if stored and self.on_stored is not None:
+            try:
+                self.on_stored(stored)
+            except Exception:
+                log.exception("event=on_stored_failed points=%d", len(stored))
+        if written:
+            self.metrics.written.inc(written)
+        if feed:
+            self.client.publish_many(feed)
+            self.metrics.published.inc(len(feed))
+        self.delivery.resolve_many(resolved)
 
-                def on_done(again: PermanentSinkError | None) -> None:
-                    self._stored(refused, topic, payload, delivery, again)
-
-                self.writer.submit(refused.points, on_done)
-                return
-        elif isinstance(outcome, DeadLettered):
-            self.metrics.dead_lettered.labels(outcome.reason).inc()
-            self.dead_letters[outcome.reason] += 1
-        else:
-            self.metrics.written.inc()
-            if self.bridge_settings.publish_readings and outcome.readings:
-                feed, body = feed_message(outcome)
-                self.client.publish(feed, body, qos=0)
-                self.metrics.published.inc()
-        self.delivery.resolve(delivery)
+    def _refused(self, taken: _Taken, error: PermanentSinkError) -> bool:
+        """InfluxDB refused the points: a dead letter in their place; True if the message is done."""
+        outcome, topic, payload = taken.outcome, taken.topic, taken.payload
+        if isinstance(outcome, DeadLettered):
+            # Even the dead letter was refused: the log line is the last record of it.
+            log.error(
+                "event=dead_letter_refused reason=%s error=%r topic=%s payload_hex=%s",
+                outcome.reason,
+                str(error),
+                topic,
+                payload.hex(),
+            )
+            self.metrics.dead_letter_refused.labels(outcome.reason).inc()
+            self.dead_letters[f"refused-{outcome.reason}"] += 1
+            return True
+        log.warning("event=points_refused error=%r topic=%s", str(error), topic)
+        point = dead_letter(error, topic, payload, time.time_ns(), outcome.uplink, outcome.device)
+        refused = DeadLettered([point], error.code, outcome.uplink, outcome.device)
+        again = _Taken(self, refused, topic, payload, taken.delivery)
+        self.writer.submit(refused.points, again)
+        return False
 
 
 #: Seconds between the INFO summaries of dead letters (each one is logged at DEBUG).
@@ -348,11 +442,13 @@ def serve(
     registry: CollectorRegistry | None = None,
     drain_timeout: float = 30.0,
     ready: threading.Event | None = None,
+    on_stored: StoredCallback | None = None,
 ) -> bool:
     """Run the bridge until ``stop`` is set; True if every message taken was stored and acked.
 
     ``ready`` is set once the broker has confirmed the subscriptions (and
     cleared while reconnecting), for callers that must not publish earlier.
+    ``on_stored`` is ``Bridge``'s seam (``StoredCallback``).
     """
     registry = CollectorRegistry() if registry is None else registry
     metrics = BridgeMetrics(registry)
@@ -385,6 +481,7 @@ def serve(
         writer,
         metrics,
         ready=ready,
+        on_stored=on_stored,
     )
     health = None
     if bridge_settings.metrics_port is not None:

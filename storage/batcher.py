@@ -41,7 +41,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from core.errors import MisconfiguredSinkError, PermanentSinkError, RetryableSinkError
@@ -102,6 +102,7 @@ class BatchWriter:
         self._metrics = metrics
         self._buffer = SubmissionBuffer(batch_size, flush_interval, metrics)
         self._overflow = Overflow(spool, spill_after, metrics, lambda n: self._backoff(n, None))
+        self._batch_end: Callable[[], None] | None = None
         self._healthy = True
         self._problem: str | None = None
         self._problem_logged = -float("inf")
@@ -137,6 +138,18 @@ class BatchWriter:
     def submit(self, points: Sequence[Point], on_done: DoneCallback) -> None:
         """Queue points; ``on_done`` runs once, on the writer thread, when all are resolved."""
         self._buffer.submit(points, on_done)
+
+    def submit_many(self, items: Iterable[tuple[Sequence[Point], DoneCallback]]) -> None:
+        """``submit`` each ``(points, on_done)`` in order, under one lock."""
+        self._buffer.submit_many(items)
+
+    def set_batch_end(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback`` on the writer thread after each batch's ``on_done`` calls.
+
+        Lets a caller whose ``on_done`` only records the outcome act on a whole
+        batch at once (the bridge: one run of PUBACKs, one live-feed write).
+        """
+        self._batch_end = callback
 
     def flush(self, timeout: float | None = None) -> bool:
         """Write what was submitted before this call now; True once all of it is called back."""
@@ -208,6 +221,11 @@ class BatchWriter:
         self._buffer.call_back(
             batch.shares, lambda: log.exception("on_done callback of a storage submission failed")
         )
+        if self._batch_end is not None:
+            try:
+                self._batch_end()
+            except Exception:
+                log.exception("batch-end callback of the storage writer failed")
 
     def _refuse(self, sub: Submission, count: int, error: PermanentSinkError) -> None:
         sub.refuse(count, error)

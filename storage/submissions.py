@@ -13,7 +13,7 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 from core.errors import PermanentSinkError
@@ -35,11 +35,13 @@ class Submission:
 
     __slots__ = ("points", "on_done", "seq", "submitted", "taken", "remaining", "error")
 
-    def __init__(self, points: Sequence[Point], on_done: DoneCallback, seq: int) -> None:
+    def __init__(
+        self, points: Sequence[Point], on_done: DoneCallback, seq: int, submitted: float
+    ) -> None:
         self.points = points
         self.on_done = on_done
         self.seq = seq
-        self.submitted = time.monotonic()
+        self.submitted = submitted
         self.taken = 0
         self.remaining = len(points)
         self.error: PermanentSinkError | None = None
@@ -93,18 +95,29 @@ class SubmissionBuffer:
         return self._completed_seq >= self._last_seq
 
     def submit(self, points: Sequence[Point], on_done: DoneCallback) -> None:
+        self.submit_many(((points, on_done),))
+
+    def submit_many(self, items: Iterable[tuple[Sequence[Point], DoneCallback]]) -> None:
+        """Queue several submissions under one lock, in order."""
+        added = 0
         with self._cond:
             if self._closing:
                 raise RuntimeError("BatchWriter is closed")
-            seq = next(self._seq)
-            self._last_seq = seq
-            self._queue.append(Submission(points, on_done, seq))
-            self._queued_points += len(points)
-            self._pending += len(points)
-            if not points or self._queued_points >= self._batch_size or len(self._queue) == 1:
+            wake = not self._queue
+            queue = self._queue
+            now = time.monotonic()
+            for points, on_done in items:
+                seq = next(self._seq)
+                queue.append(Submission(points, on_done, seq, now))
+                added += len(points)
+                wake = wake or not points
+                self._last_seq = seq
+            self._queued_points += added
+            self._pending += added
+            if wake or self._queued_points >= self._batch_size:
                 self._cond.notify_all()
-        if self._metrics and points:
-            self._metrics.pending_points.inc(len(points))
+        if self._metrics and added:
+            self._metrics.pending_points.inc(added)
 
     def flush(self, timeout: float | None) -> bool:
         """Make what was submitted so far due now; True once all of it is called back."""

@@ -13,8 +13,8 @@ class Acks:
     def __init__(self) -> None:
         self.sent: list[int] = []
 
-    def __call__(self, mid: int, qos: int) -> None:
-        self.sent.append(mid)
+    def __call__(self, mids: list[int]) -> None:
+        self.sent += mids
 
 
 def test_resolved_out_of_order_acknowledged_in_order() -> None:
@@ -61,3 +61,25 @@ def test_receive_waits_at_the_bound_and_stop_releases_it_untaken() -> None:
 def test_bound_must_be_positive() -> None:
     with pytest.raises(ValueError):
         DeliveryTracker(Acks(), bound=0)
+
+
+def test_receive_many_takes_only_what_there_is_room_for_and_never_waits_holding_some() -> None:
+    acks = Acks()
+    tracker = DeliveryTracker(acks, bound=3)
+    messages = [(mid, 1) for mid in range(1, 6)]
+    first = tracker.receive_many(messages)
+    assert [d.mid for d in first] == [1, 2, 3] and tracker.in_flight == 3
+    tracker.resolve_many(first[1:])
+    assert acks.sent == []  # 1 is not resolved yet
+    rest = tracker.receive_many(messages, start=3)
+    assert [d.mid for d in rest] == [4, 5]
+    tracker.resolve_many([first[0], *rest])
+    assert acks.sent == [1, 2, 3, 4, 5] and tracker.in_flight == 0
+
+
+def test_qos_0_messages_are_resolved_but_never_acknowledged() -> None:
+    acks = Acks()
+    tracker = DeliveryTracker(acks, bound=10)
+    taken = tracker.receive_many([(0, 0), (5, 1), (0, 0)])
+    tracker.resolve_many(taken)
+    assert acks.sent == [5] and tracker.in_flight == 0

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.errors import EventError
+from gateway_bridge import events
 from gateway_bridge.events import (
     SOURCE_CHIRPSTACK_JSON,
     SOURCE_CHIRPSTACK_PROTOBUF,
@@ -430,3 +431,49 @@ def test_tts_attribute_too_long_is_bad_event() -> None:
     body["attributes"] = {"site": "s" * 100_000}
     with pytest.raises(EventError, match="limit 256"):
         parse_event(samples.TOPIC_TTS, orjson.dumps(body))
+
+
+def _variants() -> list[dict[str, Any]]:
+    """Well-formed events and ones off the typed path in every way the checked path tolerates."""
+    base = samples.chirpstack_dict()
+    first_gateway = dict(base["rxInfo"][0])
+    variants = [
+        base,
+        _with(fPort="5", fCnt="42"),  # numbers as strings: accepted by the checked path
+        _with(rxInfo=None, time=None),
+        _with(rxInfo=[first_gateway | {"rssi": -60, "snr": True}, "not a gateway"]),
+        _with(rxInfo=[first_gateway | {"rssi": "loud"}, first_gateway | {"rssi": -90.5}]),
+        _with(rxInfo=[first_gateway, first_gateway | {"rssi": -30, "snr": -1}]),
+        _with(data=None, deduplicationId=None, devAddr="00AABBCC"),
+        _with(joinServerContext=None),
+        _with(joinServerContext={"sessionKeyId": "01"}),
+        _with(fPort=256),
+        _with(fCnt=2**32),
+        _with(data="not base64!"),
+        _with(time="yesterday"),
+        _with(time=1_700_000_000),
+        _without("deviceInfo"),
+    ]
+    info = base["deviceInfo"]
+    for change in (
+        {"tags": {"site": "s", "floor": 3}},
+        {"tags": None},
+        {"deviceProfileName": 5},
+        {"devEui": "not an eui"},
+    ):
+        variants.append(_with(deviceInfo=info | change))
+    variants.append(_with(deviceInfo={k: v for k, v in info.items() if k != "devEui"}))
+    return variants
+
+
+@pytest.mark.parametrize("body", _variants())
+def test_typed_and_checked_chirpstack_json_agree(body: dict[str, Any]) -> None:
+    """The msgspec path must give exactly what the field-by-field path gives, errors included."""
+    payload = orjson.dumps(body)
+    results = []
+    for parse in (events._chirpstack_json, events._chirpstack_checked):
+        try:
+            results.append(parse(payload, 1_800_000_000_000_000_000))
+        except EventError as exc:
+            results.append((type(exc), str(exc)))
+    assert results[0] == results[1]

@@ -306,6 +306,7 @@ def test_metrics_count_what_an_uplink_carried_without_device_or_privacy_labels()
             unknown=(UnknownPart(3, "ff"), UnknownPart(7, "ee")),
         )
     )
+    metrics.decoded.inc()  # the bridge counts these per batch
     metrics.count_decoded(outcome)
 
     def value(name: str, **labels: str) -> float:

@@ -11,6 +11,8 @@ import decoders
 from core.errors import DecodeError
 from decoders.registry import SPECS
 from firmware_sim.encoders import ENCODERS
+from firmware_sim.publisher import SimOptions, simulate
+from gateway_bridge import pipeline as pipeline_module
 from gateway_bridge.events import Uplink, parse_event
 from gateway_bridge.pipeline import DeadLettered, Decoded, Pipeline, Skipped, build_points
 from gateway_bridge.resolve import Device, Resolver
@@ -198,3 +200,43 @@ def test_any_payload_for_any_model_is_points_or_one_dead_letter(
             ]
             assert len(uplinks) == 1 and uplinks[0].time_ns == samples.TIME_NS
             assert all(p.time_ns > 1_577_836_800 * 10**9 for p in outcome.points)
+
+
+def _simulated_uplinks() -> list[tuple[str, bytes]]:
+    options = SimOptions(devices=2 * len(ENCODERS), uplinks=3, seed=11)
+    return [(topic, body) for topic, body, kind in simulate(options) if kind == "uplink"]
+
+
+def test_the_one_frame_path_builds_what_the_general_path_builds() -> None:
+    """Most uplinks take ``_one_frame_now``; it must give the general path's points exactly."""
+    resolver = Resolver()
+    fast = 0
+    for topic, body in _simulated_uplinks():
+        uplink = parse_event(topic, body)
+        device = resolver.resolve(uplink)
+        spec = decoders.get_spec(device.model)
+        decoded = decoders.decode_uplink(device.model, uplink.f_port, uplink.payload)
+        general = pipeline_module._any_frames(
+            uplink, device, spec, decoded, *_tags_and_link(uplink, device, spec)
+        )
+        assert build_points(uplink, device, spec, decoded) == general
+        fast += len(decoded.frames) == 1 and not decoded.status and not decoded.unknown
+    assert fast  # the fast path was exercised
+
+
+def _tags_and_link(
+    uplink: Uplink, device: Device, spec: decoders.DecoderSpec
+) -> tuple[tuple[tuple[str, str], ...], dict[str, object]]:
+    tags = pipeline_module._tag_set(
+        device.dev_eui, device.model, device.site, device.privacy, spec.need
+    )
+    link: dict[str, object] = {
+        "f_cnt": uplink.f_cnt,
+        "f_port": uplink.f_port,
+        "gateways": uplink.gateways,
+    }
+    if uplink.rssi is not None:
+        link["rssi"] = float(uplink.rssi)
+    if uplink.snr is not None:
+        link["snr"] = float(uplink.snr)
+    return tags, link

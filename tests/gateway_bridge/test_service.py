@@ -34,12 +34,14 @@ class FakeClient:
         self.on_disconnect: Callable[..., None] | None = None
         self.on_message: Callable[..., None] | None = None
         self.on_subscribe: Callable[..., None] | None = None
+        self.on_publish_batch: Callable[..., None] | None = None
 
-    def ack(self, mid: int, qos: int) -> None:
-        self.acks.append((mid, qos))
+    def ack_many(self, mids: list[int]) -> None:
+        self.acks += [(mid, 1) for mid in mids]
 
-    def publish(self, topic: str, payload: bytes, qos: int = 0) -> None:
-        self.published.append((topic, payload, qos))
+    def publish_many(self, messages: list[tuple[str, bytes]]) -> bool:
+        self.published += [(topic, payload, 0) for topic, payload in messages]
+        return True
 
     def subscribe(self, topics: Any) -> tuple[int, int]:
         self.subscribed.append(topics)
@@ -56,22 +58,40 @@ class FakeClient:
         pass
 
 
-class FakeWriter:
-    def __init__(self) -> None:
-        self.submissions: list[tuple[list[Point], Callable[[PermanentSinkError | None], None]]] = []
+Done = Callable[[PermanentSinkError | None], None]
 
-    def submit(self, points: list[Point], on_done: Callable[..., None]) -> None:
+
+class FakeWriter:
+    """Calls back only when told; every call back is a batch of its own, as the real writer's."""
+
+    def __init__(self) -> None:
+        self.submissions: list[tuple[list[Point], Done]] = []
+        self.batch_end: Callable[[], None] | None = None
+
+    def submit(self, points: list[Point], on_done: Done) -> None:
         self.submissions.append((list(points), on_done))
+
+    def submit_many(self, items: Any) -> None:
+        for points, on_done in items:
+            self.submit(points, on_done)
+
+    def set_batch_end(self, callback: Callable[[], None] | None) -> None:
+        self.batch_end = callback
+
+    def call_back(self, on_done: Done, error: PermanentSinkError | None = None) -> None:
+        on_done(error)
+        assert self.batch_end is not None
+        self.batch_end()
 
     def flush(self, timeout: float | None = None) -> bool:
         while self.submissions:
             _, on_done = self.submissions.pop(0)
-            on_done(None)
+            self.call_back(on_done)
         return True
 
 
 class Rig:
-    def __init__(self) -> None:
+    def __init__(self, on_stored: Callable[[list[Point]], None] | None = None) -> None:
         self.client = FakeClient()
         self.writer = FakeWriter()
         self.registry = CollectorRegistry()
@@ -82,6 +102,7 @@ class Rig:
             self.writer,
             BridgeMetrics(self.registry),
             client=self.client,  # type: ignore[arg-type]
+            on_stored=on_stored,
         )
         self.connect()
 
@@ -129,7 +150,7 @@ def test_acks_only_after_the_writer_accepted_then_publishes_the_reading() -> Non
     assert rig.metric("leedswin_bridge_in_flight") == 1
     points, on_done = rig.writer.submissions.pop()
     assert {p.measurement for p in points} == {"climate", "uplink"}
-    on_done(None)
+    rig.writer.call_back(on_done)
     assert rig.client.acks == [(7, 1)]
     topic, body, qos = rig.client.published[0]
     assert (topic, qos) == (f"leedswin/v1/readings/damp/{samples.DEV_EUI}", 0)
@@ -166,7 +187,7 @@ def test_dead_letter_is_acked_once_stored_and_counted_by_reason() -> None:
     rig.deliver(3, b"{nonsense")
     (points, on_done), *_ = rig.writer.submissions
     assert [p.measurement for p in points] == ["dead_letter"]
-    on_done(None)
+    rig.writer.call_back(on_done)
     assert rig.client.acks == [(3, 1)] and rig.client.published == []
     assert rig.metric("leedswin_bridge_dead_lettered_total", reason="bad_event") == 1
 
@@ -175,12 +196,12 @@ def test_refused_points_become_a_dead_letter_before_the_ack() -> None:
     rig = Rig()
     rig.deliver(4, reading())
     _, on_done = rig.writer.submissions.pop()
-    on_done(PermanentSinkError("field type conflict", 400))
+    rig.writer.call_back(on_done, PermanentSinkError("field type conflict", 400))
     assert rig.client.acks == []
     points, on_done = rig.writer.submissions.pop()
     assert [p.measurement for p in points] == ["dead_letter"]
     assert dict(points[0].tags)["reason"] == "sink_rejected"
-    on_done(None)
+    rig.writer.call_back(on_done)
     assert rig.client.acks == [(4, 1)]
     assert rig.metric("leedswin_bridge_dead_lettered_total", reason="sink_rejected") == 1
 
@@ -189,7 +210,7 @@ def test_refused_dead_letter_is_counted_and_summarised(caplog: pytest.LogCapture
     rig = Rig()
     rig.deliver(5, b"{nonsense")
     _, on_done = rig.writer.submissions.pop()
-    on_done(PermanentSinkError("time outside range", 400))
+    rig.writer.call_back(on_done, PermanentSinkError("time outside range", 400))
     assert rig.client.acks == [(5, 1)]
     assert rig.metric("leedswin_bridge_dead_letter_refused_total", reason="bad_event") == 1
     assert rig.metric("leedswin_bridge_dead_lettered_total", reason="bad_event") == 0
@@ -239,10 +260,10 @@ def test_acks_go_out_in_receipt_order_for_stored_skipped_and_refused_messages() 
     rig.writer.submissions.clear()
     done1(PermanentSinkError("field type conflict", 400))  # 1 goes back as a dead letter
     done3(None)
-    done4(None)
+    rig.writer.call_back(done4)  # one batch: 1, 3 and 4
     assert rig.client.acks == []  # 1's dead letter is not stored yet
     (_, dead1), *_ = rig.writer.submissions
-    dead1(None)
+    rig.writer.call_back(dead1)
     assert rig.client.acks == [(1, 1), (2, 1), (3, 1), (4, 1)]
     assert rig.metric("leedswin_bridge_acked_total") == 4
     assert rig.metric("leedswin_bridge_in_flight") == 0
@@ -259,9 +280,80 @@ def test_the_bridge_enforces_its_own_in_flight_bound() -> None:
     third.join(0.2)
     assert third.is_alive() and rig.metric("leedswin_bridge_received_total") == 2
     _, done1 = rig.writer.submissions.pop(0)
-    done1(None)
+    rig.writer.call_back(done1)
     third.join(10)
     assert not third.is_alive()
     assert rig.metric("leedswin_bridge_received_total") == 3
     rig.writer.flush()
     assert rig.client.acks == [(1, 1), (2, 1), (3, 1)]
+
+
+def test_one_socket_read_is_taken_processed_and_submitted_together() -> None:
+    rig = Rig()
+    assert rig.client.on_publish_batch is not None
+    rig.client.on_publish_batch(
+        [
+            (samples.topic_chirpstack(), reading(), 1, 1),
+            (samples.topic_chirpstack(), b"{nonsense", 2, 1),
+            (samples.topic_chirpstack(), reading("home"), 3, 1),
+        ]
+    )
+    assert len(rig.writer.submissions) == 3
+    assert rig.metric("leedswin_bridge_received_total") == 3
+    assert rig.metric("leedswin_bridge_decoded_total") == 2
+    (_, done1), (_, done2), (_, done3) = rig.writer.submissions
+    done1(None)
+    done2(None)
+    rig.writer.call_back(done3)  # one batch end for the three
+    assert rig.client.acks == [(1, 1), (2, 1), (3, 1)]
+    assert [topic.split("/")[2] for topic, _, _ in rig.client.published] == [
+        "readings",
+        "restricted",
+    ]
+
+
+class Recorder:
+    """The on_stored seam's trivial consumer: what it was handed, and what was acked by then."""
+
+    def __init__(self, rig: Callable[[], Rig]) -> None:
+        self.rig = rig
+        self.calls: list[tuple[list[Point], list[tuple[int, int]]]] = []
+
+    def __call__(self, points: list[Point]) -> None:
+        self.calls.append((points, list(self.rig().client.acks)))
+
+
+def test_on_stored_gets_each_batch_s_stored_points_before_the_acks() -> None:
+    rigs: list[Rig] = []
+    recorder = Recorder(lambda: rigs[0])
+    rig = Rig(on_stored=recorder)
+    rigs.append(rig)
+    rig.deliver(1, reading())
+    rig.deliver(2, b"{nonsense")
+    rig.deliver(3, reading())
+    (_, done1), (_, done2), (_, done3) = rig.writer.submissions
+    rig.writer.submissions.clear()
+    done1(None)
+    done2(None)
+    rig.writer.call_back(done3, PermanentSinkError("field type conflict", 400))
+    (points, acked_before), *_ = recorder.calls
+    assert acked_before == []  # handed on before any of them is acknowledged
+    assert [p.measurement for p in points] == ["climate", "uplink", "dead_letter"]
+    assert rig.client.acks == [(1, 1), (2, 1)]  # 3's dead letter is not stored yet
+    (dead3,) = [on_done for _, on_done in rig.writer.submissions]
+    rig.writer.call_back(dead3)
+    assert [p.measurement for p in recorder.calls[1][0]] == ["dead_letter"]  # never 3's refused
+    assert rig.client.acks == [(1, 1), (2, 1), (3, 1)]
+
+
+def test_a_failing_on_stored_is_logged_and_the_messages_still_acked(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(points: list[Point]) -> None:
+        raise RuntimeError("state store is down")
+
+    rig = Rig(on_stored=broken)
+    rig.deliver(1, reading())
+    rig.writer.flush()
+    assert rig.client.acks == [(1, 1)]
+    assert "on_stored_failed" in caplog.text

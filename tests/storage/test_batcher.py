@@ -489,3 +489,31 @@ def test_a_reachable_but_failing_influxdb_keeps_the_full_backoff() -> None:
     writer._wait_to_retry(1.2, wake_on_recovery=True)
     assert time.monotonic() - began >= 1.1
     writer.close(1)
+
+
+def test_submit_many_keeps_order_and_batch_end_follows_each_batch_s_callbacks() -> None:
+    sink, done = FakeSink(), Done()
+    batcher = writer(sink, batch_size=4)
+    ends: list[list[str]] = []
+    batcher.set_batch_end(lambda: ends.append([name for name, _ in done.calls]))
+    batcher.submit_many([([point(i), point(i + 10)], done(str(i))) for i in range(4)])
+    assert batcher.flush(5)
+    assert [name for name, _ in done.calls] == ["0", "1", "2", "3"]
+    assert [len(body.split(b"\n")) for body in sink.bodies] == [4, 4]
+    # the batch end runs after the call backs of its batch, once per batch
+    assert ends == [["0", "1"], ["0", "1", "2", "3"]]
+    batcher.close(5)
+
+
+def test_a_failing_batch_end_neither_stops_the_writer_nor_loses_a_callback() -> None:
+    sink, done = FakeSink(), Done()
+    batcher = writer(sink, batch_size=1)
+
+    def explode() -> None:
+        raise RuntimeError("batch end bug")
+
+    batcher.set_batch_end(explode)
+    batcher.submit_many([([point(1)], done("a")), ([point(2)], done("b"))])
+    assert batcher.flush(5)
+    assert [name for name, _ in done.calls] == ["a", "b"]
+    batcher.close(5)
