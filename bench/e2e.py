@@ -61,6 +61,7 @@ from leedswin.services import (
     NETWORK_ACCOUNT,
     LocalInfluxDB,
     LocalMosquitto,
+    bridge_accounts,
     broker_acl,
     free_port,
 )
@@ -143,6 +144,8 @@ ACCOUNTS = {
     name: uuid.uuid4().hex
     for name in (BRIDGE_ACCOUNT, NETWORK_ACCOUNT, HOUSING_ACCOUNT, nodered.ACCOUNT, CEILING_ACCOUNT)
 }
+# ``--workers K``: worker i logs in as ``<bridge account>-<i>`` with the bridge's password.
+ACCOUNTS |= dict.fromkeys(bridge_accounts(), ACCOUNTS[BRIDGE_ACCOUNT])
 
 
 class BenchMosquitto(LocalMosquitto):
@@ -150,7 +153,7 @@ class BenchMosquitto(LocalMosquitto):
 
     Node-RED's account reads the uplink topics only; the ceiling's account reads
     and writes ``bench/ceiling/#`` only. ``use_username_as_clientid`` is left out
-    because ``--workers K`` runs K sessions (``<client_id>-<i>``) on one account.
+    because the publisher processes share the network server's account.
     """
 
     def __init__(self) -> None:

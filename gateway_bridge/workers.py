@@ -7,6 +7,12 @@ each its own paho session (client id ``<client_id>-<i>``), subscribed as
 InfluxDB accepted the points. The broker round-robins messages over the
 group's sessions.
 
+On a closed broker an account is its client id (``use_username_as_clientid``,
+so no account can take over another's session), so worker ``i`` logs in as
+``<username>-<i>`` with the same password: ``broker_acl`` grants the bridge's
+topics to ``leedswin-bridge-0`` … ``-7`` as to ``leedswin-bridge``, and the
+password file needs those accounts.
+
 A worker that dies is restarted with the *same* client id: Mosquitto keeps
 queuing that session's share of the traffic while it is gone and never
 re-routes it to the others (uplink-formats.md §5), so only the same id drains
@@ -38,13 +44,15 @@ _RESTART_DELAY = 1.0
 def worker_settings(
     mqtt_settings: MqttSettings, bridge_settings: BridgeSettings, index: int
 ) -> tuple[MqttSettings, BridgeSettings]:
-    """Worker ``index``'s session and ports: its own client id, metrics port and spool."""
-    worker_mqtt = mqtt_settings.model_copy(
-        update={
-            "client_id": f"{mqtt_settings.client_id}-{index}",
-            "share_group": mqtt_settings.share_group or DEFAULT_SHARE_GROUP,
-        }
-    )
+    """Worker ``index``'s session and ports: its own client id (and account, when the
+    bridge has one: ``<username>-<index>``), metrics port and spool."""
+    session: dict[str, object] = {
+        "client_id": f"{mqtt_settings.client_id}-{index}",
+        "share_group": mqtt_settings.share_group or DEFAULT_SHARE_GROUP,
+    }
+    if mqtt_settings.username:
+        session["username"] = f"{mqtt_settings.username}-{index}"
+    worker_mqtt = mqtt_settings.model_copy(update=session)
     update: dict[str, object] = {}
     if bridge_settings.metrics_port is not None:
         update["metrics_port"] = bridge_settings.metrics_port + index

@@ -35,6 +35,16 @@ SIM_ACCOUNT = "leedswin-sim"
 HOUSING_ACCOUNT = "leedswin-housing"
 
 
+#: ``leedswin bridge --workers K`` logs worker ``i`` in as ``<bridge account>-<i>``
+#: (``gateway_bridge.workers``); the ACL grants the bridge's topics to this many.
+BRIDGE_WORKER_ACCOUNTS = 8
+
+
+def bridge_accounts(bridge: str = BRIDGE_ACCOUNT) -> tuple[str, ...]:
+    """The bridge's account and its workers' (``<bridge>-0`` … ``-7``)."""
+    return (bridge, *(f"{bridge}-{i}" for i in range(BRIDGE_WORKER_ACCOUNTS)))
+
+
 def broker_acl(
     bridge: str = BRIDGE_ACCOUNT,
     network: tuple[str, ...] = (NETWORK_ACCOUNT, SIM_ACCOUNT),
@@ -52,11 +62,14 @@ def broker_acl(
     return (
         "# Every account: the public live feed, read only.\n"
         "pattern read leedswin/v1/readings/#\n"
-        f"\nuser {bridge}\n"
-        "topic read application/+/device/+/event/up\n"
-        "topic read v3/+/devices/+/up\n"
-        "topic write leedswin/v1/readings/#\n"
-        "topic write leedswin/v1/restricted/readings/#\n"
+        + "".join(
+            f"\nuser {name}\n"
+            "topic read application/+/device/+/event/up\n"
+            "topic read v3/+/devices/+/up\n"
+            "topic write leedswin/v1/readings/#\n"
+            "topic write leedswin/v1/restricted/readings/#\n"
+            for name in bridge_accounts(bridge)
+        )
         + "".join(
             f"\nuser {name}\n"
             "topic write application/+/device/+/event/up\n"
@@ -375,6 +388,8 @@ __all__ = [
     "LocalMosquitto",
     "LocalServer",
     "ServerTls",
+    "BRIDGE_WORKER_ACCOUNTS",
+    "bridge_accounts",
     "broker_acl",
     "free_port",
     "require_binary",

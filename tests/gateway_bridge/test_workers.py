@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import urllib.request
@@ -12,7 +13,14 @@ import pytest
 
 from core.settings import BridgeSettings, MqttSettings
 from gateway_bridge.workers import DEFAULT_SHARE_GROUP, worker_settings
-from leedswin.services import LocalInfluxDB, LocalMosquitto, free_port
+from leedswin.services import (
+    BRIDGE_ACCOUNT,
+    NETWORK_ACCOUNT,
+    LocalInfluxDB,
+    LocalMosquitto,
+    bridge_accounts,
+    free_port,
+)
 from tests.gateway_bridge.test_bridge_cli import LEEDSWIN, sim, summary, uplink_count, wait_until
 
 
@@ -107,3 +115,57 @@ def test_two_workers_share_the_load_and_sigterm_drains_both(
         if bridge.poll() is None:
             bridge.send_signal(signal.SIGTERM)
             bridge.communicate(timeout=90)
+
+
+def test_worker_accounts_follow_the_bridge_account() -> None:
+    mqtt = MqttSettings(client_id="bridge", username="leedswin-bridge", password="pw")
+    worker_mqtt, _ = worker_settings(mqtt, BridgeSettings(), 1)
+    assert (worker_mqtt.username, worker_mqtt.client_id) == ("leedswin-bridge-1", "bridge-1")
+    assert worker_mqtt.password == mqtt.password
+    assert "leedswin-bridge-1" in bridge_accounts()
+
+
+@pytest.mark.integration
+def test_workers_on_the_closed_broker_each_keep_their_own_session(
+    influxdb: LocalInfluxDB, influx_db: str
+) -> None:
+    """An account is its client id on the closed broker: two workers on one account would
+    take each other's session over and over; each has an account of its own."""
+    passwords = dict.fromkeys(bridge_accounts(), "bridge-pw") | {NETWORK_ACCOUNT: "net-pw"}
+    with LocalMosquitto(accounts=passwords) as broker:
+        port = free_port()
+        env = os.environ | {"LEEDSWIN_MQTT_USERNAME": BRIDGE_ACCOUNT}
+        env |= {"LEEDSWIN_MQTT_PASSWORD": "bridge-pw"}
+        bridge = subprocess.Popen(
+            [LEEDSWIN, "bridge", "--mqtt-url", broker.url, "--influx-url", influxdb.url]
+            + ["--influx-database", influx_db, "--metrics-port", str(port), "--workers", "2"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        try:
+            for i in range(2):
+                wait_until(
+                    lambda i=i: _metric(port + i, "leedswin_bridge_connected") == 1,
+                    60,
+                    f"worker {i} subscribed",
+                )
+            publisher = subprocess.Popen(
+                [LEEDSWIN, "sim", "--mqtt-url", broker.url, "--devices", "10", "--uplinks", "50"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=os.environ
+                | {"LEEDSWIN_MQTT_USERNAME": NETWORK_ACCOUNT, "LEEDSWIN_MQTT_PASSWORD": "net-pw"},
+            )
+            assert summary(publisher)["published"] == 500
+            wait_until(lambda: uplink_count(influxdb.url, influx_db) >= 500, 60, "500 uplinks")
+            shares = [_metric(port + i, "leedswin_bridge_acked_total") or 0 for i in range(2)]
+            assert min(shares) > 0, shares
+        finally:
+            bridge.send_signal(signal.SIGTERM)
+            output, _ = bridge.communicate(timeout=90)
+        assert bridge.returncode == 0, output
+        assert "mqtt_disconnected" not in output, output
+        assert uplink_count(influxdb.url, influx_db) == 500
