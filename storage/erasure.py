@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from influxdb_client import InfluxDBClient
-
 from core.errors import QueryError
 from core.settings import InfluxSettings
 from storage.query import InfluxQL, Series, quote_ident
@@ -134,6 +132,9 @@ class V2Deleter:
     def __init__(self, settings: InfluxSettings, client: Any | None = None) -> None:
         if not (settings.bucket and settings.home_bucket and settings.org and settings.token):
             raise ValueError("the v2 delete API needs org, token, bucket and home_bucket")
+        # Imported here: about 40 MB that a 1.x deployment (and the bridge) never needs.
+        from influxdb_client import InfluxDBClient
+
         self.settings = settings
         token = settings.token.get_secret_value()
         timeout = int(settings.timeout * 1000)
