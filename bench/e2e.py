@@ -720,7 +720,9 @@ def show(report: dict[str, Any]) -> None:
     table.add_column("value", justify="right")
     table.add_column("target", justify="right")
     table.add_row(
-        "uplinks/s (first publish → last visible)", f"{run['uplinks_per_s']:,.0f}", "≥ 30,000"
+        "uplinks/s (first publish → last visible)",
+        f"{run['uplinks_per_s']:,.0f}",
+        "≥ Node-RED's" if report.get("peers") else "",
     )
     table.add_row("points lost", str(run["lost"]), "0")
     if "ratio_broker" in report:
@@ -728,7 +730,7 @@ def show(report: dict[str, Any]) -> None:
         table.add_row(
             "broker ceiling (1 paho subscriber, QoS 1)", f"{broker['msg_per_s']:,.0f}/s", ""
         )
-        table.add_row("  bridge / broker ceiling", f"{report['ratio_broker']:.0%}", "≥ 50 %")
+        table.add_row("  bridge / broker ceiling", f"{report['ratio_broker']:.0%}", "")
         table.add_row(
             "InfluxDB ceiling (5,000-point batches)", f"{influx['points_per_s']:,.0f} pts/s", ""
         )
