@@ -27,6 +27,7 @@ from core.settings import ApiSettings
 from storage.devices import DeviceRegistry
 from storage.registry import ApiKey, ApiKeys, Registry, Scope
 from storage.schema import PRIVACY_PUBLIC
+from storage.state import DeviceState
 
 API_KEY_HEADER = "X-API-Key"
 
@@ -50,6 +51,12 @@ class Services:
     influx_ping: Callable[[], bool]
     devices: DeviceRegistry
     public_devices: PublicDevices = field(default_factory=PublicDevices)
+    #: Device state in ``registry`` (what the bridge keeps); None: the registry's own.
+    state: DeviceState | None = None
+
+    def __post_init__(self) -> None:
+        if self.state is None:
+            self.state = DeviceState(self.registry)
 
 
 def get_services(request: Request) -> Services:
@@ -129,6 +136,7 @@ def get_scoped(services: ServicesDep, principal: PrincipalDep) -> ScopedReadings
         restricted,
         hidden=() if principal.sees_home else services.devices.not_public(),
         public=lambda: services.public_devices.get(services.public_influx),
+        state=services.state,
     )
 
 

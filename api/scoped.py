@@ -38,6 +38,7 @@ from storage.schema import (
     UPLINK,
     measurement_of,
 )
+from storage.state import LAST_SEEN_FIELD, DeviceState, StateRow
 
 PRIVACY_MARKER: Final = "{privacy}"
 
@@ -180,6 +181,7 @@ class ScopedReadings:
         restricted: Callable[[str], bool] = lambda dev_eui: False,
         hidden: Collection[str] = (),
         public: Callable[[], Collection[str]] = frozenset,
+        state: DeviceState | None = None,
     ) -> None:
         """``restricted(dev_eui)``: the device registry says home (or unknown) for this device;
         ``hidden``: every DevEUI the registry marks home; ``public()``: the DevEUIs with
@@ -189,9 +191,12 @@ class ScopedReadings:
         device was reclassified): for public keys, when a ``hidden`` device has public
         points, the query names only the *other* public devices (never a hidden one),
         so site aggregates never include it; series of a ``restricted`` device are
-        dropped from results as well.
+        dropped from results as well. ``state``: device state for ``devices``/``latest``
+        (none: they find nothing).
         """
         self._runner = runner
+        self._state = state
+        self._hidden = frozenset(hidden) if not principal.sees_home else frozenset()
         self.principal = principal
         self._max_range = max_range
         self._restricted = restricted
@@ -235,38 +240,49 @@ class ScopedReadings:
         model: str | None = None,
         dev_eui: str | None = None,
     ) -> list[DeviceRow]:
-        """Devices heard within the widest allowed range, with their newest link state."""
-        where, params = _filters({"need": need, "site": site, "model": model, "dev_eui": dev_eui})
-        params["since"] = time_ns(datetime.now(UTC) - self._max_range)
-        group = ", ".join(f'"{tag}"' for tag in _DEVICE_TAGS)
-        base = f'FROM "{UPLINK}" WHERE {PRIVACY_MARKER} AND time >= $since{where} GROUP BY {group}'
-        seen = self.query(f'SELECT last("f_cnt") AS f_cnt {base}', params)
-        link = self.query(
-            'SELECT last("rssi") AS rssi, last("snr") AS snr,'
-            ' last("battery_percent") AS battery_percent,'
-            f' last("battery_voltage") AS battery_voltage {base}',
-            params,
-        )
-        state = {s.tags["dev_eui"]: dict(zip(s.columns, s.values[0], strict=True)) for s in link}
+        """Devices heard within the widest allowed range, with their newest link state, from
+        device state (``storage.state``): the cost does not grow with retention."""
+        since = time_ns(datetime.now(UTC) - self._max_range)
         rows = []
-        for s in seen:
-            tags = s.tags
-            extra = state.get(tags["dev_eui"], {})
+        for state in self._state_rows(
+            UPLINK, {"need": need, "site": site, "model": model, "dev_eui": dev_eui}
+        ):
+            seen = state.fields.get(LAST_SEEN_FIELD)
+            if seen is None or seen[0] < since:
+                continue
+
+            def value(
+                name: str, fields: dict[str, tuple[int, float]] = state.fields
+            ) -> float | None:
+                known = fields.get(name)
+                return known[1] if known is not None and known[0] >= since else None
+
             rows.append(
                 DeviceRow(
-                    dev_eui=tags["dev_eui"],
-                    model=tags.get("model", ""),
-                    site=tags.get("site", ""),
-                    privacy=tags.get("privacy", ""),
-                    need=tags.get("need", ""),
-                    last_seen=ns_to_datetime(s.values[0][0]),
-                    rssi=extra.get("rssi"),
-                    snr=extra.get("snr"),
-                    battery_percent=extra.get("battery_percent"),
-                    battery_voltage=extra.get("battery_voltage"),
+                    dev_eui=state.dev_eui,
+                    model=state.model,
+                    site=state.site,
+                    privacy=state.privacy,
+                    need=state.need,
+                    last_seen=ns_to_datetime(seen[0]),
+                    rssi=value("rssi"),
+                    snr=value("snr"),
+                    battery_percent=value("battery_percent"),
+                    battery_voltage=value("battery_voltage"),
                 )
             )
-        rows.sort(key=lambda row: row.dev_eui)
+        return rows
+
+    def _state_rows(self, measurement: str, filters: dict[str, str | None]) -> list[StateRow]:
+        """State rows this principal may see (the same rules as ``query``: a public key sees
+        rows tagged public of devices the registry does not mark home)."""
+        if self._state is None:
+            return []
+        rows = self._state.rows(
+            measurement, sees_home=self.principal.sees_home, filters=filters, hidden=self._hidden
+        )
+        if not self.principal.sees_home:
+            rows = [row for row in rows if not self._restricted(row.dev_eui)]
         return rows
 
     def device(self, dev_eui: str) -> DeviceRow | None:
@@ -300,34 +316,23 @@ class ScopedReadings:
         return [(ns_to_datetime(t), v) for s in series for t, v in s.values if v is not None]
 
     def latest(self, need: str, site: str | None = None) -> list[LatestRow]:
-        """The newest reading of each device serving ``need``."""
-        measurement = NEED_MEASUREMENT[need]
-        where, params = _filters({"need": need, "site": site})
-        params["since"] = time_ns(datetime.now(UTC) - self._max_range)
-        series = self.query(
-            f'SELECT * FROM "{measurement}" WHERE {PRIVACY_MARKER} AND time >= $since{where}'
-            ' GROUP BY "dev_eui", "model", "site", "privacy" ORDER BY time DESC LIMIT 1',
-            params,
-        )
+        """The newest reading of each device serving ``need`` (from device state): the fields
+        of its newest point in the need's measurement."""
+        since = time_ns(datetime.now(UTC) - self._max_range)
         rows = []
-        for s in series:
-            record = dict(zip(s.columns, s.values[0], strict=True))
-            values = {
-                key: float(value)
-                for key, value in record.items()
-                if key != "time" and key not in _DEVICE_TAGS and isinstance(value, int | float)
-            }
+        for state in self._state_rows(NEED_MEASUREMENT[need], {"need": need, "site": site}):
+            if state.time_ns < since:
+                continue
             rows.append(
                 LatestRow(
-                    dev_eui=s.tags["dev_eui"],
-                    model=s.tags.get("model", ""),
-                    site=s.tags.get("site", ""),
-                    privacy=s.tags.get("privacy", ""),
-                    time=ns_to_datetime(record["time"]),
-                    values=values,
+                    dev_eui=state.dev_eui,
+                    model=state.model,
+                    site=state.site,
+                    privacy=state.privacy,
+                    time=ns_to_datetime(state.time_ns),
+                    values=state.newest(),
                 )
             )
-        rows.sort(key=lambda row: row.dev_eui)
         return rows
 
     def aggregate(
