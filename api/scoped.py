@@ -28,15 +28,24 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, Protocol
 
 from decoders.registry import SPECS
-from storage.query import Series, duration_literal, duration_ns, time_ns
+from storage.query import Series, duration_literal, duration_ns, quote_ident, time_ns
 from storage.registry import Scope
 from storage.schema import (
+    LEVEL_DEVICE,
+    LEVEL_SITE,
+    LEVEL_SITE_ALL,
+    LEVEL_TAG,
     NEED_MEASUREMENT,
     PRIVACY_PUBLIC,
     QUANTITY_MEASUREMENT,
+    ROLLUP_ADDITIVE,
+    ROLLUP_DAILY,
+    ROLLUP_HOURLY,
     TAG_KEYS,
     UPLINK,
     measurement_of,
+    rollup_field,
+    rollup_fields,
 )
 from storage.state import LAST_SEEN_FIELD, DeviceState, StateRow
 
@@ -61,6 +70,10 @@ _FN_SQL: Final[dict[str, str]] = {
     "p95": 'PERCENTILE("{f}", 95)',
 }
 _GROUP_TAG: Final[dict[str, str]] = {"device": "dev_eui", "site": "site"}
+#: The hourly rollup statistic that is each quantile function.
+_QUANTILE_STAT: Final[dict[str, str]] = {"median": "median", "p95": "p95"}
+_HOUR_NS: Final = 3_600_000_000_000
+_DAY_NS: Final = 24 * _HOUR_NS
 _DEVICE_TAGS: Final = TAG_KEYS
 _HEX_EUI: Final = re.compile(r"[0-9a-f]{16}")
 
@@ -345,7 +358,171 @@ class ScopedReadings:
         group_by: GroupBy,
         filters: dict[str, str | None],
     ) -> list[AggregateRow]:
-        """InfluxDB computes ``fn`` per ``every`` (re-checked by ``duration_literal``) and group."""
+        """``fn`` per ``every`` (re-checked by ``duration_literal``) and group, computed by
+        InfluxDB: from rollups (``insights.rollups``) for the whole hours or days they hold
+        and answer exactly, from raw points for the rest (``every`` not whole hours, quantiles
+        over buckets longer than an hour, the partial hours at either end). Results equal the
+        raw answer (means within floating-point rounding: Σsum / Σcount)."""
+        width = duration_ns(duration_literal(every))
+        measurement = FIELD_MEASUREMENT[quantity]
+        span = self._rolled_span(measurement, quantity, width, start, end)
+        if span is None:
+            return self._raw_aggregate(quantity, fn, every, start, end, group_by, filters)
+        lo, hi = span
+        tag = _GROUP_TAG[group_by]
+        if fn in _QUANTILE_STAT:
+            level = self._quantile_level(group_by, filters, width)
+            if level is None:
+                return self._raw_aggregate(quantity, fn, every, start, end, group_by, filters)
+            found = self._rollup_quantiles(measurement, quantity, fn, level, lo, hi, tag, filters)
+            for a, b in ((start, ns_to_datetime(lo)), (ns_to_datetime(hi), end)):
+                if a < b:
+                    for row in self._raw_aggregate(quantity, fn, every, a, b, group_by, filters):
+                        found.setdefault(row.group, []).extend(row.points)
+            return [AggregateRow(group, sorted(points)) for group, points in sorted(found.items())]
+        partials: dict[str, dict[int, list[float]]] = {}
+        for a, b in ((start, ns_to_datetime(lo)), (ns_to_datetime(hi), end)):
+            if a < b:
+                self._partials(
+                    measurement, quantity, every, time_ns(a), time_ns(b), tag, filters, partials
+                )
+        day_lo, day_hi = -(-lo // _DAY_NS) * _DAY_NS, hi // _DAY_NS * _DAY_NS
+        if width % _DAY_NS == 0 and day_lo < day_hi:
+            for a, b, table in (
+                (lo, day_lo, ROLLUP_HOURLY),
+                (day_lo, day_hi, ROLLUP_DAILY),
+                (day_hi, hi, ROLLUP_HOURLY),
+            ):
+                if a < b:
+                    self._partials(
+                        table[measurement], quantity, every, a, b, tag, filters, partials, True
+                    )
+        else:
+            self._partials(
+                ROLLUP_HOURLY[measurement], quantity, every, lo, hi, tag, filters, partials, True
+            )
+        return [
+            AggregateRow(
+                group,
+                [
+                    (ns_to_datetime(t), _final(fn, stats))
+                    for t, stats in sorted(buckets.items())
+                    if stats[0] > 0
+                ],
+            )
+            for group, buckets in sorted(partials.items())
+        ]
+
+    def _rolled_span(
+        self, measurement: str, quantity: str, width: int, start: datetime, end: datetime
+    ) -> tuple[int, int] | None:
+        """[lo, hi): the whole hours of [start, end) the rollups hold, when rollups can answer."""
+        if self._state is None or width % _HOUR_NS or quantity not in rollup_fields(measurement):
+            return None
+        rolled = self._state.rolled(measurement)
+        if rolled is None:
+            return None
+        lo = max(-(-time_ns(start) // _HOUR_NS) * _HOUR_NS, rolled[0])
+        hi = min(time_ns(end) // _HOUR_NS * _HOUR_NS, rolled[1])
+        return (lo, hi) if lo < hi else None
+
+    def _quantile_level(
+        self, group_by: GroupBy, filters: dict[str, str | None], width: int
+    ) -> str | None:
+        """The rollup level whose hourly quantiles are exactly the answer, or None (raw)."""
+        if width != _HOUR_NS:
+            return None  # a quantile of a longer bucket is not made of hourly ones
+        if group_by == "device":
+            return LEVEL_DEVICE
+        if any(filters.get(tag) is not None for tag in filters if tag != "site"):
+            return None  # site rollups are of all a site's devices
+        if self.principal.sees_home:
+            return LEVEL_SITE_ALL
+        if self._inclusion or self._nothing:
+            return None  # a device the registry marks home is in the public site rollups
+        return LEVEL_SITE
+
+    def _rollup_quantiles(
+        self,
+        measurement: str,
+        quantity: str,
+        fn: AggregateFn,
+        level: str,
+        lo: int,
+        hi: int,
+        tag: str,
+        filters: dict[str, str | None],
+    ) -> dict[str, list[tuple[datetime, float]]]:
+        where, params = _filters(filters)
+        params.update(lo=lo, hi=hi, level=level)
+        column = quote_ident(rollup_field(quantity, _QUANTILE_STAT[fn]))
+        series = self.query(
+            f"SELECT {column} AS value FROM {quote_ident(ROLLUP_HOURLY[measurement])}"
+            f' WHERE {PRIVACY_MARKER} AND "{LEVEL_TAG}" = $level AND time >= $lo AND time < $hi'
+            f'{where} GROUP BY "{tag}"',
+            params,
+        )
+        found: dict[str, list[tuple[datetime, float]]] = {}
+        for s in series:
+            found.setdefault(s.tags.get(tag, ""), []).extend(
+                (ns_to_datetime(t), float(v)) for t, v in s.values if v is not None
+            )
+        return found
+
+    def _partials(
+        self,
+        measurement: str,
+        quantity: str,
+        every: str,
+        a: int,
+        b: int,
+        tag: str,
+        filters: dict[str, str | None],
+        into: dict[str, dict[int, list[float]]],
+        rollup: bool = False,
+    ) -> None:
+        """Count, sum, min, max per bucket and group over [a, b), of raw points or of device
+        rollups, merged into ``into``."""
+        where, params = _filters(filters)
+        params.update(a=a, b=b)
+        if rollup:
+            params["level"] = LEVEL_DEVICE
+            where += f' AND "{LEVEL_TAG}" = $level'
+            c, s_, mn, mx = (quote_ident(rollup_field(quantity, stat)) for stat in ROLLUP_ADDITIVE)
+            columns = f"SUM({c}), SUM({s_}), MIN({mn}), MAX({mx})"
+        else:
+            f = quote_ident(quantity)
+            columns = f"COUNT({f}), SUM({f}), MIN({f}), MAX({f})"
+        series = self.query(
+            f"SELECT {columns} FROM {quote_ident(measurement)} WHERE {PRIVACY_MARKER}"
+            f" AND time >= $a AND time < $b{where}"
+            f' GROUP BY time({duration_literal(every)}), "{tag}" fill(none)',
+            params,
+        )
+        for s in series:
+            buckets = into.setdefault(s.tags.get(tag, ""), {})
+            for t, count, total, low, high in s.values:
+                if not count:
+                    continue
+                known = buckets.get(t)
+                if known is None:
+                    buckets[t] = [float(count), float(total), float(low), float(high)]
+                else:
+                    known[0] += count
+                    known[1] += total
+                    known[2] = min(known[2], low)
+                    known[3] = max(known[3], high)
+
+    def _raw_aggregate(
+        self,
+        quantity: str,
+        fn: AggregateFn,
+        every: str,
+        start: datetime,
+        end: datetime,
+        group_by: GroupBy,
+        filters: dict[str, str | None],
+    ) -> list[AggregateRow]:
         measurement = FIELD_MEASUREMENT[quantity]
         where, params = _filters(filters)
         params.update(start=time_ns(start), end=time_ns(end))
@@ -366,6 +543,15 @@ class ScopedReadings:
             ),
             key=lambda row: row.group,
         )
+
+
+def _final(fn: AggregateFn, stats: list[float]) -> float:
+    count, total, low, high = stats
+    if fn == "mean":
+        return total / count
+    if fn == "count":
+        return count
+    return low if fn == "min" else high
 
 
 __all__: Sequence[str] = [

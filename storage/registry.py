@@ -99,7 +99,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " note TEXT NOT NULL DEFAULT '')",
     ),
     # Device state (storage.state): each device's newest value per measurement field, and per
-    # measurement the earliest time written since the rollup job last ran.
+    # measurement the earliest time written since the rollup job last ran, and what it covers.
     (
         "CREATE TABLE device_state ("
         " dev_eui TEXT NOT NULL, measurement TEXT NOT NULL, field TEXT NOT NULL,"
@@ -108,6 +108,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " PRIMARY KEY (dev_eui, measurement, field)) WITHOUT ROWID",
         "CREATE TABLE rollup_watermark ("
         " measurement TEXT PRIMARY KEY, earliest_ns INTEGER NOT NULL) WITHOUT ROWID",
+        # The span of whole hours the rollups of each measurement hold (insights.rollups).
+        "CREATE TABLE rollup_progress ("
+        " measurement TEXT PRIMARY KEY, from_ns INTEGER NOT NULL, until_ns INTEGER NOT NULL)"
+        " WITHOUT ROWID",
     ),
 )
 

@@ -61,6 +61,42 @@ LEVEL_DEVICE: Final = "device"
 LEVEL_SITE: Final = "site"
 
 
+#: Rollups (``insights.rollups``): hourly and daily statistics of every numeric field of these
+#: measurements, in ``<measurement>_1h`` and ``<measurement>_1d``, fields ``<field>_<stat>``.
+#: Device level (``LEVEL_TAG`` = ``device``, ``TAG_KEYS`` as the raw points): ``count``,
+#: ``sum``, ``min``, ``max`` (mean = sum / count, merged exactly over any whole hours or
+#: days), and hourly only ``median``/``p95``: exact for that device-hour. Site level, hourly
+#: only: ``count``, ``median`` and ``p95`` of all a site's values in the hour, exact for that
+#: site-hour, at ``LEVEL_SITE`` (public devices only; public database) and
+#: ``LEVEL_SITE_ALL`` (public and home devices; tagged home, so in the home database).
+ROLLUP_SOURCES: Final = (*READING_MEASUREMENTS, UPLINK)
+ROLLUP_HOURLY: Final[dict[str, str]] = {m: f"{m}_1h" for m in ROLLUP_SOURCES}
+ROLLUP_DAILY: Final[dict[str, str]] = {m: f"{m}_1d" for m in ROLLUP_SOURCES}
+ROLLUP_ADDITIVE: Final = ("count", "sum", "min", "max")
+ROLLUP_QUANTILES: Final = ("median", "p95")
+LEVEL_SITE_ALL: Final = "site_all"
+
+
+#: Link fields of ``uplink`` rolled up (``f_cnt``: its count is the number of uplinks).
+ROLLUP_LINK_FIELDS: Final = ("f_cnt", "rssi", "snr", "gateways")
+
+
+def rollup_fields(measurement: str) -> tuple[str, ...]:
+    """The raw fields of ``measurement`` that have rollups: its canonical quantities (and the
+    link fields of ``uplink``); other decoder fields are aggregated from raw data."""
+    if measurement not in ROLLUP_SOURCES:
+        return ()
+    fields = {q for q, where in QUANTITY_MEASUREMENT.items() if where == measurement}
+    if measurement == UPLINK:
+        fields |= set(ROLLUP_LINK_FIELDS)
+    return tuple(sorted(fields))
+
+
+def rollup_field(field: str, stat: str) -> str:
+    """The rollup field holding ``stat`` of raw ``field``: ``temperature_p95``."""
+    return f"{field}_{stat}"
+
+
 def device_tags(dev_eui: str, model: str, site: str, privacy: str, need: str) -> dict[str, str]:
     """The tag set of every point about one device: ``TAG_KEYS`` with their values."""
     return {"dev_eui": dev_eui, "model": model, "site": site, "privacy": privacy, "need": need}

@@ -268,6 +268,28 @@ class DeviceState:
             conn.execute("DELETE FROM rollup_watermark")
         return {row[0]: int(row[1]) for row in rows}
 
+    def rolled(self, measurement: str) -> tuple[int, int] | None:
+        """[from_ns, until_ns): the whole hours the rollups of ``measurement`` hold, or None."""
+        row = self._registry.execute(
+            "SELECT from_ns, until_ns FROM rollup_progress WHERE measurement = ?", (measurement,)
+        ).fetchone()
+        return (int(row[0]), int(row[1])) if row else None
+
+    def record_rolled(self, measurement: str, from_ns: int, until_ns: int) -> None:
+        """The rollup job computed [from_ns, until_ns): extend the span it holds when the two
+        touch or overlap; otherwise the new span replaces it (rollups must be contiguous)."""
+        with self._registry.transaction() as conn:
+            row = conn.execute(
+                "SELECT from_ns, until_ns FROM rollup_progress WHERE measurement = ?",
+                (measurement,),
+            ).fetchone()
+            if row is not None and from_ns <= row[1] and until_ns >= row[0]:
+                from_ns, until_ns = min(from_ns, row[0]), max(until_ns, row[1])
+            conn.execute(
+                "INSERT OR REPLACE INTO rollup_progress VALUES (?, ?, ?)",
+                (measurement, from_ns, until_ns),
+            )
+
     # -- reading -------------------------------------------------------------------------
 
     def rows(

@@ -1,0 +1,251 @@
+"""Hourly and daily rollups: statistics per device (and per site) that long-range questions read.
+
+An aggregate over 30 days of raw points costs InfluxDB a cursor per series ×
+shard and, for medians and percentiles, a sort of every value; the same
+question over hourly rollups reads 720 rows per device, over daily ones 30.
+Names, tags and fields are in ``storage.schema`` (``ROLLUP_*``). Rollups cover
+the canonical quantities (``core.quantities``) and the uplink's link fields;
+other decoder fields are aggregated from raw data by the API.
+
+What is exact (the API relies on it, ``tests/insights/test_rollups.py`` checks
+it against raw answers on InfluxDB): count, sum, min and max of any whole hours
+or days merge exactly (mean = Σsum / Σcount); an hourly median or 95th
+percentile is InfluxDB's own ``MEDIAN``/``PERCENTILE`` of that hour's values,
+so exact for that device-hour or site-hour and for nothing longer (a median of
+medians is not a median). Daily rollups hold no quantiles.
+
+Each run recomputes the whole hours in [since, until) and, per measurement,
+from the earliest time written since the last run (``DeviceState``'s
+watermark: late uplinks and history frames), then the days those hours touch;
+points overwrite themselves. ``DeviceState.record_rolled`` keeps which span of
+hours the rollups hold, so the API reads rollups only where they are complete
+and raw data elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final, Protocol
+
+from core.errors import QueryError
+from storage.points import Point, make_point
+from storage.query import Series, quote_ident
+from storage.schema import (
+    LEVEL_DEVICE,
+    LEVEL_SITE,
+    LEVEL_SITE_ALL,
+    LEVEL_TAG,
+    PRIVACY_HOME,
+    PRIVACY_PUBLIC,
+    ROLLUP_ADDITIVE,
+    ROLLUP_DAILY,
+    ROLLUP_HOURLY,
+    ROLLUP_QUANTILES,
+    ROLLUP_SOURCES,
+    TAG_KEYS,
+    rollup_field,
+    rollup_fields,
+    site_tags,
+)
+from storage.state import DeviceState
+
+__all__ = ["RollupJob", "RollupReport"]
+
+log = logging.getLogger(__name__)
+
+HOUR_NS: Final = 3_600_000_000_000
+DAY_NS: Final = 24 * HOUR_NS
+_NUMERIC: Final = frozenset({"float", "integer"})
+#: Raw hours read per query (a day of 1,000 devices is about 24,000 rows).
+_CHUNK_NS: Final = DAY_NS
+
+
+class _Runner(Protocol):
+    def query(
+        self, q: str, params: dict[str, Any] | None = None, *, database: str | None = None
+    ) -> list[Series]: ...
+
+
+@dataclass
+class RollupReport:
+    """Hours recomputed per measurement ([from, until) in ns) and points written."""
+
+    spans: dict[str, tuple[int, int]] = field(default_factory=dict)
+    points: int = 0
+
+
+def _floor(ns: int, step: int) -> int:
+    return ns - ns % step
+
+
+def _ns(moment: datetime) -> int:
+    return int(moment.timestamp()) * 1_000_000_000
+
+
+class RollupJob:
+    """Computes rollups with ``query`` (reading every database: ``InfluxQL(settings)``) and hands
+    the points to ``write`` (the insights writer, which routes them by ``privacy``)."""
+
+    def __init__(
+        self,
+        query: _Runner,
+        write: Callable[[list[Point]], None],
+        state: DeviceState,
+        databases: Sequence[str],
+    ) -> None:
+        self.query = query
+        self.write = write
+        self.state = state
+        self.databases = tuple(databases)
+
+    def run(self, since: datetime, until: datetime) -> RollupReport:
+        """Roll up the whole hours in [since, until) and those late data touched since the last
+        run; the watermark is given back if the run fails, so no hour is forgotten."""
+        since_ns, until_ns = _floor(_ns(since), HOUR_NS), _floor(_ns(until), HOUR_NS)
+        marks = self.state.claim_watermark()
+        report = RollupReport()
+        done: set[str] = set()
+        try:
+            for measurement in ROLLUP_SOURCES:
+                start = since_ns
+                if measurement in marks:
+                    start = min(start, _floor(marks[measurement], HOUR_NS))
+                if start >= until_ns:
+                    done.add(measurement)
+                    continue
+                fields = self._fields(measurement)
+                if fields:
+                    report.points += self._measurement(measurement, fields, start, until_ns)
+                self.state.record_rolled(measurement, start, until_ns)
+                report.spans[measurement] = (start, until_ns)
+                done.add(measurement)
+        finally:
+            for measurement, earliest in marks.items():
+                if measurement not in done:
+                    self.state.mark(measurement, earliest)
+        return report
+
+    def _fields(self, measurement: str) -> list[str]:
+        """The rolled-up fields that exist (with a numeric type) in any database."""
+        wanted = set(rollup_fields(measurement))
+        found: set[str] = set()
+        for database in self.databases:
+            try:
+                keys = self.query.query(
+                    f"SHOW FIELD KEYS FROM {quote_ident(measurement)}", database=database
+                )
+            except QueryError as exc:
+                if "database not found" not in str(exc):
+                    raise
+                continue
+            found |= {row[0] for s in keys for row in s.values if row[1] in _NUMERIC}
+        return sorted(wanted & found)
+
+    def _measurement(self, measurement: str, fields: list[str], start: int, until: int) -> int:
+        written = 0
+        for a in range(start, until, _CHUNK_NS):
+            b = min(a + _CHUNK_NS, until)
+            points = self._hourly(measurement, fields, a, b) + self._sites(
+                measurement, fields, a, b
+            )
+            if points:
+                self.write(points)
+                written += len(points)
+        day_start, day_end = _floor(start, DAY_NS), _floor(until - 1, DAY_NS) + DAY_NS
+        for a in range(day_start, day_end, 8 * DAY_NS):
+            points = self._daily(measurement, fields, a, min(a + 8 * DAY_NS, day_end))
+            if points:
+                self.write(points)
+                written += len(points)
+        return written
+
+    def _hourly(self, measurement: str, fields: list[str], a: int, b: int) -> list[Point]:
+        columns = ", ".join(
+            f"COUNT({f}) AS {quote_ident(rollup_field(n, 'count'))},"
+            f" SUM({f}) AS {quote_ident(rollup_field(n, 'sum'))},"
+            f" MIN({f}) AS {quote_ident(rollup_field(n, 'min'))},"
+            f" MAX({f}) AS {quote_ident(rollup_field(n, 'max'))},"
+            f" MEDIAN({f}) AS {quote_ident(rollup_field(n, 'median'))},"
+            f" PERCENTILE({f}, 95) AS {quote_ident(rollup_field(n, 'p95'))}"
+            for n, f in ((n, quote_ident(n)) for n in fields)
+        )
+        group = ", ".join(quote_ident(tag) for tag in TAG_KEYS)
+        series = self.query.query(
+            f"SELECT {columns} FROM {quote_ident(measurement)}"
+            f" WHERE time >= {a} AND time < {b} GROUP BY time(1h), {group} fill(none)"
+        )
+        target = ROLLUP_HOURLY[measurement]
+        return [
+            make_point(target, {**s.tags, LEVEL_TAG: LEVEL_DEVICE}, values, t)
+            for s in series
+            for t, values in _rows(s, fields)
+        ]
+
+    def _sites(self, measurement: str, fields: list[str], a: int, b: int) -> list[Point]:
+        """Hourly count/median/p95 per site: of public devices (public database) and of all
+        devices (personal data: tagged home, so the writer puts them in the home database)."""
+        columns = ", ".join(
+            f"COUNT({f}) AS {quote_ident(rollup_field(n, 'count'))},"
+            f" MEDIAN({f}) AS {quote_ident(rollup_field(n, 'median'))},"
+            f" PERCENTILE({f}, 95) AS {quote_ident(rollup_field(n, 'p95'))}"
+            for n, f in ((n, quote_ident(n)) for n in fields)
+        )
+        target = ROLLUP_HOURLY[measurement]
+        points: list[Point] = []
+        for level, privacy, where in (
+            (LEVEL_SITE, PRIVACY_PUBLIC, f"\"privacy\" = '{PRIVACY_PUBLIC}' AND "),
+            (LEVEL_SITE_ALL, PRIVACY_HOME, ""),
+        ):
+            series = self.query.query(
+                f"SELECT {columns} FROM {quote_ident(measurement)}"
+                f' WHERE {where}time >= {a} AND time < {b} GROUP BY time(1h), "site" fill(none)'
+            )
+            for s in series:
+                site = s.tags.get("site", "")
+                if not site:
+                    continue
+                tags = {**site_tags(site, privacy, ""), LEVEL_TAG: level}
+                points.extend(make_point(target, tags, values, t) for t, values in _rows(s, fields))
+        return points
+
+    def _daily(self, measurement: str, fields: list[str], a: int, b: int) -> list[Point]:
+        columns = ", ".join(
+            f"{fn}({quote_ident(rollup_field(n, stat))}) AS {quote_ident(rollup_field(n, stat))}"
+            for n in fields
+            for stat, fn in (("count", "SUM"), ("sum", "SUM"), ("min", "MIN"), ("max", "MAX"))
+        )
+        group = ", ".join(quote_ident(tag) for tag in TAG_KEYS)
+        series = self.query.query(
+            f"SELECT {columns} FROM {quote_ident(ROLLUP_HOURLY[measurement])}"
+            f" WHERE \"{LEVEL_TAG}\" = '{LEVEL_DEVICE}' AND time >= {a} AND time < {b}"
+            f" GROUP BY time(1d), {group} fill(none)"
+        )
+        target = ROLLUP_DAILY[measurement]
+        return [
+            make_point(target, {**s.tags, LEVEL_TAG: LEVEL_DEVICE}, values, t)
+            for s in series
+            for t, values in _rows(s, fields)
+        ]
+
+
+def _rows(series: Series, fields: list[str]) -> list[tuple[int, dict[str, float]]]:
+    """(time, rollup fields) per row; a field's statistics only where its count is positive."""
+    index = {c: i for i, c in enumerate(series.columns)}
+    rows = []
+    for row in series.values:
+        values: dict[str, float] = {}
+        for name in fields:
+            count = row[index[rollup_field(name, "count")]]
+            if not count:
+                continue
+            for stat in (*ROLLUP_ADDITIVE, *ROLLUP_QUANTILES):
+                column = rollup_field(name, stat)
+                value = row[index[column]] if column in index else None
+                if value is not None:
+                    values[column] = float(value)
+        if values:
+            rows.append((int(row[0]), values))
+    return rows
