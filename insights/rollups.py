@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
 from core.errors import QueryError
@@ -52,13 +52,16 @@ from storage.schema import (
 )
 from storage.state import DeviceState
 
-__all__ = ["RollupJob", "RollupReport"]
+__all__ = ["RollupJob", "RollupReport", "forget_rollups"]
 
 log = logging.getLogger(__name__)
 
 HOUR_NS: Final = 3_600_000_000_000
 DAY_NS: Final = 24 * HOUR_NS
 _NUMERIC: Final = frozenset({"float", "integer"})
+#: Oldest data a run recomputes, however old the late data it was told of (the API's widest
+#: range: ``ApiSettings.max_range_days``' default).
+MAX_LOOKBACK: Final = timedelta(days=366)
 #: Raw hours read per query (a day of 1,000 devices is about 24,000 rows).
 _CHUNK_NS: Final = DAY_NS
 
@@ -95,7 +98,9 @@ class RollupJob:
         write: Callable[[list[Point]], None],
         state: DeviceState,
         databases: Sequence[str],
+        max_lookback: timedelta = MAX_LOOKBACK,
     ) -> None:
+        self.max_lookback_ns = int(max_lookback.total_seconds()) * 1_000_000_000
         self.query = query
         self.write = write
         self.state = state
@@ -113,6 +118,7 @@ class RollupJob:
                 start = since_ns
                 if measurement in marks:
                     start = min(start, _floor(marks[measurement], HOUR_NS))
+                start = max(start, until_ns - self.max_lookback_ns)
                 if start >= until_ns:
                     done.add(measurement)
                     continue
@@ -249,3 +255,35 @@ def _rows(series: Series, fields: list[str]) -> list[tuple[int, dict[str, float]
         if values:
             rows.append((int(row[0]), values))
     return rows
+
+
+def forget_rollups(
+    client: _Runner, databases: Sequence[str], dev_eui: str, start_ns: int, end_ns: int
+) -> None:
+    """Drop the rollups that may hold ``dev_eui``'s points in [start_ns, end_ns) (erasure): its
+    own hourly rows and every site's (a site's quantiles mix its devices) over the whole hours
+    the range touches, and its daily rows over the whole days (rebuilt from the hourly ones). The caller marks the range in
+    ``DeviceState`` so the next run recomputes what remains. InfluxDB 1.x ``DELETE``.
+    ``dev_eui`` must be 16 hex digits (checked by ``storage.erasure.DeviceRange``)."""
+    day_a, day_b = _floor(start_ns, DAY_NS), _floor(end_ns - 1, DAY_NS) + DAY_NS
+    hour_a, hour_b = _floor(start_ns, HOUR_NS), _floor(end_ns - 1, HOUR_NS) + HOUR_NS
+    for database in databases:
+        for measurement in ROLLUP_SOURCES:
+            hourly, daily = quote_ident(ROLLUP_HOURLY[measurement]), ROLLUP_DAILY[measurement]
+            statements = [
+                f"DELETE FROM {quote_ident(daily)} WHERE \"dev_eui\" = '{dev_eui}'"
+                f" AND time >= {day_a} AND time < {day_b}",
+                f"DELETE FROM {hourly} WHERE \"dev_eui\" = '{dev_eui}'"
+                f" AND time >= {hour_a} AND time < {hour_b}",
+                *(
+                    f"DELETE FROM {hourly} WHERE \"{LEVEL_TAG}\" = '{level}'"
+                    f" AND time >= {hour_a} AND time < {hour_b}"
+                    for level in (LEVEL_SITE, LEVEL_SITE_ALL)
+                ),
+            ]
+            for statement in statements:
+                try:
+                    client.query(statement, database=database)
+                except QueryError as exc:
+                    if "database not found" not in str(exc):
+                        raise

@@ -20,13 +20,16 @@ from core.settings import InfluxSettings
 from firmware_sim.publisher import SimOptions, simulate
 from gateway_bridge.pipeline import Pipeline
 from gateway_bridge.resolve import Resolver
+from insights.lifecycle import forget_derived
 from insights.rollups import RollupJob
 from leedswin.services import LocalInfluxDB
+from storage.erasure import DeviceRange, databases, delete_points, measurements
 from storage.influx import make_sink
 from storage.points import Point, encode, make_point
-from storage.query import InfluxQL
-from storage.registry import Scope, open_registry
-from storage.state import DeviceState
+from storage.query import InfluxQL, time_ns
+from storage.registry import Registry, Scope, open_registry
+from storage.state import DeviceState, rows_from_raw
+from storage.tenancy import Tenancies
 
 pytestmark = pytest.mark.integration
 
@@ -43,6 +46,7 @@ class Rolled:
     points: list[Point]
     end: datetime
     clients: dict[bool, InfluxQL]
+    registry: Registry
 
     def scoped(self, principal: Principal, rollups: bool) -> ScopedReadings:
         client = self.clients[principal.sees_home]
@@ -87,7 +91,7 @@ def rolled(tmp_path_factory: pytest.TempPathFactory, influxdb: LocalInfluxDB) ->
     )
     job.run(end - timedelta(days=DAYS + 1), end)
     clients = {True: client, False: InfluxQL(settings.public(), include_home=False)}
-    yield Rolled(settings, state, job, points, end, clients)
+    yield Rolled(settings, state, job, points, end, clients, registry)
     clients[False].close()
     routed.close()
     client.close()
@@ -177,3 +181,34 @@ def test_late_data_is_folded_in_on_the_next_run(rolled: Rolled) -> None:
     with_rollups = rolled.scoped(HOUSING, True).aggregate(*args)  # type: ignore[arg-type]
     assert any(v == 1000.0 for row in with_rollups for _, v in row.points)
     _same(with_rollups, rolled.scoped(HOUSING, False).aggregate(*args))  # type: ignore[arg-type]
+
+
+def test_erasure_leaves_no_trace_in_rollups_or_state(rolled: Rolled) -> None:
+    """Erase a home device's points over a range with unaligned ends: after the rollup job's
+    next run every answer (by device and site quantiles) again equals the raw one, and its
+    state equals ``last()`` of what remains. Runs last: it changes the module's data."""
+    home = next(p for p in rolled.points if dict(p.tags)["privacy"] == "home")
+    dev_eui = dict(home.tags)["dev_eui"]
+    span = DeviceRange(
+        dev_eui,
+        time_ns(rolled.end - timedelta(days=1, minutes=23)),
+        time_ns(rolled.end + timedelta(hours=1)),
+    )
+    with InfluxQL(rolled.settings, include_home=False) as client:
+        for database in databases(rolled.settings):
+            for measurement in measurements(client, database, dev_eui):
+                delete_points(client, database, measurement, span)
+    forget_derived(Tenancies(rolled.registry), rolled.settings, [span], rollups=True)
+    rolled.job.run(rolled.end - timedelta(hours=1), rolled.end)
+    start = rolled.end - timedelta(days=DAYS)
+    filters: dict[str, str | None] = {"site": None, "dev_eui": None, "need": None}
+    for fn, every, group_by in (("mean", "1d", "device"), ("p95", "1h", "site")):
+        args = ("temperature", fn, every, start, rolled.end, group_by, filters)
+        _same(
+            rolled.scoped(HOUSING, True).aggregate(*args),  # type: ignore[arg-type]
+            rolled.scoped(HOUSING, False).aggregate(*args),  # type: ignore[arg-type]
+        )
+    mine = [f for f in rolled.state.fields() if f.dev_eui == dev_eui]
+    assert mine and all(f.time_ns < span.start_ns for f in mine)
+    with InfluxQL(rolled.settings) as client:
+        assert mine == rows_from_raw(client, databases(rolled.settings), 0, dev_eui)
