@@ -9,11 +9,14 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import Result
+from typer.testing import CliRunner
 
 from core.settings import InfluxSettings
 from firmware_sim.publisher import SimOptions, simulate
 from gateway_bridge.pipeline import Pipeline
 from gateway_bridge.resolve import Resolver
+from leedswin.cli import app
 from leedswin.services import LocalInfluxDB
 from storage.influx import make_sink
 from storage.points import Point, encode, make_point
@@ -139,3 +142,29 @@ def test_state_through_the_pipeline_agrees_with_last_on_raw_data(
     assert state == raw
     writers[0].replace(raw)
     assert writers[0].fields() == raw
+
+    # The upgrade/consistency command: agreement, a lost device found, the rebuild mends it.
+    def cli(*args: str) -> Result:
+        return CliRunner().invoke(
+            app,
+            [
+                "migrate",
+                "device-state",
+                *args,
+                "--influx-url",
+                influxdb.url,
+                "--influx-database",
+                settings.database,
+                "--registry",
+                str(tmp_path / "r.sqlite3"),
+                "--days",
+                "10",
+            ],
+            env={"LEEDSWIN_INFLUX_HOME_DATABASE": settings.home_db},
+        )
+
+    assert cli("--check").exit_code == 0
+    writers[0].forget(raw[0].dev_eui)
+    assert cli("--check").exit_code == 1
+    assert cli().exit_code == 0
+    assert cli("--check").exit_code == 0 and writers[0].fields() == raw
