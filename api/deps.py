@@ -19,6 +19,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
 
+from api.cache import Coalescer
 from api.live import LiveHub
 from api.metrics import ApiMetrics
 from api.ratelimit import RateLimiter
@@ -53,6 +54,8 @@ class Services:
     public_devices: PublicDevices = field(default_factory=PublicDevices)
     #: Device state in ``registry`` (what the bridge keeps); None: the registry's own.
     state: DeviceState | None = None
+    #: Identical reads coalesced and kept ``api.cache.ANSWER_TTL`` seconds.
+    answers: Coalescer = field(default_factory=Coalescer)
 
     def __post_init__(self) -> None:
         if self.state is None:
@@ -137,6 +140,7 @@ def get_scoped(services: ServicesDep, principal: PrincipalDep) -> ScopedReadings
         hidden=() if principal.sees_home else services.devices.not_public(),
         public=lambda: services.public_devices.get(services.public_influx),
         state=services.state,
+        cache=services.answers,
     )
 
 

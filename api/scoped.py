@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, Protocol
 
+from api.cache import Coalescer
 from decoders.registry import SPECS
 from storage.query import Series, duration_literal, duration_ns, quote_ident, time_ns
 from storage.registry import Scope
@@ -195,6 +196,7 @@ class ScopedReadings:
         hidden: Collection[str] = (),
         public: Callable[[], Collection[str]] = frozenset,
         state: DeviceState | None = None,
+        cache: Coalescer | None = None,
     ) -> None:
         """``restricted(dev_eui)``: the device registry says home (or unknown) for this device;
         ``hidden``: every DevEUI the registry marks home; ``public()``: the DevEUIs with
@@ -205,8 +207,10 @@ class ScopedReadings:
         points, the query names only the *other* public devices (never a hidden one),
         so site aggregates never include it; series of a ``restricted`` device are
         dropped from results as well. ``state``: device state for ``devices``/``latest``
-        (none: they find nothing).
+        (none: they find nothing); ``cache``: where identical reads are coalesced, keyed by
+        the principal's scope and the public filter in force as well as the arguments.
         """
+        self._cache = cache
         self._runner = runner
         self._state = state
         self._hidden = frozenset(hidden) if not principal.sees_home else frozenset()
@@ -246,7 +250,32 @@ class ScopedReadings:
             ]
         return series
 
+    def _cached(self, name: str, args: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        if self._cache is None:
+            return compute()
+        key = (
+            name,
+            args,
+            self.principal.scope.value,
+            self.principal.sees_home,
+            self._inclusion,
+            self._nothing,
+            self._hidden,
+        )
+        return self._cache.get(key, compute)
+
     def devices(
+        self,
+        need: str | None = None,
+        site: str | None = None,
+        model: str | None = None,
+        dev_eui: str | None = None,
+    ) -> list[DeviceRow]:
+        """``_devices``, coalesced with identical asks (``api.cache``)."""
+        args = (need, site, model, dev_eui)
+        return list(self._cached("devices", args, lambda: self._devices(*args)))
+
+    def _devices(
         self,
         need: str | None = None,
         site: str | None = None,
@@ -329,6 +358,10 @@ class ScopedReadings:
         return [(ns_to_datetime(t), v) for s in series for t, v in s.values if v is not None]
 
     def latest(self, need: str, site: str | None = None) -> list[LatestRow]:
+        """``_latest``, coalesced with identical asks (``api.cache``)."""
+        return list(self._cached("latest", (need, site), lambda: self._latest(need, site)))
+
+    def _latest(self, need: str, site: str | None = None) -> list[LatestRow]:
         """The newest reading of each device serving ``need`` (from device state): the fields
         of its newest point in the need's measurement."""
         since = time_ns(datetime.now(UTC) - self._max_range)
@@ -349,6 +382,26 @@ class ScopedReadings:
         return rows
 
     def aggregate(
+        self,
+        quantity: str,
+        fn: AggregateFn,
+        every: str,
+        start: datetime,
+        end: datetime,
+        group_by: GroupBy,
+        filters: dict[str, str | None],
+    ) -> list[AggregateRow]:
+        """``_aggregate``, coalesced with identical asks (``api.cache``)."""
+        args = (quantity, fn, every, start, end, group_by, tuple(sorted(filters.items())))
+        return list(
+            self._cached(
+                "aggregate",
+                args,
+                lambda: self._aggregate(quantity, fn, every, start, end, group_by, filters),
+            )
+        )
+
+    def _aggregate(
         self,
         quantity: str,
         fn: AggregateFn,
