@@ -48,7 +48,7 @@ from storage.schema import (
     rollup_field,
     rollup_fields,
 )
-from storage.state import LAST_SEEN_FIELD, DeviceState, StateRow
+from storage.state import DeviceState, StateRow
 
 PRIVACY_MARKER: Final = "{privacy}"
 
@@ -289,11 +289,11 @@ class ScopedReadings:
         for state in self._state_rows(
             UPLINK, {"need": need, "site": site, "model": model, "dev_eui": dev_eui}
         ):
-            seen = state.fields.get(LAST_SEEN_FIELD)
-            if seen is None or seen[0] < since:
+            if state.point is None or state.point[0] < since:
                 continue
+            seen, link = state.point
 
-            def value(
+            def battery(
                 name: str, fields: dict[str, tuple[int, float]] = state.fields
             ) -> float | None:
                 known = fields.get(name)
@@ -306,11 +306,11 @@ class ScopedReadings:
                     site=state.site,
                     privacy=state.privacy,
                     need=state.need,
-                    last_seen=ns_to_datetime(seen[0]),
-                    rssi=value("rssi"),
-                    snr=value("snr"),
-                    battery_percent=value("battery_percent"),
-                    battery_voltage=value("battery_voltage"),
+                    last_seen=ns_to_datetime(seen),
+                    rssi=link.get("rssi"),
+                    snr=link.get("snr"),
+                    battery_percent=battery("battery_percent"),
+                    battery_voltage=battery("battery_voltage"),
                 )
             )
         return rows
@@ -367,7 +367,7 @@ class ScopedReadings:
         since = time_ns(datetime.now(UTC) - self._max_range)
         rows = []
         for state in self._state_rows(NEED_MEASUREMENT[need], {"need": need, "site": site}):
-            if state.time_ns < since:
+            if state.point is None or state.point[0] < since:
                 continue
             rows.append(
                 LatestRow(
@@ -375,8 +375,8 @@ class ScopedReadings:
                     model=state.model,
                     site=state.site,
                     privacy=state.privacy,
-                    time=ns_to_datetime(state.time_ns),
-                    values=state.newest(),
+                    time=ns_to_datetime(state.point[0]),
+                    values=state.point[1],
                 )
             )
         return rows

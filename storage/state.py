@@ -5,18 +5,28 @@ asked on every ``/v1/devices`` and ``/v1/latest``. Answered from InfluxDB it
 costs one cursor per series × field × shard of the lookback (InfluxDB 1.x), so
 it grows with retention, not with the question. Here it is a table in the
 SQLite registry (``device_state``, migration step 2 of ``storage.registry``),
-one row per DevEUI × measurement × numeric field: the value at the newest time
-written, with the device's tags at that time. Home devices' rows are personal
-data; only the housing-scoped API paths read them, exactly like the raw series.
+with the device's tags at the time of each row:
+
+- per DevEUI × reading measurement, the newest point's numeric fields (what
+  ``SELECT * … ORDER BY time DESC LIMIT 1`` gives: ``/v1/latest``);
+- per DevEUI, the newest uplink point that has ``f_cnt`` (a live uplink: its time
+  is "last seen", with its ``rssi``/``snr``), and per battery field its newest
+  value (``last()``: a device may report its battery only now and then, or in a
+  history frame).
+
+One row per point, not per field, keeps ``commit`` cheap on the bridge's path.
+Home devices' rows are personal data; only the housing-scoped API paths read
+them, exactly like the raw series.
 
 The bridge calls ``observe`` for the points of every batch InfluxDB accepted
 and ``commit`` before the batch's MQTT acknowledgements: a state row never
 describes a point InfluxDB does not hold, and a crash between the write and the
 commit leaves state one batch behind, which the next uplink of each device
-mends (``leedswin state rebuild`` re-derives it from the raw data at any time).
+mends (``leedswin migrate device-state`` re-derives it from the raw data at any time).
 Several bridge workers may commit concurrently: the upsert keeps the newest
-time in SQL (``WHERE excluded.time_ns > time_ns``), so the order of commits
-does not matter, and a replayed or late point never overwrites newer state.
+time in SQL (``WHERE excluded.time_ns >= time_ns``, fields of points at the
+same time merged as InfluxDB merges them), so the order of commits does not
+matter, and a replayed or late point never overwrites newer state.
 
 ``observe`` also keeps, per measurement, the earliest point time written since
 the last commit; ``commit`` folds it into ``rollup_watermark`` so the rollup
@@ -25,6 +35,7 @@ job (``insights.rollups``) knows which hours late or history data touched.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -32,28 +43,45 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any, Final, Protocol
 
+import orjson
+
 from core.errors import QueryError
 from storage.points import Point
 from storage.query import Series, quote_ident
 from storage.registry import Registry
 from storage.schema import PRIVACY_PUBLIC, READING_MEASUREMENTS, TAG_KEYS, UPLINK
 
-__all__ = ["STATE_MEASUREMENTS", "DeviceState", "FieldState", "StateRow", "rows_from_raw"]
+__all__ = [
+    "LAST_SEEN_FIELD",
+    "POINT",
+    "STATE_MEASUREMENTS",
+    "DeviceState",
+    "FieldState",
+    "StateRow",
+    "rows_from_raw",
+]
 
 #: The measurements state follows: readings (``/v1/latest``) and uplinks (last seen, link).
 STATE_MEASUREMENTS: Final = (*READING_MEASUREMENTS, UPLINK)
-#: The uplink field whose time is a device's "last seen": history-frame battery points
-#: carry no ``f_cnt``, so they do not count as being heard (as ``count("f_cnt")``).
+#: The uplink field that makes a point a live uplink, whose time is "last seen": history-frame
+#: battery points carry no ``f_cnt``, so they do not count as being heard.
 LAST_SEEN_FIELD: Final = "f_cnt"
+#: ``field`` of the row holding a measurement's newest point (all its numeric fields).
+POINT: Final = ""
+#: Uplink fields kept one by one (newest value each), besides the newest live uplink.
+BATTERY_FIELDS: Final = ("battery_percent", "battery_voltage")
 
+_TAG_CACHE: Final = 1 << 16
 _UPSERT: Final = (
     "INSERT INTO device_state"
-    " (dev_eui, measurement, field, time_ns, value, model, site, privacy, need)"
+    " (dev_eui, measurement, field, time_ns, fields, model, site, privacy, need)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (dev_eui, measurement, field) DO UPDATE SET"
-    " time_ns = excluded.time_ns, value = excluded.value, model = excluded.model,"
-    " site = excluded.site, privacy = excluded.privacy, need = excluded.need"
-    " WHERE excluded.time_ns > device_state.time_ns"
+    " fields = CASE WHEN excluded.time_ns = device_state.time_ns"
+    " THEN json_patch(device_state.fields, excluded.fields) ELSE excluded.fields END,"
+    " time_ns = excluded.time_ns, model = excluded.model, site = excluded.site,"
+    " privacy = excluded.privacy, need = excluded.need"
+    " WHERE excluded.time_ns >= device_state.time_ns"
 )
 _WATERMARK: Final = (
     "INSERT INTO rollup_watermark (measurement, earliest_ns) VALUES (?, ?)"
@@ -64,13 +92,14 @@ _WATERMARK: Final = (
 
 @dataclass(frozen=True, slots=True)
 class FieldState:
-    """One stored row: a field's newest value and the tags of the point it came from."""
+    """One stored row: the newest point (``field`` = ``POINT``) or battery field of a device in
+    a measurement, its numeric values, and the tags of the point it came from."""
 
     dev_eui: str
     measurement: str
     field: str
     time_ns: int
-    value: float
+    values: tuple[tuple[str, float], ...]
     model: str
     site: str
     privacy: str
@@ -79,34 +108,35 @@ class FieldState:
 
 @dataclass(frozen=True, slots=True)
 class StateRow:
-    """One device's state in one measurement: the tags and the newest time and value per field."""
+    """One device's state in one measurement (tags of its newest row)."""
 
     dev_eui: str
     model: str
     site: str
     privacy: str
     need: str
+    #: The newest point: (time_ns, its numeric fields); None when there is none (an uplink
+    #: measurement with only history-frame battery points).
+    point: tuple[int, dict[str, float]] | None
+    #: Per battery field: (time_ns, value) of its newest value.
     fields: dict[str, tuple[int, float]]
-
-    @property
-    def time_ns(self) -> int:
-        """The newest time of any field."""
-        return max(t for t, _ in self.fields.values())
-
-    def newest(self) -> dict[str, float]:
-        """The values of the newest point: fields written at the newest time (``SELECT *``'s
-        newest row, since same-time points of one series are one row in InfluxDB)."""
-        newest = self.time_ns
-        return {name: v for name, (t, v) in self.fields.items() if t == newest}
 
 
 def _number(value: object) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
+    """A field value as a float (bools and ints too), None for strings and non-finite ones."""
     if isinstance(value, int | float):
         number = float(value)
-        return number if number == number and abs(number) != float("inf") else None
+        return number if math.isfinite(number) else None
     return None
+
+
+def _numeric(fields: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for name, raw in fields.items():
+        value = _number(raw)
+        if value is not None:
+            out[name] = value
+    return out
 
 
 class DeviceState:
@@ -120,47 +150,57 @@ class DeviceState:
     def __init__(self, registry: Registry) -> None:
         self._registry = registry
         self._lock = threading.Lock()
-        self._pending: dict[tuple[str, str, str], FieldState] = {}
+        #: (dev_eui, measurement, field) -> [time_ns, fields, (model, site, privacy, need)].
+        self._pending: dict[tuple[str, str, str], list[Any]] = {}
         self._earliest: dict[str, int] = {}
+        self._tags: dict[tuple[tuple[str, str], ...], tuple[str, tuple[str, ...]] | None] = {}
 
     # -- writing -------------------------------------------------------------------------
 
+    def _device(self, tags: tuple[tuple[str, str], ...]) -> tuple[str, tuple[str, ...]] | None:
+        """(dev_eui, (model, site, privacy, need)) of a tag set, remembered: a fleet repeats a
+        few thousand tag sets, and this is on the bridge's path."""
+        known = self._tags.get(tags, False)
+        if known is not False:
+            return known  # type: ignore[return-value]
+        named = dict(tags)
+        dev_eui = named.get("dev_eui")
+        found = (
+            (dev_eui, tuple(named.get(k, "") for k in ("model", "site", "privacy", "need")))
+            if dev_eui
+            else None
+        )
+        if len(self._tags) > _TAG_CACHE:
+            self._tags.clear()
+        self._tags[tags] = found
+        return found
+
     def observe(self, points: Iterable[Point]) -> None:
-        """Remember the newest value per DevEUI × measurement × numeric field of ``points``
-        (points without a ``dev_eui`` tag or outside ``STATE_MEASUREMENTS`` are skipped, and
-        so are string fields), and per measurement the earliest time seen. Cheap: a dict."""
+        """Remember, per device, the newest point of each state measurement (of ``uplink``:
+        the newest with ``f_cnt``) and the newest value of each battery field, and per
+        measurement the earliest time seen. Points without a ``dev_eui`` are skipped. In
+        memory, about a microsecond a point; values are checked at ``commit``."""
         with self._lock:
             pending = self._pending
             earliest = self._earliest
-            for point in points:
-                measurement = point.measurement
+            for measurement, tags, fields, t in points:
                 if measurement not in STATE_MEASUREMENTS:
                     continue
-                tags = dict(point.tags)
-                dev_eui = tags.get("dev_eui")
-                if not dev_eui:
+                device = self._device(tags)
+                if device is None:
                     continue
-                t = point.time_ns
+                dev_eui, meta = device
                 if t < earliest.get(measurement, t + 1):
                     earliest[measurement] = t
-                for name, raw in point.fields.items():
-                    value = _number(raw)
-                    if value is None:
+                if measurement == UPLINK:
+                    for name in BATTERY_FIELDS:
+                        if name in fields:
+                            _keep(
+                                pending, (dev_eui, measurement, name), t, {name: fields[name]}, meta
+                            )
+                    if LAST_SEEN_FIELD not in fields:
                         continue
-                    key = (dev_eui, measurement, name)
-                    known = pending.get(key)
-                    if known is None or t > known.time_ns:
-                        pending[key] = FieldState(
-                            dev_eui,
-                            measurement,
-                            name,
-                            t,
-                            value,
-                            tags.get("model", ""),
-                            tags.get("site", ""),
-                            tags.get("privacy", ""),
-                            tags.get("need", ""),
-                        )
+                _keep(pending, (dev_eui, measurement, POINT), t, fields, meta)
 
     def commit(self) -> None:
         """Upsert everything observed since the last commit (newest time wins, in SQL too) and
@@ -171,32 +211,19 @@ class DeviceState:
             earliest, self._earliest = self._earliest, {}
         if not pending and not earliest:
             return
+        rows = []
+        for (dev_eui, measurement, name), (t, fields, meta) in pending.items():
+            values = _numeric(fields)
+            if values:
+                rows.append((dev_eui, measurement, name, t, orjson.dumps(values).decode(), *meta))
         try:
             with self._registry.transaction() as conn:
-                conn.executemany(
-                    _UPSERT,
-                    [
-                        (
-                            f.dev_eui,
-                            f.measurement,
-                            f.field,
-                            f.time_ns,
-                            f.value,
-                            f.model,
-                            f.site,
-                            f.privacy,
-                            f.need,
-                        )
-                        for f in pending.values()
-                    ],
-                )
+                conn.executemany(_UPSERT, rows)
                 conn.executemany(_WATERMARK, list(earliest.items()))
         except BaseException:
             with self._lock:
-                for key, state in pending.items():
-                    known = self._pending.get(key)
-                    if known is None or state.time_ns > known.time_ns:
-                        self._pending[key] = state
+                for key, (t, fields, meta) in pending.items():
+                    _keep(self._pending, key, t, fields, meta)
                 for measurement, t in earliest.items():
                     self._earliest[measurement] = min(t, self._earliest.get(measurement, t))
             raise
@@ -246,7 +273,7 @@ class DeviceState:
                         f.measurement,
                         f.field,
                         f.time_ns,
-                        f.value,
+                        orjson.dumps(dict(f.values)).decode(),
                         f.model,
                         f.site,
                         f.privacy,
@@ -325,39 +352,57 @@ class DeviceState:
     def fields(self) -> list[FieldState]:
         """Every stored row (for comparisons and the rebuild's report)."""
         return [
-            FieldState(
-                r["dev_eui"],
-                r["measurement"],
-                r["field"],
-                int(r["time_ns"]),
-                float(r["value"]),
-                r["model"],
-                r["site"],
-                r["privacy"],
-                r["need"],
-            )
+            _field_state(r)
             for r in self._registry.execute(
                 "SELECT * FROM device_state ORDER BY dev_eui, measurement, field"
             )
         ]
 
 
+def _keep(
+    pending: dict[tuple[str, str, str], list[Any]],
+    key: tuple[str, str, str],
+    t: int,
+    fields: dict[str, Any],
+    meta: tuple[str, ...],
+) -> None:
+    known = pending.get(key)
+    if known is None or t > known[0]:
+        pending[key] = [t, fields, meta]
+    elif t == known[0]:  # points of one series at one time are one row in InfluxDB
+        known[1] = {**known[1], **fields}
+
+
+def _field_state(row: sqlite3.Row) -> FieldState:
+    values = orjson.loads(row["fields"])
+    return FieldState(
+        row["dev_eui"],
+        row["measurement"],
+        row["field"],
+        int(row["time_ns"]),
+        tuple(sorted((k, float(v)) for k, v in values.items())),
+        row["model"],
+        row["site"],
+        row["privacy"],
+        row["need"],
+    )
+
+
 def _grouped(cursor: Iterable[sqlite3.Row]) -> Iterator[StateRow]:
     """Rows ordered by DevEUI -> one ``StateRow`` per device, with the tags of its newest row."""
     for dev_eui, group in groupby(cursor, key=lambda row: row["dev_eui"]):
-        rows = list(group)
-        newest = max(rows, key=lambda row: row["time_ns"])
+        rows = [_field_state(row) for row in group]
+        newest = max(rows, key=lambda row: row.time_ns)
+        point = next((r for r in rows if r.field == POINT), None)
         yield StateRow(
             dev_eui,
-            newest["model"],
-            newest["site"],
-            newest["privacy"],
-            newest["need"],
-            {row["field"]: (int(row["time_ns"]), float(row["value"])) for row in rows},
+            newest.model,
+            newest.site,
+            newest.privacy,
+            newest.need,
+            (point.time_ns, dict(point.values)) if point is not None else None,
+            {r.field: (r.time_ns, r.values[0][1]) for r in rows if r.field != POINT and r.values},
         )
-
-
-_NUMERIC_TYPES: Final = frozenset({"float", "integer", "boolean"})
 
 
 class _Runner(Protocol):
@@ -366,7 +411,66 @@ class _Runner(Protocol):
     ) -> list[Series]: ...
 
 
-def _numeric_fields(runner: _Runner, measurement: str, databases: Iterable[str]) -> list[str]:
+def rows_from_raw(
+    runner: _Runner, databases: Iterable[str], since_ns: int, dev_eui: str | None = None
+) -> list[FieldState]:
+    """State as the raw data give it since ``since_ns``: per device and measurement the newest
+    row (of ``uplink``, the newest with ``f_cnt``) and ``last()`` of each battery field.
+    ``runner``'s SELECTs read every database the state covers (``InfluxQL(settings)`` with
+    ``include_home``); ``databases`` are asked whether the battery fields exist. For the
+    rebuild and to prove agreement."""
+    found: dict[tuple[str, str, str], FieldState] = {}
+    where = "time >= $since" + (' AND "dev_eui" = $dev_eui' if dev_eui else "")
+    params: dict[str, Any] = {"since": since_ns}
+    if dev_eui:
+        params["dev_eui"] = dev_eui
+    group = ", ".join(quote_ident(tag) for tag in TAG_KEYS)
+
+    def keep(measurement: str, name: str, s: Series, t: int, values: dict[str, float]) -> None:
+        eui = s.tags.get("dev_eui")
+        if not eui or not values:
+            return
+        key = (eui, measurement, name)
+        if key not in found or t > found[key].time_ns:
+            found[key] = FieldState(
+                eui,
+                measurement,
+                name,
+                t,
+                tuple(sorted(values.items())),
+                s.tags.get("model", ""),
+                s.tags.get("site", ""),
+                s.tags.get("privacy", ""),
+                s.tags.get("need", ""),
+            )
+
+    for measurement in STATE_MEASUREMENTS:
+        live = f' AND "{LAST_SEEN_FIELD}" >= 0' if measurement == UPLINK else ""
+        for s in runner.query(
+            f"SELECT * FROM {quote_ident(measurement)} WHERE {where}{live}"
+            f" GROUP BY {group} ORDER BY time DESC LIMIT 1",
+            params,
+        ):
+            row = dict(zip(s.columns, s.values[0], strict=True))
+            t = int(row.pop("time"))
+            keep(measurement, POINT, s, t, _numeric(row))
+    present = _present(runner, UPLINK, databases)
+    for name in BATTERY_FIELDS:
+        if name not in present:
+            continue
+        for s in runner.query(
+            f"SELECT last({quote_ident(name)}) FROM {quote_ident(UPLINK)}"
+            f" WHERE {where} GROUP BY {group}",
+            params,
+        ):
+            value = _number(s.values[0][1])
+            if value is not None:
+                keep(UPLINK, name, s, int(s.values[0][0]), {name: value})
+    return sorted(found.values(), key=lambda f: (f.dev_eui, f.measurement, f.field))
+
+
+def _present(runner: _Runner, measurement: str, databases: Iterable[str]) -> set[str]:
+    """Field keys of ``measurement`` in any of ``databases``."""
     names: set[str] = set()
     for database in databases:
         try:
@@ -377,48 +481,5 @@ def _numeric_fields(runner: _Runner, measurement: str, databases: Iterable[str])
             if "database not found" not in str(exc):
                 raise
             continue
-        names |= {row[0] for s in keys for row in s.values if row[1] in _NUMERIC_TYPES}
-    return sorted(names)
-
-
-def rows_from_raw(
-    runner: _Runner, databases: Iterable[str], since_ns: int, dev_eui: str | None = None
-) -> list[FieldState]:
-    """State as the raw data give it: per measurement and numeric field, InfluxDB's ``last()``
-    per device since ``since_ns``. ``runner``'s SELECTs read every database the state covers
-    (``InfluxQL(settings)`` with ``include_home``); ``databases`` are asked for field keys
-    (``settings.database`` and ``settings.home_db``). For the rebuild and to prove agreement."""
-    databases = list(databases)
-    found: dict[tuple[str, str, str], FieldState] = {}
-    where = "time >= $since" + (' AND "dev_eui" = $dev_eui' if dev_eui else "")
-    params: dict[str, Any] = {"since": since_ns}
-    if dev_eui:
-        params["dev_eui"] = dev_eui
-    group = ", ".join(quote_ident(tag) for tag in TAG_KEYS)
-    for measurement in STATE_MEASUREMENTS:
-        for name in _numeric_fields(runner, measurement, databases):
-            series = runner.query(
-                f"SELECT last({quote_ident(name)}) FROM {quote_ident(measurement)}"
-                f" WHERE {where} GROUP BY {group}",
-                params,
-            )
-            for s in series:
-                value = _number(s.values[0][1]) if s.values else None
-                eui = s.tags.get("dev_eui")
-                if value is None or not eui:
-                    continue
-                t = int(s.values[0][0])
-                key = (eui, measurement, name)
-                if key not in found or t > found[key].time_ns:
-                    found[key] = FieldState(
-                        eui,
-                        measurement,
-                        name,
-                        t,
-                        value,
-                        s.tags.get("model", ""),
-                        s.tags.get("site", ""),
-                        s.tags.get("privacy", ""),
-                        s.tags.get("need", ""),
-                    )
-    return sorted(found.values(), key=lambda f: (f.dev_eui, f.measurement, f.field))
+        names |= {row[0] for s in keys for row in s.values}
+    return names

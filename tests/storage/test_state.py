@@ -31,17 +31,34 @@ def _uplink(t: int, **fields: float | int | str) -> Point:
     return make_point("uplink", TAGS, dict(fields), t)
 
 
-def test_newest_time_wins_per_field_whatever_the_order(tmp_path: Path) -> None:
+def test_newest_point_wins_whatever_the_order(tmp_path: Path) -> None:
     registry = open_registry(tmp_path / "r.sqlite3")
     first, second = DeviceState(registry), DeviceState(registry)
-    first.observe([_uplink(200, f_cnt=2, rssi=-80.0), _uplink(100, f_cnt=1, snr=5.0)])
+    first.observe(
+        [
+            _uplink(200, f_cnt=2, rssi=-80.0),
+            _uplink(100, f_cnt=1, snr=5.0, battery_percent=50.0),
+            _uplink(300, battery_voltage=3.1),  # a history frame's battery: not "heard"
+        ]
+    )
     second.observe([_uplink(150, f_cnt=9, rssi=-99.0, note="text is not state")])
     first.commit()
     second.commit()  # older than what is stored: must not overwrite it (SQL enforces it too)
-    fields = {(f.field, f.time_ns, f.value) for f in first.fields()}
-    assert fields == {("f_cnt", 200, 2.0), ("rssi", 200, -80.0), ("snr", 100, 5.0)}
-    rows = first.rows("uplink", sees_home=False)
-    assert len(rows) == 1 and rows[0].newest() == {"f_cnt": 2.0, "rssi": -80.0}
+    (row,) = first.rows("uplink", sees_home=False)
+    assert row.point == (200, {"f_cnt": 2.0, "rssi": -80.0})
+    assert row.fields == {"battery_percent": (100, 50.0), "battery_voltage": (300, 3.1)}
+
+
+def test_points_at_the_same_time_merge_as_in_influxdb(tmp_path: Path) -> None:
+    registry = open_registry(tmp_path / "r.sqlite3")
+    state = DeviceState(registry)
+    climate = {**TAGS, "need": "damp"}
+    state.observe([make_point("climate", climate, {"temperature": 20.0}, 50)])
+    state.commit()
+    state.observe([make_point("climate", climate, {"relative_humidity": 60.0}, 50)])
+    state.commit()
+    (row,) = state.rows("climate", sees_home=True)
+    assert row.point == (50, {"temperature": 20.0, "relative_humidity": 60.0})
 
 
 def test_concurrent_commits_keep_the_newest(tmp_path: Path) -> None:
@@ -61,7 +78,7 @@ def test_concurrent_commits_keep_the_newest(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     (row,) = DeviceState(registry).fields()
-    assert (row.time_ns, row.value) == (400, 400.0)
+    assert (row.time_ns, row.values) == (400, (("f_cnt", 400.0),))
 
 
 def test_watermark_holds_the_earliest_time_until_claimed(tmp_path: Path) -> None:
