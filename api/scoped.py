@@ -34,7 +34,6 @@ from storage.registry import Scope
 from storage.schema import (
     LEVEL_DEVICE,
     LEVEL_SITE,
-    LEVEL_SITE_ALL,
     LEVEL_TAG,
     NEED_MEASUREMENT,
     PRIVACY_PUBLIC,
@@ -414,7 +413,7 @@ class ScopedReadings:
         """``fn`` per ``every`` (re-checked by ``duration_literal``) and group, computed by
         InfluxDB: from rollups (``insights.rollups``) for the whole hours or days they hold
         and answer exactly, from raw points for the rest (``every`` not whole hours, quantiles
-        over buckets longer than an hour, the partial hours at either end). Results equal the
+        other than public sites' hourly ones, the partial hours at either end). Results equal the
         raw answer (means within floating-point rounding: Σsum / Σcount)."""
         width = duration_ns(duration_literal(every))
         measurement = FIELD_MEASUREMENT[quantity]
@@ -483,14 +482,10 @@ class ScopedReadings:
         self, group_by: GroupBy, filters: dict[str, str | None], width: int
     ) -> str | None:
         """The rollup level whose hourly quantiles are exactly the answer, or None (raw)."""
-        if width != _HOUR_NS:
-            return None  # a quantile of a longer bucket is not made of hourly ones
-        if group_by == "device":
-            return LEVEL_DEVICE
+        if width != _HOUR_NS or group_by != "site" or self.principal.sees_home:
+            return None  # only public sites' hourly quantiles are kept
         if any(filters.get(tag) is not None for tag in filters if tag != "site"):
             return None  # site rollups are of all a site's devices
-        if self.principal.sees_home:
-            return LEVEL_SITE_ALL
         if self._inclusion or self._nothing:
             return None  # a device the registry marks home is in the public site rollups
         return LEVEL_SITE

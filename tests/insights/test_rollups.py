@@ -117,6 +117,7 @@ CASES = [
     ("temperature", "median", "1h", "device"),
     ("pm2_5", "mean", "1d", "site"),
     ("relative_humidity", "p95", "1h", "device"),
+    ("battery_percent", "mean", "1d", "device"),
 ]
 
 
