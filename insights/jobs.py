@@ -262,7 +262,8 @@ class InsightsJobs:
         self, since: datetime, until: datetime, report: RunReport, progress: Progress | None
     ) -> None:
         if self.rollups is not None:
-            report.rollup_points = self.rollups.run(since, until).points
+            # ``until`` is floored to the hour: the hour now running is rolled up so far too.
+            report.rollup_points = self.rollups.run(since, until + HOUR).points
 
     def write(self, points: list[Point]) -> None:
         """Write through the batch writer; raise if InfluxDB refused a point or never answered.

@@ -29,7 +29,9 @@ and raw data elsewhere.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
@@ -69,6 +71,8 @@ _NUMERIC: Final = frozenset({"float", "integer"})
 #: Oldest data a run recomputes, however old the late data it was told of (the API's widest
 #: range: ``ApiSettings.max_range_days``' default).
 MAX_LOOKBACK: Final = timedelta(days=366)
+#: Queries in flight at once while rolling up.
+_PARALLEL: Final = 2
 #: Raw hours read per query (a day of 1,000 devices is about 24,000 rows).
 _CHUNK_NS: Final = DAY_NS
 
@@ -114,9 +118,13 @@ class RollupJob:
         self.databases = tuple(databases)
 
     def run(self, since: datetime, until: datetime) -> RollupReport:
-        """Roll up the whole hours in [since, until) and those late data touched since the last
-        run; the watermark is given back if the run fails, so no hour is forgotten."""
-        since_ns, until_ns = _floor(_ns(since), HOUR_NS), _floor(_ns(until), HOUR_NS)
+        """Roll up the hours of [since, until) (the hour ``until`` falls in too, so
+        dashboards see the current hour so far) and those late data touched since the last
+        run; the watermark is given back if the run fails, so no hour is forgotten. Only
+        hours that ended before the run count as held (``DeviceState.rolled``)."""
+        since_ns = _floor(_ns(since), HOUR_NS)
+        end_ns = _floor(_ns(until) - 1, HOUR_NS) + HOUR_NS
+        complete_ns = _floor(min(_ns(until), time.time_ns()), HOUR_NS)
         marks = self.state.claim_watermark()
         report = RollupReport()
         done: set[str] = set()
@@ -125,15 +133,16 @@ class RollupJob:
                 start = since_ns
                 if measurement in marks:
                     start = min(start, _floor(marks[measurement], HOUR_NS))
-                start = max(start, until_ns - self.max_lookback_ns)
-                if start >= until_ns:
+                start = max(start, end_ns - self.max_lookback_ns)
+                if start >= end_ns:
                     done.add(measurement)
                     continue
                 fields = self._fields(measurement)
                 if fields:
-                    report.points += self._measurement(measurement, fields, start, until_ns)
-                self.state.record_rolled(measurement, start, until_ns)
-                report.spans[measurement] = (start, until_ns)
+                    report.points += self._measurement(measurement, fields, start, end_ns)
+                if start < complete_ns:
+                    self.state.record_rolled(measurement, start, complete_ns)
+                report.spans[measurement] = (start, end_ns)
                 done.add(measurement)
         finally:
             for measurement, earliest in marks.items():
@@ -158,21 +167,28 @@ class RollupJob:
         return sorted(wanted & found)
 
     def _measurement(self, measurement: str, fields: list[str], start: int, until: int) -> int:
+        """Hourly rows a day per query, then the days they touch; InfluxDB answers
+        ``_PARALLEL`` queries at once (it uses every core, the job hardly any)."""
         written = 0
-        for a in range(start, until, _CHUNK_NS):
+
+        def hours(a: int) -> list[Point]:
             b = min(a + _CHUNK_NS, until)
-            points = self._hourly(measurement, fields, a, b) + self._sites(
-                measurement, fields, a, b
-            )
-            if points:
-                self.write(points)
-                written += len(points)
+            return self._hourly(measurement, fields, a, b) + self._sites(measurement, fields, a, b)
+
         day_start, day_end = _floor(start, DAY_NS), _floor(until - 1, DAY_NS) + DAY_NS
-        for a in range(day_start, day_end, 8 * DAY_NS):
-            points = self._daily(measurement, fields, a, min(a + 8 * DAY_NS, day_end))
-            if points:
-                self.write(points)
-                written += len(points)
+
+        def days(a: int) -> list[Point]:
+            return self._daily(measurement, fields, a, min(a + 8 * DAY_NS, day_end))
+
+        with ThreadPoolExecutor(_PARALLEL) as pool:
+            for step, chunks in (
+                (hours, range(start, until, _CHUNK_NS)),
+                (days, range(day_start, day_end, 8 * DAY_NS)),
+            ):
+                for points in pool.map(step, chunks):
+                    if points:
+                        self.write(points)
+                        written += len(points)
         return written
 
     def _hourly(self, measurement: str, fields: list[str], a: int, b: int) -> list[Point]:
