@@ -9,7 +9,8 @@ other decoder fields are aggregated from raw data by the API.
 
 What is exact (the API relies on it, ``tests/insights/test_rollups.py`` checks
 it against raw answers on InfluxDB): count, sum, min and max of any whole hours
-or days merge exactly (mean = Σsum / Σcount); a site's hourly median or 95th
+or days merge exactly (mean = Σsum / Σcount), per device and (public devices'
+readings) per site, hourly and daily; a site's hourly median or 95th
 percentile is InfluxDB's own ``MEDIAN``/``PERCENTILE`` of that hour's public
 values, so exact for that site-hour and for nothing longer (a median of medians
 is not a median). Medians and percentiles per device, of a longer bucket, or
@@ -210,11 +211,14 @@ class RollupJob:
         ]
 
     def _sites(self, measurement: str, fields: list[str], a: int, b: int) -> list[Point]:
-        """Hourly count/median/p95 per site of its public devices' readings."""
+        """Hourly statistics per site of its public devices' readings."""
         if measurement not in READING_MEASUREMENTS:
             return []
         columns = ", ".join(
             f"COUNT({f}) AS {quote_ident(rollup_field(n, 'count'))},"
+            f" SUM({f}) AS {quote_ident(rollup_field(n, 'sum'))},"
+            f" MIN({f}) AS {quote_ident(rollup_field(n, 'min'))},"
+            f" MAX({f}) AS {quote_ident(rollup_field(n, 'max'))},"
             f" MEDIAN({f}) AS {quote_ident(rollup_field(n, 'median'))},"
             f" PERCENTILE({f}, 95) AS {quote_ident(rollup_field(n, 'p95'))}"
             for n, f in ((n, quote_ident(n)) for n in fields)
@@ -234,24 +238,30 @@ class RollupJob:
         return points
 
     def _daily(self, measurement: str, fields: list[str], a: int, b: int) -> list[Point]:
+        """Days from the hourly rows: per device, and per site (readings)."""
         columns = ", ".join(
             f"{_MERGE[stat]}({quote_ident(rollup_field(n, stat))})"
             f" AS {quote_ident(rollup_field(n, stat))}"
             for n in fields
             for stat in rollup_stats(measurement, n)
         )
-        group = ", ".join(quote_ident(tag) for tag in TAG_KEYS)
-        series = self.query.query(
-            f"SELECT {columns} FROM {quote_ident(ROLLUP_HOURLY[measurement])}"
-            f" WHERE \"{LEVEL_TAG}\" = '{LEVEL_DEVICE}' AND time >= {a} AND time < {b}"
-            f" GROUP BY time(1d), {group} fill(none)"
-        )
-        target = ROLLUP_DAILY[measurement]
-        return [
-            make_point(target, {**s.tags, LEVEL_TAG: LEVEL_DEVICE}, values, t)
-            for s in series
-            for t, values in _rows(s, fields)
-        ]
+        levels = [(LEVEL_DEVICE, TAG_KEYS)]
+        if measurement in READING_MEASUREMENTS:
+            levels.append((LEVEL_SITE, ("site", "privacy")))
+        points = []
+        for level, tags in levels:
+            group = ", ".join(quote_ident(tag) for tag in tags)
+            series = self.query.query(
+                f"SELECT {columns} FROM {quote_ident(ROLLUP_HOURLY[measurement])}"
+                f" WHERE \"{LEVEL_TAG}\" = '{level}' AND time >= {a} AND time < {b}"
+                f" GROUP BY time(1d), {group} fill(none)"
+            )
+            points += [
+                make_point(ROLLUP_DAILY[measurement], {**s.tags, LEVEL_TAG: level}, values, t)
+                for s in series
+                for t, values in _rows(s, fields)
+            ]
+        return points
 
 
 def _rows(series: Series, fields: list[str]) -> list[tuple[int, dict[str, float]]]:

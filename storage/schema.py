@@ -66,9 +66,9 @@ LEVEL_SITE: Final = "site"
 #: fields ``<field>_<stat>``. Device level (``LEVEL_TAG`` = ``device``, ``TAG_KEYS`` as the raw
 #: points): ``count``, ``sum``, ``min``, ``max`` (mean = sum / count), which merge exactly
 #: over any whole hours or days (``f_cnt``: ``count`` only, the number of uplinks). Site level
-#: (``LEVEL_SITE``, public devices only, hourly, readings only): ``count``, ``median`` and
-#: ``p95`` of all the site's values in the hour, exact for that site-hour and for nothing
-#: longer (a median of medians is not a median).
+#: (``LEVEL_SITE``, public devices' readings only, tags ``site`` and ``privacy``): the same
+#: four, hourly and daily, and hourly ``median`` and ``p95`` of all the site's values in the
+#: hour, exact for that site-hour and for nothing longer (a median of medians is not one).
 ROLLUP_SOURCES: Final = (*READING_MEASUREMENTS, UPLINK)
 ROLLUP_HOURLY: Final[dict[str, str]] = {m: f"{m}_1h" for m in ROLLUP_SOURCES}
 ROLLUP_DAILY: Final[dict[str, str]] = {m: f"{m}_1d" for m in ROLLUP_SOURCES}
@@ -84,7 +84,9 @@ def rollup_fields(measurement: str) -> tuple[str, ...]:
     if measurement not in ROLLUP_SOURCES:
         return ()
     fields = {
-        q for q, where in QUANTITY_MEASUREMENT.items() if where == measurement and q != "battery_low"
+        q
+        for q, where in QUANTITY_MEASUREMENT.items()
+        if where == measurement and q != "battery_low"
     }
     if measurement == UPLINK:
         fields |= set(ROLLUP_LINK_FIELDS)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ from leedswin.services import LocalInfluxDB
 from storage.erasure import DeviceRange, databases, delete_points, measurements
 from storage.influx import make_sink
 from storage.points import Point, encode, make_point
-from storage.query import InfluxQL, time_ns
+from storage.query import InfluxQL, Series, time_ns
 from storage.registry import Registry, Scope, open_registry
 from storage.state import DeviceState, rows_from_raw
 from storage.tenancy import Tenancies
@@ -48,10 +49,19 @@ class Rolled:
     clients: dict[bool, InfluxQL]
     registry: Registry
 
-    def scoped(self, principal: Principal, rollups: bool) -> ScopedReadings:
+    def scoped(
+        self, principal: Principal, rollups: bool, asked: list[str] | None = None
+    ) -> ScopedReadings:
         client = self.clients[principal.sees_home]
+
+        class Recording:
+            def query(self, q: str, params: dict[str, Any] | None = None) -> list[Series]:
+                if asked is not None:
+                    asked.append(q)
+                return client.query(q, params)
+
         return ScopedReadings(
-            client, principal, timedelta(days=30), state=self.state if rollups else None
+            Recording(), principal, timedelta(days=30), state=self.state if rollups else None
         )
 
     def write(self, points: list[Point]) -> None:
@@ -138,10 +148,14 @@ def test_rollup_answers_equal_raw_answers(
         group_by,
         {"site": None, "dev_eui": None, "need": None},
     )
-    with_rollups = rolled.scoped(principal, True).aggregate(*args)  # type: ignore[arg-type]
+    asked: list[str] = []
+    with_rollups = rolled.scoped(principal, True, asked).aggregate(*args)  # type: ignore[arg-type]
     raw = rolled.scoped(principal, False).aggregate(*args)  # type: ignore[arg-type]
     assert raw and sum(len(r.points) for r in raw) > 10
     _same(with_rollups, raw)
+    # Rollups answer public sites' whole hours and anyone's whole days; the rest is raw.
+    expected = every.endswith("d") or (group_by == "site" and not principal.sees_home)
+    assert any("_1h" in q or "_1d" in q for q in asked) == expected, asked
 
 
 def test_public_rollups_hold_no_home_device(rolled: Rolled) -> None:
