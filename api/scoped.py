@@ -449,20 +449,24 @@ class ScopedReadings:
         partials: dict[str, dict[int, list[float]]] = {}
         for a, b in ((start, ns_to_datetime(lo)), (ns_to_datetime(hi), end)):
             if a < b:
+                raw_span = (time_ns(a), time_ns(b))
                 self._partials(
-                    measurement, quantity, every, time_ns(a), time_ns(b), tag, filters, stats,
-                    partials,
-                )  # fmt: skip
+                    measurement, quantity, every, raw_span, tag, filters, stats, partials
+                )
         day_lo, day_hi = -(-lo // _DAY_NS) * _DAY_NS, hi // _DAY_NS * _DAY_NS
         spans = [(lo, hi, ROLLUP_HOURLY)]
         if width % _DAY_NS == 0 and day_lo < day_hi:
-            spans = [(lo, day_lo, ROLLUP_HOURLY), (day_lo, day_hi, ROLLUP_DAILY), (day_hi, hi, ROLLUP_HOURLY)]  # fmt: skip
+            spans = [
+                (lo, day_lo, ROLLUP_HOURLY),
+                (day_lo, day_hi, ROLLUP_DAILY),
+                (day_hi, hi, ROLLUP_HOURLY),
+            ]
         for a, b, table in spans:
             if a < b:
+                source = table[measurement]
                 self._partials(
-                    table[measurement], quantity, every, a, b, tag, filters, stats, partials,
-                    level,
-                )  # fmt: skip
+                    source, quantity, every, (a, b), tag, filters, stats, partials, level
+                )
         return [
             AggregateRow(
                 group,
@@ -548,18 +552,18 @@ class ScopedReadings:
         measurement: str,
         quantity: str,
         every: str,
-        a: int,
-        b: int,
+        span: tuple[int, int],
         tag: str,
         filters: dict[str, str | None],
         stats: tuple[str, ...],
         into: dict[str, dict[int, list[float]]],
         level: str | None = None,
     ) -> None:
-        """``stats`` (count first) per bucket and group over [a, b), of raw points (``level``
-        None) or of rollups at ``level``, merged into ``into`` as [count, sum, min, max]."""
+        """``stats`` (count first) per bucket and group over ``span`` [a, b) in ns, of raw
+        points (``level`` None) or of rollups at ``level``, merged into ``into`` as
+        [count, sum, min, max]."""
         where, params = _filters(filters)
-        params.update(a=a, b=b)
+        params.update(a=span[0], b=span[1])
         if level is not None:
             params["level"] = level
             where += f' AND "{LEVEL_TAG}" = $level'
