@@ -463,9 +463,11 @@ class ScopedReadings:
             ]
         for a, b, table in spans:
             if a < b:
+                # Buckets as wide as the rollup's rows: read the rows, nothing to aggregate.
+                rows = width == (_DAY_NS if table is ROLLUP_DAILY else _HOUR_NS)
                 source = table[measurement]
                 self._partials(
-                    source, quantity, every, (a, b), tag, filters, stats, partials, level
+                    source, quantity, every, (a, b), tag, filters, stats, partials, level, rows
                 )
         return [
             AggregateRow(
@@ -558,24 +560,32 @@ class ScopedReadings:
         stats: tuple[str, ...],
         into: dict[str, dict[int, list[float]]],
         level: str | None = None,
+        rows: bool = False,
     ) -> None:
         """``stats`` (count first) per bucket and group over ``span`` [a, b) in ns, of raw
-        points (``level`` None) or of rollups at ``level``, merged into ``into`` as
+        points (``level`` None) or of rollups at ``level`` (``rows``: each rollup row is a
+        bucket, read as is: InfluxDB 1.x costs per series and window, so aggregating rows
+        one per window costs more than reading them), merged into ``into`` as
         [count, sum, min, max]."""
         where, params = _filters(filters)
         params.update(a=span[0], b=span[1])
+        grouping = f'GROUP BY time({duration_literal(every)}), "{tag}" fill(none)'
         if level is not None:
             params["level"] = level
             where += f' AND "{LEVEL_TAG}" = $level'
-            columns = ", ".join(
-                f"{_MERGE[stat]}({quote_ident(rollup_field(quantity, stat))})" for stat in stats
-            )
+            names = [quote_ident(rollup_field(quantity, stat)) for stat in stats]
+            if rows:
+                columns = ", ".join(names)
+                grouping = f'GROUP BY "{tag}"'
+            else:
+                columns = ", ".join(
+                    f"{_MERGE[stat]}({name})" for stat, name in zip(stats, names, strict=True)
+                )
         else:
             columns = ", ".join(f"{_MERGE_RAW[stat]}({quote_ident(quantity)})" for stat in stats)
         series = self.query(
             f"SELECT {columns} FROM {quote_ident(measurement)} WHERE {PRIVACY_MARKER}"
-            f" AND time >= $a AND time < $b{where}"
-            f' GROUP BY time({duration_literal(every)}), "{tag}" fill(none)',
+            f" AND time >= $a AND time < $b{where} {grouping}",
             params,
         )
         slots = [ROLLUP_ADDITIVE.index(stat) for stat in stats]
@@ -588,6 +598,8 @@ class ScopedReadings:
                 if known is None:
                     known = buckets[row[0]] = [0.0, 0.0, math.inf, -math.inf]
                 for slot, value in zip(slots, row[1:], strict=True):
+                    if value is None:
+                        continue
                     if slot < 2:
                         known[slot] += value
                     elif slot == 2:
