@@ -339,21 +339,24 @@ def endpoints(site: str, footfall_site: str, end: datetime) -> list[tuple[str, s
 # -- dashboards --------------------------------------------------------------------------
 
 
-def interval(range_s: int, minimum: str | None) -> tuple[str, int]:
-    """Grafana's ``$__interval`` for a 1,000-point panel, at least the panel's own minimum."""
+def interval(range_s: int, minimum: str | None, points: int) -> tuple[str, int]:
+    """Grafana's ``$__interval`` for a panel of ``points`` (its ``maxDataPoints``, else its
+    width: 1,000 pixels), at least the panel's own minimum."""
     floor = 0
     if minimum:
         floor = int(minimum[:-1]) * _SECONDS[minimum[-1]]
-    raw = max(range_s / PANEL_POINTS, floor)
+    raw = max(range_s / points, floor)
     for text, seconds in _NICE:
         if seconds >= raw:
             return text, seconds
     return _NICE[-1]
 
 
-def substitute(query: str, values: dict[str, str], days: int, minimum: str | None) -> str:
-    text, seconds = interval(days * 86_400, minimum)
+def substitute(query: str, values: dict[str, str], days: int, panel: dict[str, Any]) -> str:
+    points = panel.get("maxDataPoints", PANEL_POINTS)
+    text, seconds = interval(days * 86_400, panel.get("interval"), points)
     query = query.replace("$timeFilter", f"time > now() - {days}d")
+    query = query.replace("$__range_s", str(days * 86_400))
     query = query.replace("$__interval_ms", str(seconds * 1000)).replace("$__interval", text)
     return _VARIABLE.sub(lambda m: values[m.group(1) or m.group(2)], query)
 
@@ -377,22 +380,30 @@ def dashboard_times(client: InfluxQL, days: int) -> list[dict[str, Any]]:
         values = defaults(dashboard)
         total = 0.0
         most = 0
+        panels: list[tuple[float, str]] = []
         for panel in dashboard["panels"]:
+            spent = 0.0
             for target in panel["targets"]:
-                query = substitute(target["query"], values, days, panel.get("interval"))
+                query = substitute(target["query"], values, days, panel)
                 runs = []
                 for _ in range(3):
                     began = time.perf_counter()
                     series = client.query(query)
                     runs.append(time.perf_counter() - began)
-                total += statistics.median(runs)
+                spent += statistics.median(runs)
                 most = max([most, *(len(s.values) for s in series)])
+            total += spent
+            panels.append((spent, panel["title"]))
         results.append(
             {
                 "dashboard": dashboard["uid"].removeprefix("leedswin-"),
                 "range_days": days,
                 "total_ms": round(total * 1000, 1),
                 "max_points": most,
+                "slowest": [
+                    {"panel": title, "ms": round(ms * 1000, 1)}
+                    for ms, title in sorted(panels, reverse=True)[:3]
+                ],
             }
         )
     return results

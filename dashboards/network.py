@@ -137,6 +137,7 @@ def build() -> Json:
             width=24,
             unit="short",
             interval="1h",
+            max_points=240,
             custom={"drawStyle": "bars", "fillOpacity": 80, "stacking": {"mode": "normal"}},
         ),
         table(
@@ -189,35 +190,30 @@ def build() -> Json:
         ),
         table(
             "Reporting intervals",
-            "Per public device, from the hourly rollups: the typical gap between uplinks"
-            " (the hours from its first to its last uplink divided by its uplinks, so its"
-            " expected interval), the longest stretch of whole hours without any uplink, and"
-            " the uplinks counted. A long silent stretch means missed uplinks or an outage.",
+            "Per public device, from the hourly rollups: the typical gap between uplinks (the"
+            " range divided by its uplinks: its interval, if it reported all along), the"
+            " hours of the range without any uplink, and the uplinks counted. Silent hours"
+            " mean missed uplinks, an outage, or a device added during the range.",
             [
                 target(
                     "A",
-                    'SELECT (sum("gap") + 3600) / sum("n") AS "typical interval",'
-                    ' max("gap") - 3600 AS "longest silent stretch", sum("n") AS "uplinks"'
-                    f' FROM (SELECT elapsed("{UPLINKS}", 1s) AS "gap" FROM "{HOURLY}"'
-                    f" WHERE {ROLLED} {BY_DEVICE}),"
-                    f' (SELECT "{UPLINKS}" AS "n" FROM "{HOURLY}" WHERE {ROLLED} {BY_DEVICE})'
-                    f" {BY_DEVICE}",
+                    f'SELECT $__range_s / sum("{UPLINKS}") AS "typical interval",'
+                    f' $__range_s / 3600 - count("{UPLINKS}") AS "silent hours",'
+                    f' sum("{UPLINKS}") AS "uplinks" FROM "{HOURLY}" WHERE {ROLLED} {BY_DEVICE}',
                     table=True,
                 ),
             ],
             unit="s",
             overrides=[
                 {
-                    "matcher": {"id": "byName", "options": "uplinks"},
+                    "matcher": {"id": "byName", "options": name},
                     "properties": [{"id": "unit", "value": "short"}],
-                },
+                }
+                for name in ("uplinks", "silent hours")
             ],
             transformations=[
                 {"id": "organize", "options": {"excludeByName": {"Time": True}}},
-                {
-                    "id": "sortBy",
-                    "options": {"sort": [{"field": "longest silent stretch", "desc": True}]},
-                },
+                {"id": "sortBy", "options": {"sort": [{"field": "silent hours", "desc": True}]}},
             ],
         ),
         table(
