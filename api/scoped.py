@@ -259,7 +259,10 @@ class ScopedReadings:
             ]
         return series
 
-    def _cached(self, name: str, args: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    def cached(self, name: str, args: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        """``compute()``, coalesced with identical asks (``api.cache``): ``name`` and ``args``
+        must say everything the answer depends on besides who asks (which this adds: the
+        principal's scope and the public filter in force)."""
         if self._cache is None:
             return compute()
         key = (
@@ -282,7 +285,7 @@ class ScopedReadings:
     ) -> list[DeviceRow]:
         """``_devices``, coalesced with identical asks (``api.cache``)."""
         args = (need, site, model, dev_eui)
-        return list(self._cached("devices", args, lambda: self._devices(*args)))
+        return list(self.cached("devices", args, lambda: self._devices(*args)))
 
     def _devices(
         self,
@@ -368,7 +371,7 @@ class ScopedReadings:
 
     def latest(self, need: str, site: str | None = None) -> list[LatestRow]:
         """``_latest``, coalesced with identical asks (``api.cache``)."""
-        return list(self._cached("latest", (need, site), lambda: self._latest(need, site)))
+        return list(self.cached("latest", (need, site), lambda: self._latest(need, site)))
 
     def _latest(self, need: str, site: str | None = None) -> list[LatestRow]:
         """The newest reading of each device serving ``need`` (from device state): the fields
@@ -403,7 +406,7 @@ class ScopedReadings:
         """``_aggregate``, coalesced with identical asks (``api.cache``)."""
         args = (quantity, fn, every, start, end, group_by, tuple(sorted(filters.items())))
         return list(
-            self._cached(
+            self.cached(
                 "aggregate",
                 args,
                 lambda: self._aggregate(quantity, fn, every, start, end, group_by, filters),

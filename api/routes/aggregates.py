@@ -69,29 +69,27 @@ def get_aggregates(
             f"{buckets} buckets per group; at most {settings.max_points}: widen `every`",
             every,
         )
-    rows = scoped.aggregate(
-        quantity.value,
-        fn,
-        every,
-        start,
-        end,
-        group_by,
-        {"site": site, "dev_eui": dev_eui.lower() if dev_eui else None, "need": need},
-    )
-    page, more = _page(rows, cursor, limit, settings.max_points)
-    envelope = AggregatePublic(
-        quantity=quantity.value,
-        fn=fn,
-        every=every,
-        group_by=group_by,
-        start=start,
-        end=end,
-        data=[],
-        count=len(page),
-        next_cursor=page[-1].group if more and page else None,
-    ).model_dump(mode="json")
-    envelope["data"] = _series_json(page)
-    return Response(orjson.dumps(envelope), media_type="application/json")
+    filters = {"site": site, "dev_eui": dev_eui.lower() if dev_eui else None, "need": need}
+
+    def body() -> bytes:
+        rows = scoped.aggregate(quantity.value, fn, every, start, end, group_by, filters)
+        page, more = _page(rows, cursor, limit, settings.max_points)
+        envelope = AggregatePublic(
+            quantity=quantity.value,
+            fn=fn,
+            every=every,
+            group_by=group_by,
+            start=start,
+            end=end,
+            data=[],
+            count=len(page),
+            next_cursor=page[-1].group if more and page else None,
+        ).model_dump(mode="json")
+        envelope["data"] = _series_json(page)
+        return orjson.dumps(envelope)
+
+    key = (quantity.value, fn, every, start, end, group_by, tuple(filters.items()), cursor, limit)
+    return Response(scoped.cached("aggregates", key, body), media_type="application/json")
 
 
 def _page(
