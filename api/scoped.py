@@ -488,9 +488,9 @@ class ScopedReadings:
         self, group_by: GroupBy, filters: dict[str, str | None], width: int
     ) -> str | None:
         """The rollup level that answers a count, sum, min or max cheaper than raw points, or
-        None. InfluxDB's cost is per series and bucket, not per point: a site's rows (one
-        series per site) beat raw points for any whole-hour buckets; devices' rows only for
-        buckets of whole days (a device's hourly rollup row replaces just ~6 raw points)."""
+        None. InfluxDB 1.x's cost is per series and bucket more than per point: a site's rows
+        (one series per site) beat raw points for any whole-hour buckets; devices' rows when
+        they are read as they are (hourly buckets by device) or merged into whole days."""
         if (
             group_by == "site"
             and not self.principal.sees_home
@@ -498,7 +498,9 @@ class ScopedReadings:
             and all(filters.get(tag) is None for tag in filters if tag != "site")
         ):
             return LEVEL_SITE  # public devices only, as the rollups at this level
-        return LEVEL_DEVICE if width % _DAY_NS == 0 else None
+        if width % _DAY_NS == 0 or (group_by == "device" and width == _HOUR_NS):
+            return LEVEL_DEVICE
+        return None
 
     def _rolled_span(
         self, measurement: str, quantity: str, width: int, start: datetime, end: datetime
