@@ -450,27 +450,26 @@ class ScopedReadings:
             return self._raw_aggregate(quantity, fn, every, start, end, group_by, filters)
         stats = _NEEDED[fn]
         partials: dict[str, dict[int, list[float]]] = {}
-        for a, b in ((start, ns_to_datetime(lo)), (ns_to_datetime(hi), end)):
-            if a < b:
-                raw_span = (time_ns(a), time_ns(b))
-                self._partials(
-                    measurement, quantity, every, raw_span, tag, filters, stats, partials
-                )
+        for edge_start, edge_end in ((time_ns(start), lo), (hi, time_ns(end))):
+            if edge_start < edge_end:
+                edge = (edge_start, edge_end)
+                self._partials(measurement, quantity, every, edge, tag, filters, stats, partials)
         day_lo, day_hi = -(-lo // _DAY_NS) * _DAY_NS, hi // _DAY_NS * _DAY_NS
-        spans = [(lo, hi, ROLLUP_HOURLY)]
+        spans: list[tuple[int, int, dict[str, str]]] = [(lo, hi, ROLLUP_HOURLY)]
         if width % _DAY_NS == 0 and day_lo < day_hi:
             spans = [
                 (lo, day_lo, ROLLUP_HOURLY),
                 (day_lo, day_hi, ROLLUP_DAILY),
                 (day_hi, hi, ROLLUP_HOURLY),
             ]
-        for a, b, table in spans:
-            if a < b:
+        for span_start, span_end, table in spans:
+            if span_start < span_end:
                 # Buckets as wide as the rollup's rows: read the rows, nothing to aggregate.
                 rows = width == (_DAY_NS if table is ROLLUP_DAILY else _HOUR_NS)
+                span = (span_start, span_end)
                 source = table[measurement]
                 self._partials(
-                    source, quantity, every, (a, b), tag, filters, stats, partials, level, rows
+                    source, quantity, every, span, tag, filters, stats, partials, level, rows
                 )
         return [
             AggregateRow(

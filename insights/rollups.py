@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
 from core.errors import QueryError
-from storage.points import Point, make_point
+from storage.points import FieldValue, Point, make_point
 from storage.query import Series, quote_ident
 from storage.schema import (
     LEVEL_DEVICE,
@@ -245,7 +245,7 @@ class RollupJob:
             for n in fields
             for stat in rollup_stats(measurement, n)
         )
-        levels = [(LEVEL_DEVICE, TAG_KEYS)]
+        levels: list[tuple[str, tuple[str, ...]]] = [(LEVEL_DEVICE, TAG_KEYS)]
         if measurement in READING_MEASUREMENTS:
             levels.append((LEVEL_SITE, ("site", "privacy")))
         points = []
@@ -264,12 +264,12 @@ class RollupJob:
         return points
 
 
-def _rows(series: Series, fields: list[str]) -> list[tuple[int, dict[str, float]]]:
+def _rows(series: Series, fields: list[str]) -> list[tuple[int, dict[str, FieldValue]]]:
     """(time, rollup fields) per row; a field's statistics only where its count is positive."""
     index = {c: i for i, c in enumerate(series.columns)}
     rows = []
     for row in series.values:
-        values: dict[str, float] = {}
+        values: dict[str, FieldValue] = {}
         for name in fields:
             count = row[index[rollup_field(name, "count")]]
             if not count:
