@@ -134,6 +134,9 @@ class RollupJob:
                 start = since_ns
                 if measurement in marks:
                     start = min(start, _floor(marks[measurement], HOUR_NS))
+                rolled = self.state.rolled(measurement)
+                if rolled is not None and rolled[1] < start:
+                    start = rolled[1]  # catch up after the job was down, keep the span whole
                 start = max(start, end_ns - self.max_lookback_ns)
                 if start >= end_ns:
                     done.add(measurement)

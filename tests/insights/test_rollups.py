@@ -163,6 +163,20 @@ def test_rollup_answers_equal_raw_answers(
     assert any("_1h" in q or "_1d" in q for q in asked) == expected, asked
 
 
+def test_a_run_after_a_pause_catches_up(rolled: Rolled) -> None:
+    """Rollups held up to some hour and a run asked only for the last hour: it starts where
+    the held span ends, so the span stays whole."""
+    held = rolled.state.rolled("climate")
+    assert held is not None
+    rolled.registry.execute(
+        "UPDATE rollup_progress SET until_ns = ? WHERE measurement = 'climate'",
+        (held[0] + 3_600_000_000_000,),
+    )
+    report = rolled.job.run(rolled.end - timedelta(hours=1), rolled.end)
+    assert report.spans["climate"][0] == held[0] + 3_600_000_000_000
+    assert rolled.state.rolled("climate") == held
+
+
 def test_public_rollups_hold_no_home_device(rolled: Rolled) -> None:
     scoped = rolled.scoped(PUBLIC, True)
     rows = scoped.aggregate(
