@@ -471,11 +471,19 @@ class ScopedReadings:
                 self._partials(
                     source, quantity, every, span, tag, filters, stats, partials, level, rows
                 )
+        moments: dict[int, datetime] = {}  # groups share their bucket times
+
+        def moment(t: int) -> datetime:
+            known = moments.get(t)
+            if known is None:
+                known = moments[t] = ns_to_datetime(t)
+            return known
+
         return [
             AggregateRow(
                 group,
                 [
-                    (ns_to_datetime(t), _final(fn, merged))
+                    (moment(t), _final(fn, merged))
                     for t, merged in sorted(buckets.items())
                     if merged[0] > 0
                 ],
