@@ -464,7 +464,8 @@ def main(
                 began = time.monotonic()
                 # Derived series over the dense history (the dashboards read them), rollups
                 # over whatever was loaded (the state's watermark says where it starts).
-                derived = timedelta(days=min(history_days, days, DERIVED_DAYS))
+                dense = history_days <= days  # the sparse year adds nothing to the last days
+                derived = timedelta(days=min(history_days, days, DERIVED_DAYS) if dense else 1)
                 with open_jobs(InsightsSettings(), settings, registry_path) as jobs:
                     ran = jobs.run(until - derived, until + timedelta(hours=1))
                 loaded["insights_s"] = round(time.monotonic() - began, 1)
