@@ -30,8 +30,8 @@ from storage.schema import DAMP_RISK
 
 UID = "leedswin-housing"
 #: Points per line of the per-home panels: one line per home, so fewer points each than the
-#: panel's width (Grafana then picks a wider ``$__interval``: 3 h for 30 days).
-HOME_LINE_POINTS = 300
+#: panel's width (Grafana then picks a wider ``$__interval``: 6 h for 30 days).
+HOME_LINE_POINTS = 150
 
 HOME = "\"privacy\" = 'home'"
 HOMES = (
