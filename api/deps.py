@@ -19,6 +19,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
 
+from api.cache import Coalescer
 from api.live import LiveHub
 from api.metrics import ApiMetrics
 from api.ratelimit import RateLimiter
@@ -27,6 +28,7 @@ from core.settings import ApiSettings
 from storage.devices import DeviceRegistry
 from storage.registry import ApiKey, ApiKeys, Registry, Scope
 from storage.schema import PRIVACY_PUBLIC
+from storage.state import DeviceState
 
 API_KEY_HEADER = "X-API-Key"
 
@@ -50,6 +52,14 @@ class Services:
     influx_ping: Callable[[], bool]
     devices: DeviceRegistry
     public_devices: PublicDevices = field(default_factory=PublicDevices)
+    #: Device state in ``registry`` (what the bridge keeps); None: the registry's own.
+    state: DeviceState | None = None
+    #: Identical reads coalesced and kept ``api.cache.ANSWER_TTL`` seconds.
+    answers: Coalescer = field(default_factory=Coalescer)
+
+    def __post_init__(self) -> None:
+        if self.state is None:
+            self.state = DeviceState(self.registry)
 
 
 def get_services(request: Request) -> Services:
@@ -129,6 +139,8 @@ def get_scoped(services: ServicesDep, principal: PrincipalDep) -> ScopedReadings
         restricted,
         hidden=() if principal.sees_home else services.devices.not_public(),
         public=lambda: services.public_devices.get(services.public_influx),
+        state=services.state,
+        cache=services.answers,
     )
 
 

@@ -142,6 +142,11 @@ class AggregatePublic(BaseModel):
     end: datetime
     data: list[AggregateSeries]
     count: int
+    next_cursor: str | None = Field(
+        None,
+        description="More groups follow: ask again with `cursor` set to this (the last group"
+        " of this page); null on the last page",
+    )
 
 
 class RegistryDevicePublic(BaseModel):

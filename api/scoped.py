@@ -27,17 +27,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, Protocol
 
+from api.cache import Coalescer
 from decoders.registry import SPECS
-from storage.query import Series, duration_literal, duration_ns, time_ns
+from storage.query import Series, duration_literal, duration_ns, quote_ident, time_ns
 from storage.registry import Scope
 from storage.schema import (
+    LEVEL_DEVICE,
+    LEVEL_SITE,
+    LEVEL_TAG,
     NEED_MEASUREMENT,
     PRIVACY_PUBLIC,
     QUANTITY_MEASUREMENT,
+    ROLLUP_ADDITIVE,
+    ROLLUP_DAILY,
+    ROLLUP_HOURLY,
     TAG_KEYS,
     UPLINK,
     measurement_of,
+    rollup_field,
+    rollup_fields,
 )
+from storage.state import DeviceState, StateRow
 
 PRIVACY_MARKER: Final = "{privacy}"
 
@@ -60,6 +70,20 @@ _FN_SQL: Final[dict[str, str]] = {
     "p95": 'PERCENTILE("{f}", 95)',
 }
 _GROUP_TAG: Final[dict[str, str]] = {"device": "dev_eui", "site": "site"}
+#: The hourly rollup statistic that is each quantile function.
+_QUANTILE_STAT: Final[dict[str, str]] = {"median": "median", "p95": "p95"}
+#: The statistics each function needs from rollups or raw points (count first: it says
+#: whether a bucket has any value), how rollup rows merge them, and how raw points give them.
+_NEEDED: Final[dict[str, tuple[str, ...]]] = {
+    "mean": ("count", "sum"),
+    "count": ("count",),
+    "min": ("count", "min"),
+    "max": ("count", "max"),
+}
+_MERGE: Final = {"count": "SUM", "sum": "SUM", "min": "MIN", "max": "MAX"}
+_MERGE_RAW: Final = {"count": "COUNT", "sum": "SUM", "min": "MIN", "max": "MAX"}
+_HOUR_NS: Final = 3_600_000_000_000
+_DAY_NS: Final = 24 * _HOUR_NS
 _DEVICE_TAGS: Final = TAG_KEYS
 _HEX_EUI: Final = re.compile(r"[0-9a-f]{16}")
 
@@ -180,6 +204,8 @@ class ScopedReadings:
         restricted: Callable[[str], bool] = lambda dev_eui: False,
         hidden: Collection[str] = (),
         public: Callable[[], Collection[str]] = frozenset,
+        state: DeviceState | None = None,
+        cache: Coalescer | None = None,
     ) -> None:
         """``restricted(dev_eui)``: the device registry says home (or unknown) for this device;
         ``hidden``: every DevEUI the registry marks home; ``public()``: the DevEUIs with
@@ -189,9 +215,14 @@ class ScopedReadings:
         device was reclassified): for public keys, when a ``hidden`` device has public
         points, the query names only the *other* public devices (never a hidden one),
         so site aggregates never include it; series of a ``restricted`` device are
-        dropped from results as well.
+        dropped from results as well. ``state``: device state for ``devices``/``latest``
+        (none: they find nothing); ``cache``: where identical reads are coalesced, keyed by
+        the principal's scope and the public filter in force as well as the arguments.
         """
+        self._cache = cache
         self._runner = runner
+        self._state = state
+        self._hidden = frozenset(hidden) if not principal.sees_home else frozenset()
         self.principal = principal
         self._max_range = max_range
         self._restricted = restricted
@@ -228,6 +259,23 @@ class ScopedReadings:
             ]
         return series
 
+    def cached(self, name: str, args: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        """``compute()``, coalesced with identical asks (``api.cache``): ``name`` and ``args``
+        must say everything the answer depends on besides who asks (which this adds: the
+        principal's scope and the public filter in force)."""
+        if self._cache is None:
+            return compute()
+        key = (
+            name,
+            args,
+            self.principal.scope.value,
+            self.principal.sees_home,
+            self._inclusion,
+            self._nothing,
+            self._hidden,
+        )
+        return self._cache.get(key, compute)
+
     def devices(
         self,
         need: str | None = None,
@@ -235,38 +283,60 @@ class ScopedReadings:
         model: str | None = None,
         dev_eui: str | None = None,
     ) -> list[DeviceRow]:
-        """Devices heard within the widest allowed range, with their newest link state."""
-        where, params = _filters({"need": need, "site": site, "model": model, "dev_eui": dev_eui})
-        params["since"] = time_ns(datetime.now(UTC) - self._max_range)
-        group = ", ".join(f'"{tag}"' for tag in _DEVICE_TAGS)
-        base = f'FROM "{UPLINK}" WHERE {PRIVACY_MARKER} AND time >= $since{where} GROUP BY {group}'
-        seen = self.query(f'SELECT last("f_cnt") AS f_cnt {base}', params)
-        link = self.query(
-            'SELECT last("rssi") AS rssi, last("snr") AS snr,'
-            ' last("battery_percent") AS battery_percent,'
-            f' last("battery_voltage") AS battery_voltage {base}',
-            params,
-        )
-        state = {s.tags["dev_eui"]: dict(zip(s.columns, s.values[0], strict=True)) for s in link}
+        """``_devices``, coalesced with identical asks (``api.cache``)."""
+        args = (need, site, model, dev_eui)
+        return list(self.cached("devices", args, lambda: self._devices(*args)))
+
+    def _devices(
+        self,
+        need: str | None = None,
+        site: str | None = None,
+        model: str | None = None,
+        dev_eui: str | None = None,
+    ) -> list[DeviceRow]:
+        """Devices heard within the widest allowed range, with their newest link state, from
+        device state (``storage.state``): the cost does not grow with retention."""
+        since = time_ns(datetime.now(UTC) - self._max_range)
         rows = []
-        for s in seen:
-            tags = s.tags
-            extra = state.get(tags["dev_eui"], {})
+        for state in self._state_rows(
+            UPLINK, {"need": need, "site": site, "model": model, "dev_eui": dev_eui}
+        ):
+            if state.point is None or state.point[0] < since:
+                continue
+            seen, link = state.point
+
+            def battery(
+                name: str, fields: dict[str, tuple[int, float]] = state.fields
+            ) -> float | None:
+                known = fields.get(name)
+                return known[1] if known is not None and known[0] >= since else None
+
             rows.append(
                 DeviceRow(
-                    dev_eui=tags["dev_eui"],
-                    model=tags.get("model", ""),
-                    site=tags.get("site", ""),
-                    privacy=tags.get("privacy", ""),
-                    need=tags.get("need", ""),
-                    last_seen=ns_to_datetime(s.values[0][0]),
-                    rssi=extra.get("rssi"),
-                    snr=extra.get("snr"),
-                    battery_percent=extra.get("battery_percent"),
-                    battery_voltage=extra.get("battery_voltage"),
+                    dev_eui=state.dev_eui,
+                    model=state.model,
+                    site=state.site,
+                    privacy=state.privacy,
+                    need=state.need,
+                    last_seen=ns_to_datetime(seen),
+                    rssi=link.get("rssi"),
+                    snr=link.get("snr"),
+                    battery_percent=battery("battery_percent"),
+                    battery_voltage=battery("battery_voltage"),
                 )
             )
-        rows.sort(key=lambda row: row.dev_eui)
+        return rows
+
+    def _state_rows(self, measurement: str, filters: dict[str, str | None]) -> list[StateRow]:
+        """State rows this principal may see (the same rules as ``query``: a public key sees
+        rows tagged public of devices the registry does not mark home)."""
+        if self._state is None:
+            return []
+        rows = self._state.rows(
+            measurement, sees_home=self.principal.sees_home, filters=filters, hidden=self._hidden
+        )
+        if not self.principal.sees_home:
+            rows = [row for row in rows if not self._restricted(row.dev_eui)]
         return rows
 
     def device(self, dev_eui: str) -> DeviceRow | None:
@@ -300,34 +370,27 @@ class ScopedReadings:
         return [(ns_to_datetime(t), v) for s in series for t, v in s.values if v is not None]
 
     def latest(self, need: str, site: str | None = None) -> list[LatestRow]:
-        """The newest reading of each device serving ``need``."""
-        measurement = NEED_MEASUREMENT[need]
-        where, params = _filters({"need": need, "site": site})
-        params["since"] = time_ns(datetime.now(UTC) - self._max_range)
-        series = self.query(
-            f'SELECT * FROM "{measurement}" WHERE {PRIVACY_MARKER} AND time >= $since{where}'
-            ' GROUP BY "dev_eui", "model", "site", "privacy" ORDER BY time DESC LIMIT 1',
-            params,
-        )
+        """``_latest``, coalesced with identical asks (``api.cache``)."""
+        return list(self.cached("latest", (need, site), lambda: self._latest(need, site)))
+
+    def _latest(self, need: str, site: str | None = None) -> list[LatestRow]:
+        """The newest reading of each device serving ``need`` (from device state): the fields
+        of its newest point in the need's measurement."""
+        since = time_ns(datetime.now(UTC) - self._max_range)
         rows = []
-        for s in series:
-            record = dict(zip(s.columns, s.values[0], strict=True))
-            values = {
-                key: float(value)
-                for key, value in record.items()
-                if key != "time" and key not in _DEVICE_TAGS and isinstance(value, int | float)
-            }
+        for state in self._state_rows(NEED_MEASUREMENT[need], {"need": need, "site": site}):
+            if state.point is None or state.point[0] < since:
+                continue
             rows.append(
                 LatestRow(
-                    dev_eui=s.tags["dev_eui"],
-                    model=s.tags.get("model", ""),
-                    site=s.tags.get("site", ""),
-                    privacy=s.tags.get("privacy", ""),
-                    time=ns_to_datetime(record["time"]),
-                    values=values,
+                    dev_eui=state.dev_eui,
+                    model=state.model,
+                    site=state.site,
+                    privacy=state.privacy,
+                    time=ns_to_datetime(state.point[0]),
+                    values=state.point[1],
                 )
             )
-        rows.sort(key=lambda row: row.dev_eui)
         return rows
 
     def aggregate(
@@ -340,7 +403,232 @@ class ScopedReadings:
         group_by: GroupBy,
         filters: dict[str, str | None],
     ) -> list[AggregateRow]:
-        """InfluxDB computes ``fn`` per ``every`` (re-checked by ``duration_literal``) and group."""
+        """``_aggregate``, coalesced with identical asks (``api.cache``)."""
+        args = (quantity, fn, every, start, end, group_by, tuple(sorted(filters.items())))
+        return list(
+            self.cached(
+                "aggregate",
+                args,
+                lambda: self._aggregate(quantity, fn, every, start, end, group_by, filters),
+            )
+        )
+
+    def _aggregate(
+        self,
+        quantity: str,
+        fn: AggregateFn,
+        every: str,
+        start: datetime,
+        end: datetime,
+        group_by: GroupBy,
+        filters: dict[str, str | None],
+    ) -> list[AggregateRow]:
+        """``fn`` per ``every`` (re-checked by ``duration_literal``) and group, computed by
+        InfluxDB: from rollups (``insights.rollups``) for the whole hours or days they hold
+        and answer exactly, from raw points for the rest (``every`` not whole hours, quantiles
+        other than public sites' hourly ones, the partial hours at either end). Results equal the
+        raw answer (means within floating-point rounding: Σsum / Σcount)."""
+        width = duration_ns(duration_literal(every))
+        measurement = FIELD_MEASUREMENT[quantity]
+        span = self._rolled_span(measurement, quantity, width, start, end)
+        if span is None:
+            return self._raw_aggregate(quantity, fn, every, start, end, group_by, filters)
+        lo, hi = span
+        tag = _GROUP_TAG[group_by]
+        if fn in _QUANTILE_STAT:
+            level = self._quantile_level(group_by, filters, width)
+            if level is None:
+                return self._raw_aggregate(quantity, fn, every, start, end, group_by, filters)
+            found = self._rollup_quantiles(measurement, quantity, fn, level, lo, hi, tag, filters)
+            for a, b in ((start, ns_to_datetime(lo)), (ns_to_datetime(hi), end)):
+                if a < b:
+                    for row in self._raw_aggregate(quantity, fn, every, a, b, group_by, filters):
+                        found.setdefault(row.group, []).extend(row.points)
+            return [AggregateRow(group, sorted(points)) for group, points in sorted(found.items())]
+        level = self._additive_level(group_by, filters, width)
+        if level is None:
+            return self._raw_aggregate(quantity, fn, every, start, end, group_by, filters)
+        stats = _NEEDED[fn]
+        partials: dict[str, dict[int, list[float]]] = {}
+        for edge_start, edge_end in ((time_ns(start), lo), (hi, time_ns(end))):
+            if edge_start < edge_end:
+                edge = (edge_start, edge_end)
+                self._partials(measurement, quantity, every, edge, tag, filters, stats, partials)
+        day_lo, day_hi = -(-lo // _DAY_NS) * _DAY_NS, hi // _DAY_NS * _DAY_NS
+        spans: list[tuple[int, int, dict[str, str]]] = [(lo, hi, ROLLUP_HOURLY)]
+        if width % _DAY_NS == 0 and day_lo < day_hi:
+            spans = [
+                (lo, day_lo, ROLLUP_HOURLY),
+                (day_lo, day_hi, ROLLUP_DAILY),
+                (day_hi, hi, ROLLUP_HOURLY),
+            ]
+        for span_start, span_end, table in spans:
+            if span_start < span_end:
+                # Buckets as wide as the rollup's rows: read the rows, nothing to aggregate.
+                rows = width == (_DAY_NS if table is ROLLUP_DAILY else _HOUR_NS)
+                span = (span_start, span_end)
+                source = table[measurement]
+                self._partials(
+                    source, quantity, every, span, tag, filters, stats, partials, level, rows
+                )
+        moments: dict[int, datetime] = {}  # groups share their bucket times
+
+        def moment(t: int) -> datetime:
+            known = moments.get(t)
+            if known is None:
+                known = moments[t] = ns_to_datetime(t)
+            return known
+
+        return [
+            AggregateRow(
+                group,
+                [
+                    (moment(t), _final(fn, merged))
+                    for t, merged in sorted(buckets.items())
+                    if merged[0] > 0
+                ],
+            )
+            for group, buckets in sorted(partials.items())
+        ]
+
+    def _additive_level(
+        self, group_by: GroupBy, filters: dict[str, str | None], width: int
+    ) -> str | None:
+        """The rollup level that answers a count, sum, min or max cheaper than raw points, or
+        None. InfluxDB 1.x's cost is per series and bucket more than per point: a site's rows
+        (one series per site) beat raw points for any whole-hour buckets; devices' rows when
+        they are read as they are (hourly buckets by device) or merged into whole days."""
+        if (
+            group_by == "site"
+            and not self.principal.sees_home
+            and not (self._inclusion or self._nothing)
+            and all(filters.get(tag) is None for tag in filters if tag != "site")
+        ):
+            return LEVEL_SITE  # public devices only, as the rollups at this level
+        if width % _DAY_NS == 0 or (group_by == "device" and width == _HOUR_NS):
+            return LEVEL_DEVICE
+        return None
+
+    def _rolled_span(
+        self, measurement: str, quantity: str, width: int, start: datetime, end: datetime
+    ) -> tuple[int, int] | None:
+        """[lo, hi): the whole hours of [start, end) the rollups hold, when rollups can answer."""
+        if self._state is None or width % _HOUR_NS or quantity not in rollup_fields(measurement):
+            return None
+        rolled = self._state.rolled(measurement)
+        if rolled is None:
+            return None
+        lo = max(-(-time_ns(start) // _HOUR_NS) * _HOUR_NS, rolled[0])
+        hi = min(time_ns(end) // _HOUR_NS * _HOUR_NS, rolled[1])
+        return (lo, hi) if lo < hi else None
+
+    def _quantile_level(
+        self, group_by: GroupBy, filters: dict[str, str | None], width: int
+    ) -> str | None:
+        """The rollup level whose hourly quantiles are exactly the answer, or None (raw)."""
+        if width != _HOUR_NS or group_by != "site" or self.principal.sees_home:
+            return None  # only public sites' hourly quantiles are kept
+        if any(filters.get(tag) is not None for tag in filters if tag != "site"):
+            return None  # site rollups are of all a site's devices
+        if self._inclusion or self._nothing:
+            return None  # a device the registry marks home is in the public site rollups
+        return LEVEL_SITE
+
+    def _rollup_quantiles(
+        self,
+        measurement: str,
+        quantity: str,
+        fn: AggregateFn,
+        level: str,
+        lo: int,
+        hi: int,
+        tag: str,
+        filters: dict[str, str | None],
+    ) -> dict[str, list[tuple[datetime, float]]]:
+        where, params = _filters(filters)
+        params.update(lo=lo, hi=hi, level=level)
+        column = quote_ident(rollup_field(quantity, _QUANTILE_STAT[fn]))
+        series = self.query(
+            f"SELECT {column} AS value FROM {quote_ident(ROLLUP_HOURLY[measurement])}"
+            f' WHERE {PRIVACY_MARKER} AND "{LEVEL_TAG}" = $level AND time >= $lo AND time < $hi'
+            f'{where} GROUP BY "{tag}"',
+            params,
+        )
+        found: dict[str, list[tuple[datetime, float]]] = {}
+        for s in series:
+            found.setdefault(s.tags.get(tag, ""), []).extend(
+                (ns_to_datetime(t), float(v)) for t, v in s.values if v is not None
+            )
+        return found
+
+    def _partials(
+        self,
+        measurement: str,
+        quantity: str,
+        every: str,
+        span: tuple[int, int],
+        tag: str,
+        filters: dict[str, str | None],
+        stats: tuple[str, ...],
+        into: dict[str, dict[int, list[float]]],
+        level: str | None = None,
+        rows: bool = False,
+    ) -> None:
+        """``stats`` (count first) per bucket and group over ``span`` [a, b) in ns, of raw
+        points (``level`` None) or of rollups at ``level`` (``rows``: each rollup row is a
+        bucket, read as is: InfluxDB 1.x costs per series and window, so aggregating rows
+        one per window costs more than reading them), merged into ``into`` as
+        [count, sum, min, max]."""
+        where, params = _filters(filters)
+        params.update(a=span[0], b=span[1])
+        grouping = f'GROUP BY time({duration_literal(every)}), "{tag}" fill(none)'
+        if level is not None:
+            params["level"] = level
+            where += f' AND "{LEVEL_TAG}" = $level'
+            names = [quote_ident(rollup_field(quantity, stat)) for stat in stats]
+            if rows:
+                columns = ", ".join(names)
+                grouping = f'GROUP BY "{tag}"'
+            else:
+                columns = ", ".join(
+                    f"{_MERGE[stat]}({name})" for stat, name in zip(stats, names, strict=True)
+                )
+        else:
+            columns = ", ".join(f"{_MERGE_RAW[stat]}({quote_ident(quantity)})" for stat in stats)
+        series = self.query(
+            f"SELECT {columns} FROM {quote_ident(measurement)} WHERE {PRIVACY_MARKER}"
+            f" AND time >= $a AND time < $b{where} {grouping}",
+            params,
+        )
+        slots = [ROLLUP_ADDITIVE.index(stat) for stat in stats]
+        for s in series:
+            buckets = into.setdefault(s.tags.get(tag, ""), {})
+            for row in s.values:
+                if not row[1]:
+                    continue
+                known = buckets.get(row[0])
+                if known is None:
+                    known = buckets[row[0]] = [0.0, 0.0, math.inf, -math.inf]
+                for slot, value in zip(slots, row[1:], strict=True):
+                    if value is None:
+                        continue
+                    if slot < 2:
+                        known[slot] += value
+                    elif slot == 2:
+                        known[2] = min(known[2], value)
+                    else:
+                        known[3] = max(known[3], value)
+
+    def _raw_aggregate(
+        self,
+        quantity: str,
+        fn: AggregateFn,
+        every: str,
+        start: datetime,
+        end: datetime,
+        group_by: GroupBy,
+        filters: dict[str, str | None],
+    ) -> list[AggregateRow]:
         measurement = FIELD_MEASUREMENT[quantity]
         where, params = _filters(filters)
         params.update(start=time_ns(start), end=time_ns(end))
@@ -361,6 +649,15 @@ class ScopedReadings:
             ),
             key=lambda row: row.group,
         )
+
+
+def _final(fn: AggregateFn, stats: list[float]) -> float:
+    count, total, low, high = stats
+    if fn == "mean":
+        return total / count
+    if fn == "count":
+        return count
+    return low if fn == "min" else high
 
 
 __all__: Sequence[str] = [

@@ -29,6 +29,9 @@ from insights.damp import RiskLevel
 from storage.schema import DAMP_RISK
 
 UID = "leedswin-housing"
+#: Points per line of the per-home panels: one line per home, so fewer points each than the
+#: panel's width (Grafana then picks a wider ``$__interval``: 6 h for 30 days).
+HOME_LINE_POINTS = 150
 
 HOME = "\"privacy\" = 'home'"
 HOMES = (
@@ -166,6 +169,7 @@ def build() -> Json:
             minimum=0,
             maximum=100,
             interval="1h",
+            max_points=HOME_LINE_POINTS,
             overrides=[_dashed("B")],
         ),
         timeseries(
@@ -188,6 +192,7 @@ def build() -> Json:
             ],
             unit="celsius",
             interval="1h",
+            max_points=HOME_LINE_POINTS,
             overrides=[_dashed("B")],
         ),
         timeseries(
@@ -209,6 +214,7 @@ def build() -> Json:
             maximum=6,
             decimals=2,
             interval="1h",
+            max_points=HOME_LINE_POINTS,
         ),
     ]
     board = dashboard(

@@ -119,8 +119,10 @@ def panel(
     options: Json | None = None,
     transformations: list[Json] | None = None,
     interval: str | None = None,
+    max_points: int | None = None,
 ) -> Json:
-    """One panel; its id and position are given by :func:`dashboard`."""
+    """One panel; its id and position are given by :func:`dashboard`. ``max_points``: Grafana's
+    ``maxDataPoints`` (default: the panel's width in pixels), which sets ``$__interval``."""
     defaults: Json = {"color": {"mode": "thresholds" if steps else "palette-classic"}}
     for key, value in (
         ("unit", unit),
@@ -147,6 +149,8 @@ def panel(
         body["transformations"] = transformations
     if interval:
         body["interval"] = interval
+    if max_points:
+        body["maxDataPoints"] = max_points
     return body
 
 

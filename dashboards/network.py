@@ -18,7 +18,14 @@ from dashboards.model import (
     target,
     thresholds,
 )
-from storage.schema import DEAD_LETTER, UPLINK
+from storage.schema import (
+    DEAD_LETTER,
+    LEVEL_DEVICE,
+    LEVEL_TAG,
+    ROLLUP_HOURLY,
+    UPLINK,
+    rollup_field,
+)
 
 UID = "leedswin-network"
 
@@ -29,17 +36,24 @@ MATCH = (
 )
 #: ... within the time picker's range.
 DEVICES = f"{MATCH} AND $timeFilter"
-#: Per device: uplinks in the last $silent_after ("recent", 0 when none) and in the range.
+#: Hourly uplink rollups (insights.rollups) of those devices: long ranges read these, never
+#: every uplink. They hold whole hours up to the insights job's last run.
+HOURLY = ROLLUP_HOURLY[UPLINK]
+ROLLED = f"\"{LEVEL_TAG}\" = '{LEVEL_DEVICE}' AND {DEVICES}"
+UPLINKS = rollup_field("f_cnt", "count")
+#: Per device: uplinks in the hours overlapping the last $silent_after ("recent", 0 when
+#: none) and in the range, both from the hourly rollups (one measurement, so the outer query
+#: merges the two per device): 'Silent after' counts in whole hours, up to an hour more.
 #: Two subqueries because InfluxDB pushes an outer time condition into a subquery, so
 #: "last uplink older than X" cannot be a time filter on last().
 BY_DEVICE = 'GROUP BY "dev_eui", "site", "model"'
 RECENT = (
-    'SELECT sum("recent") AS "recent", sum("total") AS "uplinks in range" FROM'
-    f' (SELECT count("f_cnt") AS "recent", count("f_cnt") * 0 AS "total" FROM "{UPLINK}"'
-    f" WHERE {MATCH}"
-    f" AND time > now() - $silent_after {BY_DEVICE}),"
-    f' (SELECT count("f_cnt") * 0 AS "recent", count("f_cnt") AS "total" FROM "{UPLINK}"'
-    f" WHERE {DEVICES} {BY_DEVICE}) {BY_DEVICE}"
+    f'SELECT sum("recent") AS "recent", sum("total") AS "uplinks in range" FROM'
+    f' (SELECT sum("{UPLINKS}") AS "recent", sum("{UPLINKS}") * 0 AS "total" FROM "{HOURLY}"'
+    f" WHERE \"{LEVEL_TAG}\" = '{LEVEL_DEVICE}' AND {MATCH}"
+    f" AND time > now() - $silent_after - 1h {BY_DEVICE}),"
+    f' (SELECT sum("{UPLINKS}") * 0 AS "recent", sum("{UPLINKS}") AS "total" FROM "{HOURLY}"'
+    f" WHERE {ROLLED} {BY_DEVICE}) {BY_DEVICE}"
 )
 #: Dead letters carry the device's tags when it was known (unknown devices count as home).
 REFUSED = '"privacy" = \'public\' AND "site" =~ /^$site$/ AND $timeFilter'
@@ -64,8 +78,8 @@ def build() -> Json:
     panels = [
         stat(
             "Uplinks",
-            "Uplinks stored from public devices in the selected range.",
-            [target("A", f'SELECT count("f_cnt") AS "uplinks" FROM "{UPLINK}" WHERE {DEVICES}')],
+            "Uplinks stored from public devices in the selected range (hourly rollups).",
+            [target("A", f'SELECT sum("{UPLINKS}") AS "uplinks" FROM "{HOURLY}" WHERE {ROLLED}')],
             unit="short",
         ),
         stat(
@@ -74,8 +88,8 @@ def build() -> Json:
             [
                 target(
                     "A",
-                    'SELECT count("f_cnt") AS "devices" FROM (SELECT last("f_cnt") AS "f_cnt"'
-                    f' FROM "{UPLINK}" WHERE {DEVICES} GROUP BY "dev_eui")',
+                    'SELECT count("n") AS "devices" FROM (SELECT sum('
+                    f'"{UPLINKS}") AS "n" FROM "{HOURLY}" WHERE {ROLLED} GROUP BY "dev_eui")',
                 )
             ],
             unit="short",
@@ -83,7 +97,8 @@ def build() -> Json:
         stat(
             "Silent devices",
             "Public devices with uplinks in the range but none in the last 'Silent after'"
-            " period. Pick a value a few times the fleet's reporting interval.",
+            " period, counted in whole hours from the hourly rollups (so up to an hour"
+            " more). Pick a value a few times the fleet's reporting interval.",
             [
                 target(
                     "A",
@@ -108,19 +123,21 @@ def build() -> Json:
         ),
         bars(
             "Uplinks per minute by model",
-            "Stored uplinks per minute, averaged over each interval, stacked by device model."
-            " A model dropping to zero points at a decoder or gateway problem.",
+            "Stored uplinks per minute, averaged over each interval (an hour at least: read"
+            " from the hourly rollups), stacked by device model. A model dropping to zero"
+            " points at a decoder or gateway problem.",
             [
                 target(
                     "A",
-                    f'SELECT count("f_cnt") * 60000 / $__interval_ms FROM "{UPLINK}"'
-                    f' WHERE {DEVICES} GROUP BY time($__interval), "model" fill(0)',
+                    f'SELECT sum("{UPLINKS}") * 60000 / $__interval_ms FROM "{HOURLY}"'
+                    f' WHERE {ROLLED} GROUP BY time($__interval), "model" fill(0)',
                     alias="$tag_model",
                 )
             ],
             width=24,
             unit="short",
-            interval="1m",
+            interval="1h",
+            max_points=240,
             custom={"drawStyle": "bars", "fillOpacity": 80, "stacking": {"mode": "normal"}},
         ),
         table(
@@ -173,29 +190,30 @@ def build() -> Json:
         ),
         table(
             "Reporting intervals",
-            "Per public device: the typical (median) gap between uplinks, which is its"
-            " expected interval, the longest gap in the range, and the uplinks counted."
-            " A longest gap far above the typical one means missed uplinks.",
+            "Per public device, from the hourly rollups: the typical gap between uplinks (the"
+            " range divided by its uplinks: its interval, if it reported all along), the"
+            " hours of the range without any uplink, and the uplinks counted. Silent hours"
+            " mean missed uplinks, an outage, or a device added during the range.",
             [
                 target(
                     "A",
-                    'SELECT median("gap") AS "typical interval", max("gap") AS "longest gap",'
-                    ' count("gap") AS "gaps" FROM (SELECT elapsed("f_cnt", 1s) AS "gap"'
-                    f' FROM "{UPLINK}" WHERE {DEVICES} GROUP BY "dev_eui", "site", "model")'
-                    ' GROUP BY "dev_eui", "site", "model"',
+                    f'SELECT $__range_s / sum("{UPLINKS}") AS "typical interval",'
+                    f' $__range_s / 3600 - count("{UPLINKS}") AS "silent hours",'
+                    f' sum("{UPLINKS}") AS "uplinks" FROM "{HOURLY}" WHERE {ROLLED} {BY_DEVICE}',
                     table=True,
                 ),
             ],
             unit="s",
             overrides=[
                 {
-                    "matcher": {"id": "byName", "options": "gaps"},
+                    "matcher": {"id": "byName", "options": name},
                     "properties": [{"id": "unit", "value": "short"}],
-                },
+                }
+                for name in ("uplinks", "silent hours")
             ],
             transformations=[
                 {"id": "organize", "options": {"excludeByName": {"Time": True}}},
-                {"id": "sortBy", "options": {"sort": [{"field": "longest gap", "desc": True}]}},
+                {"id": "sortBy", "options": {"sort": [{"field": "silent hours", "desc": True}]}},
             ],
         ),
         table(
@@ -232,20 +250,22 @@ def build() -> Json:
         ),
         panel(
             "histogram",
-            "RSSI distribution",
-            "Received signal strength of every uplink at its best gateway. Below −115 dBm"
-            " the link is close to failing; move the device or add a gateway.",
-            [target("A", f'SELECT "rssi" FROM "{UPLINK}" WHERE {DEVICES}')],
+            "RSSI by device",
+            "Each public device's mean received signal strength at its best gateway over"
+            " the range (hourly rollups), as a distribution over devices. Below −115 dBm the"
+            " link is close to failing; move the device or add a gateway.",
+            [target("A", _per_device_mean("rssi"))],
             unit="dBm",
             steps=thresholds((None, RED), (-115, AMBER), (-100, GREEN)),
             options={"bucketSize": 5, "legend": {"showLegend": False}},
         ),
         panel(
             "histogram",
-            "SNR distribution",
-            "Signal-to-noise ratio of every uplink at its best gateway. LoRa still decodes"
+            "SNR by device",
+            "Each public device's mean signal-to-noise ratio at its best gateway over the"
+            " range (hourly rollups), as a distribution over devices. LoRa still decodes"
             " below 0 dB, but under about −10 dB only the slowest data rates get through.",
-            [target("A", f'SELECT "snr" FROM "{UPLINK}" WHERE {DEVICES}')],
+            [target("A", _per_device_mean("snr"))],
             unit="dB",
             steps=thresholds((None, RED), (-10, AMBER), (0, GREEN)),
             options={"bucketSize": 2, "legend": {"showLegend": False}},
@@ -286,6 +306,15 @@ def build() -> Json:
         ["network"],
         VARIABLES,
         panels,
+    )
+
+
+def _per_device_mean(field: str) -> str:
+    """One value per device (Σsum / Σcount of its hourly rollups): as many points as devices."""
+    total, count = rollup_field(field, "sum"), rollup_field(field, "count")
+    return (
+        f'SELECT "{field}" FROM (SELECT sum("{total}") / sum("{count}") AS "{field}"'
+        f' FROM "{HOURLY}" WHERE {ROLLED} GROUP BY "dev_eui")'
     )
 
 

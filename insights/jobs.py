@@ -58,6 +58,7 @@ from decoders.spec import Counter
 from insights import daqi, footfall
 from insights.alerts import AlertStore
 from insights.damp import DampSeries, RiskLevel, assess
+from insights.rollups import RollupJob
 from storage import schema
 from storage.batcher import BatchWriter
 from storage.influx import make_sink
@@ -65,6 +66,7 @@ from storage.metrics import WriterMetrics
 from storage.points import FieldValue, Point, make_point
 from storage.query import InfluxQL
 from storage.registry import open_registry
+from storage.state import DeviceState
 from storage.tenancy import Tenancies
 
 log = logging.getLogger(__name__)
@@ -138,6 +140,8 @@ class RunReport:
     footfall_undeclared: list[str] = field(default_factory=list)
     footfall_duplicates: int = 0
     footfall_without_fcnt: int = 0
+    #: Rollup points written (``insights.rollups``; 0 when the jobs have no device state).
+    rollup_points: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -202,8 +206,11 @@ class InsightsJobs:
         tenancies: Tenancies | None = None,
         metrics: WriterMetrics | None = None,
         max_retry_delay: float = 30.0,
+        rollups: Callable[[InsightsJobs], RollupJob] | None = None,
     ) -> None:
-        """``tenancies``: where a home's history is cut (device moves, new tenancies)."""
+        """``tenancies``: where a home's history is cut (device moves, new tenancies);
+        ``rollups``: builds the rollup job on this object's writer (None: no rollups)."""
+        self.rollups = rollups(self) if rollups is not None else None
         self.settings = settings
         self.tenancies = tenancies
         self.metrics = metrics
@@ -240,7 +247,7 @@ class InsightsJobs:
             metrics=self.metrics,
         )
         try:
-            for stage in (self._damp, self._daqi, self._footfall):
+            for stage in (self._damp, self._daqi, self._footfall, self._rollups):
                 try:
                     stage(since, until, report, progress)
                 except PlatformError as exc:
@@ -251,12 +258,19 @@ class InsightsJobs:
             self._writer = None
         return report
 
-    def _write(self, points: list[Point]) -> None:
+    def _rollups(
+        self, since: datetime, until: datetime, report: RunReport, progress: Progress | None
+    ) -> None:
+        if self.rollups is not None:
+            # ``until`` is floored to the hour: the hour now running is rolled up so far too.
+            report.rollup_points = self.rollups.run(since, until + HOUR).points
+
+    def write(self, points: list[Point]) -> None:
         """Write through the batch writer; raise if InfluxDB refused a point or never answered.
 
         Refused points are isolated by bisection, so the others are stored.
         """
-        assert self._writer is not None, "_write runs inside run()"
+        assert self._writer is not None, "write runs inside run()"
         refused: list[PermanentSinkError] = []
         self._writer.submit(points, lambda error: refused.append(error) if error else None)
         if not self._writer.flush(WRITE_TIMEOUT):
@@ -317,7 +331,7 @@ class InsightsJobs:
                     points.extend(
                         self._damp_stretch(tags, grid, outdoor, start, lo, first, hi, report)
                     )
-            self._write(points)
+            self.write(points)
             report.damp_homes += 1
             report.damp_points += len(points)
             if progress:
@@ -502,7 +516,7 @@ class InsightsJobs:
             points.extend(
                 self._daqi_points(tags, start, first, n_hours, site_means, site_indices, indicative)
             )
-        self._write(points)
+        self.write(points)
         report.daqi_points += len(points)
 
     @staticmethod
@@ -619,7 +633,7 @@ class InsightsJobs:
                     tags, grid_start, since, until, hours, first_day, last_day, zone
                 )
             )
-        self._write(points)
+        self.write(points)
         report.footfall_points += len(points)
 
     def _device_hours(
@@ -849,6 +863,9 @@ def open_jobs(
             AlertStore(conn),
             batch_size=influx.batch_size,
             tenancies=Tenancies(conn),
+            rollups=lambda jobs: RollupJob(
+                query, jobs.write, DeviceState(conn), (influx.database, influx.home_db)
+            ),
         )
     finally:
         conn.close()

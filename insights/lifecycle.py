@@ -35,6 +35,7 @@ from typing import Any, BinaryIO, Final
 from core.quantities import CANONICAL_UNITS
 from core.settings import InfluxSettings
 from insights.alerts import Alert, AlertStore
+from insights.rollups import forget_rollups
 from storage import schema
 from storage.erasure import (
     DeviceRange,
@@ -46,6 +47,7 @@ from storage.erasure import (
     read_points,
 )
 from storage.query import InfluxQL, time_ns
+from storage.state import STATE_MEASUREMENTS, DeviceState, rows_from_raw
 from storage.tenancy import Tenancies, TenancyError, iso
 
 __all__ = ["ErasureReport", "FIELD_UNITS", "erase_tenancy", "export_tenancy"]
@@ -191,6 +193,8 @@ def erase_tenancy(
         client.close()
         if deleter is not None and v2 is None:
             deleter.close()
+    if not dry_run:
+        forget_derived(tenancies, influx, spans, rollups=deleter is None)
     found = _alerts(alerts, spans)
     report.alerts_redacted = [a.id for a in found]
     report.fleet_events = [int(e["id"]) for e in _fleet_events(tenancies, spans)]
@@ -202,6 +206,23 @@ def erase_tenancy(
         report.erased_at = tenancy.erased_at or datetime.now(UTC)
         tenancies.mark_erased(ref, report.erased_at)
     return report
+
+
+def forget_derived(
+    tenancies: Tenancies, influx: InfluxSettings, spans: list[DeviceRange], *, rollups: bool
+) -> None:
+    """After the points are gone: drop the rollups that held them (1.x; on 2.x/3.x the delete
+    API already removed the device's own rows) and mark their hours for the next rollup run;
+    re-derive the devices' state from what raw data remain."""
+    state = DeviceState(tenancies.registry)
+    with InfluxQL(influx) as reader, InfluxQL(influx, include_home=False) as client:
+        for span in spans:
+            if rollups:
+                forget_rollups(client, databases(influx), span.dev_eui, span.start_ns, span.end_ns)
+            rows = rows_from_raw(reader, databases(influx), 0, span.dev_eui)
+            state.replace(rows, [span.dev_eui])
+            for measurement in STATE_MEASUREMENTS:
+                state.mark(measurement, span.start_ns)
 
 
 def _value(value: Any) -> Any:

@@ -98,6 +98,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,"
         " note TEXT NOT NULL DEFAULT '')",
     ),
+    # Device state (storage.state): each device's newest point per measurement (and battery
+    # field, as a JSON object of its numeric fields), and per
+    # measurement the earliest time written since the rollup job last ran, and what it covers.
+    (
+        "CREATE TABLE device_state ("
+        " dev_eui TEXT NOT NULL, measurement TEXT NOT NULL, field TEXT NOT NULL,"
+        " time_ns INTEGER NOT NULL, fields TEXT NOT NULL, model TEXT NOT NULL,"
+        " site TEXT NOT NULL, privacy TEXT NOT NULL, need TEXT NOT NULL,"
+        " PRIMARY KEY (dev_eui, measurement, field)) WITHOUT ROWID",
+        "CREATE TABLE rollup_watermark ("
+        " measurement TEXT PRIMARY KEY, earliest_ns INTEGER NOT NULL) WITHOUT ROWID",
+        # The span of whole hours the rollups of each measurement hold (insights.rollups).
+        "CREATE TABLE rollup_progress ("
+        " measurement TEXT PRIMARY KEY, from_ns INTEGER NOT NULL, until_ns INTEGER NOT NULL)"
+        " WITHOUT ROWID",
+    ),
 )
 
 #: The schema version this code reads and writes.

@@ -61,6 +61,48 @@ LEVEL_DEVICE: Final = "device"
 LEVEL_SITE: Final = "site"
 
 
+#: Rollups (``insights.rollups``): hourly and daily statistics of the canonical quantities
+#: (and the uplink's link and battery fields), in ``<measurement>_1h`` and ``<measurement>_1d``,
+#: fields ``<field>_<stat>``. Device level (``LEVEL_TAG`` = ``device``, ``TAG_KEYS`` as the raw
+#: points): ``count``, ``sum``, ``min``, ``max`` (mean = sum / count), which merge exactly
+#: over any whole hours or days (``f_cnt``: ``count`` only, the number of uplinks). Site level
+#: (``LEVEL_SITE``, public devices' readings only, tags ``site`` and ``privacy``): the same
+#: four, hourly and daily, and hourly ``median`` and ``p95`` of all the site's values in the
+#: hour, exact for that site-hour and for nothing longer (a median of medians is not one).
+ROLLUP_SOURCES: Final = (*READING_MEASUREMENTS, UPLINK)
+ROLLUP_HOURLY: Final[dict[str, str]] = {m: f"{m}_1h" for m in ROLLUP_SOURCES}
+ROLLUP_DAILY: Final[dict[str, str]] = {m: f"{m}_1d" for m in ROLLUP_SOURCES}
+ROLLUP_ADDITIVE: Final = ("count", "sum", "min", "max")
+ROLLUP_QUANTILES: Final = ("median", "p95")
+#: Uplink fields rolled up besides its battery quantities.
+ROLLUP_LINK_FIELDS: Final = ("f_cnt", "rssi", "snr")
+
+
+def rollup_fields(measurement: str) -> tuple[str, ...]:
+    """The raw fields of ``measurement`` that have rollups: its canonical quantities (and the
+    link fields of ``uplink``); other decoder fields are aggregated from raw data."""
+    if measurement not in ROLLUP_SOURCES:
+        return ()
+    fields = {
+        q
+        for q, where in QUANTITY_MEASUREMENT.items()
+        if where == measurement and q != "battery_low"
+    }
+    if measurement == UPLINK:
+        fields |= set(ROLLUP_LINK_FIELDS)
+    return tuple(sorted(fields))
+
+
+def rollup_stats(measurement: str, field: str) -> tuple[str, ...]:
+    """The device-level statistics kept of ``field``: ``count`` alone for ``f_cnt``."""
+    return ("count",) if (measurement, field) == (UPLINK, "f_cnt") else ROLLUP_ADDITIVE
+
+
+def rollup_field(field: str, stat: str) -> str:
+    """The rollup field holding ``stat`` of raw ``field``: ``temperature_p95``."""
+    return f"{field}_{stat}"
+
+
 def device_tags(dev_eui: str, model: str, site: str, privacy: str, need: str) -> dict[str, str]:
     """The tag set of every point about one device: ``TAG_KEYS`` with their values."""
     return {"dev_eui": dev_eui, "model": model, "site": site, "privacy": privacy, "need": need}

@@ -245,8 +245,12 @@ def list_homes(
         int, Query(ge=1, le=28, description="Homes assessed within this many days")
     ] = 2,
 ) -> HomeList:
-    """Homes by risk, highest first (then by mould index)."""
-    homes = _latest(scoped, None, days)
+    """Homes by risk, highest first (then by mould index). The assessments are coalesced with
+    identical asks (``api.cache``); open alerts are read fresh."""
+    homes = [
+        home.model_copy()
+        for home in scoped.cached("homes", (days,), lambda: _latest(scoped, None, days))
+    ]
     open_alerts = {a.dev_eui: a.id for a in AlertStore(registry).list(status="open")}
     for home in homes:
         home.open_alert = open_alerts.get(home.dev_eui)

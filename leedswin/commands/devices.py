@@ -3,8 +3,9 @@
 Home data live in their own database, so reclassifying a device is not just an
 edit of the registry: ``storage.reclassify.move_device`` rewrites every stored
 point of it into the other database with the new ``privacy`` tag, then the
-insights jobs recompute the derived series (site DAQI, site footfall) over the
-moved time range so no site figure keeps a home's readings.
+insights jobs recompute the derived series (site DAQI, site footfall, the site
+rollups) over the moved time range so no site figure keeps a home's readings, and
+the device's state (``storage.state``) takes the new privacy.
 """
 
 from __future__ import annotations
@@ -17,12 +18,41 @@ import typer
 from core.errors import ConfigError, PlatformError
 from core.settings import ApiSettings, BridgeSettings, InfluxSettings, InsightsSettings, build
 from insights.jobs import open_jobs
+from insights.rollups import forget_rollups
 from storage.devices import set_privacy
-from storage.reclassify import delete_site_series, move_device
+from storage.query import InfluxQL
+from storage.reclassify import MoveReport, delete_site_series, move_device
+from storage.registry import open_registry
 from storage.schema import PRIVACY_HOME, PRIVACY_PUBLIC
+from storage.state import STATE_MEASUREMENTS, DeviceState
 
 #: Most history the derived series are recomputed over after a move.
 MAX_RECOMPUTE = timedelta(days=400)
+
+
+def _move_state(
+    registry: Path, influx: InfluxSettings, dev_eui: str, privacy: str, report: MoveReport
+) -> None:
+    """Device state follows the device's privacy; the site rollups over the moved range are
+    dropped and marked for the rollup job (run below with the other derived series), so no
+    public site figure keeps a home's readings."""
+    conn = open_registry(registry)
+    try:
+        state = DeviceState(conn)
+        state.reclassify(dev_eui, privacy)
+        if report.first_ns is not None and report.last_ns is not None:
+            with InfluxQL(influx, include_home=False) as client:
+                forget_rollups(
+                    client,
+                    (influx.database, influx.home_db),
+                    dev_eui,
+                    report.first_ns,
+                    report.last_ns + 1,
+                )
+            for measurement in STATE_MEASUREMENTS:
+                state.mark(measurement, report.first_ns)
+    finally:
+        conn.close()
 
 
 def register(app: typer.Typer) -> None:
@@ -60,13 +90,14 @@ def register(app: typer.Typer) -> None:
         except PlatformError as exc:
             typer.echo(f"reclassify failed: {exc}", err=True)
             raise typer.Exit(1) from exc
+        api: ApiSettings = build(ApiSettings)
+        _move_state(api.registry, influx, dev_eui, privacy, report)
         detail = ", ".join(f"{name} {n}" for name, n in sorted(report.moved.items()))
         typer.echo(f"moved {report.total} points of {dev_eui} ({detail or 'none stored'})")
         if recompute and report.first_ns is not None and report.last_ns is not None:
             now = datetime.now(UTC)
             since = max(datetime.fromtimestamp(report.first_ns / 1e9, UTC), now - MAX_RECOMPUTE)
             until = min(datetime.fromtimestamp(report.last_ns / 1e9, UTC) + timedelta(hours=2), now)
-            api: ApiSettings = build(ApiSettings)
             for site in sorted(report.sites):
                 delete_site_series(influx, site, int(since.timestamp() * 1e9), report.last_ns)
             with open_jobs(build(InsightsSettings), influx, api.registry) as jobs:

@@ -19,6 +19,7 @@ from core.settings import ApiSettings, InfluxSettings, MqttSettings
 from leedswin.services import LocalInfluxDB, LocalMosquitto, free_port
 from storage.points import Point, encode, make_point
 from storage.registry import ApiKeys, Scope, open_registry
+from storage.state import DeviceState
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,15 @@ def write_points(url: str, database: str, points: list[Point]) -> None:
             client.post("/write", params={"db": database}, content=body).raise_for_status()
 
 
+def observe(registry: Path, points: list[Point]) -> None:
+    """Device state for ``points``, as the bridge keeps it for each batch InfluxDB accepted."""
+    conn = open_registry(registry)
+    state = DeviceState(conn)
+    state.observe(points)
+    state.commit()
+    conn.close()
+
+
 @dataclass
 class Keys:
     public: str
@@ -193,5 +203,6 @@ def api(
     # Many modules send wrong keys on purpose; throttling them is tested on its own app.
     settings = make_settings(tmp_path, influxdb, mosquitto, database, bad_keys_per_minute=100_000)
     keys = make_keys(settings[0].registry)
+    observe(settings[0].registry, points)
     with serve(create_app(*settings)) as base_url, httpx.Client(base_url=base_url) as client:
         yield ApiHarness(client, keys, data, settings[0], database)

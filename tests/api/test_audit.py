@@ -25,6 +25,7 @@ from tests.api.conftest import (
     build_points,
     make_keys,
     make_settings,
+    observe,
     serve,
 )
 
@@ -47,6 +48,7 @@ def harness(
     sink.write(encode(points))
     sink.close()
     keys = make_keys(settings[0].registry)
+    observe(settings[0].registry, points)
     with serve(create_app(*settings)) as base_url, httpx.Client(base_url=base_url) as client:
         yield ApiHarness(client, keys, data, settings[0], settings[1].database)
 

@@ -29,6 +29,7 @@ from tests.api.conftest import (
     build_points,
     make_keys,
     make_settings,
+    observe,
     serve,
     write_points,
 )
@@ -63,6 +64,7 @@ def harness(
     )
     settings = make_settings(tmp_path, influxdb, mosquitto, database)
     keys = make_keys(settings[0].registry)
+    observe(settings[0].registry, points + mislabelled)
     app = create_app(*settings, device_registry=registry)
     with serve(app) as base, httpx.Client(base_url=base) as client:
         yield client, keys, app

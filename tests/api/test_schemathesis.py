@@ -25,6 +25,7 @@ from tests.api.conftest import (
     build_points,
     make_keys,
     make_settings,
+    observe,
     serve,
     write_points,
 )
@@ -38,9 +39,11 @@ def served(
 ) -> Iterator[tuple[httpx.Client, Keys]]:
     tmp_path: Path = tmp_path_factory.mktemp("schemathesis")
     database = f"fuzz_{time.time_ns()}"
-    write_points(influxdb.url, database, build_points(time.time_ns() - 5 * STEP_NS)[0])
+    points = build_points(time.time_ns() - 5 * STEP_NS)[0]
+    write_points(influxdb.url, database, points)
     config = make_settings(tmp_path, influxdb, mosquitto, database, rate_limit_per_minute=100_000)
     keys = make_keys(config[0].registry)
+    observe(config[0].registry, points)
     with serve(create_app(*config)) as base_url, httpx.Client(base_url=base_url) as client:
         yield client, keys
 

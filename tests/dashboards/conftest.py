@@ -35,9 +35,12 @@ from firmware_sim.run import run_simulation
 from gateway_bridge.service import serve
 from insights.fleet import FleetJob, FleetStore
 from insights.jobs import InsightsJobs
+from insights.rollups import RollupJob
 from leedswin.services import LocalInfluxDB, LocalMosquitto
 from storage.influx import make_sink
 from storage.query import InfluxQL
+from storage.registry import open_registry
+from storage.state import DeviceState
 from tests.conftest import influxql
 
 HOUR = 3600.0
@@ -114,9 +117,16 @@ def filled(
 
     with InfluxQL(influx) as query, closing(make_sink(influx)) as sink:
         until = datetime.now(UTC) + timedelta(hours=1)
-        report = InsightsJobs(build(InsightsSettings), query, sink).run(
-            until - timedelta(days=DAYS + 1), until
-        )
+        registry = open_registry(registry_dir / "registry.sqlite3")
+        report = InsightsJobs(
+            build(InsightsSettings),
+            query,
+            sink,
+            rollups=lambda jobs: RollupJob(
+                query, jobs.write, DeviceState(registry), (influx.database, influx.home_db)
+            ),
+        ).run(until - timedelta(days=DAYS + 1), until)
+        registry.close()
     assert not report.errors, report.errors
     with InfluxQL(influx) as query, closing(make_sink(influx)) as sink:
         FleetJob(FleetSettings(), query, sink, FleetStore(registry_dir / "fleet.sqlite3")).run()

@@ -1,7 +1,7 @@
 """What Grafana does to a panel query before InfluxDB sees it, for running panels in tests.
 
-Grafana replaces ``$timeFilter`` with the picker's range, ``$__interval`` and
-``$__interval_ms`` with the panel interval, and each ``$var``/``${var}`` with
+Grafana replaces ``$timeFilter`` with the picker's range, ``$__range_s`` with its
+length in seconds, ``$__interval`` and ``$__interval_ms`` with the panel interval, and each ``$var``/``${var}`` with
 the variable's value: for a multi-value variable inside ``/^$var$/`` that is a
 regex (``.*`` for All, escaped values joined with ``|`` otherwise).
 """
@@ -16,7 +16,7 @@ from dashboards.build import BOARDS, Board
 
 Json = dict[str, Any]
 
-BUILT_INS = {"timeFilter", "__interval", "__interval_ms"}
+BUILT_INS = {"timeFilter", "__interval", "__interval_ms", "__range_s"}
 TIME_FILTER = "time > now() - 30d"
 INTERVAL = "1h"
 VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
@@ -46,6 +46,7 @@ def defaults(dashboard: Json) -> dict[str, str]:
 def substitute(query: str, values: Mapping[str, str]) -> str:
     query = query.replace("$timeFilter", TIME_FILTER)
     query = query.replace("$__interval_ms", "3600000").replace("$__interval", INTERVAL)
+    query = query.replace("$__range_s", str(30 * 86_400))
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(2)

@@ -138,3 +138,21 @@ def test_homes_by_risk_level_counts_every_home_once(filled: Filled) -> None:
     )
     assert sum(counts.values()) == len(homes[0]["values"])
     assert counts.get("high", 0) + counts.get("severe", 0) >= 1  # the fleet's damp homes
+
+
+#: Grafana draws a panel ``maxDataPoints`` wide: its width in pixels, 1,000 for a wide panel.
+PANEL_POINTS = 1000
+
+
+@pytest.mark.parametrize(("board", "dashboard"), built(), ids=BOARD_IDS)
+def test_no_panel_returns_more_points_than_it_can_draw(
+    board: object, dashboard: dict, filled: Filled
+) -> None:
+    """Every series of every panel, over 30 days at the 1-hour interval Grafana picks for a
+    1,000-pixel panel, holds at most 1,000 points: distributions and intervals come from
+    rollups or InfluxDB's aggregates, never every raw point."""
+    values = defaults(dashboard)
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            for series in run(filled, substitute(target["query"], values)):
+                assert len(series["values"]) <= PANEL_POINTS, (panel["title"], series["name"])

@@ -22,7 +22,7 @@ from leedswin.services import (
 )
 from storage.provision import Account, provision
 from storage.query import InfluxQL
-from storage.registry import open_registry
+from storage.registry import SCHEMA_VERSION, open_registry
 
 pytestmark = pytest.mark.integration
 
@@ -124,7 +124,7 @@ def test_a_correct_deployment_passes_every_check(broker, database, registry) -> 
         "leedswin-bridge (bridge) may write good_home",
         "leedswin-public (public) may not read good_home",
         "leedswin-public (public) may read good",
-        "registry schema version 1",
+        f"registry schema version {SCHEMA_VERSION}",
         "clocks agree",
     ):
         assert expected in output, output
@@ -193,7 +193,8 @@ def test_an_old_registry_is_named(broker, database, tmp_path) -> None:
     sqlite3.connect(old).close()
     code, output = doctor(env(broker, database, old), "--skip-broker")
     assert code == 1
-    assert any("registry schema version 0 (this release: 1)" in line for line in failures(output))
+    refusal = f"registry schema version 0 (this release: {SCHEMA_VERSION})"
+    assert any(refusal in line for line in failures(output))
 
 
 def test_a_home_server_of_its_own_is_checked_there(broker, database, registry) -> None:

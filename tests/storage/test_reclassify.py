@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from storage.devices import load_devices, set_privacy
 from storage.influx import make_sink
 from storage.points import encode, make_point
 from storage.reclassify import move_device
+from storage.registry import open_registry
+from storage.state import DeviceState
 from tests.conftest import influxql
 
 pytestmark = pytest.mark.integration
@@ -107,6 +110,11 @@ def test_cli_reclassify_moves_history_and_updates_the_registry(
     monkeypatch.setenv("LEEDSWIN_INFLUX_URL", influxdb.url)
     monkeypatch.setenv("LEEDSWIN_INFLUX_DATABASE", influx_db)
     monkeypatch.setenv("LEEDSWIN_API_REGISTRY", str(tmp_path / "keys.sqlite3"))
+    keys = open_registry(tmp_path / "keys.sqlite3")
+    state = DeviceState(keys)
+    tags = {"dev_eui": DEV, "model": "elsys_ers", "site": "briggate", "privacy": "public"}
+    state.observe([make_point("uplink", tags, {"f_cnt": 1}, time.time_ns())])
+    state.commit()
     result = CliRunner().invoke(
         app, ["devices", "reclassify", DEV, "--privacy", "home", "--registry", str(registry)]
     )
@@ -115,3 +123,5 @@ def test_cli_reclassify_moves_history_and_updates_the_registry(
     assert load_devices(registry)[DEV].privacy == "home"
     assert _count(influxdb.url, influx_db, "uplink", DEV, "public") == 0
     assert _count(influxdb.url, settings.home_db, "uplink", DEV, "home") == 50
+    assert [f.privacy for f in state.fields()] == ["home"]  # device state moved with it
+    keys.close()

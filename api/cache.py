@@ -1,0 +1,99 @@
+"""Identical concurrent reads computed once, and their answer kept for a short time.
+
+A dashboard refresh or a city app's clients ask the same question at the same
+moment; each answer costs an InfluxDB query. ``Coalescer.get(key, compute)``
+runs ``compute`` once per key while it is running (callers that ask meanwhile
+wait for that answer) and serves the answer to identical asks for ``ttl``
+seconds after it finished (``ANSWER_TTL``: 2 s, documented in the README).
+Failures are not kept: the callers waiting share the error, the next ask
+computes again.
+
+The key is the caller's business: it must hold everything that determines the
+answer, the caller's visibility included (``api.scoped`` keys by whether the
+principal sees homes and by the public filter in force), so a public caller
+can never be served an answer computed for a housing key.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+from typing import Any, Final
+
+__all__ = ["ANSWER_TTL", "Coalescer"]
+
+#: Seconds an answer is served again to identical asks.
+ANSWER_TTL: Final = 2.0
+#: Most answers kept; expired ones are dropped first when the table is full.
+MAX_ENTRIES: Final = 512
+
+
+class _Entry:
+    __slots__ = ("at", "done", "error", "value")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.at = 0.0
+
+
+class Coalescer:
+    """Thread-safe: request handlers run in a thread pool."""
+
+    def __init__(self, ttl: float = ANSWER_TTL, max_entries: int = MAX_ENTRIES) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+        self._entries: dict[Hashable, _Entry] = {}
+        #: Answers computed, and asks served by another ask's computation (for tests, metrics).
+        self.computed = 0
+        self.shared = 0
+
+    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """``compute()``'s answer for ``key``: shared with identical asks running or recent."""
+        with self._lock:
+            entry = self._entries.get(key)
+            now = time.monotonic()
+            if entry is not None and entry.done.is_set() and now - entry.at >= self.ttl:
+                entry = None
+            owner = entry is None
+            if owner:
+                entry = _Entry()
+                self._prune(now)
+                self._entries[key] = entry
+                self.computed += 1
+            else:
+                self.shared += 1
+        assert entry is not None
+        if not owner:
+            entry.done.wait()
+            if entry.error is not None:
+                raise entry.error
+            return entry.value
+        try:
+            entry.value = compute()
+        except BaseException as exc:
+            entry.error = exc
+            with self._lock:
+                if self._entries.get(key) is entry:
+                    del self._entries[key]
+            raise
+        finally:
+            entry.at = time.monotonic()
+            entry.done.set()
+        return entry.value
+
+    def _prune(self, now: float) -> None:
+        if len(self._entries) < self.max_entries:
+            return
+        for key, entry in list(self._entries.items()):
+            if entry.done.is_set() and now - entry.at >= self.ttl:
+                del self._entries[key]
+        while len(self._entries) >= self.max_entries:
+            # Still full of fresh answers: drop the oldest finished one.
+            finished = [(e.at, k) for k, e in self._entries.items() if e.done.is_set()]
+            if not finished:
+                break
+            del self._entries[min(finished, key=lambda pair: pair[0])[1]]

@@ -1,0 +1,187 @@
+"""Device state (storage.state): newest wins whatever the commit order, the rollup watermark,
+erasure and reclassification, and agreement with InfluxDB's ``last()`` on the raw data."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from core.settings import InfluxSettings
+from firmware_sim.publisher import SimOptions, simulate
+from gateway_bridge.pipeline import Pipeline
+from gateway_bridge.resolve import Resolver
+from leedswin.cli import app
+from leedswin.services import LocalInfluxDB
+from storage.influx import make_sink
+from storage.points import Point, encode, make_point
+from storage.query import InfluxQL
+from storage.registry import open_registry
+from storage.state import DeviceState, rows_from_raw
+
+TAGS = {"dev_eui": "a000000000000001", "model": "m", "site": "s", "privacy": "public", "need": "n"}
+
+
+def _uplink(t: int, **fields: float | int | str) -> Point:
+    return make_point("uplink", TAGS, dict(fields), t)
+
+
+def test_newest_point_wins_whatever_the_order(tmp_path: Path) -> None:
+    registry = open_registry(tmp_path / "r.sqlite3")
+    first, second = DeviceState(registry), DeviceState(registry)
+    first.observe(
+        [
+            _uplink(200, f_cnt=2, rssi=-80.0),
+            _uplink(100, f_cnt=1, snr=5.0, battery_percent=50.0),
+            _uplink(300, battery_voltage=3.1),  # a history frame's battery: not "heard"
+        ]
+    )
+    second.observe([_uplink(150, f_cnt=9, rssi=-99.0, note="text is not state")])
+    first.commit()
+    second.commit()  # older than what is stored: must not overwrite it (SQL enforces it too)
+    (row,) = first.rows("uplink", sees_home=False)
+    assert row.point == (200, {"f_cnt": 2.0, "rssi": -80.0})
+    assert row.fields == {"battery_percent": (100, 50.0), "battery_voltage": (300, 3.1)}
+
+
+def test_points_at_the_same_time_merge_as_in_influxdb(tmp_path: Path) -> None:
+    registry = open_registry(tmp_path / "r.sqlite3")
+    state = DeviceState(registry)
+    climate = {**TAGS, "need": "damp"}
+    state.observe([make_point("climate", climate, {"temperature": 20.0}, 50)])
+    state.commit()
+    state.observe([make_point("climate", climate, {"relative_humidity": 60.0}, 50)])
+    state.commit()
+    (row,) = state.rows("climate", sees_home=True)
+    assert row.point == (50, {"temperature": 20.0, "relative_humidity": 60.0})
+
+
+def test_concurrent_commits_keep_the_newest(tmp_path: Path) -> None:
+    registry = open_registry(tmp_path / "r.sqlite3")
+    times = list(range(1, 401))
+    random.Random(3).shuffle(times)
+
+    def worker(part: list[int]) -> None:
+        state = DeviceState(registry)
+        for t in part:
+            state.observe([_uplink(t, f_cnt=t)])
+            state.commit()
+
+    threads = [threading.Thread(target=worker, args=(times[i::4],)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    (row,) = DeviceState(registry).fields()
+    assert (row.time_ns, row.values) == (400, (("f_cnt", 400.0),))
+
+
+def test_watermark_holds_the_earliest_time_until_claimed(tmp_path: Path) -> None:
+    registry = open_registry(tmp_path / "r.sqlite3")
+    state = DeviceState(registry)
+    state.observe([_uplink(500, f_cnt=1), make_point("climate", TAGS, {"temperature": 1.0}, 300)])
+    state.commit()
+    state.observe([_uplink(50, f_cnt=0)])  # a late history frame
+    state.commit()
+    assert state.claim_watermark() == {"uplink": 50, "climate": 300}
+    assert state.claim_watermark() == {}
+    state.mark("climate", 7)
+    assert state.claim_watermark() == {"climate": 7}
+
+
+def test_privacy_erasure_and_reclassification(tmp_path: Path) -> None:
+    registry = open_registry(tmp_path / "r.sqlite3")
+    state = DeviceState(registry)
+    home = {**TAGS, "dev_eui": "b000000000000001", "privacy": "home"}
+    state.observe([_uplink(10, f_cnt=1), make_point("uplink", home, {"f_cnt": 1}, 20)])
+    state.commit()
+    assert [r.dev_eui for r in state.rows("uplink", sees_home=False)] == [TAGS["dev_eui"]]
+    assert len(state.rows("uplink", sees_home=True)) == 2
+    # The registry marks the public-tagged device home: public callers no longer see it.
+    assert state.rows("uplink", sees_home=False, hidden={TAGS["dev_eui"]}) == []
+    assert state.reclassify(home["dev_eui"], "public") == 1
+    assert len(state.rows("uplink", sees_home=False)) == 2
+    assert state.forget(home["dev_eui"], 0, 15) == 0  # its row is at 20, outside the range
+    assert state.forget(home["dev_eui"]) == 1
+    assert [r.dev_eui for r in state.rows("uplink", sees_home=True)] == [TAGS["dev_eui"]]
+
+
+def test_state_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    registry = open_registry(path)
+    state = DeviceState(registry)
+    state.observe([_uplink(10, f_cnt=1)])
+    state.commit()
+    registry.close()
+    assert DeviceState(open_registry(path)).fields()[0].time_ns == 10
+
+
+@pytest.mark.integration
+def test_state_through_the_pipeline_agrees_with_last_on_raw_data(
+    tmp_path: Path, influxdb: LocalInfluxDB
+) -> None:
+    """Uplinks of every model (public and home) through the pipeline, written to InfluxDB in
+    batches routed by privacy and observed in shuffled batch order by two state writers, agree
+    field by field with ``last()`` over the raw data of both databases; so does the rebuild."""
+    stamp = time.time_ns()
+    settings = InfluxSettings(
+        url=influxdb.url, database=f"state_{stamp}", home_database=f"state_home_{stamp}"
+    )
+    pipeline = Pipeline(Resolver())
+    options = SimOptions(devices=24, uplinks=12, seed=5, start=time.time() - 86_400)
+    points = [
+        p for topic, body, _ in simulate(options) for p in pipeline.process(topic, body).points
+    ]
+    sink = make_sink(settings)
+    sink.ensure_database()
+    batches = [points[i : i + 500] for i in range(0, len(points), 500)]
+    for batch in batches:
+        sink.write(encode(batch))
+    sink.close()
+    registry = open_registry(tmp_path / "r.sqlite3")
+    writers = (DeviceState(registry), DeviceState(registry))
+    order = list(range(len(batches)))
+    random.Random(1).shuffle(order)
+    for n, index in enumerate(order):
+        writers[n % 2].observe(batches[index])
+        writers[n % 2].commit()
+    with InfluxQL(settings) as client:
+        raw = rows_from_raw(
+            client, (settings.database, settings.home_db), stamp - 10 * 86_400 * 10**9
+        )
+    state = writers[0].fields()
+    assert {f.privacy for f in state} == {"public", "home"}
+    assert state == raw
+    writers[0].replace(raw)
+    assert writers[0].fields() == raw
+
+    # The upgrade/consistency command: agreement, a lost device found, the rebuild mends it.
+    def cli(*args: str) -> Result:
+        return CliRunner().invoke(
+            app,
+            [
+                "migrate",
+                "device-state",
+                *args,
+                "--influx-url",
+                influxdb.url,
+                "--influx-database",
+                settings.database,
+                "--registry",
+                str(tmp_path / "r.sqlite3"),
+                "--days",
+                "10",
+            ],
+            env={"LEEDSWIN_INFLUX_HOME_DATABASE": settings.home_db},
+        )
+
+    assert cli("--check").exit_code == 0
+    writers[0].forget(raw[0].dev_eui)
+    assert cli("--check").exit_code == 1
+    assert cli().exit_code == 0
+    assert cli("--check").exit_code == 0 and writers[0].fields() == raw
