@@ -25,6 +25,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, Protocol, cast
 
 import orjson
@@ -55,7 +56,9 @@ from storage.devices import DeviceRegistry
 from storage.influx import InfluxSink, make_sink
 from storage.metrics import WriterMetrics
 from storage.points import Point
+from storage.registry import open_registry
 from storage.spool import Spool
+from storage.state import DeviceState
 
 log = logging.getLogger(__name__)
 
@@ -434,6 +437,24 @@ def preflight(influx: InfluxSettings) -> None:
         sink.close()
 
 
+def _keeping_state(
+    state: DeviceState, writer: BatchWriter, then: StoredCallback | None
+) -> StoredCallback:
+    """``on_stored`` that commits each stored batch to the device state first; spooled
+    segments replayed later mark their hours for the rollup job again."""
+    writer.set_replayed(state.mark_replayed)
+
+    def on_stored(points: list[Point]) -> None:
+        state.observe(points)
+        try:
+            state.commit()
+        finally:
+            if then is not None:
+                then(points)
+
+    return on_stored
+
+
 def serve(
     mqtt_settings: MqttSettings,
     influx: InfluxSettings,
@@ -443,12 +464,16 @@ def serve(
     drain_timeout: float = 30.0,
     ready: threading.Event | None = None,
     on_stored: StoredCallback | None = None,
+    state_registry: Path | None = None,
 ) -> bool:
     """Run the bridge until ``stop`` is set; True if every message taken was stored and acked.
 
     ``ready`` is set once the broker has confirmed the subscriptions (and
     cleared while reconnecting), for callers that must not publish earlier.
-    ``on_stored`` is ``Bridge``'s seam (``StoredCallback``).
+    ``on_stored`` is ``Bridge``'s seam (``StoredCallback``). With ``state_registry``
+    (the API's SQLite registry) each stored batch updates the devices' state there
+    (``storage.state.DeviceState``: newest values and last seen, read by
+    ``/v1/devices`` and ``/v1/latest``) before its messages are acknowledged.
     """
     registry = CollectorRegistry() if registry is None else registry
     metrics = BridgeMetrics(registry)
@@ -474,6 +499,8 @@ def serve(
         spool=spool,
         spill_after=bridge_settings.spill_after,
     )
+    if state_registry is not None:
+        on_stored = _keeping_state(DeviceState(open_registry(state_registry)), writer, on_stored)
     bridge = Bridge(
         mqtt_settings,
         bridge_settings,

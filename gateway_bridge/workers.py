@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from types import FrameType
 
 from core.settings import BridgeSettings, InfluxSettings, MqttSettings
@@ -69,9 +70,9 @@ def _run_worker() -> None:
     re-imports the ``leedswin`` script and with it the API stack: 27 MB of RSS
     per worker that a bridge never uses.
     """
-    settings: tuple[MqttSettings, InfluxSettings, BridgeSettings, int]
+    settings: tuple[MqttSettings, InfluxSettings, BridgeSettings, Path | None, int]
     settings = pickle.loads(sys.stdin.buffer.read())
-    mqtt_settings, influx, bridge_settings, log_level = settings
+    mqtt_settings, influx, bridge_settings, state_registry, log_level = settings
     logging.basicConfig(
         level=log_level,
         format="time=%(asctime)s level=%(levelname)s logger=%(name)s "
@@ -85,7 +86,7 @@ def _run_worker() -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    drained = serve(mqtt_settings, influx, bridge_settings, stop)
+    drained = serve(mqtt_settings, influx, bridge_settings, stop, state_registry=state_registry)
     raise SystemExit(0 if drained else EXIT_UNDRAINED)
 
 
@@ -98,13 +99,17 @@ class Supervisor:
         influx: InfluxSettings,
         bridge_settings: BridgeSettings,
         workers: int,
+        state_registry: Path | None = None,
     ) -> None:
+        """``state_registry``: as ``serve``'s, for every worker (SQLite takes their commits
+        one after another, newest state winning)."""
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.mqtt_settings = mqtt_settings
         self.influx = influx
         self.bridge_settings = bridge_settings
         self.workers = workers
+        self.state_registry = state_registry
         self._processes: dict[int, subprocess.Popen[bytes]] = {}
         self._started: dict[int, float] = {}
 
@@ -121,7 +126,15 @@ class Supervisor:
         )
         assert process.stdin is not None
         process.stdin.write(
-            pickle.dumps((worker_mqtt, self.influx, worker_bridge, logging.getLogger().level))
+            pickle.dumps(
+                (
+                    worker_mqtt,
+                    self.influx,
+                    worker_bridge,
+                    self.state_registry,
+                    logging.getLogger().level,
+                )
+            )
         )
         process.stdin.close()
         self._processes[index] = process

@@ -143,6 +143,11 @@ class BatchWriter:
         """``submit`` each ``(points, on_done)`` in order, under one lock."""
         self._buffer.submit_many(items)
 
+    def set_replayed(self, callback: Callable[[bytes], None] | None) -> None:
+        """Call ``callback`` with the line protocol of each spooled segment InfluxDB took on
+        replay (its messages were acknowledged when it was spooled)."""
+        self._overflow.on_replayed = callback
+
     def set_batch_end(self, callback: Callable[[], None] | None) -> None:
         """Call ``callback`` on the writer thread after each batch's ``on_done`` calls.
 

@@ -61,6 +61,8 @@ class Overflow:
         self._full = False
         self._next_drain = 0.0
         self._drain_failures = 0
+        #: Called with each segment's body once InfluxDB took it (``BatchWriter.set_replayed``).
+        self.on_replayed: Callable[[bytes], None] | None = None
 
     def failed(self, failure: Failure) -> None:
         """Start (or keep) the outage clock; a misconfiguration is not an outage and stops it."""
@@ -114,6 +116,11 @@ class Overflow:
             self._drain_failures = min(self._drain_failures + 1, 32)
             return
         self._drain_failures = 0
+        if self.on_replayed is not None:
+            try:
+                self.on_replayed(segment.body)
+            except Exception:
+                log.exception("event=on_replayed_failed points=%d", segment.points)
         self.spool.remove(segment)
         if self._metrics:
             self._metrics.drained_batches.inc()

@@ -36,6 +36,7 @@ job (``insights.rollups``) knows which hours late or history data touched.
 from __future__ import annotations
 
 import math
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -137,6 +138,10 @@ def _numeric(fields: dict[str, Any]) -> dict[str, float]:
         if value is not None:
             out[name] = value
     return out
+
+
+#: A line-protocol line's measurement: ours are plain names (no escapes).
+_LINE_MEASUREMENT: Final = re.compile(rb"[A-Za-z0-9_]+(?=[, ])")
 
 
 class DeviceState:
@@ -253,6 +258,21 @@ class DeviceState:
         """Tell the rollup job that ``measurement`` changed from ``earliest_ns`` on (erasure,
         reclassification, a rebuild): the hours from there are recomputed on its next run."""
         self._registry.execute(_WATERMARK, (measurement, earliest_ns))
+
+    def mark_replayed(self, body: bytes) -> None:
+        """Line protocol that reached InfluxDB from the bridge's spool, long after it was
+        observed: the rollup job may have covered those hours meanwhile, so mark them again."""
+        earliest: dict[str, int] = {}
+        for line in body.split(b"\n"):
+            measurement = _LINE_MEASUREMENT.match(line)
+            stamp = line.rpartition(b" ")[2]
+            if measurement is None or not stamp.isdigit():
+                continue
+            name = measurement.group().decode()
+            if name in STATE_MEASUREMENTS:
+                earliest[name] = min(int(stamp), earliest.get(name, int(stamp)))
+        for name, t in earliest.items():
+            self.mark(name, t)
 
     def replace(self, rows: Iterable[FieldState], dev_euis: Iterable[str] | None = None) -> int:
         """Replace the state of ``dev_euis`` (every device when None) by ``rows`` in one

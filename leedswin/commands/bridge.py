@@ -11,7 +11,7 @@ from types import FrameType
 import typer
 
 from core.errors import ConfigError
-from core.settings import BridgeSettings, InfluxSettings, MqttSettings, build
+from core.settings import ApiSettings, BridgeSettings, InfluxSettings, MqttSettings, build
 from gateway_bridge.service import preflight, serve
 from gateway_bridge.workers import Supervisor
 from leedswin.commands.options import InfluxCaFile, MqttCaFile, MqttCertFile, MqttKeyFile, MqttUrl
@@ -102,6 +102,10 @@ def register(app: typer.Typer) -> None:
                 spool_dir=spool_dir,
                 spool_max_bytes=spool_max_bytes,
             )
+            # The devices' state goes to the API's registry when one is configured
+            # ([api] registry / LEEDSWIN_API_REGISTRY), as in the shared configuration file.
+            api: ApiSettings = build(ApiSettings)
+            state_registry = api.registry if "registry" in api.model_fields_set else None
             # One line per HTTP write at INFO would drown the bridge's own logs.
             logging.getLogger("httpx").setLevel(logging.WARNING)
             stop = threading.Event()
@@ -113,10 +117,14 @@ def register(app: typer.Typer) -> None:
             signal.signal(signal.SIGINT, request_stop)
             if workers > 1:
                 preflight(influx)  # a misconfiguration stops us here, not in a restart loop
-                supervisor = Supervisor(mqtt_settings, influx, bridge_settings, workers)
+                supervisor = Supervisor(
+                    mqtt_settings, influx, bridge_settings, workers, state_registry
+                )
                 drained = supervisor.run(stop)
             else:
-                drained = serve(mqtt_settings, influx, bridge_settings, stop)
+                drained = serve(
+                    mqtt_settings, influx, bridge_settings, stop, state_registry=state_registry
+                )
         except ConfigError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from exc

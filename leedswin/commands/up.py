@@ -249,6 +249,7 @@ def register(app: typer.Typer) -> None:
                         stop,
                         registry=bridge_metrics,
                         ready=bridge_ready,
+                        state_registry=api.registry,
                     ),
                 )
             )

@@ -95,7 +95,9 @@ def pipeline(
     stop = threading.Event()
     metrics = CollectorRegistry()
     bridge = threading.Thread(
-        target=serve_bridge, args=(bridge_mqtt, influx, build(BridgeSettings), stop, metrics)
+        target=serve_bridge,
+        args=(bridge_mqtt, influx, build(BridgeSettings), stop, metrics),
+        kwargs={"state_registry": api.registry},
     )
     bridge.start()
     live: dict[str, list[dict]] = {"public": [], "housing": []}

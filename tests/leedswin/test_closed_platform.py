@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -122,6 +123,8 @@ class Platform:
     home_influxdb: LocalInfluxDB | None
     metrics: CollectorRegistry
     published: int
+    #: The SQLite registry the bridge keeps device state in; the API's too.
+    registry: Path
 
     def influx(self, role: str | None) -> InfluxSettings:
         account = ADMIN if role is None else INFLUX_ACCOUNTS[role]
@@ -160,7 +163,9 @@ class Platform:
 
 
 @pytest.fixture(scope="module", params=["one-server", "home-server"])
-def platform(request: pytest.FixtureRequest) -> Iterator[Platform]:
+def platform(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Platform]:
     influxdb = LocalInfluxDB(auth=True, access_log=True)
     home = LocalInfluxDB(auth=True, access_log=True) if request.param == "home-server" else None
     with LocalMosquitto(accounts=PASSWORDS) as broker, influxdb, home or contextlib.nullcontext():
@@ -171,11 +176,12 @@ def platform(request: pytest.FixtureRequest) -> Iterator[Platform]:
         stop = threading.Event()
         metrics = CollectorRegistry()
         ready = threading.Event()
-        platform = Platform(broker, influxdb, home, metrics, 0)
+        state = tmp_path_factory.mktemp("registry") / "registry.sqlite3"
+        platform = Platform(broker, influxdb, home, metrics, 0, state)
         thread = threading.Thread(
             target=serve,
             args=(platform.mqtt(BRIDGE_ACCOUNT), platform.influx("bridge"), BridgeSettings(), stop),
-            kwargs={"registry": metrics, "ready": ready},
+            kwargs={"registry": metrics, "ready": ready, "state_registry": state},
         )
         thread.start()
         try:
@@ -304,7 +310,7 @@ def test_home_points_go_only_to_the_home_database(platform: Platform) -> None:
 
 
 def test_a_home_server_of_their_own_shows_the_public_server_nothing(
-    platform: Platform, tmp_path: Any
+    platform: Platform,
 ) -> None:
     """On a shared 1.x server any user reads running queries (SHOW QUERIES) and anyone
     reads per-database counters (/debug/vars); with ``home_url`` neither reaches homes."""
@@ -323,7 +329,7 @@ def test_a_home_server_of_their_own_shows_the_public_server_nothing(
     )
     assert refused.status_code == 401
     # The housing path's statements about one home go to the home server only.
-    api = ApiSettings(registry=tmp_path / "keys.sqlite3")
+    api = ApiSettings(registry=platform.registry)
     housing_key = ApiKeys(open_registry(api.registry)).create("officer", Scope.HOUSING)[1]
     app = create_app(api, platform.influx("housing"), platform.mqtt(HOUSING_ACCOUNT))
     homes = platform.raw_query(
@@ -382,9 +388,9 @@ def test_the_public_credential_reads_public_data_and_cannot_write(platform: Plat
 
 
 def test_api_answers_for_both_scopes_over_their_own_credentials(
-    platform: Platform, tmp_path: Any
+    platform: Platform,
 ) -> None:
-    api = ApiSettings(registry=tmp_path / "keys.sqlite3")
+    api = ApiSettings(registry=platform.registry)
     keys = ApiKeys(open_registry(api.registry))
     public_key = keys.create("innovator", Scope.PUBLIC)[1]
     housing_key = keys.create("officer", Scope.HOUSING)[1]

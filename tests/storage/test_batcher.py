@@ -396,10 +396,14 @@ def test_long_outage_spills_to_the_spool_calls_back_then_drains_in_order(tmp_pat
     assert registry.get_sample_value("leedswin_storage_spilled_points_total") == 6
     assert registry.get_sample_value("leedswin_storage_retries_total") >= 3
 
+    replayed: list[bytes] = []
+    batcher.set_replayed(replayed.append)
     outage.down = False
     batcher.submit([point(6)], done("6"))
     drained = "leedswin_storage_drained_points_total"
     wait_for(lambda: registry.get_sample_value(drained) == 6 and len(sink.lines) == 7)
+    # Each segment handed on once InfluxDB took it (the device state marks its hours again).
+    assert b"\n".join(replayed).split(b"\n") == [to_line(point(i)).encode() for i in range(6)]
     spooled = [to_line(point(i)).encode() for i in range(6)]
     assert [line for line in sink.lines if line in spooled] == spooled  # oldest first, each once
     assert sink.lines.count(to_line(point(6)).encode()) == 1

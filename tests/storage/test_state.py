@@ -185,3 +185,12 @@ def test_state_through_the_pipeline_agrees_with_last_on_raw_data(
     assert cli("--check").exit_code == 1
     assert cli().exit_code == 0
     assert cli("--check").exit_code == 0 and writers[0].fields() == raw
+
+
+def test_spooled_lines_replayed_late_mark_their_hours_again(tmp_path: Path) -> None:
+    state = DeviceState(open_registry(tmp_path / "r.sqlite3"))
+    climate = make_point("climate", TAGS, {"temperature": 20.5}, 7_000)
+    body = encode([_uplink(5_000, f_cnt=1), climate, _uplink(9_000, f_cnt=2)])
+    body += b"\n" + encode([make_point("dead_letter", TAGS, {"error": "x"}, 1)])
+    state.mark_replayed(body)
+    assert state.claim_watermark() == {"uplink": 5_000, "climate": 7_000}
