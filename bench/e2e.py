@@ -267,9 +267,12 @@ class BridgeProcesses:
         if workers > 1:
             args += ["--workers", str(workers)]
         self.log = tempfile.TemporaryFile()
+        self.state_dir = tempfile.TemporaryDirectory()
         account = {
             "LEEDSWIN_MQTT_USERNAME": BRIDGE_ACCOUNT,
             "LEEDSWIN_MQTT_PASSWORD": ACCOUNTS[BRIDGE_ACCOUNT],
+            # As in production: the bridge keeps device state in the API's registry.
+            "LEEDSWIN_API_REGISTRY": str(Path(self.state_dir.name) / "registry.sqlite3"),
         }
         self.process = subprocess.Popen(
             args, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **account, **env}
@@ -307,7 +310,9 @@ class BridgeProcesses:
 
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(120)
+        code = self.process.wait(120)
+        self.state_dir.cleanup()
+        return code
 
 
 def uplink_count(url: str, database: str) -> int:

@@ -1,0 +1,48 @@
+"""The bridge's device-state keeper: live points committed within a second, late ones before their acks."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from gateway_bridge.service import LATE_POINT_NS, StateKeeper
+from storage.points import Point, make_point
+from storage.registry import open_registry
+from storage.state import DeviceState
+
+TAGS = {"dev_eui": "a000000000000001", "model": "m", "site": "s", "privacy": "public", "need": "n"}
+
+
+class Writer:
+    replayed: Any = None
+
+    def set_replayed(self, callback: Any) -> None:
+        self.replayed = callback
+
+
+def _uplink(t: int) -> Point:
+    return make_point("uplink", TAGS, {"f_cnt": 1, "rssi": -90.0}, t)
+
+
+def _rows(path: Path) -> int:
+    return int(open_registry(path).execute("SELECT count(*) FROM device_state").fetchone()[0])
+
+
+def test_live_points_wait_for_the_next_commit_and_late_ones_are_committed_at_once(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "r.sqlite3"
+    handed: list[list[Point]] = []
+    writer = Writer()
+    keeper = StateKeeper(DeviceState(open_registry(path)), writer, handed.append)  # type: ignore[arg-type]
+    assert writer.replayed == keeper.state.mark_replayed
+    now = time.time_ns()
+    keeper.on_stored([_uplink(now)])
+    assert _rows(path) == 0 and len(handed) == 1
+    keeper.commit()
+    assert _rows(path) == 1
+    late = [_uplink(now - 2 * LATE_POINT_NS)]
+    other = DeviceState(open_registry(path))
+    keeper.on_stored(late)
+    assert other.claim_watermark() == {"uplink": late[0].time_ns}
