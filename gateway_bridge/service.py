@@ -446,13 +446,14 @@ class StateKeeper:
     """The device state's part of the write path (``storage.state.DeviceState``).
 
     Every stored batch is observed in memory; ``commit`` writes what was observed and is
-    called at least once a second by the bridge's main loop, and at once for a batch
-    holding a late point, before that batch's acknowledgements. Committing every batch
-    cost a fifth of the bridge's CPU at 10,000 uplinks/s (``bench.e2e``); once a second
-    the upsert writes each device once, however many batches it was in. A crash loses
-    at most the last second of state for live points (InfluxDB has them; the device's
-    next uplink, or ``leedswin migrate device-state``, mends it), never the rollup
-    watermark of late data. Spooled segments replayed into InfluxDB mark their hours.
+    called at least once a second by the bridge's main loop. A batch holding a late
+    point commits its rollup watermark (a few rows) at once, before that batch's
+    acknowledgements. Committing every batch cost a fifth of the bridge's CPU at 10,000
+    uplinks/s (``bench.e2e``, py-spy); once a second the upsert writes each device
+    once, however many batches it was in. A crash loses at most the last second of
+    state (InfluxDB has the points; the device's next uplink, or ``leedswin migrate
+    device-state``, mends it), never the watermark of late data. Spooled segments
+    replayed into InfluxDB mark their hours.
     """
 
     def __init__(self, state: DeviceState, writer: BatchWriter, then: StoredCallback | None):
@@ -465,7 +466,7 @@ class StateKeeper:
         try:
             late = time.time_ns() - LATE_POINT_NS
             if any(p.time_ns < late for p in points):
-                self.state.commit()
+                self.state.commit(rows=False)
         finally:
             if self._then is not None:
                 self._then(points)

@@ -29,7 +29,7 @@ def _rows(path: Path) -> int:
     return int(open_registry(path).execute("SELECT count(*) FROM device_state").fetchone()[0])
 
 
-def test_live_points_wait_for_the_next_commit_and_late_ones_are_committed_at_once(
+def test_rows_wait_for_the_next_commit_and_late_points_mark_the_watermark_at_once(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "r.sqlite3"
@@ -42,7 +42,13 @@ def test_live_points_wait_for_the_next_commit_and_late_ones_are_committed_at_onc
     assert _rows(path) == 0 and len(handed) == 1
     keeper.commit()
     assert _rows(path) == 1
+    # A late point: its watermark at once (before its acks), its row with the next commit.
     late = [_uplink(now - 2 * LATE_POINT_NS)]
     other = DeviceState(open_registry(path))
+    other.claim_watermark()
     keeper.on_stored(late)
     assert other.claim_watermark() == {"uplink": late[0].time_ns}
+    keeper.on_stored([make_point("climate", TAGS, {"temperature": 20.0}, now)])
+    assert _rows(path) == 1
+    keeper.commit()
+    assert _rows(path) == 2
