@@ -19,7 +19,7 @@ import re
 _QUERY_SECRET = re.compile(r"(?i)\b((?:api_key|apikey|key|token|access_token)=)[^&\s\"']+")
 _TOKEN = re.compile(r"\b(lw|st)_[A-Za-z0-9._\-]{8,}")
 #: Query parameters and path segments naming a device, a place or a tenancy.
-_QUERY_IDENTIFIER = re.compile(r"(?i)\b((?:dev_eui|site|ward|ref|property_ref)=)[^&\s\"']+")
+_QUERY_IDENTIFIER = re.compile(r"(?i)\b((?:dev_eui|site|ward|ref|property_ref|cursor)=)[^&\s\"']+")
 _PATH_IDENTIFIER = re.compile(
     r"(?i)(/(?:devices|sites|homes|properties|tenancies|alerts)/)[^/?\s\"]+"
 )

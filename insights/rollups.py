@@ -290,10 +290,12 @@ def _rows(series: Series, fields: list[str]) -> list[tuple[int, dict[str, FieldV
 def forget_rollups(
     client: _Runner, databases: Sequence[str], dev_eui: str, start_ns: int, end_ns: int
 ) -> None:
-    """Drop the rollups that may hold ``dev_eui``'s points in [start_ns, end_ns) (erasure): its
-    own hourly rows and every site's (a site's quantiles mix its devices) over the whole hours
-    the range touches, and its daily rows over the whole days (rebuilt from the hourly ones). The caller marks the range in
-    ``DeviceState`` so the next run recomputes what remains. InfluxDB 1.x ``DELETE``.
+    """Drop the rollups that may hold ``dev_eui``'s points in [start_ns, end_ns) (erasure,
+    reclassification): its own hourly and daily rows and every site's (a site's figures mix
+    its devices) over the whole hours and days the range touches. The caller marks the range
+    in ``DeviceState`` (``mark``), which also ends the span the API reads from rollups
+    there, so answers come from raw points until the next run recomputes what remains.
+    InfluxDB 1.x ``DELETE``.
     ``dev_eui`` must be 16 hex digits (checked by ``storage.erasure.DeviceRange``)."""
     day_a, day_b = _floor(start_ns, DAY_NS), _floor(end_ns - 1, DAY_NS) + DAY_NS
     hour_a, hour_b = _floor(start_ns, HOUR_NS), _floor(end_ns - 1, HOUR_NS) + HOUR_NS
@@ -307,6 +309,10 @@ def forget_rollups(
                 f" AND time >= {hour_a} AND time < {hour_b}",
                 f"DELETE FROM {hourly} WHERE \"{LEVEL_TAG}\" = '{LEVEL_SITE}'"
                 f" AND time >= {hour_a} AND time < {hour_b}",
+                # A site's daily row mixes its devices too: left, a reclassified device's
+                # readings stayed in a public site's daily figure (review).
+                f"DELETE FROM {quote_ident(daily)} WHERE \"{LEVEL_TAG}\" = '{LEVEL_SITE}'"
+                f" AND time >= {day_a} AND time < {day_b}",
             ]
             for statement in statements:
                 try:

@@ -142,6 +142,7 @@ def _numeric(fields: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+_HOUR_NS: Final = 3_600_000_000_000
 #: A line-protocol line's measurement: ours are plain names (no escapes).
 _LINE_MEASUREMENT: Final = re.compile(rb"[A-Za-z0-9_]+(?=[, ])")
 
@@ -282,8 +283,20 @@ class DeviceState:
 
     def mark(self, measurement: str, earliest_ns: int) -> None:
         """Tell the rollup job that ``measurement`` changed from ``earliest_ns`` on (erasure,
-        reclassification, a rebuild): the hours from there are recomputed on its next run."""
-        self._registry.execute(_WATERMARK, (measurement, earliest_ns))
+        reclassification, spooled points replayed late): the hours from there are recomputed
+        on its next run, and until then the span the rollups hold ends at that hour, so the
+        API answers from raw points there instead of from stale (or deleted) rollups."""
+        hour = earliest_ns - earliest_ns % _HOUR_NS
+        with self._registry.transaction() as conn:
+            conn.execute(_WATERMARK, (measurement, earliest_ns))
+            conn.execute(
+                "UPDATE rollup_progress SET until_ns = ? WHERE measurement = ? AND until_ns > ?",
+                (hour, measurement, hour),
+            )
+            conn.execute(
+                "DELETE FROM rollup_progress WHERE measurement = ? AND until_ns <= from_ns",
+                (measurement,),
+            )
 
     def mark_replayed(self, body: bytes) -> None:
         """Line protocol that reached InfluxDB from the bridge's spool, long after it was

@@ -23,11 +23,13 @@ from gateway_bridge.pipeline import Pipeline
 from gateway_bridge.resolve import Resolver
 from insights.lifecycle import forget_derived
 from insights.rollups import RollupJob
+from leedswin.commands.devices import _move_state
 from leedswin.services import LocalInfluxDB
 from storage.erasure import DeviceRange, databases, delete_points, measurements
 from storage.influx import make_sink
 from storage.points import Point, encode, make_point
 from storage.query import InfluxQL, Series, time_ns
+from storage.reclassify import move_device
 from storage.registry import Registry, Scope, open_registry
 from storage.state import DeviceState, rows_from_raw
 from storage.tenancy import Tenancies
@@ -246,3 +248,31 @@ def test_erasure_leaves_no_trace_in_rollups_or_state(rolled: Rolled) -> None:
     assert mine and all(f.time_ns < span.start_ns for f in mine)
     with InfluxQL(rolled.settings) as client:
         assert mine == rows_from_raw(client, databases(rolled.settings), 0, dev_eui)
+
+
+def test_a_device_reclassified_home_leaves_no_public_site_figure(rolled: Rolled) -> None:
+    """Review: a reclassified device's readings stayed in its site's daily rollup rows, which
+    a public key read with ``every=1d``. Public site answers equal the raw ones at once
+    (before the job runs again: the held span ends where the device's points began) and
+    after the next run. Runs after the erasure test: it changes the module's data too."""
+    public = next(
+        p
+        for p in rolled.points
+        if dict(p.tags)["privacy"] == "public"
+        and p.measurement == "climate"
+        and "temperature" in p.fields
+    )
+    dev_eui, site = dict(public.tags)["dev_eui"], dict(public.tags)["site"]
+    report = move_device(rolled.settings, dev_eui, "home")
+    assert report.first_ns is not None
+    _move_state(rolled.registry.path, rolled.settings, dev_eui, "home", report)
+    start = rolled.end - timedelta(days=DAYS)
+    filters: dict[str, str | None] = {"site": site, "dev_eui": None, "need": None}
+    for _ in range(2):
+        for fn in ("count", "mean"):
+            args = ("temperature", fn, "1d", start, rolled.end, "site", filters)
+            _same(
+                rolled.scoped(PUBLIC, True).aggregate(*args),  # type: ignore[arg-type]
+                rolled.scoped(PUBLIC, False).aggregate(*args),  # type: ignore[arg-type]
+            )
+        rolled.job.run(rolled.end - timedelta(hours=1), rolled.end)
