@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import math
 import re
-import threading
-import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,14 +27,21 @@ from typing import Any, Final, Literal, Protocol
 
 from api.cache import Coalescer
 from decoders.registry import SPECS
-from storage.query import Series, duration_literal, duration_ns, quote_ident, time_ns
+from storage.query import (
+    PUBLIC_TAGS,
+    PublicTags,
+    Series,
+    duration_literal,
+    duration_ns,
+    quote_ident,
+    time_ns,
+)
 from storage.registry import Scope
 from storage.schema import (
     LEVEL_DEVICE,
     LEVEL_SITE,
     LEVEL_TAG,
     NEED_MEASUREMENT,
-    PRIVACY_PUBLIC,
     QUANTITY_MEASUREMENT,
     ROLLUP_ADDITIVE,
     ROLLUP_DAILY,
@@ -88,13 +93,6 @@ _DEVICE_TAGS: Final = TAG_KEYS
 _HEX_EUI: Final = re.compile(r"[0-9a-f]{16}")
 
 
-#: The DevEUIs tagged public in any measurement of the public database (InfluxDB's index;
-#: the text names no device).
-_PUBLIC_DEV_EUIS: Final = (
-    f'SHOW TAG VALUES WITH KEY = "dev_eui" WHERE "privacy" = \'{PRIVACY_PUBLIC}\''
-)
-
-
 def _inclusion(dev_euis: Collection[str]) -> str:
     """`` AND "dev_eui" =~ /^(?:…)$/`` for DevEUIs (16 hex digits, so safe in a regex literal)."""
     return f' AND "dev_eui" =~ /^(?:{"|".join(sorted(dev_euis))})$/'
@@ -105,27 +103,20 @@ class QueryRunner(Protocol):
 
 
 class PublicDevices:
-    """The DevEUIs with public points in the public database, asked of InfluxDB at most once
-    per ``ttl`` seconds (``SHOW TAG VALUES``; only 16-hex-digit values are kept)."""
+    """The DevEUIs with public points in the public database (``storage.query.PublicTags``:
+    InfluxDB's index, asked at most once per ``ttl`` seconds; only 16-hex-digit values kept)."""
 
     def __init__(self, ttl: float = 5.0) -> None:
-        self._ttl = ttl
-        self._lock = threading.Lock()
-        self._at = -math.inf
-        self._dev_euis: frozenset[str] = frozenset()
+        self._tags = PublicTags(ttl)
+        self._seen: tuple[dict[str, frozenset[str]], frozenset[str]] | None = None
 
     def get(self, runner: QueryRunner) -> frozenset[str]:
-        with self._lock:
-            if time.monotonic() - self._at >= self._ttl:
-                found = set()
-                for series in runner.query(_PUBLIC_DEV_EUIS):
-                    for row in series.values:
-                        value = dict(zip(series.columns, row, strict=False)).get("value")
-                        if isinstance(value, str) and _HEX_EUI.fullmatch(value):
-                            found.add(value)
-                self._dev_euis = frozenset(found)
-                self._at = time.monotonic()
-            return self._dev_euis
+        values = self._tags.get(lambda: runner.query(PUBLIC_TAGS))
+        seen = self._seen
+        if seen is None or seen[0] is not values:
+            dev_euis = frozenset(v for v in values.get("dev_eui", ()) if _HEX_EUI.fullmatch(v))
+            self._seen = seen = (values, dev_euis)
+        return seen[1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -172,7 +172,7 @@ class InfluxQL(InfluxHttp):
         self._home: InfluxQL | None = None
         if settings.home_separate:
             self._home = InfluxQL(settings.home(), include_home=False)
-        self._public_tags = _PublicTags()
+        self._public_tags = PublicTags()
 
     def _spanning(self, q: str) -> str:
         settings = self.settings
@@ -238,7 +238,10 @@ class InfluxQL(InfluxHttp):
                 continue
             if tag == "privacy":
                 return "public" if value == PRIVACY_PUBLIC else "home"
-            if not self._public_tags.holds(tag, value, lambda: self._run(_PUBLIC_TAGS, None, None)):
+            held = self._public_tags.get(
+                lambda: self._run(PUBLIC_TAGS, None, None), want=(tag, value)
+            )
+            if value not in held.get(tag, ()):
                 return "home"
         return None
 
@@ -306,14 +309,16 @@ class InfluxQL(InfluxHttp):
 #: A tag compared with a bound ``$param`` or a literal: what tells which server a statement is about.
 _TAG_VALUE = re.compile(r"\"(dev_eui|site|privacy)\"\s*=\s*(?:\$(\w+)|'((?:[^'\\]|\\.)*)')")
 #: The DevEUIs and sites with public points (InfluxDB's index; the text names neither).
-_PUBLIC_TAGS: Final = (
+PUBLIC_TAGS: Final = (
     f'SHOW TAG VALUES WITH KEY IN ("dev_eui", "site") WHERE "privacy" = \'{PRIVACY_PUBLIC}\''
 )
 
 
-class _PublicTags:
-    """The DevEUIs and sites of the public database, asked again after ``ttl`` seconds, or
-    after a second when asked for one it does not hold (a device or site new to it)."""
+class PublicTags:
+    """The DevEUIs and sites with public points in the public database (``PUBLIC_TAGS``),
+    asked again after ``ttl`` seconds, or after a second while a value asked for is missing
+    (a device or site new to it). Used by the readers that must never name a home to the
+    public server (``InfluxQL``) and by the API's public path (``api.scoped.PublicDevices``)."""
 
     def __init__(self, ttl: float = 5.0) -> None:
         self._ttl = ttl
@@ -321,17 +326,23 @@ class _PublicTags:
         self._at = -math.inf
         self._values: dict[str, frozenset[str]] = {}
 
-    def holds(self, tag: str, value: str, ask: Callable[[], list[Series]]) -> bool:
+    def get(
+        self, ask: Callable[[], list[Series]], *, want: tuple[str, str] | None = None
+    ) -> dict[str, frozenset[str]]:
+        """Tag key -> values; ``ask`` runs ``PUBLIC_TAGS``; ``want``: (key, value) looked for."""
         with self._lock:
             age = time.monotonic() - self._at
-            if age >= self._ttl or (age >= 1.0 and value not in self._values.get(tag, ())):
+            missing = want is not None and want[1] not in self._values.get(want[0], ())
+            if age >= self._ttl or (missing and age >= 1.0):
                 found: dict[str, set[str]] = {}
                 for series in ask():
-                    for key, held in series.values:
-                        found.setdefault(key, set()).add(held)
+                    for record in series.records():
+                        key, value = record.get("key"), record.get("value")
+                        if isinstance(key, str) and isinstance(value, str):
+                            found.setdefault(key, set()).add(value)
                 self._values = {key: frozenset(values) for key, values in found.items()}
                 self._at = time.monotonic()
-            return value in self._values.get(tag, ())
+            return self._values
 
 
 #: How two servers' values of one aggregate at one time combine into the value over both.
