@@ -29,6 +29,7 @@ from firmware_sim.publisher import SimOptions
 from firmware_sim.run import run_simulation
 from gateway_bridge.service import serve as serve_bridge
 from leedswin.services import LocalInfluxDB, LocalMosquitto
+from storage.registry import open_registry
 from tests.api.conftest import Keys, make_keys, make_settings, serve
 from tests.conftest import influxql
 
@@ -142,6 +143,19 @@ def pipeline(
                 homes = _euis(influxdb.url, database, "home")
                 publics = _euis(influxdb.url, database, "public")
                 assert homes and publics, "the fleet must mix public and home devices"
+                # The bridge commits device state at least once a second after storing.
+                state = open_registry(api.registry)
+                _wait_until(
+                    lambda: (
+                        state.execute(
+                            "SELECT count(DISTINCT dev_eui) FROM device_state"
+                        ).fetchone()[0]
+                        >= len(homes | publics)
+                    ),
+                    10,
+                    "device state",
+                )
+                state.close()
                 yield Pipeline(client, keys, influxdb.url, database, live, homes, publics)
     finally:
         done.set()

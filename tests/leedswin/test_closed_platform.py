@@ -195,6 +195,19 @@ def platform(
                 30,
                 "every uplink acknowledged",
             )
+            # The bridge commits device state at least once a second after storing.
+            registry = open_registry(state)
+            wait_until(
+                lambda: (
+                    registry.execute("SELECT count(DISTINCT dev_eui) FROM device_state").fetchone()[
+                        0
+                    ]
+                    == DEVICES
+                ),
+                10,
+                "device state",
+            )
+            registry.close()
             yield platform
         finally:
             stop.set()
