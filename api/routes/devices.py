@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Response, status
 
 from api.deps import ScopedReadingsDep, ServicesDep
 from api.models import DevicePublic, ListPublic
-from api.params import DevEuiPath, ModelQuery, NeedQuery, SiteQuery
+from api.params import DevEuiPath, DevEuiQuery, ModelQuery, NeedQuery, SiteQuery
 from api.routing import UnicodeJsonRoute
 from api.scoped import DeviceRow
 from storage.devices import DeviceRecord
@@ -41,16 +41,21 @@ def list_devices(
     need: NeedQuery = None,
     site: SiteQuery = None,
     model: ModelQuery = None,
+    dev_eui: DevEuiQuery = None,
 ) -> Response:
-    """The JSON is built once for identical asks in the cache's time (``api.cache``)."""
+    """Devices heard within the widest allowed range, filtered by need, site, model and
+    DevEUI (a list of one or none: unlike ``/{dev_eui}`` no 404, so a script can ask for many
+    the same way). The JSON is built once for identical asks in the cache's time
+    (``api.cache``)."""
+    eui = dev_eui.lower() if dev_eui else None
 
     def body() -> bytes:
-        rows = scoped.devices(need=need, site=site, model=model)
+        rows = scoped.devices(need=need, site=site, model=model, dev_eui=eui)
         data = [device_public(row, services.devices.get(row.dev_eui)) for row in rows]
         return ListPublic[DevicePublic](data=data, count=len(data)).model_dump_json().encode()
 
     return Response(
-        scoped.cached("devices_json", (need, site, model), body), media_type="application/json"
+        scoped.cached("devices_json", (need, site, model, eui), body), media_type="application/json"
     )
 
 

@@ -72,6 +72,26 @@ def test_public_key_lists_only_public_devices(api: ApiHarness) -> None:
     assert device["rssi"] == -90.0 and device["last_seen"]
 
 
+@pytest.mark.parametrize("scope", SCOPES)
+@pytest.mark.parametrize("device", DEVICES, ids=lambda d: d.privacy + "-" + d.dev_eui[-1])
+def test_device_list_filtered_by_dev_eui_shows_only_what_the_key_may_see(
+    api: ApiHarness, scope: str, device: object
+) -> None:
+    """``/v1/devices?dev_eui=`` answers a list of one or none: a home device is an empty
+    list for a public key, indistinguishable from a DevEUI that does not exist."""
+    eui = device.dev_eui  # type: ignore[attr-defined]
+    body = api.get("/v1/devices", scope, dev_eui=eui.upper()).json()
+    visible = scope != "public" or eui in PUBLIC_EUIS
+    assert [d["dev_eui"] for d in body["data"]] == ([eui] if visible else [])
+    assert body["count"] == int(visible)
+    absent = api.get("/v1/devices", scope, dev_eui="00000000000000ff").json()
+    assert absent == {**body, "data": [], "count": 0}
+
+
+def test_device_list_refuses_a_malformed_dev_eui(api: ApiHarness) -> None:
+    assert api.get("/v1/devices", "public", dev_eui="not-an-eui").status_code == 422
+
+
 @pytest.mark.parametrize("template", DEVICE_PATHS)
 @pytest.mark.parametrize("scope", SCOPES)
 @pytest.mark.parametrize("device", DEVICES, ids=lambda d: d.privacy + "-" + d.dev_eui[-1])
