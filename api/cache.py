@@ -4,7 +4,8 @@ A dashboard refresh or a city app's clients ask the same question at the same
 moment; each answer costs an InfluxDB query. ``Coalescer.get(key, compute)``
 runs ``compute`` once per key while it is running (callers that ask meanwhile
 wait for that answer) and serves the answer to identical asks for ``ttl``
-seconds after it finished (``ANSWER_TTL``: 2 s, documented in the README).
+seconds after it finished (``ANSWER_TTL``: 2 s, documented in the README; rollup rows
+read for an aggregate's whole hours: ``SPAN_TTL``).
 Failures are not kept: the callers waiting share the error, the next ask
 computes again.
 
@@ -21,12 +22,20 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any, Final
 
-__all__ = ["ANSWER_TTL", "Coalescer"]
+__all__ = ["ANSWER_TTL", "SPAN_ENTRIES", "SPAN_TTL", "Coalescer"]
 
 #: Seconds an answer is served again to identical asks.
 ANSWER_TTL: Final = 2.0
 #: Most answers kept; expired ones are dropped first when the table is full.
 MAX_ENTRIES: Final = 512
+#: Seconds rollup rows read for the whole hours of an aggregate are kept (``api.scoped``):
+#: requests whose ranges differ by less than an hour share them and read only their partial
+#: hours. The span the rollups hold is in the key, so rows are not served past an erasure or
+#: reclassification (which end it); hours the rollup job recomputes inside it (late data) are
+#: seen within this time, on top of the job's own interval.
+SPAN_TTL: Final = 60.0
+#: Most rollup reads kept: one may hold a site's devices × the range's hours (a few MB).
+SPAN_ENTRIES: Final = 64
 
 
 class _Entry:

@@ -19,7 +19,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
 
-from api.cache import Coalescer
+from api.cache import SPAN_ENTRIES, SPAN_TTL, Coalescer
 from api.live import LiveHub
 from api.metrics import ApiMetrics
 from api.ratelimit import RateLimiter
@@ -56,6 +56,8 @@ class Services:
     state: DeviceState | None = None
     #: Identical reads coalesced and kept ``api.cache.ANSWER_TTL`` seconds.
     answers: Coalescer = field(default_factory=Coalescer)
+    #: Rollup rows of aggregates' whole hours, kept ``api.cache.SPAN_TTL`` seconds.
+    spans: Coalescer = field(default_factory=lambda: Coalescer(SPAN_TTL, SPAN_ENTRIES))
 
     def __post_init__(self) -> None:
         if self.state is None:
@@ -141,6 +143,7 @@ def get_scoped(services: ServicesDep, principal: PrincipalDep) -> ScopedReadings
         public=lambda: services.public_devices.get(services.public_influx),
         state=services.state,
         cache=services.answers,
+        spans=services.spans,
     )
 
 

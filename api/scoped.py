@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, Protocol
+
+import numpy as np
 
 from api.cache import Coalescer
 from decoders.registry import SPECS
@@ -91,6 +94,10 @@ _HOUR_NS: Final = 3_600_000_000_000
 _DAY_NS: Final = 24 * _HOUR_NS
 _DEVICE_TAGS: Final = TAG_KEYS
 _HEX_EUI: Final = re.compile(r"[0-9a-f]{16}")
+#: Per group, per bucket time (ns): [count, sum, min, max].
+_Partials = dict[str, dict[int, list[float]]]
+#: Per group, an hour's raw values: (times in ns, sorted; values).
+_HourPoints = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 def _inclusion(dev_euis: Collection[str]) -> str:
@@ -197,6 +204,7 @@ class ScopedReadings:
         public: Callable[[], Collection[str]] = frozenset,
         state: DeviceState | None = None,
         cache: Coalescer | None = None,
+        spans: Coalescer | None = None,
     ) -> None:
         """``restricted(dev_eui)``: the device registry says home (or unknown) for this device;
         ``hidden``: every DevEUI the registry marks home; ``public()``: the DevEUIs with
@@ -208,9 +216,12 @@ class ScopedReadings:
         so site aggregates never include it; series of a ``restricted`` device are
         dropped from results as well. ``state``: device state for ``devices``/``latest``
         (none: they find nothing); ``cache``: where identical reads are coalesced, keyed by
-        the principal's scope and the public filter in force as well as the arguments.
+        the principal's scope and the public filter in force as well as the arguments;
+        ``spans``: where rollup rows read for whole hours are kept (``api.cache.SPAN_TTL``),
+        keyed the same way and by the span the rollups hold.
         """
         self._cache = cache
+        self._spans = spans
         self._runner = runner
         self._state = state
         self._hidden = frozenset(hidden) if not principal.sees_home else frozenset()
@@ -250,11 +261,15 @@ class ScopedReadings:
             ]
         return series
 
-    def cached(self, name: str, args: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    def cached(
+        self, name: str, args: tuple[Any, ...], compute: Callable[[], Any], *, span: bool = False
+    ) -> Any:
         """``compute()``, coalesced with identical asks (``api.cache``): ``name`` and ``args``
         must say everything the answer depends on besides who asks (which this adds: the
-        principal's scope and the public filter in force)."""
-        if self._cache is None:
+        principal's scope and the public filter in force). ``span``: kept in the span cache
+        (rollup rows: ``args`` must hold the rolled span they were read from)."""
+        store = self._spans if span else self._cache
+        if store is None:
             return compute()
         key = (
             name,
@@ -265,7 +280,7 @@ class ScopedReadings:
             self._nothing,
             self._hidden,
         )
-        return self._cache.get(key, compute)
+        return store.get(key, compute)
 
     def devices(
         self,
@@ -430,38 +445,23 @@ class ScopedReadings:
             level = self._quantile_level(group_by, filters, width)
             if level is None:
                 return self._raw_aggregate(quantity, fn, every, start, end, group_by, filters)
-            found = self._rollup_quantiles(measurement, quantity, fn, level, lo, hi, tag, filters)
-            for a, b in ((start, ns_to_datetime(lo)), (ns_to_datetime(hi), end)):
+            found = self._quantiles(measurement, quantity, fn, level, (lo, hi), tag, filters)
+            for a, b in ((time_ns(start), lo), (hi, time_ns(end))):
                 if a < b:
-                    for row in self._raw_aggregate(quantity, fn, every, a, b, group_by, filters):
-                        found.setdefault(row.group, []).extend(row.points)
+                    self._quantile_edge(measurement, quantity, fn, (a, b), group_by, filters, found)
             return [AggregateRow(group, sorted(points)) for group, points in sorted(found.items())]
         level = self._additive_level(group_by, filters, width)
         if level is None:
             return self._raw_aggregate(quantity, fn, every, start, end, group_by, filters)
         stats = _NEEDED[fn]
-        partials: dict[str, dict[int, list[float]]] = {}
+        middle = self._rolled_partials(
+            measurement, quantity, every, (lo, hi), tag, filters, stats, level
+        )
+        edges: _Partials = {}
         for edge_start, edge_end in ((time_ns(start), lo), (hi, time_ns(end))):
             if edge_start < edge_end:
                 edge = (edge_start, edge_end)
-                self._partials(measurement, quantity, every, edge, tag, filters, stats, partials)
-        day_lo, day_hi = -(-lo // _DAY_NS) * _DAY_NS, hi // _DAY_NS * _DAY_NS
-        spans: list[tuple[int, int, dict[str, str]]] = [(lo, hi, ROLLUP_HOURLY)]
-        if width % _DAY_NS == 0 and day_lo < day_hi:
-            spans = [
-                (lo, day_lo, ROLLUP_HOURLY),
-                (day_lo, day_hi, ROLLUP_DAILY),
-                (day_hi, hi, ROLLUP_HOURLY),
-            ]
-        for span_start, span_end, table in spans:
-            if span_start < span_end:
-                # Buckets as wide as the rollup's rows: read the rows, nothing to aggregate.
-                rows = width == (_DAY_NS if table is ROLLUP_DAILY else _HOUR_NS)
-                span = (span_start, span_end)
-                source = table[measurement]
-                self._partials(
-                    source, quantity, every, span, tag, filters, stats, partials, level, rows
-                )
+                self._edge(measurement, quantity, every, edge, tag, filters, stats, edges)
         moments: dict[int, datetime] = {}  # groups share their bucket times
 
         def moment(t: int) -> datetime:
@@ -470,17 +470,225 @@ class ScopedReadings:
                 known = moments[t] = ns_to_datetime(t)
             return known
 
-        return [
-            AggregateRow(
-                group,
-                [
-                    (moment(t), _final(fn, merged))
-                    for t, merged in sorted(buckets.items())
-                    if merged[0] > 0
-                ],
+        rows = []
+        for group in sorted(middle.keys() | edges.keys()):
+            buckets = middle.get(group, {})
+            extra = edges.get(group)
+            if extra:
+                # The cached rows are shared: merge the edges into a copy of those they touch.
+                buckets = dict(buckets)
+                for t, stat in extra.items():
+                    held = buckets.get(t)
+                    buckets[t] = stat if held is None else _combined(held, stat)
+            rows.append(
+                AggregateRow(
+                    group,
+                    [
+                        (moment(t), _final(fn, merged))
+                        for t, merged in sorted(buckets.items())
+                        if merged[0] > 0
+                    ],
+                )
             )
-            for group, buckets in sorted(partials.items())
-        ]
+        return rows
+
+    def _quantiles(
+        self,
+        measurement: str,
+        quantity: str,
+        fn: AggregateFn,
+        level: str,
+        span: tuple[int, int],
+        tag: str,
+        filters: dict[str, str | None],
+    ) -> dict[str, list[tuple[datetime, float]]]:
+        """``_rollup_quantiles`` over the whole hours ``span``, kept in the span cache; a copy
+        the caller may extend."""
+        rolled: dict[str, list[tuple[datetime, float]]] = self.cached(
+            "rollup quantiles",
+            (measurement, quantity, fn, level, span, tag, tuple(sorted(filters.items()))),
+            lambda: self._rollup_quantiles(
+                measurement, quantity, fn, level, span[0], span[1], tag, filters
+            ),
+            span=True,
+        )
+        return {group: list(points) for group, points in rolled.items()}
+
+    def _rolled_partials(
+        self,
+        measurement: str,
+        quantity: str,
+        every: str,
+        span: tuple[int, int],
+        tag: str,
+        filters: dict[str, str | None],
+        stats: tuple[str, ...],
+        level: str,
+    ) -> _Partials:
+        """``stats`` per bucket and group over the whole hours ``span`` the rollups hold: daily
+        rows for the whole days of day-wide buckets, hourly rows for the rest. Kept in the
+        span cache and shared: never modified."""
+        key = (measurement, quantity, every, span, tag, tuple(sorted(filters.items())), stats)
+        partials: _Partials = self.cached(
+            "rollup rows",
+            (*key, level),
+            lambda: self._read_rolled(
+                measurement, quantity, every, span, tag, filters, stats, level
+            ),
+            span=True,
+        )
+        return partials
+
+    def _read_rolled(
+        self,
+        measurement: str,
+        quantity: str,
+        every: str,
+        span: tuple[int, int],
+        tag: str,
+        filters: dict[str, str | None],
+        stats: tuple[str, ...],
+        level: str,
+    ) -> _Partials:
+        lo, hi = span
+        width = duration_ns(duration_literal(every))
+        day_lo, day_hi = -(-lo // _DAY_NS) * _DAY_NS, hi // _DAY_NS * _DAY_NS
+        spans: list[tuple[int, int, dict[str, str]]] = [(lo, hi, ROLLUP_HOURLY)]
+        if width % _DAY_NS == 0 and day_lo < day_hi:
+            spans = [
+                (lo, day_lo, ROLLUP_HOURLY),
+                (day_lo, day_hi, ROLLUP_DAILY),
+                (day_hi, hi, ROLLUP_HOURLY),
+            ]
+        partials: _Partials = {}
+        for span_start, span_end, table in spans:
+            if span_start < span_end:
+                # Buckets as wide as the rollup's rows: read the rows, nothing to aggregate.
+                rows = width == (_DAY_NS if table is ROLLUP_DAILY else _HOUR_NS)
+                self._partials(
+                    table[measurement],
+                    quantity,
+                    every,
+                    (span_start, span_end),
+                    tag,
+                    filters,
+                    stats,
+                    partials,
+                    level,
+                    rows,
+                )
+        return partials
+
+    def _hour_points(
+        self,
+        measurement: str,
+        quantity: str,
+        hour: int,
+        tag: str,
+        filters: dict[str, str | None],
+    ) -> _HourPoints:
+        """``quantity``'s raw values per group in the hour from ``hour`` (ns). The partial
+        hours at an aggregate's ends are cut from these, so requests whose ranges differ by
+        less than an hour share one read: InfluxDB 1.x's cost is opening a cursor per series,
+        however few points each holds. Kept like answers (2 s) while the hour is still
+        being written, like rollup rows (``SPAN_TTL``) once it is over."""
+
+        def read() -> _HourPoints:
+            where, params = _filters(filters)
+            params.update(a=hour, b=hour + _HOUR_NS)
+            series = self.query(
+                f"SELECT {quote_ident(quantity)} FROM {quote_ident(measurement)}"
+                f' WHERE {PRIVACY_MARKER} AND time >= $a AND time < $b{where} GROUP BY "{tag}"',
+                params,
+            )
+            found: _HourPoints = {}
+            for s in series:
+                pairs = [
+                    (t, v)
+                    for t, v in s.values
+                    if isinstance(v, int | float) and not isinstance(v, bool)
+                ]
+                if pairs:
+                    times = np.fromiter((t for t, _ in pairs), np.int64, len(pairs))
+                    values = np.fromiter((v for _, v in pairs), np.float64, len(pairs))
+                    order = np.argsort(times, kind="stable")
+                    found[s.tags.get(tag, "")] = (times[order], values[order])
+            return found
+
+        args = (measurement, quantity, hour, tag, tuple(sorted(filters.items())))
+        over = hour + _HOUR_NS <= time.time_ns()
+        points: _HourPoints = self.cached("hour points", args, read, span=over)
+        return points
+
+    def _edge_parts(
+        self, span: tuple[int, int]
+    ) -> tuple[list[tuple[int, int]], tuple[int, int] | None]:
+        """[a, b) as the partial hours at its ends (each within one hour) and the whole hours
+        between them (None if there are none)."""
+        a, b = span
+        first, last = -(-a // _HOUR_NS) * _HOUR_NS, b // _HOUR_NS * _HOUR_NS
+        if first > last:  # within one hour
+            return [(a, b)], None
+        partial = [(x, y) for x, y in ((a, first), (last, b)) if x < y]
+        return partial, ((first, last) if first < last else None)
+
+    def _edge(
+        self,
+        measurement: str,
+        quantity: str,
+        every: str,
+        span: tuple[int, int],
+        tag: str,
+        filters: dict[str, str | None],
+        stats: tuple[str, ...],
+        into: _Partials,
+    ) -> None:
+        """``_partials`` of raw points over ``span``: the partial hours from ``_hour_points``,
+        whole hours (the rollups not there yet) from InfluxDB."""
+        width = duration_ns(duration_literal(every))
+        partial, whole = self._edge_parts(span)
+        if whole is not None:
+            self._partials(measurement, quantity, every, whole, tag, filters, stats, into)
+        for a, b in partial:
+            hour = a - a % _HOUR_NS
+            bucket = hour - hour % width  # buckets are whole hours: the hour is in one
+            for group, (times, values) in self._hour_points(
+                measurement, quantity, hour, tag, filters
+            ).items():
+                cut = values[np.searchsorted(times, a) : np.searchsorted(times, b)]
+                if not len(cut):
+                    continue
+                stat = [float(len(cut)), float(cut.sum()), float(cut.min()), float(cut.max())]
+                buckets = into.setdefault(group, {})
+                held = buckets.get(bucket)
+                buckets[bucket] = stat if held is None else _combined(held, stat)
+
+    def _quantile_edge(
+        self,
+        measurement: str,
+        quantity: str,
+        fn: AggregateFn,
+        span: tuple[int, int],
+        group_by: GroupBy,
+        filters: dict[str, str | None],
+        into: dict[str, list[tuple[datetime, float]]],
+    ) -> None:
+        """Hourly ``fn`` of raw points over ``span``: partial hours from ``_hour_points``
+        (InfluxDB's own definitions, ``_quantile``), whole hours from InfluxDB."""
+        tag = _GROUP_TAG[group_by]
+        partial, whole = self._edge_parts(span)
+        if whole is not None:
+            first, last = (ns_to_datetime(t) for t in whole)
+            for row in self._raw_aggregate(quantity, fn, "1h", first, last, group_by, filters):
+                into.setdefault(row.group, []).extend(row.points)
+        for a, b in partial:
+            hour = a - a % _HOUR_NS
+            for group, (times, values) in self._hour_points(
+                measurement, quantity, hour, tag, filters
+            ).items():
+                value = _quantile(fn, values[np.searchsorted(times, a) : np.searchsorted(times, b)])
+                if value is not None:
+                    into.setdefault(group, []).append((ns_to_datetime(hour), value))
 
     def _additive_level(
         self, group_by: GroupBy, filters: dict[str, str | None], width: int
@@ -561,7 +769,7 @@ class ScopedReadings:
         tag: str,
         filters: dict[str, str | None],
         stats: tuple[str, ...],
-        into: dict[str, dict[int, list[float]]],
+        into: _Partials,
         level: str | None = None,
         rows: bool = False,
     ) -> None:
@@ -640,6 +848,29 @@ class ScopedReadings:
             ),
             key=lambda row: row.group,
         )
+
+
+def _quantile(fn: AggregateFn, values: np.ndarray) -> float | None:
+    """InfluxDB 1.x's ``MEDIAN`` (the middle value; of two, the lower plus half the
+    difference) or ``PERCENTILE(v, 95)`` (nearest rank: the value at index
+    ⌊n × 0.95 + 0.5⌋ − 1 of the sorted values; none when that is out of range), as its
+    ``query`` package computes them; None for no values."""
+    n = len(values)
+    if not n:
+        return None
+    ordered = np.sort(values)
+    if fn == "median":
+        if n % 2:
+            return float(ordered[n // 2])
+        low, high = float(ordered[n // 2 - 1]), float(ordered[n // 2])
+        return low + (high - low) / 2
+    rank = math.floor(n * 95 / 100 + 0.5) - 1
+    return float(ordered[rank]) if 0 <= rank < n else None
+
+
+def _combined(a: list[float], b: list[float]) -> list[float]:
+    """Two buckets' [count, sum, min, max] as one."""
+    return [a[0] + b[0], a[1] + b[1], min(a[2], b[2]), max(a[3], b[3])]
 
 
 def _final(fn: AggregateFn, stats: list[float]) -> float:

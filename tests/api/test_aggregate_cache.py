@@ -1,0 +1,164 @@
+"""Aggregates whose ranges differ by seconds share their reads, and still equal raw answers.
+
+The whole hours come from rollup rows kept in the span cache, the partial hours at either
+end from an hour of raw points kept per hour (``ScopedReadings._hour_points``); the medians
+and 95th percentiles of those partial hours are computed as InfluxDB 1.x computes them,
+checked here against InfluxDB itself.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+
+from api.cache import SPAN_TTL, Coalescer
+from api.scoped import ScopedReadings, _quantile
+from core.settings import InfluxSettings
+from leedswin.services import LocalInfluxDB
+from storage.influx import make_sink
+from storage.points import encode, make_point
+from storage.query import InfluxQL, Series
+from tests.insights.test_rollups import DAYS, HOUSING, PUBLIC, Rolled, _same, rolled
+
+pytestmark = pytest.mark.integration
+
+__all__ = ["rolled"]  # the fixture, shared with the rollup tests
+
+FILTERS: dict[str, str | None] = {"site": None, "dev_eui": None, "need": None}
+
+
+def _cached(
+    rolled: Rolled, principal: Any, asked: list[str], spans: Coalescer, answers: Coalescer
+) -> ScopedReadings:
+    client = rolled.clients[principal.sees_home]
+
+    class Recording:
+        def query(self, q: str, params: dict[str, Any] | None = None) -> list[Series]:
+            asked.append(q)
+            return client.query(q, params)
+
+    return ScopedReadings(
+        Recording(),
+        principal,
+        timedelta(days=30),
+        state=rolled.state,
+        cache=answers,
+        spans=spans,
+    )
+
+
+@pytest.mark.parametrize(
+    ("fn", "every", "group_by"),
+    [("mean", "1h", "site"), ("p95", "1h", "site"), ("max", "1d", "device")],
+)
+def test_ranges_seconds_apart_read_the_rollups_once_and_equal_raw_answers(
+    rolled: Rolled, fn: str, every: str, group_by: str
+) -> None:
+    spans, answers = Coalescer(SPAN_TTL, 8), Coalescer(60.0)
+    start = rolled.end - timedelta(days=DAYS, minutes=17)
+    asks: list[list[str]] = []
+    for shift in range(3):
+        asked: list[str] = []
+        end = rolled.end - timedelta(minutes=7, seconds=shift)
+        args = ("temperature", fn, every, start, end, group_by, FILTERS)
+        scoped = _cached(rolled, PUBLIC, asked, spans, answers)
+        _same(
+            scoped.aggregate(*args),  # type: ignore[arg-type]
+            rolled.scoped(PUBLIC, False).aggregate(*args),  # type: ignore[arg-type]
+        )
+        asks.append(asked)
+    first, *later = asks
+    assert any("_1h" in q or "_1d" in q for q in first)
+    # The first ask read the rollups and each end's partial hour; the others read nothing.
+    assert later == [[], []], later
+
+
+def test_a_marked_span_is_not_served_from_the_cache(rolled: Rolled) -> None:
+    """Erasure and reclassification end the span the rollups hold (``DeviceState.mark``):
+    the rows kept for the longer span are not read again."""
+    spans, answers = Coalescer(SPAN_TTL, 8), Coalescer(0.0)
+    asked: list[str] = []
+    args = (
+        "temperature",
+        "mean",
+        "1h",
+        rolled.end - timedelta(days=DAYS),
+        rolled.end,
+        "site",
+        FILTERS,
+    )
+    before = _cached(rolled, PUBLIC, asked, spans, answers).aggregate(*args)  # type: ignore[arg-type]
+    held = rolled.state.rolled("climate")
+    assert held is not None
+    mark = held[1] - 6 * 3_600_000_000_000
+    try:
+        rolled.state.mark("climate", mark)
+        asked.clear()
+        after = _cached(rolled, PUBLIC, asked, spans, answers).aggregate(*args)  # type: ignore[arg-type]
+        assert any("_1h" in q for q in asked), "a new span is read, not the cached one"
+        _same(after, before)
+    finally:
+        rolled.state.record_rolled("climate", *held)
+        rolled.state.claim_watermark()
+
+
+@pytest.fixture(scope="module")
+def quantile_db(influxdb: LocalInfluxDB) -> Iterator[InfluxQL]:
+    settings = InfluxSettings(url=influxdb.url, database=f"quantiles_{time.time_ns()}")
+    rng = random.Random(5)
+    points = []
+    base = 1_700_000_000 * 10**9
+    for n in (*range(1, 26), 40, 41, 100, 101):
+        for i in range(n):
+            # Ties and integers as well as spread floats: the rank rules matter for them.
+            value = rng.choice([rng.uniform(-5, 30), float(rng.randint(0, 4))])
+            tags = {"n": str(n), "d": str(i)}  # one series per point, as a site's devices
+            points.append(make_point("q", tags, {"v": value}, base + i * 10**9))
+    sink = make_sink(settings)
+    sink.ensure_database()
+    sink.write(encode(points))
+    sink.close()
+    with InfluxQL(settings) as client:
+        yield client
+
+
+@pytest.mark.parametrize(("fn", "sql"), [("median", 'MEDIAN("v")'), ("p95", 'PERCENTILE("v", 95)')])
+def test_partial_hour_quantiles_are_influxdbs_own(quantile_db: InfluxQL, fn: str, sql: str) -> None:
+    ours = {
+        s.tags["n"]: _quantile(fn, np.array([v for _, v in s.values], dtype=np.float64))  # type: ignore[arg-type]
+        for s in quantile_db.query('SELECT "v" FROM "q" GROUP BY "n"')
+    }
+    theirs = {
+        s.tags["n"]: s.values[0][1]
+        for s in quantile_db.query(f'SELECT {sql} FROM "q" GROUP BY "n"')
+    }
+    assert len(ours) == 29
+    assert ours == theirs
+
+
+def test_no_values_have_no_quantile() -> None:
+    assert _quantile("median", np.array([])) is None
+    assert _quantile("p95", np.array([])) is None
+
+
+def test_housing_answers_equal_raw_with_caches(rolled: Rolled) -> None:
+    spans, answers = Coalescer(SPAN_TTL, 8), Coalescer(60.0)
+    args = (
+        "temperature",
+        "mean",
+        "1d",
+        rolled.end - timedelta(days=DAYS, minutes=3),
+        rolled.end - timedelta(minutes=1),
+        "device",
+        FILTERS,
+    )
+    _same(
+        _cached(rolled, HOUSING, [], spans, answers).aggregate(*args),  # type: ignore[arg-type]
+        rolled.scoped(HOUSING, False).aggregate(*args),  # type: ignore[arg-type]
+    )
