@@ -185,6 +185,18 @@ class QueryError(PlatformError):
     code = "query"
 
 
+class DeleteUnsupportedError(QueryError):
+    """The time-series store cannot delete points by predicate and time range.
+
+    InfluxDB 3 Core and Enterprise have no ``POST /api/v2/delete`` (their v2
+    compatibility is ``/api/v2/write`` only; they delete whole tables or
+    databases): an erasure or reclassification there cannot remove one home's
+    points and refuses rather than pretend it did.
+    """
+
+    code = "delete_unsupported"
+
+
 class CodecError(DecodeError):
     """A configured JavaScript codec threw, ran out of time or memory, or returned no usable data.
 

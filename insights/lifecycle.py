@@ -35,7 +35,7 @@ from typing import Any, BinaryIO, Final
 from core.quantities import CANONICAL_UNITS
 from core.settings import InfluxSettings
 from insights.alerts import Alert, AlertStore
-from insights.rollups import forget_rollups
+from insights.rollups import drop_rollups
 from storage import schema
 from storage.erasure import (
     DeviceRange,
@@ -189,12 +189,12 @@ def erase_tenancy(
                         delete_points(client, database, measurement, span)
             if not dry_run and deleter is not None:
                 deleter.delete(span)
+        if not dry_run:
+            forget_derived(tenancies, influx, spans, v2=deleter)
     finally:
         client.close()
         if deleter is not None and v2 is None:
             deleter.close()
-    if not dry_run:
-        forget_derived(tenancies, influx, spans, rollups=deleter is None)
     found = _alerts(alerts, spans)
     report.alerts_redacted = [a.id for a in found]
     report.fleet_events = [int(e["id"]) for e in _fleet_events(tenancies, spans)]
@@ -209,20 +209,26 @@ def erase_tenancy(
 
 
 def forget_derived(
-    tenancies: Tenancies, influx: InfluxSettings, spans: list[DeviceRange], *, rollups: bool
+    tenancies: Tenancies,
+    influx: InfluxSettings,
+    spans: list[DeviceRange],
+    *,
+    v2: V2Deleter | None = None,
 ) -> None:
-    """After the points are gone: drop the rollups that held them (1.x; on 2.x/3.x the delete
-    API already removed the device's own rows) and mark their hours for the next rollup run;
-    re-derive the devices' state from what raw data remain."""
+    """After the points are gone: drop the rollups that held them (the devices' own rows and
+    every site's over the hours and days the spans touch: ``insights.rollups.drop_rollups``,
+    InfluxQL on 1.x, the delete API through ``v2`` on 2.x) and mark their hours for the next
+    rollup run; re-derive the devices' state from what raw data remain. The hours are marked
+    first: should the deletes fail, the API already answers there from raw points. Raises
+    ``QueryError`` (``DeleteUnsupportedError`` on InfluxDB 3)."""
     state = DeviceState(tenancies.registry)
-    with InfluxQL(influx) as reader, InfluxQL(influx, include_home=False) as client:
+    with InfluxQL(influx) as reader:
         for span in spans:
-            if rollups:
-                forget_rollups(client, databases(influx), span.dev_eui, span.start_ns, span.end_ns)
             rows = rows_from_raw(reader, databases(influx), 0, span.dev_eui)
             state.replace(rows, [span.dev_eui])
             for measurement in STATE_MEASUREMENTS:
                 state.mark(measurement, span.start_ns)
+    drop_rollups(influx, spans, v2=v2)
 
 
 def _value(value: Any) -> Any:

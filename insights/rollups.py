@@ -38,8 +38,10 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
 from core.errors import QueryError
+from core.settings import InfluxSettings
+from storage.erasure import DeviceRange, V2Deleter, databases
 from storage.points import FieldValue, Point, make_point
-from storage.query import Series, quote_ident
+from storage.query import InfluxQL, Series, quote_ident
 from storage.schema import (
     LEVEL_DEVICE,
     LEVEL_SITE,
@@ -59,7 +61,7 @@ from storage.schema import (
 )
 from storage.state import DeviceState
 
-__all__ = ["RollupJob", "RollupReport", "forget_rollups"]
+__all__ = ["RollupJob", "RollupReport", "drop_rollups", "forget_rollups", "forget_rollups_v2"]
 
 log = logging.getLogger(__name__)
 
@@ -287,6 +289,13 @@ def _rows(series: Series, fields: list[str]) -> list[tuple[int, dict[str, FieldV
     return rows
 
 
+def _windows(start_ns: int, end_ns: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The whole hours and the whole days [start_ns, end_ns) touches, each as [a, b)."""
+    hours = _floor(start_ns, HOUR_NS), _floor(end_ns - 1, HOUR_NS) + HOUR_NS
+    days = _floor(start_ns, DAY_NS), _floor(end_ns - 1, DAY_NS) + DAY_NS
+    return hours, days
+
+
 def forget_rollups(
     client: _Runner, databases: Sequence[str], dev_eui: str, start_ns: int, end_ns: int
 ) -> None:
@@ -295,10 +304,9 @@ def forget_rollups(
     its devices) over the whole hours and days the range touches. The caller marks the range
     in ``DeviceState`` (``mark``), which also ends the span the API reads from rollups
     there, so answers come from raw points until the next run recomputes what remains.
-    InfluxDB 1.x ``DELETE``.
+    InfluxDB 1.x ``DELETE``; ``drop_rollups`` picks this or the 2.x delete API.
     ``dev_eui`` must be 16 hex digits (checked by ``storage.erasure.DeviceRange``)."""
-    day_a, day_b = _floor(start_ns, DAY_NS), _floor(end_ns - 1, DAY_NS) + DAY_NS
-    hour_a, hour_b = _floor(start_ns, HOUR_NS), _floor(end_ns - 1, HOUR_NS) + HOUR_NS
+    (hour_a, hour_b), (day_a, day_b) = _windows(start_ns, end_ns)
     for database in databases:
         for measurement in ROLLUP_SOURCES:
             hourly, daily = quote_ident(ROLLUP_HOURLY[measurement]), ROLLUP_DAILY[measurement]
@@ -320,3 +328,43 @@ def forget_rollups(
                 except QueryError as exc:
                     if "database not found" not in str(exc):
                         raise
+
+
+def forget_rollups_v2(deleter: V2Deleter, span: DeviceRange) -> None:
+    """``forget_rollups`` through the 2.x delete API, on both buckets (each on its server):
+    per rollup measurement, ``_measurement="<m>" AND dev_eui="<eui>"`` and
+    ``_measurement="<m>" AND level="site"`` over the whole hours (hourly rows) and whole
+    days (daily rows) the span touches. A delete predicate has no ``OR``, hence two
+    requests where InfluxQL needs two statements as well. Schema names need no quoting
+    beyond the double quotes. Raises ``DeleteUnsupportedError`` on InfluxDB 3."""
+    hours, days = _windows(span.start_ns, span.end_ns)
+    for measurement in ROLLUP_SOURCES:
+        for name, (a, b) in (
+            (ROLLUP_DAILY[measurement], days),
+            (ROLLUP_HOURLY[measurement], hours),
+        ):
+            deleter.delete_where(f'_measurement="{name}" AND dev_eui="{span.dev_eui}"', a, b)
+            deleter.delete_where(f'_measurement="{name}" AND {LEVEL_TAG}="{LEVEL_SITE}"', a, b)
+
+
+def drop_rollups(
+    influx: InfluxSettings, spans: Sequence[DeviceRange], *, v2: V2Deleter | None = None
+) -> None:
+    """Forget the rollups that may hold each span's points, the way the store allows: InfluxQL
+    ``DELETE`` on 1.x (both databases, the home one on its own server when ``home_url`` is
+    set), the delete API on 2.x (``v2``, or one made from ``influx`` and closed after).
+
+    ``influx`` needs credentials that may delete in both. Raises ``QueryError``, and
+    ``DeleteUnsupportedError`` on InfluxDB 3, which cannot delete by predicate."""
+    if influx.api_version == 1 and v2 is None:
+        with InfluxQL(influx, include_home=False) as client:
+            for span in spans:
+                forget_rollups(client, databases(influx), span.dev_eui, span.start_ns, span.end_ns)
+        return
+    deleter = v2 if v2 is not None else V2Deleter(influx)
+    try:
+        for span in spans:
+            forget_rollups_v2(deleter, span)
+    finally:
+        if v2 is None:
+            deleter.close()

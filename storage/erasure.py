@@ -8,9 +8,15 @@ checked by tests/storage/test_erasure.py). Time bounds are integers we
 computed and the DevEUI is checked to be 16 hex digits before it is inlined
 (DELETE takes no bound parameters on 1.x).
 
-InfluxDB 2.x/3.x: the delete API (``POST /api/v2/delete``) with a predicate
+InfluxDB 2.x: the delete API (``POST /api/v2/delete``) with a predicate
 ``dev_eui="…"`` and an inclusive [start, stop] range, through influxdb-client's
-``DeleteApi``; the half-open range [a, b) becomes [a, b - 1 ns].
+``DeleteApi``; the half-open range [a, b) becomes [a, b - 1 ns]. A delete
+predicate (InfluxDB 2.x docs, *Delete predicate syntax*) compares ``_measurement``
+and tags with ``=``/``!=`` joined by ``AND`` only (no ``OR``, no regular
+expressions, no fields). InfluxDB 3 Core and Enterprise have no delete API
+(their v2 compatibility is ``/api/v2/write``; they delete only whole tables or
+databases) and answer the request 404: ``DeleteUnsupportedError``, never a
+silent success.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from core.errors import QueryError
+from core.errors import DeleteUnsupportedError, QueryError
 from core.settings import InfluxSettings
 from storage.query import InfluxQL, Series, quote_ident
 
@@ -149,19 +155,47 @@ class V2Deleter:
 
     def delete(self, span: DeviceRange) -> None:
         """Every point of the device in [start, end) from both buckets (idempotent)."""
+        self.delete_where(f'dev_eui="{span.dev_eui}"', span.start_ns, span.end_ns)
+
+    def delete_where(self, predicate: str, start_ns: int, end_ns: int) -> None:
+        """The points matching ``predicate`` (delete predicate syntax) in [start_ns, end_ns),
+        home bucket first, each on its server (idempotent).
+
+        Raises ``DeleteUnsupportedError`` when the server has no delete API (InfluxDB 3),
+        ``QueryError`` when it refuses or cannot be reached."""
         for bucket, client in (
             (self.settings.home_bucket, self._home_client),
             (self.settings.bucket, self._client),
         ):
             if bucket is None:
                 continue
+            self._send(client, bucket, predicate, start_ns, end_ns)
+
+    def _send(self, client: Any, bucket: str, predicate: str, start_ns: int, end_ns: int) -> None:
+        from influxdb_client.rest import ApiException
+        from urllib3.exceptions import HTTPError
+
+        where = f"{client.url} bucket {bucket}"
+        try:
             client.delete_api().delete(
-                _rfc3339_ns(span.start_ns),
-                _rfc3339_ns(span.end_ns - 1),
-                f'dev_eui="{span.dev_eui}"',
+                _rfc3339_ns(start_ns),
+                _rfc3339_ns(end_ns - 1),
+                predicate,
                 bucket=bucket,
                 org=self.settings.org,
             )
+        except ApiException as exc:
+            detail = str(getattr(exc, "message", None) or exc.reason or "").strip()
+            # 2.x answers an unknown bucket or org 404 too, and says so in its message.
+            if exc.status in (404, 405, 501) and not re.search(r"bucket|org", detail, re.I):
+                raise DeleteUnsupportedError(
+                    f"InfluxDB at {where} has no delete API (POST /api/v2/delete answered"
+                    f" {exc.status}): InfluxDB 3 cannot delete points by predicate; nothing"
+                    " was deleted in that bucket"
+                ) from exc
+            raise QueryError(f"delete API at {where} refused ({exc.status}) {detail}") from exc
+        except HTTPError as exc:
+            raise QueryError(f"delete API at {where} unreachable: {exc}") from exc
 
     def close(self) -> None:
         self._client.close()

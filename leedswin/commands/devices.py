@@ -18,9 +18,9 @@ import typer
 from core.errors import ConfigError, PlatformError
 from core.settings import ApiSettings, BridgeSettings, InfluxSettings, InsightsSettings, build
 from insights.jobs import open_jobs
-from insights.rollups import forget_rollups
+from insights.rollups import drop_rollups
 from storage.devices import set_privacy
-from storage.query import InfluxQL
+from storage.erasure import DeviceRange
 from storage.reclassify import MoveReport, delete_site_series, move_device
 from storage.registry import open_registry
 from storage.schema import PRIVACY_HOME, PRIVACY_PUBLIC
@@ -41,16 +41,11 @@ def _move_state(
         state = DeviceState(conn)
         state.reclassify(dev_eui, privacy)
         if report.first_ns is not None and report.last_ns is not None:
-            with InfluxQL(influx, include_home=False) as client:
-                forget_rollups(
-                    client,
-                    (influx.database, influx.home_db),
-                    dev_eui,
-                    report.first_ns,
-                    report.last_ns + 1,
-                )
+            # Marked first: should the deletes fail, the API answers there from raw points.
             for measurement in STATE_MEASUREMENTS:
                 state.mark(measurement, report.first_ns)
+            # InfluxQL DELETE on 1.x, the delete API on 2.x; InfluxDB 3 raises, never skips.
+            drop_rollups(influx, [DeviceRange(dev_eui, report.first_ns, report.last_ns + 1)])
     finally:
         conn.close()
 
@@ -91,7 +86,15 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"reclassify failed: {exc}", err=True)
             raise typer.Exit(1) from exc
         api: ApiSettings = build(ApiSettings)
-        _move_state(api.registry, influx, dev_eui, privacy, report)
+        try:
+            _move_state(api.registry, influx, dev_eui, privacy, report)
+        except PlatformError as exc:
+            typer.echo(
+                f"reclassify failed after the points moved: {exc}; the rollups over the moved"
+                " range may still hold the device's readings",
+                err=True,
+            )
+            raise typer.Exit(1) from exc
         detail = ", ".join(f"{name} {n}" for name, n in sorted(report.moved.items()))
         typer.echo(f"moved {report.total} points of {dev_eui} ({detail or 'none stored'})")
         if recompute and report.first_ns is not None and report.last_ns is not None:

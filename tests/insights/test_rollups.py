@@ -234,7 +234,7 @@ def test_erasure_leaves_no_trace_in_rollups_or_state(rolled: Rolled) -> None:
         for database in databases(rolled.settings):
             for measurement in measurements(client, database, dev_eui):
                 delete_points(client, database, measurement, span)
-    forget_derived(Tenancies(rolled.registry), rolled.settings, [span], rollups=True)
+    forget_derived(Tenancies(rolled.registry), rolled.settings, [span])
     rolled.job.run(rolled.end - timedelta(hours=1), rolled.end)
     start = rolled.end - timedelta(days=DAYS)
     filters: dict[str, str | None] = {"site": None, "dev_eui": None, "need": None}

@@ -3,15 +3,13 @@ the v2 delete API's request shape checked against a local recording HTTP server.
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
+from core.errors import DeleteUnsupportedError, QueryError
 from core.settings import InfluxSettings
 from leedswin.services import LocalInfluxDB
 from storage.erasure import DeviceRange, V2Deleter, count_points, delete_points, measurements
@@ -19,6 +17,7 @@ from storage.influx import make_sink
 from storage.points import encode, make_point
 from storage.query import InfluxQL
 from tests.conftest import influxql
+from tests.http_recorder import Recording, recording_influx
 
 DEV = "b000000000000001"
 OTHER = "b000000000000002"
@@ -72,36 +71,10 @@ def test_device_range_refuses_what_could_not_be_inlined() -> None:
         DeviceRange(DEV, 5, 5)
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    requests: list[dict[str, Any]] = []
-
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.requests.append(
-            {
-                "path": self.path,
-                "auth": self.headers.get("Authorization"),
-                "body": json.loads(body),
-            }
-        )
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def recording_server() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    _Recorder.requests = []
-    server = HTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", _Recorder.requests
-    finally:
-        server.shutdown()
-        server.server_close()
+    with recording_influx() as recording:
+        yield recording.url, recording.requests
 
 
 def test_v2_delete_request_shape(recording_server: tuple[str, list[dict[str, Any]]]) -> None:
@@ -127,3 +100,63 @@ def test_v2_delete_request_shape(recording_server: tuple[str, list[dict[str, Any
         "stop": "2023-11-14T22:14:19.999999999Z",
         "predicate": f'dev_eui="{DEV}"',
     }
+
+
+def _v2(url: str, home_url: str | None = None) -> InfluxSettings:
+    return InfluxSettings(
+        url=url,
+        home_url=home_url,
+        org="leeds",
+        token=SecretStr("tok"),
+        bucket="leedswin",
+        home_bucket="leedswin_home",
+    )
+
+
+def test_v2_delete_sends_the_home_bucket_to_its_own_server() -> None:
+    with recording_influx() as public, recording_influx() as home:
+        deleter = V2Deleter(_v2(public.url, home.url))
+        deleter.delete_where('_measurement="climate_1h" AND level="site"', 0, 3_600 * S)
+        deleter.close()
+    assert [r["path"] for r in home.requests] == ["/api/v2/delete?org=leeds&bucket=leedswin_home"]
+    assert [r["path"] for r in public.requests] == ["/api/v2/delete?org=leeds&bucket=leedswin"]
+    assert public.requests[0]["body"] == {
+        "start": "1970-01-01T00:00:00.000000000Z",
+        "stop": "1970-01-01T00:59:59.999999999Z",
+        "predicate": '_measurement="climate_1h" AND level="site"',
+    }
+
+
+def _refused(recording: Recording) -> Exception:
+    deleter = V2Deleter(_v2(recording.url))
+    try:
+        deleter.delete(DeviceRange(DEV, S, 2 * S))
+    except Exception as exc:  # noqa: BLE001 (the type is what is checked)
+        return exc
+    finally:
+        deleter.close()
+    raise AssertionError("the delete was not refused")
+
+
+def test_influxdb3_without_a_delete_api_is_a_typed_error() -> None:
+    """InfluxDB 3 Core/Enterprise route no ``/api/v2/delete``: their 404 must not pass for
+    a deletion, nor read as a missing bucket."""
+    with recording_influx() as influx3:
+        influx3.delete_status = 404
+        error = _refused(influx3)
+    assert isinstance(error, DeleteUnsupportedError)
+    assert "InfluxDB 3" in str(error) and error.code == "delete_unsupported"
+    assert len(influx3.deletes()) == 1  # stopped at the first bucket
+
+
+def test_v2_refusals_stay_query_errors() -> None:
+    with recording_influx() as influx2:
+        influx2.delete_status = 404
+        influx2.delete_body = {"code": "not found", "message": 'bucket "leedswin_home" not found'}
+        missing = _refused(influx2)
+        influx2.delete_status = 401
+        influx2.delete_body = {"code": "unauthorized", "message": "unauthorized access"}
+        unauthorized = _refused(influx2)
+    for error in (missing, unauthorized):
+        assert isinstance(error, QueryError) and not isinstance(error, DeleteUnsupportedError)
+    assert "bucket" in str(missing) and "401" in str(unauthorized)
