@@ -391,7 +391,7 @@ class DeviceState:
             )
         return len(rows)
 
-    # -- rollup watermark ----------------------------------------------------------------
+    # -- for the rollup job ----------------------------------------------------------------
 
     def claim_touched(self) -> Touched:
         """Take (read and clear, atomically) the hours written per measurement since the last
