@@ -416,6 +416,8 @@ class DeviceState:
     def give_back(self, claim: Touched) -> None:
         """Return a claim the rollup job could not finish, merged with what arrived since.
         The held span is left as it is: the run recorded nothing for these measurements."""
+        if not claim.hours and not claim.since:
+            return
         with self._registry.transaction() as conn:
             conn.executemany(_WATERMARK, list(claim.since.items()))
             conn.executemany(_TOUCH, [(m, h) for m, hs in claim.hours.items() for h in hs])
