@@ -19,12 +19,18 @@ Per-device hourly quantiles were measured too costly to keep: InfluxDB 1.6
 spends about 5 µs per aggregate per hourly window, and 1,000 devices × 30 days
 are 720,000 windows.
 
-Each run recomputes the whole hours in [since, until) and, per measurement,
-from the earliest time written since the last run (``DeviceState``'s
-watermark: late uplinks and history frames), then the days those hours touch;
-points overwrite themselves. ``DeviceState.record_rolled`` keeps which span of
-hours the rollups hold, so the API reads rollups only where they are complete
-and raw data elsewhere.
+Each run recomputes, per measurement, the whole hours in [since, until) and
+the hours written since the last run (``DeviceState.claim_touched``: late
+uplinks, history frames, a gateway's backlog, a backfill), in runs of
+consecutive hours, then the days all those hours touch; points overwrite
+themselves. A late point two weeks old costs its hour and its day, not the
+two weeks since. ``DeviceState.record_rolled`` keeps the one contiguous span
+of hours the rollups hold, so the API reads rollups only where they are
+complete and raw data elsewhere: hours touched before that span are
+recomputed together with the gap up to its start, so the span grows (each
+gap once); a mark (``DeviceState.mark``: erasure, reclassification) means
+every hour from it on, and the span ends there until the run has recomputed
+them; after a pause the run starts where the span ends.
 """
 
 from __future__ import annotations
@@ -59,13 +65,12 @@ from storage.schema import (
     rollup_stats,
     site_tags,
 )
-from storage.state import DeviceState
+from storage.state import HOUR_NS, DeviceState
 
 __all__ = ["RollupJob", "RollupReport", "drop_rollups", "forget_rollups", "forget_rollups_v2"]
 
 log = logging.getLogger(__name__)
 
-HOUR_NS: Final = 3_600_000_000_000
 DAY_NS: Final = 24 * HOUR_NS
 #: InfluxQL function computing each statistic from raw points, and merging hourly ones.
 _FN: Final = {"count": "COUNT", "sum": "SUM", "min": "MIN", "max": "MAX"}
@@ -88,10 +93,24 @@ class _Runner(Protocol):
 
 @dataclass
 class RollupReport:
-    """Hours recomputed per measurement ([from, until) in ns) and points written."""
+    """What a run recomputed per measurement ([from, until) in ns) and the points written."""
 
+    #: The run's window: [since, until) widened to the held span's end after a pause and
+    #: to a mark (``DeviceState.mark``); absent when it held nothing to do.
     spans: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: Other spans recomputed: runs of hours late data touched, the first of them widened
+    #: to the held span's start when it lay before it (so the span grows contiguously).
+    late: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     points: int = 0
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A measurement's share of a run: spans to recompute, spans to record as held."""
+
+    window: tuple[int, int] | None
+    late: list[tuple[int, int]]
+    record: list[tuple[int, int]]
 
 
 def _floor(ns: int, step: int) -> int:
@@ -100,6 +119,65 @@ def _floor(ns: int, step: int) -> int:
 
 def _ns(moment: datetime) -> int:
     return int(moment.timestamp()) * 1_000_000_000
+
+
+def _runs_of(starts: Sequence[int], step: int) -> list[tuple[int, int]]:
+    """Sorted starts of ``step``-long intervals -> [from, until) of each run of adjacent ones."""
+    runs: list[tuple[int, int]] = []
+    for start in starts:
+        if runs and runs[-1][1] == start:
+            runs[-1] = (runs[-1][0], start + step)
+        else:
+            runs.append((start, start + step))
+    return runs
+
+
+def _chunks(spans: Sequence[tuple[int, int]], size: int) -> list[tuple[int, int]]:
+    """Each span cut into pieces of at most ``size``."""
+    return [(a, min(a + size, end)) for start, end in spans for a in range(start, end, size)]
+
+
+def _plan(
+    since_ns: int,
+    end_ns: int,
+    complete_ns: int,
+    lookback_ns: int,
+    held: tuple[int, int] | None,
+    marked: int | None,
+    touched: frozenset[int],
+) -> _Plan:
+    """Which hours of one measurement a run recomputes, and which span it may then record.
+
+    The window [since, end) starts earlier at a mark, and at the held span's end when that
+    lies before it (the job was down: the span stays whole). Touched hours outside the
+    window are recomputed in runs of consecutive hours; those before the held span (as the
+    window's record leaves it) are recomputed from the first of them up to the span's start,
+    so ``record_rolled`` extends the span (a disjoint span would replace it). Nothing before
+    ``end - lookback`` is recomputed. All starts and ends are whole hours."""
+    floor = end_ns - lookback_ns
+    start = since_ns if marked is None else min(since_ns, marked)
+    if held is not None and held[1] < start:
+        start = held[1]
+    start = max(start, floor)
+    window = (start, end_ns) if start < end_ns else None
+    record: list[tuple[int, int]] = []
+    span = held
+    if window is not None and start < complete_ns:
+        record.append((start, complete_ns))
+        if span is not None and start <= span[1] and complete_ns >= span[0]:
+            span = (min(start, span[0]), max(complete_ns, span[1]))
+        else:
+            span = (start, complete_ns)
+    outside = sorted(h for h in touched if h >= floor and not (window and start <= h < end_ns))
+    late: list[tuple[int, int]] = []
+    if span is not None and outside and outside[0] < span[0]:
+        gap = (outside[0], span[0])
+        late.append(gap)
+        record.append(gap)
+        outside = [h for h in outside if h >= span[0]]
+    # Hours inside the span need no record; after it (a clock ahead) they may not get one.
+    late += _runs_of(outside, HOUR_NS)
+    return _Plan(window, late, record)
 
 
 class RollupJob:
@@ -122,38 +200,41 @@ class RollupJob:
 
     def run(self, since: datetime, until: datetime) -> RollupReport:
         """Roll up the hours of [since, until) (the hour ``until`` falls in too, so
-        dashboards see the current hour so far) and those late data touched since the last
-        run; the watermark is given back if the run fails, so no hour is forgotten. Only
-        hours that ended before the run count as held (``DeviceState.rolled``)."""
+        dashboards see the current hour so far), and the hours late data touched or a mark
+        asked for since the last run (``DeviceState.claim_touched``), then the days all of
+        them touch. What a measurement claimed is given back if its part of the run fails,
+        so no hour is forgotten. Only hours that ended before the run count as held
+        (``DeviceState.rolled``)."""
         since_ns = _floor(_ns(since), HOUR_NS)
         end_ns = _floor(_ns(until) - 1, HOUR_NS) + HOUR_NS
         complete_ns = _floor(min(_ns(until), time.time_ns()), HOUR_NS)
-        marks = self.state.claim_watermark()
+        claim = self.state.claim_touched()
         report = RollupReport()
         done: set[str] = set()
         try:
             for measurement in ROLLUP_SOURCES:
-                start = since_ns
-                if measurement in marks:
-                    start = min(start, _floor(marks[measurement], HOUR_NS))
-                rolled = self.state.rolled(measurement)
-                if rolled is not None and rolled[1] < start:
-                    start = rolled[1]  # catch up after the job was down, keep the span whole
-                start = max(start, end_ns - self.max_lookback_ns)
-                if start >= end_ns:
-                    done.add(measurement)
-                    continue
-                fields = self._fields(measurement)
+                plan = _plan(
+                    since_ns,
+                    end_ns,
+                    complete_ns,
+                    self.max_lookback_ns,
+                    self.state.rolled(measurement),
+                    claim.since.get(measurement),
+                    claim.hours.get(measurement, frozenset()),
+                )
+                spans = ([plan.window] if plan.window else []) + plan.late
+                fields = self._fields(measurement) if spans else []
                 if fields:
-                    report.points += self._measurement(measurement, fields, start, end_ns)
-                if start < complete_ns:
-                    self.state.record_rolled(measurement, start, complete_ns)
-                report.spans[measurement] = (start, end_ns)
+                    report.points += self._measurement(measurement, fields, spans)
+                for a, b in plan.record:
+                    self.state.record_rolled(measurement, a, b)
+                if plan.window:
+                    report.spans[measurement] = plan.window
+                if plan.late:
+                    report.late[measurement] = plan.late
                 done.add(measurement)
         finally:
-            for measurement, earliest in marks.items():
-                if measurement not in done:
-                    self.state.mark(measurement, earliest)
+            self.state.give_back(claim.only(m for m in ROLLUP_SOURCES if m not in done))
         return report
 
     def _fields(self, measurement: str) -> list[str]:
@@ -172,24 +253,26 @@ class RollupJob:
             found |= {row[0] for s in keys for row in s.values if row[1] in _NUMERIC}
         return sorted(wanted & found)
 
-    def _measurement(self, measurement: str, fields: list[str], start: int, until: int) -> int:
-        """Hourly rows a day per query, then the days they touch; InfluxDB answers
-        ``_PARALLEL`` queries at once (it uses every core, the job hardly any)."""
+    def _measurement(
+        self, measurement: str, fields: list[str], spans: Sequence[tuple[int, int]]
+    ) -> int:
+        """Hourly rows of each span a day per query, then the days they touch (each once);
+        InfluxDB answers ``_PARALLEL`` queries at once (it uses every core, the job hardly
+        any)."""
         written = 0
 
-        def hours(a: int) -> list[Point]:
-            b = min(a + _CHUNK_NS, until)
+        def hours(chunk: tuple[int, int]) -> list[Point]:
+            a, b = chunk
             return self._hourly(measurement, fields, a, b) + self._sites(measurement, fields, a, b)
 
-        day_start, day_end = _floor(start, DAY_NS), _floor(until - 1, DAY_NS) + DAY_NS
+        def days(chunk: tuple[int, int]) -> list[Point]:
+            return self._daily(measurement, fields, *chunk)
 
-        def days(a: int) -> list[Point]:
-            return self._daily(measurement, fields, a, min(a + 8 * DAY_NS, day_end))
-
+        touched_days = sorted({d for a, b in spans for d in range(_floor(a, DAY_NS), b, DAY_NS)})
         with ThreadPoolExecutor(_PARALLEL) as pool:
             for step, chunks in (
-                (hours, range(start, until, _CHUNK_NS)),
-                (days, range(day_start, day_end, 8 * DAY_NS)),
+                (hours, _chunks(spans, _CHUNK_NS)),
+                (days, _chunks(_runs_of(touched_days, DAY_NS), 8 * DAY_NS)),
             ):
                 for points in pool.map(step, chunks):
                     if points:

@@ -114,6 +114,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " measurement TEXT PRIMARY KEY, from_ns INTEGER NOT NULL, until_ns INTEGER NOT NULL)"
         " WITHOUT ROWID",
     ),
+    # The hours written per measurement since the rollup job last ran (storage.state): it
+    # recomputes those hours, not everything after the earliest. ``rollup_watermark`` now
+    # holds only marks ("recompute from here on"); a step-2 file's rows there meant exactly
+    # that (the earliest write, everything after it recomputed), so they stay as they are.
+    (
+        "CREATE TABLE rollup_touched ("
+        " measurement TEXT NOT NULL, hour_ns INTEGER NOT NULL,"
+        " PRIMARY KEY (measurement, hour_ns)) WITHOUT ROWID",
+    ),
 )
 
 #: The schema version this code reads and writes.

@@ -19,7 +19,7 @@ Home devices' rows are personal data; only the housing-scoped API paths read
 them, exactly like the raw series.
 
 The bridge calls ``observe`` for the points of every batch InfluxDB accepted,
-``commit`` at least once a second, and ``commit(rows=False)`` (the watermark)
+``commit`` at least once a second, and ``commit(rows=False)`` (the touched hours)
 before the acknowledgements of a batch holding late points
 (``gateway_bridge.service.StateKeeper``): a state row
 never describes a point InfluxDB does not hold, and a crash before a commit
@@ -30,9 +30,19 @@ time in SQL (``WHERE excluded.time_ns >= time_ns``, fields of points at the
 same time merged as InfluxDB merges them), so the order of commits does not
 matter, and a replayed or late point never overwrites newer state.
 
-``observe`` also keeps, per measurement, the earliest point time written since
-the last commit; ``commit`` folds it into ``rollup_watermark`` so the rollup
-job (``insights.rollups``) knows which hours late or history data touched.
+What the rollup job (``insights.rollups``) must recompute is kept here too:
+
+- ``rollup_touched`` (migration step 3): per measurement, the hours (``t - t % 1 h``)
+  of the points written since the job last claimed them. ``observe`` collects them
+  and ``commit`` folds them in; live data touch the current hour or two, a late
+  history frame or a gateway's backlog the hours it holds, and only those are
+  recomputed (a two-week-old point costs its hour and its day, not two weeks).
+- ``rollup_watermark``: per measurement, a time from which every hour is to be
+  recomputed (``mark``: erasure, reclassification), which also ends the span the
+  rollups hold (``rollup_progress``) there, so the API answers from raw points
+  until the job has recomputed them.
+
+``claim_touched`` takes both at once; ``give_back`` returns them when a run fails.
 """
 
 from __future__ import annotations
@@ -55,12 +65,14 @@ from storage.registry import Registry
 from storage.schema import PRIVACY_PUBLIC, READING_MEASUREMENTS, TAG_KEYS, UPLINK
 
 __all__ = [
+    "HOUR_NS",
     "LAST_SEEN_FIELD",
     "POINT",
     "STATE_MEASUREMENTS",
     "DeviceState",
     "FieldState",
     "StateRow",
+    "Touched",
     "rows_from_raw",
 ]
 
@@ -91,6 +103,25 @@ _WATERMARK: Final = (
     " ON CONFLICT (measurement) DO UPDATE SET"
     " earliest_ns = min(earliest_ns, excluded.earliest_ns)"
 )
+_TOUCH: Final = "INSERT OR IGNORE INTO rollup_touched (measurement, hour_ns) VALUES (?, ?)"
+
+
+@dataclass(frozen=True, slots=True)
+class Touched:
+    """What the rollup job claimed (``DeviceState.claim_touched``), per measurement."""
+
+    #: Start (ns, whole hours) of each hour written since the last claim.
+    hours: dict[str, frozenset[int]]
+    #: The hour (ns) from which on everything is to be recomputed (``DeviceState.mark``).
+    since: dict[str, int]
+
+    def only(self, measurements: Iterable[str]) -> Touched:
+        """The part of the claim about ``measurements``."""
+        keep = frozenset(measurements)
+        return Touched(
+            {m: h for m, h in self.hours.items() if m in keep},
+            {m: t for m, t in self.since.items() if m in keep},
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +173,8 @@ def _numeric(fields: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-_HOUR_NS: Final = 3_600_000_000_000
+#: An hour in ns: the rollups' step, and what ``rollup_touched`` counts in.
+HOUR_NS: Final = 3_600_000_000_000
 #: A line-protocol line's measurement: ours are plain names (no escapes).
 _LINE_MEASUREMENT: Final = re.compile(rb"[A-Za-z0-9_]+(?=[, ])")
 
@@ -161,7 +193,9 @@ class DeviceState:
         self._thread = threading.local()
         #: (dev_eui, measurement, field) -> [time_ns, fields, (model, site, privacy, need)].
         self._pending: dict[tuple[str, str, str], list[Any]] = {}
-        self._earliest: dict[str, int] = {}
+        #: measurement -> [start, end of the hour last added, starts of the hours observed
+        #: since the last commit]: most points fall in the hour before them, a range check.
+        self._hours: dict[str, list[Any]] = {}
         self._tags: dict[tuple[tuple[str, str], ...], tuple[str, tuple[str, ...]] | None] = {}
 
     # -- writing -------------------------------------------------------------------------
@@ -187,11 +221,11 @@ class DeviceState:
     def observe(self, points: Iterable[Point]) -> None:
         """Remember, per device, the newest point of each state measurement (of ``uplink``:
         the newest with ``f_cnt``) and the newest value of each battery field, and per
-        measurement the earliest time seen. Points without a ``dev_eui`` are skipped. In
+        measurement the hours written. Points without a ``dev_eui`` are skipped. In
         memory, about a microsecond a point; values are checked at ``commit``."""
         with self._lock:
             pending = self._pending
-            earliest = self._earliest
+            hours = self._hours
             known_tags = self._tags
             # Inlined ``_keep`` and ``_device`` lookups: this loop runs for every point the
             # bridge stores (py-spy: the function calls were half of its cost).
@@ -204,8 +238,14 @@ class DeviceState:
                 if device is None:
                     continue
                 dev_eui, meta = device  # type: ignore[misc]
-                if t < earliest.get(measurement, t + 1):
-                    earliest[measurement] = t
+                seen = hours.get(measurement)
+                if seen is None or not seen[0] <= t < seen[1]:
+                    hour = t - t % HOUR_NS
+                    if seen is None:
+                        hours[measurement] = [hour, hour + HOUR_NS, {hour}]
+                    else:
+                        seen[0], seen[1] = hour, hour + HOUR_NS
+                        seen[2].add(hour)
                 if measurement == UPLINK:
                     for name in BATTERY_FIELDS:
                         if name in fields:
@@ -223,15 +263,16 @@ class DeviceState:
 
     def commit(self, *, rows: bool = True) -> None:
         """Upsert everything observed since the last commit (newest time wins, in SQL too) and
-        fold the earliest times into ``rollup_watermark``, in one transaction. On failure the
-        observations stay pending for the next commit. ``rows=False``: the watermark only
+        add the hours written to ``rollup_touched``, in one transaction. On failure the
+        observations stay pending for the next commit. ``rows=False``: the hours only
         (a few rows), the devices' rows left for the next full commit."""
         with self._lock:
             pending: dict[tuple[str, str, str], list[Any]] = {}
             if rows:
                 pending, self._pending = self._pending, {}
-            earliest, self._earliest = self._earliest, {}
-        if not pending and not earliest:
+            hours = {m: seen[2] for m, seen in self._hours.items()}
+            self._hours = {}
+        if not pending and not hours:
             return
         if not getattr(self._thread, "tuned", False):
             # This thread's connection: no fsync per commit. WAL stays consistent on a crash;
@@ -251,13 +292,14 @@ class DeviceState:
         try:
             with self._registry.transaction() as conn:
                 conn.executemany(_UPSERT, upserts)
-                conn.executemany(_WATERMARK, list(earliest.items()))
+                conn.executemany(_TOUCH, [(m, h) for m, hs in hours.items() for h in hs])
         except BaseException:
             with self._lock:
                 for key, (t, fields, meta) in pending.items():
                     _keep(self._pending, key, t, fields, meta)
-                for measurement, t in earliest.items():
-                    self._earliest[measurement] = min(t, self._earliest.get(measurement, t))
+                for measurement, hs in hours.items():
+                    seen = self._hours.setdefault(measurement, [0, 0, set()])
+                    seen[2].update(hs)
             raise
 
     def forget(self, dev_eui: str, start_ns: int | None = None, end_ns: int | None = None) -> int:
@@ -283,10 +325,12 @@ class DeviceState:
 
     def mark(self, measurement: str, earliest_ns: int) -> None:
         """Tell the rollup job that ``measurement`` changed from ``earliest_ns`` on (erasure,
-        reclassification, spooled points replayed late): the hours from there are recomputed
-        on its next run, and until then the span the rollups hold ends at that hour, so the
-        API answers from raw points there instead of from stale (or deleted) rollups."""
-        hour = earliest_ns - earliest_ns % _HOUR_NS
+        reclassification): every hour from there is recomputed on its next run, and until
+        then the span the rollups hold ends at that hour, so the API answers from raw points
+        there instead of from stale (or deleted) rollups. Kept as one "from here on" time
+        (``rollup_watermark``), not as every hour up to now: a year back would be 8,760 rows,
+        and hours written after the mark are the run's own window anyway."""
+        hour = earliest_ns - earliest_ns % HOUR_NS
         with self._registry.transaction() as conn:
             conn.execute(_WATERMARK, (measurement, earliest_ns))
             conn.execute(
@@ -300,8 +344,10 @@ class DeviceState:
 
     def mark_replayed(self, body: bytes) -> None:
         """Line protocol that reached InfluxDB from the bridge's spool, long after it was
-        observed: the rollup job may have covered those hours meanwhile, so mark them again."""
-        earliest: dict[str, int] = {}
+        observed: the rollup job may have computed those hours meanwhile without its points,
+        so the hours of its lines are touched again. The held span stays: until the next run
+        those hours answer as any hour with late points does (from rollups a run old)."""
+        hours: set[tuple[str, int]] = set()
         for line in body.split(b"\n"):
             measurement = _LINE_MEASUREMENT.match(line)
             stamp = line.rpartition(b" ")[2]
@@ -309,9 +355,11 @@ class DeviceState:
                 continue
             name = measurement.group().decode()
             if name in STATE_MEASUREMENTS:
-                earliest[name] = min(int(stamp), earliest.get(name, int(stamp)))
-        for name, t in earliest.items():
-            self.mark(name, t)
+                t = int(stamp)
+                hours.add((name, t - t % HOUR_NS))
+        if hours:
+            with self._registry.transaction() as conn:
+                conn.executemany(_TOUCH, sorted(hours))
 
     def replace(self, rows: Iterable[FieldState], dev_euis: Iterable[str] | None = None) -> int:
         """Replace the state of ``dev_euis`` (every device when None) by ``rows`` in one
@@ -343,16 +391,36 @@ class DeviceState:
             )
         return len(rows)
 
-    # -- rollup watermark ----------------------------------------------------------------
+    # -- for the rollup job ----------------------------------------------------------------
 
-    def claim_watermark(self) -> dict[str, int]:
-        """Take (read and clear, atomically) the earliest time written per measurement since
-        the last claim. Writes committed afterwards start a new watermark, so nothing is
-        missed between the claim and the job's reads; give it back with ``mark`` on failure."""
+    def claim_touched(self) -> Touched:
+        """Take (read and clear, atomically) the hours written per measurement since the last
+        claim, and the times marked (``mark``, floored to the hour). Hours committed
+        afterwards are kept for the next claim, so nothing is missed between the claim and
+        the job's reads; hand the claim to ``give_back`` if the job fails."""
         with self._registry.transaction() as conn:
-            rows = conn.execute("SELECT measurement, earliest_ns FROM rollup_watermark").fetchall()
+            touched = conn.execute("SELECT measurement, hour_ns FROM rollup_touched").fetchall()
+            marked = conn.execute(
+                "SELECT measurement, earliest_ns FROM rollup_watermark"
+            ).fetchall()
+            conn.execute("DELETE FROM rollup_touched")
             conn.execute("DELETE FROM rollup_watermark")
-        return {row[0]: int(row[1]) for row in rows}
+        hours: dict[str, set[int]] = {}
+        for measurement, hour in touched:
+            hours.setdefault(measurement, set()).add(int(hour))
+        return Touched(
+            {m: frozenset(h) for m, h in hours.items()},
+            {m: int(t) - int(t) % HOUR_NS for m, t in marked},
+        )
+
+    def give_back(self, claim: Touched) -> None:
+        """Return a claim the rollup job could not finish, merged with what arrived since.
+        The held span is left as it is: the run recorded nothing for these measurements."""
+        if not claim.hours and not claim.since:
+            return
+        with self._registry.transaction() as conn:
+            conn.executemany(_WATERMARK, list(claim.since.items()))
+            conn.executemany(_TOUCH, [(m, h) for m, hs in claim.hours.items() for h in hs])
 
     def rolled(self, measurement: str) -> tuple[int, int] | None:
         """[from_ns, until_ns): the whole hours the rollups of ``measurement`` hold, or None."""

@@ -9,7 +9,7 @@ from typing import Any
 from gateway_bridge.service import LATE_POINT_NS, StateKeeper
 from storage.points import Point, make_point
 from storage.registry import open_registry
-from storage.state import DeviceState
+from storage.state import HOUR_NS, DeviceState
 
 TAGS = {"dev_eui": "a000000000000001", "model": "m", "site": "s", "privacy": "public", "need": "n"}
 
@@ -29,7 +29,7 @@ def _rows(path: Path) -> int:
     return int(open_registry(path).execute("SELECT count(*) FROM device_state").fetchone()[0])
 
 
-def test_rows_wait_for_the_next_commit_and_late_points_mark_the_watermark_at_once(
+def test_rows_wait_for_the_next_commit_and_late_points_mark_their_hours_at_once(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "r.sqlite3"
@@ -42,12 +42,13 @@ def test_rows_wait_for_the_next_commit_and_late_points_mark_the_watermark_at_onc
     assert _rows(path) == 0 and len(handed) == 1
     keeper.commit()
     assert _rows(path) == 1
-    # A late point: its watermark at once (before its acks), its row with the next commit.
+    # A late point: its hour at once (before its acks), its row with the next commit.
     late = [_uplink(now - 2 * LATE_POINT_NS)]
     other = DeviceState(open_registry(path))
-    other.claim_watermark()
+    other.claim_touched()
     keeper.on_stored(late)
-    assert other.claim_watermark() == {"uplink": late[0].time_ns}
+    t = late[0].time_ns
+    assert other.claim_touched().hours == {"uplink": frozenset({t - t % HOUR_NS})}
     keeper.on_stored([make_point("climate", TAGS, {"temperature": 20.0}, now)])
     assert _rows(path) == 1
     keeper.commit()

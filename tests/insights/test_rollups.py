@@ -219,6 +219,94 @@ def test_late_data_is_folded_in_on_the_next_run(rolled: Rolled) -> None:
     _same(with_rollups, rolled.scoped(HOUSING, False).aggregate(*args))  # type: ignore[arg-type]
 
 
+HOUR_NS = 3_600_000_000_000
+
+
+def _compare(rolled: Rolled, start: datetime, cases: list[tuple[str, str, str, str]]) -> None:
+    """Each (quantity, fn, every, group_by) from ``start`` to the end, for both keys: equal to
+    the raw answer, and read from rollups where they answer whole days."""
+    filters: dict[str, str | None] = {"site": None, "dev_eui": None, "need": None}
+    for principal in (PUBLIC, HOUSING):
+        for quantity, fn, every, group_by in cases:
+            args = (quantity, fn, every, start, rolled.end, group_by, filters)
+            asked: list[str] = []
+            with_rollups = rolled.scoped(principal, True, asked).aggregate(*args)  # type: ignore[arg-type]
+            _same(with_rollups, rolled.scoped(principal, False).aggregate(*args))  # type: ignore[arg-type]
+            assert with_rollups
+            if every == "1d":
+                assert any("_1d" in q for q in asked), asked
+
+
+def test_a_backfill_before_the_held_span_extends_it(rolled: Rolled) -> None:
+    """Every climate device's readings 16 days back, before the hours the rollups hold: the
+    next run (over the last hour) recomputes from their first hour up to the held span, which
+    grows to start there; rollup answers over the 17 days equal the raw ones."""
+    held = rolled.state.rolled("climate")
+    assert held is not None
+    sources = {
+        dict(p.tags)["dev_eui"]: p
+        for p in rolled.points
+        if p.measurement == "climate" and "temperature" in p.fields
+    }
+    first = time_ns(rolled.end - timedelta(days=16))
+    backfill = [
+        make_point(
+            "climate",
+            dict(p.tags),
+            {"temperature": i % 7 + 0.25 * j, "relative_humidity": 50.0 + j},
+            first + j * 1_200_000_000_000 + i * 1_000_000_000,
+        )
+        for i, p in enumerate(sources.values())
+        for j in range(6)
+    ]
+    rolled.write(backfill)
+    report = rolled.job.run(rolled.end - timedelta(hours=1), rolled.end)
+    hour = first - first % HOUR_NS
+    assert report.late["climate"] == [(hour, held[0])]
+    assert report.spans["climate"][0] >= time_ns(rolled.end) - 2 * HOUR_NS
+    assert rolled.state.rolled("climate") == (hour, held[1])
+    _compare(
+        rolled,
+        rolled.end - timedelta(days=17),
+        [
+            ("temperature", "mean", "1d", "device"),
+            ("temperature", "max", "1d", "site"),
+            ("relative_humidity", "count", "1d", "site"),
+            ("temperature", "mean", "1h", "site"),
+        ],
+    )
+
+
+def test_a_late_point_two_weeks_back_recomputes_its_hour_and_day_only(rolled: Rolled) -> None:
+    """After the backfill the rollups hold 16 days: a device's point two weeks back makes the
+    next run recompute that hour and its day, not the two weeks between it and now."""
+    held = rolled.state.rolled("climate")
+    assert held is not None
+    source = next(
+        p for p in rolled.points if p.measurement == "climate" and "temperature" in p.fields
+    )
+    late_ns = time_ns(rolled.end - timedelta(days=14))
+    rolled.write([make_point("climate", dict(source.tags), {"temperature": -40.0}, late_ns)])
+    report = rolled.job.run(rolled.end - timedelta(hours=1), rolled.end)
+    hour = late_ns - late_ns % HOUR_NS
+    assert report.late["climate"] == [(hour, hour + HOUR_NS)]
+    assert report.spans["climate"][0] >= time_ns(rolled.end) - 2 * HOUR_NS
+    assert rolled.state.rolled("climate") == held
+    args = (
+        "temperature",
+        "min",
+        "1d",
+        rolled.end - timedelta(days=17),
+        rolled.end,
+        "device",
+        {"site": None, "dev_eui": dict(source.tags)["dev_eui"], "need": None},
+    )
+    with_rollups = rolled.scoped(HOUSING, True).aggregate(*args)  # type: ignore[arg-type]
+    assert any(v == -40.0 for row in with_rollups for _, v in row.points)
+    _same(with_rollups, rolled.scoped(HOUSING, False).aggregate(*args))  # type: ignore[arg-type]
+    _compare(rolled, rolled.end - timedelta(days=17), [("temperature", "mean", "1d", "site")])
+
+
 def test_erasure_leaves_no_trace_in_rollups_or_state(rolled: Rolled) -> None:
     """Erase a home device's points over a range with unaligned ends: after the rollup job's
     next run every answer (by device and site quantiles) again equals the raw one, and its

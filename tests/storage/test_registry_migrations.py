@@ -13,7 +13,9 @@ import pytest
 from core.errors import ConfigError
 from insights.alerts import AlertStore
 from insights.damp import RiskLevel
+from storage.points import make_point
 from storage.registry import MIGRATIONS, SCHEMA_VERSION, ApiKeys, Scope, migrate, open_registry
+from storage.state import DeviceState, Touched
 
 #: The CREATE statements of the release before versioning (main at 63349fd:
 #: storage/registry.py ApiKeys and insights/alerts.py _SCHEMA), run as that release ran them.
@@ -155,3 +157,25 @@ def test_keys_created_beside_alert_transactions_all_work(tmp_path: Path) -> None
     assert len(keys.list()) == 120
     assert len(alerts.list()) == 120
     registry.close()
+
+
+def test_a_step_2_file_keeps_its_rollup_watermark_as_marks(tmp_path: Path) -> None:
+    """Step 3 adds the touched hours; a step-2 file's watermark rows meant "recompute from
+    here on", which is what ``rollup_watermark`` still means (``DeviceState.mark``), so the
+    first claim after the upgrade asks for the same hours, and the held span is unchanged."""
+    path = tmp_path / "registry.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrate(conn, MIGRATIONS[:2]) == 2
+    hour = 3_600_000_000_000
+    conn.execute("INSERT INTO rollup_watermark VALUES ('climate', ?)", (500 * hour + 42,))
+    conn.execute("INSERT INTO rollup_progress VALUES ('climate', ?, ?)", (100 * hour, 600 * hour))
+    conn.close()
+    registry = open_registry(path)
+    assert registry.version == SCHEMA_VERSION >= 3
+    state = DeviceState(registry)
+    assert state.rolled("climate") == (100 * hour, 600 * hour)
+    state.observe([make_point("uplink", {"dev_eui": "a000000000000001"}, {"f_cnt": 1}, 7 * hour)])
+    state.commit()
+    assert state.claim_touched() == Touched(
+        {"uplink": frozenset({7 * hour})}, {"climate": 500 * hour}
+    )

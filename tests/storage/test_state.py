@@ -1,9 +1,10 @@
-"""Device state (storage.state): newest wins whatever the commit order, the rollup watermark,
-erasure and reclassification, and agreement with InfluxDB's ``last()`` on the raw data."""
+"""Device state (storage.state): newest wins whatever the commit order, the hours touched for
+the rollup job, erasure and reclassification, and agreement with InfluxDB's ``last()`` on the raw data."""
 
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from storage.influx import make_sink
 from storage.points import Point, encode, make_point
 from storage.query import InfluxQL
 from storage.registry import open_registry
-from storage.state import DeviceState, rows_from_raw
+from storage.state import HOUR_NS, DeviceState, Touched, rows_from_raw
 
 TAGS = {"dev_eui": "a000000000000001", "model": "m", "site": "s", "privacy": "public", "need": "n"}
 
@@ -81,17 +82,60 @@ def test_concurrent_commits_keep_the_newest(tmp_path: Path) -> None:
     assert (row.time_ns, row.values) == (400, (("f_cnt", 400.0),))
 
 
-def test_watermark_holds_the_earliest_time_until_claimed(tmp_path: Path) -> None:
+def test_touched_hours_are_kept_until_claimed(tmp_path: Path) -> None:
     registry = open_registry(tmp_path / "r.sqlite3")
     state = DeviceState(registry)
-    state.observe([_uplink(500, f_cnt=1), make_point("climate", TAGS, {"temperature": 1.0}, 300)])
+    now = 500_000 * HOUR_NS + 7
+    state.observe(
+        [
+            _uplink(now, f_cnt=2),
+            _uplink(now + 5, f_cnt=3),
+            make_point("climate", TAGS, {"temperature": 1.0}, now - HOUR_NS),
+        ]
+    )
     state.commit()
-    state.observe([_uplink(50, f_cnt=0)])  # a late history frame
+    # A late history frame two weeks back, committed alone (before its batch's acks).
+    state.observe([_uplink(now - 14 * 24 * HOUR_NS, battery_percent=80.0), _uplink(now + 9)])
+    state.commit(rows=False)
+    assert state.claim_touched() == Touched(
+        {
+            "uplink": frozenset({now - 7, now - 7 - 14 * 24 * HOUR_NS}),
+            "climate": frozenset({now - 7 - HOUR_NS}),
+        },
+        {},
+    )
+    assert state.claim_touched() == Touched({}, {})
+    state.mark("climate", now)
+    assert state.claim_touched() == Touched({}, {"climate": now - 7})
+
+
+def test_a_failed_commit_keeps_the_hours_for_the_next(tmp_path: Path) -> None:
+    registry = open_registry(tmp_path / "r.sqlite3")
+    state = DeviceState(registry)
+    state.observe([_uplink(3 * HOUR_NS, f_cnt=1)])
+    registry.execute("ALTER TABLE rollup_touched RENAME TO away")
+    with pytest.raises(sqlite3.OperationalError):
+        state.commit()
+    registry.execute("ALTER TABLE away RENAME TO rollup_touched")
+    state.observe([_uplink(5 * HOUR_NS, f_cnt=2)])
     state.commit()
-    assert state.claim_watermark() == {"uplink": 50, "climate": 300}
-    assert state.claim_watermark() == {}
-    state.mark("climate", 7)
-    assert state.claim_watermark() == {"climate": 7}
+    assert state.claim_touched().hours == {"uplink": frozenset({3 * HOUR_NS, 5 * HOUR_NS})}
+    assert state.fields()[0].time_ns == 5 * HOUR_NS
+
+
+def test_a_claim_given_back_merges_with_what_came_since(tmp_path: Path) -> None:
+    state = DeviceState(open_registry(tmp_path / "r.sqlite3"))
+    state.observe([_uplink(2 * HOUR_NS, f_cnt=1)])
+    state.commit()
+    state.mark("climate", 9 * HOUR_NS + 5)
+    claim = state.claim_touched()
+    state.observe([_uplink(4 * HOUR_NS, f_cnt=2)])
+    state.commit()
+    state.mark("climate", 7 * HOUR_NS)
+    state.give_back(claim)
+    assert state.claim_touched() == Touched(
+        {"uplink": frozenset({2 * HOUR_NS, 4 * HOUR_NS})}, {"climate": 7 * HOUR_NS}
+    )
 
 
 def test_privacy_erasure_and_reclassification(tmp_path: Path) -> None:
@@ -188,9 +232,16 @@ def test_state_through_the_pipeline_agrees_with_last_on_raw_data(
 
 
 def test_spooled_lines_replayed_late_mark_their_hours_again(tmp_path: Path) -> None:
+    """Only the replayed lines' hours, and the span the rollups hold stays (as for any late
+    point): the next run recomputes those hours, not everything after the earliest."""
     state = DeviceState(open_registry(tmp_path / "r.sqlite3"))
-    climate = make_point("climate", TAGS, {"temperature": 20.5}, 7_000)
-    body = encode([_uplink(5_000, f_cnt=1), climate, _uplink(9_000, f_cnt=2)])
+    state.record_rolled("uplink", 0, 20 * HOUR_NS)
+    climate = make_point("climate", TAGS, {"temperature": 20.5}, 7 * HOUR_NS + 1)
+    body = encode([_uplink(5 * HOUR_NS + 9, f_cnt=1), climate, _uplink(9 * HOUR_NS, f_cnt=2)])
     body += b"\n" + encode([make_point("dead_letter", TAGS, {"error": "x"}, 1)])
     state.mark_replayed(body)
-    assert state.claim_watermark() == {"uplink": 5_000, "climate": 7_000}
+    assert state.claim_touched() == Touched(
+        {"uplink": frozenset({5 * HOUR_NS, 9 * HOUR_NS}), "climate": frozenset({7 * HOUR_NS})},
+        {},
+    )
+    assert state.rolled("uplink") == (0, 20 * HOUR_NS)
