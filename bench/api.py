@@ -384,6 +384,8 @@ def dashboard_times(client: InfluxQL, days: int) -> list[dict[str, Any]]:
         for panel in dashboard["panels"]:
             spent = 0.0
             for target in panel["targets"]:
+                if "query" not in target:
+                    continue  # reuses another panel's rows (Grafana's Dashboard datasource)
                 query = substitute(target["query"], values, days, panel)
                 runs = []
                 for _ in range(3):
@@ -463,7 +465,7 @@ def main(
                 until = datetime.fromtimestamp(time.time(), UTC)
                 began = time.monotonic()
                 # Derived series over the dense history (the dashboards read them), rollups
-                # over whatever was loaded (the state's watermark says where it starts).
+                # over whatever was loaded (the hours the state says were touched).
                 dense = history_days <= days  # the sparse year adds nothing to the last days
                 derived = timedelta(days=min(history_days, days, DERIVED_DAYS) if dense else 1)
                 with open_jobs(InsightsSettings(), settings, registry_path) as jobs:

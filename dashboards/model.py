@@ -22,11 +22,19 @@ HOUSING_DATASOURCE_UID = "leedswin-influxdb-housing"
 HOUSING_DATASOURCE: Json = {"type": "influxdb", "uid": HOUSING_DATASOURCE_UID}
 
 
+#: Grafana's built-in datasource that hands a panel the results of another panel of the
+#: dashboard (``reuse``): no query of its own, so no load on InfluxDB.
+DASHBOARD_DATASOURCE: Json = {"type": "datasource", "uid": "-- Dashboard --"}
+
+
 def on_datasource(node: Any, datasource: Json) -> Any:
-    """A copy of dashboard JSON with every datasource reference replaced by ``datasource``."""
+    """A copy of dashboard JSON with every InfluxDB datasource reference replaced by
+    ``datasource`` (panels reusing another panel's results keep ``DASHBOARD_DATASOURCE``)."""
     if isinstance(node, dict):
         return {
-            key: dict(datasource) if key == "datasource" else on_datasource(value, datasource)
+            key: dict(datasource)
+            if key == "datasource" and value != DASHBOARD_DATASOURCE
+            else on_datasource(value, datasource)
             for key, value in node.items()
         }
     if isinstance(node, list):
@@ -60,6 +68,25 @@ def target(ref: str, query: str, alias: str | None = None, table: bool = False) 
     if alias:
         body["alias"] = alias
     return body
+
+
+def reuse(source: Json) -> Json:
+    """A target that takes the results of the ``source`` panel (the same object, passed to
+    :func:`dashboard` too, which writes its id in) instead of querying: panels that only
+    summarise another panel's rows cost InfluxDB nothing. The source's own
+    transformations are not applied (``withTransforms``: false), so the rows are as its
+    query returned them."""
+    return {
+        "refId": "A",
+        "datasource": DASHBOARD_DATASOURCE,
+        "panelId": 0,
+        "withTransforms": False,
+        _SOURCE: source,
+    }
+
+
+#: Key of a ``reuse`` target holding its source panel until :func:`dashboard` numbers them.
+_SOURCE = "_source"
 
 
 def tag_variable(name: str, label: str, measurement: str, key: str, where: str) -> Json:
@@ -120,9 +147,12 @@ def panel(
     transformations: list[Json] | None = None,
     interval: str | None = None,
     max_points: int | None = None,
+    no_value: str | None = None,
 ) -> Json:
     """One panel; its id and position are given by :func:`dashboard`. ``max_points``: Grafana's
-    ``maxDataPoints`` (default: the panel's width in pixels), which sets ``$__interval``."""
+    ``maxDataPoints`` (default: the panel's width in pixels), which sets ``$__interval``.
+    Targets made by :func:`reuse` make it a panel of ``DASHBOARD_DATASOURCE``. ``no_value``:
+    what to show when there are no rows (say ``0`` for a count)."""
     defaults: Json = {"color": {"mode": "thresholds" if steps else "palette-classic"}}
     for key, value in (
         ("unit", unit),
@@ -132,6 +162,7 @@ def panel(
         ("max", maximum),
         ("custom", custom),
         ("mappings", mappings),
+        ("noValue", no_value),
     ):
         if value is not None:
             defaults[key] = value
@@ -139,7 +170,9 @@ def panel(
         "type": kind,
         "title": title,
         "description": description,
-        "datasource": DATASOURCE,
+        "datasource": DASHBOARD_DATASOURCE
+        if any(_SOURCE in target for target in targets)
+        else DATASOURCE,
         "targets": targets,
         "fieldConfig": {"defaults": defaults, "overrides": overrides or []},
         "options": options or {},
@@ -201,14 +234,24 @@ def dashboard(
     panels: list[Json],
     time_from: str = "now-7d",
 ) -> Json:
-    """Number the panels and lay them out left to right, wrapping at Grafana's 24 columns."""
+    """Number the panels and lay them out left to right, wrapping at Grafana's 24 columns;
+    ``reuse`` targets get their source panel's number."""
+    numbers = {id(item): number for number, item in enumerate(panels, start=1)}
     x = y = row_height = 0
     laid_out = []
     for number, item in enumerate(panels, start=1):
         w, h = item["gridPos"]["w"], item["gridPos"]["h"]
         if x + w > GRID_WIDTH:
             x, y, row_height = 0, y + row_height, 0
-        laid_out.append({"id": number, **item, "gridPos": {"x": x, "y": y, "w": w, "h": h}})
+        targets = [
+            {k: v for k, v in t.items() if k != _SOURCE} | {"panelId": numbers[id(t[_SOURCE])]}
+            if _SOURCE in t
+            else t
+            for t in item["targets"]
+        ]
+        laid_out.append(
+            {"id": number, **item, "targets": targets, "gridPos": {"x": x, "y": y, "w": w, "h": h}}
+        )
         x += w
         row_height = max(row_height, h)
     return {

@@ -12,6 +12,7 @@ from dashboards.model import (
     custom_variable,
     dashboard,
     panel,
+    reuse,
     stat,
     table,
     tag_variable,
@@ -75,51 +76,81 @@ VARIABLES = [
 
 
 def build() -> Json:
+    silent = table(
+        "Silent devices",
+        "Public devices that sent uplinks in the range but none in the last 'Silent"
+        " after' period. Compare with each device's typical interval in 'Reporting"
+        " intervals' and pick 'Silent after' a few times the fleet's usual interval.",
+        [
+            target(
+                "A",
+                f'SELECT "uplinks in range" FROM ({RECENT}) WHERE "recent" = 0 {BY_DEVICE}',
+                table=True,
+            ),
+        ],
+        transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True}}}],
+    )
+    intervals = table(
+        "Reporting intervals",
+        "Per public device, from the hourly rollups: the typical gap between uplinks (the"
+        " range divided by its uplinks: its interval, if it reported all along), the"
+        " hours of the range without any uplink, and the uplinks counted. Silent hours"
+        " mean missed uplinks, an outage, or a device added during the range.",
+        [
+            target(
+                "A",
+                f'SELECT $__range_s / sum("{UPLINKS}") AS "typical interval",'
+                f' $__range_s / 3600 - count("{UPLINKS}") AS "silent hours",'
+                f' sum("{UPLINKS}") AS "uplinks" FROM "{HOURLY}" WHERE {ROLLED} {BY_DEVICE}',
+                table=True,
+            ),
+        ],
+        unit="s",
+        overrides=[
+            {
+                "matcher": {"id": "byName", "options": name},
+                "properties": [{"id": "unit", "value": "short"}],
+            }
+            for name in ("uplinks", "silent hours")
+        ],
+        transformations=[
+            {"id": "organize", "options": {"excludeByName": {"Time": True}}},
+            {"id": "sortBy", "options": {"sort": [{"field": "silent hours", "desc": True}]}},
+        ],
+    )
     panels = [
         stat(
             "Uplinks",
-            "Uplinks stored from public devices in the selected range (hourly rollups).",
-            [target("A", f'SELECT sum("{UPLINKS}") AS "uplinks" FROM "{HOURLY}" WHERE {ROLLED}')],
+            "Uplinks stored from public devices in the selected range (hourly rollups): the"
+            " sum of 'Reporting intervals', which this panel reuses.",
+            [reuse(intervals)],
             unit="short",
+            options=_summary("sum", "uplinks"),
+            transformations=[MERGE],
+            no_value="0",
         ),
         stat(
             "Devices reporting",
-            "Public devices with at least one uplink in the selected range.",
-            [
-                target(
-                    "A",
-                    'SELECT count("n") AS "devices" FROM (SELECT sum('
-                    f'"{UPLINKS}") AS "n" FROM "{HOURLY}" WHERE {ROLLED} GROUP BY "dev_eui")',
-                )
-            ],
+            "Public devices with at least one uplink in the selected range: the rows of"
+            " 'Reporting intervals', which this panel reuses.",
+            [reuse(intervals)],
             unit="short",
+            options=_summary("count", "uplinks"),
+            transformations=[MERGE],
+            no_value="0",
         ),
         stat(
             "Silent devices",
             "Public devices with uplinks in the range but none in the last 'Silent after'"
             " period, counted in whole hours from the hourly rollups (so up to an hour"
-            " more). Pick a value a few times the fleet's reporting interval.",
-            [
-                target(
-                    "A",
-                    f'SELECT count("uplinks in range") AS "silent" FROM ({RECENT})'
-                    ' WHERE "recent" = 0',
-                )
-            ],
+            " more): the rows of the 'Silent devices' table, which this panel reuses. Pick a"
+            " value a few times the fleet's reporting interval.",
+            [reuse(silent)],
             unit="short",
             steps=thresholds((None, GREEN), (1, RED)),
-        ),
-        stat(
-            "Dead letters",
-            "Uplink events the bridge refused (undecodable, unknown port, failed sanity"
-            " checks…) from public devices, in the selected range.",
-            [
-                target(
-                    "A", f'SELECT count("error") AS "refused" FROM "{DEAD_LETTER}" WHERE {REFUSED}'
-                )
-            ],
-            unit="short",
-            steps=thresholds((None, GREEN), (1, AMBER), (100, RED)),
+            options=_summary("count", "uplinks in range"),
+            transformations=[MERGE],
+            no_value="0",
         ),
         bars(
             "Uplinks per minute by model",
@@ -140,20 +171,7 @@ def build() -> Json:
             max_points=240,
             custom={"drawStyle": "bars", "fillOpacity": 80, "stacking": {"mode": "normal"}},
         ),
-        table(
-            "Silent devices",
-            "Public devices that sent uplinks in the range but none in the last 'Silent"
-            " after' period. Compare with each device's typical interval in 'Reporting"
-            " intervals' and pick 'Silent after' a few times the fleet's usual interval.",
-            [
-                target(
-                    "A",
-                    f'SELECT "uplinks in range" FROM ({RECENT}) WHERE "recent" = 0 {BY_DEVICE}',
-                    table=True,
-                ),
-            ],
-            transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True}}}],
-        ),
+        silent,
         table(
             "Device health",
             "Each public device's newest state from the fleet-health run (insights.fleet):"
@@ -188,34 +206,7 @@ def build() -> Json:
                 {"id": "sortBy", "options": {"sort": [{"field": "link level", "desc": True}]}},
             ],
         ),
-        table(
-            "Reporting intervals",
-            "Per public device, from the hourly rollups: the typical gap between uplinks (the"
-            " range divided by its uplinks: its interval, if it reported all along), the"
-            " hours of the range without any uplink, and the uplinks counted. Silent hours"
-            " mean missed uplinks, an outage, or a device added during the range.",
-            [
-                target(
-                    "A",
-                    f'SELECT $__range_s / sum("{UPLINKS}") AS "typical interval",'
-                    f' $__range_s / 3600 - count("{UPLINKS}") AS "silent hours",'
-                    f' sum("{UPLINKS}") AS "uplinks" FROM "{HOURLY}" WHERE {ROLLED} {BY_DEVICE}',
-                    table=True,
-                ),
-            ],
-            unit="s",
-            overrides=[
-                {
-                    "matcher": {"id": "byName", "options": name},
-                    "properties": [{"id": "unit", "value": "short"}],
-                }
-                for name in ("uplinks", "silent hours")
-            ],
-            transformations=[
-                {"id": "organize", "options": {"excludeByName": {"Time": True}}},
-                {"id": "sortBy", "options": {"sort": [{"field": "silent hours", "desc": True}]}},
-            ],
-        ),
+        intervals,
         table(
             "Batteries, lowest first",
             "Last reported battery of each public device: percentage for models that"
@@ -307,6 +298,19 @@ def build() -> Json:
         VARIABLES,
         panels,
     )
+
+
+#: Summary panels reuse a table's rows; Grafana may hand them one frame per series.
+MERGE: Json = {"id": "merge", "options": {}}
+
+
+def _summary(calculation: str, field: str) -> Json:
+    """Stat options reducing one column of the reused rows (``sum``, ``count``) to one value."""
+    return {
+        "reduceOptions": {"calcs": [calculation], "fields": f"/^{field}$/", "values": False},
+        "colorMode": "background",
+        "textMode": "value_and_name",
+    }
 
 
 def _per_device_mean(field: str) -> str:

@@ -438,7 +438,7 @@ def preflight(influx: InfluxSettings) -> None:
 
 
 #: Points older than this when stored are late (history frames, a spool, a slow network
-#: server): their state and rollup watermark are committed before their acknowledgements.
+#: server): their state and the hours they touched are committed before their acknowledgements.
 LATE_POINT_NS = 300 * 1_000_000_000
 
 
@@ -447,12 +447,12 @@ class StateKeeper:
 
     Every stored batch is observed in memory; ``commit`` writes what was observed and is
     called at least once a second by the bridge's main loop. A batch holding a late
-    point commits its rollup watermark (a few rows) at once, before that batch's
+    point commits the hours it touched (a few rows, for the rollup job) at once, before that batch's
     acknowledgements. Committing every batch cost a fifth of the bridge's CPU at 10,000
     uplinks/s (``bench.e2e``, py-spy); once a second the upsert writes each device
     once, however many batches it was in. A crash loses at most the last second of
     state (InfluxDB has the points; the device's next uplink, or ``leedswin migrate
-    device-state``, mends it), never the watermark of late data. Spooled segments
+    device-state``, mends it), never the hours late data touched. Spooled segments
     replayed into InfluxDB mark their hours.
     """
 

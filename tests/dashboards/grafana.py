@@ -61,11 +61,25 @@ def panels(dashboard: Json) -> Iterator[Json]:
     yield from dashboard["panels"]
 
 
+def query_targets(dashboard: Json, panel: Json) -> list[Json]:
+    """The targets whose queries fill ``panel``: its own, or for a panel reusing another's
+    results (Grafana's Dashboard datasource: ``panelId``), that panel's."""
+    found = []
+    for target in panel["targets"]:
+        if "panelId" in target:
+            source = next(p for p in dashboard["panels"] if p["id"] == target["panelId"])
+            found += query_targets(dashboard, source)
+        else:
+            found.append(target)
+    return found
+
+
 def queries(dashboard: Json) -> Iterator[tuple[str, str]]:
-    """(where, InfluxQL) for every panel target and every query variable."""
+    """(where, InfluxQL) for every panel target that queries and every query variable."""
     for panel in dashboard["panels"]:
         for target in panel["targets"]:
-            yield f"{panel['title']}/{target['refId']}", target["query"]
+            if "query" in target:
+                yield f"{panel['title']}/{target['refId']}", target["query"]
     for variable in dashboard["templating"]["list"]:
         if variable["type"] == "query":
             yield f"${variable['name']}", variable["query"]

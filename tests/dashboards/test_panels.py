@@ -16,7 +16,14 @@ from dashboards.build import BOARDS, HOUSING_FOLDER
 from firmware_sim.fleet import build_fleet
 from tests.conftest import influxql
 from tests.dashboards.conftest import HOUR, QUIET_DEVICES, QUIET_SEED, Filled
-from tests.dashboards.grafana import built, defaults, queries, regex_value, substitute
+from tests.dashboards.grafana import (
+    built,
+    defaults,
+    queries,
+    query_targets,
+    regex_value,
+    substitute,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +59,8 @@ def test_every_panel_returns_data(board: object, dashboard: dict, filled: Filled
     values = defaults(dashboard)
     empty = []
     for panel in dashboard["panels"]:
-        series = [s for t in panel["targets"] for s in run(filled, substitute(t["query"], values))]
+        targets = query_targets(dashboard, panel)
+        series = [s for t in targets for s in run(filled, substitute(t["query"], values))]
         if not series:
             empty.append(panel["title"])
     assert not empty, f"{dashboard['uid']}: panels without data: {empty}"
@@ -78,7 +86,7 @@ def test_panels_follow_a_concrete_selection(board: object, dashboard: dict, fill
     returned = [
         panel["title"]
         for panel in dashboard["panels"]
-        if any(run(filled, substitute(t["query"], values)) for t in panel["targets"])
+        if any(run(filled, substitute(t["query"], values)) for t in query_targets(dashboard, panel))
     ]
     assert returned, f"{dashboard['uid']}: no panel shows the first {values}"
 
@@ -101,7 +109,7 @@ def test_public_dashboards_never_return_home_data(filled: Filled) -> None:
                 leaked = [secret for secret in secrets if secret in text]
                 assert not leaked, f"{dashboard['uid']} {where} returned home data {leaked}"
                 checked += 1
-    assert checked > 80
+    assert checked > 70
 
 
 def test_housing_dashboard_shows_homes(filled: Filled) -> None:
@@ -153,6 +161,43 @@ def test_no_panel_returns_more_points_than_it_can_draw(
     rollups or InfluxDB's aggregates, never every raw point."""
     values = defaults(dashboard)
     for panel in dashboard["panels"]:
-        for target in panel["targets"]:
+        for target in query_targets(dashboard, panel):
             for series in run(filled, substitute(target["query"], values)):
                 assert len(series["values"]) <= PANEL_POINTS, (panel["title"], series["name"])
+
+
+@pytest.mark.parametrize(("board", "dashboard"), built(), ids=BOARD_IDS)
+def test_panels_reusing_another_panels_rows_find_their_column(
+    board: object, dashboard: dict, filled: Filled
+) -> None:
+    """A summary panel (Grafana's Dashboard datasource) reduces a column of another panel's
+    rows: that panel queries InfluxDB itself and its rows have the column. The network
+    dashboard's summaries equal what their own queries gave before they reused rows."""
+    values = defaults(dashboard)
+    reducing = {}
+    for panel in dashboard["panels"]:
+        reused = [t for t in panel["targets"] if "panelId" in t]
+        if not reused:
+            continue
+        assert len(reused) == len(panel["targets"]) == 1, panel["title"]
+        source = next(p for p in dashboard["panels"] if p["id"] == reused[0]["panelId"])
+        assert all("query" in t for t in source["targets"]), panel["title"]
+        column = panel["options"]["reduceOptions"]["fields"].strip("/^$")
+        rows = [s for t in source["targets"] for s in run(filled, substitute(t["query"], values))]
+        assert rows and all(column in s["columns"] for s in rows), (panel["title"], column)
+        cells = [row[s["columns"].index(column)] for s in rows for row in s["values"]]
+        [calculation] = panel["options"]["reduceOptions"]["calcs"]
+        reducing[panel["title"]] = sum(cells) if calculation == "sum" else len(cells)
+    if dashboard["uid"] != "leedswin-network":
+        return
+    public = "\"privacy\" = 'public' AND time > now() - 30d"
+    direct = {
+        "Uplinks": 'SELECT sum("f_cnt_count") FROM "uplink_1h"'
+        f" WHERE \"level\" = 'device' AND {public}",
+        "Devices reporting": 'SELECT count("n") FROM (SELECT sum("f_cnt_count") AS "n"'
+        f' FROM "uplink_1h" WHERE "level" = \'device\' AND {public} GROUP BY "dev_eui")',
+    }
+    for title, query in direct.items():
+        assert reducing[title] == run(filled, query)[0]["values"][0][1], title
+    quiet, _ = build_fleet(QUIET_SEED, QUIET_DEVICES, HOUR, 0)
+    assert reducing["Silent devices"] == sum(d.privacy == "public" for d in quiet)

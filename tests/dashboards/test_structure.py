@@ -9,7 +9,12 @@ import pytest
 import yaml
 
 from dashboards.build import BOARDS, FOLDERS, HOUSING_FOLDER, JSON_DIR, dumps, export, relative_path
-from dashboards.model import DATASOURCE_UID, GRID_WIDTH, HOUSING_DATASOURCE_UID
+from dashboards.model import (
+    DASHBOARD_DATASOURCE,
+    DATASOURCE_UID,
+    GRID_WIDTH,
+    HOUSING_DATASOURCE_UID,
+)
 from tests.dashboards.grafana import built, defaults, queries, substitute, used_variables
 
 PROVISIONING = Path(__file__).parents[2] / "dashboards" / "provisioning"
@@ -57,14 +62,20 @@ def test_panels_are_well_formed(board: object, dashboard: dict) -> None:
     for panel in dashboard["panels"]:
         where = panel["title"]
         assert panel["description"], where
-        assert panel["datasource"] == {"type": "influxdb", "uid": uid}, where
         grid = panel["gridPos"]
         assert 0 <= grid["x"] and grid["x"] + grid["w"] <= GRID_WIDTH, where
         refs = [t["refId"] for t in panel["targets"]]
         assert refs and len(refs) == len(set(refs)), where
-        for target in panel["targets"]:
-            assert target["datasource"]["uid"] == uid, where
-            assert target["rawQuery"] is True and target["query"].startswith("SELECT"), where
+        if panel["datasource"] == DASHBOARD_DATASOURCE:
+            # Reuses another panel's rows (before it in the list or not: Grafana waits).
+            for target in panel["targets"]:
+                assert target["datasource"] == DASHBOARD_DATASOURCE, where
+                assert target["panelId"] in ids and target["panelId"] != panel["id"], where
+        else:
+            assert panel["datasource"] == {"type": "influxdb", "uid": uid}, where
+            for target in panel["targets"]:
+                assert target["datasource"]["uid"] == uid, where
+                assert target["rawQuery"] is True and target["query"].startswith("SELECT"), where
         defaults_ = panel["fieldConfig"]["defaults"]
         if panel["type"] not in UNITLESS:
             assert "unit" in defaults_ or "decimals" in defaults_, f"{where}: no unit"
