@@ -11,7 +11,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, Field, ValidationError
 
 from api.deps import HousingDep, RegistryDep, ScopedReadingsDep
@@ -244,20 +244,23 @@ def list_homes(
     days: Annotated[
         int, Query(ge=1, le=28, description="Homes assessed within this many days")
     ] = 2,
-) -> HomeList:
-    """Homes by risk, highest first (then by mould index). The assessments are coalesced with
-    identical asks (``api.cache``); open alerts are read fresh."""
-    homes = [
-        home.model_copy()
-        for home in scoped.cached("homes", (days,), lambda: _latest(scoped, None, days))
-    ]
-    open_alerts = {a.dev_eui: a.id for a in AlertStore(registry).list(status="open")}
-    for home in homes:
-        home.open_alert = open_alerts.get(home.dev_eui)
-    homes.sort(
-        key=lambda h: (-h.risk_level, -float(h.evidence.get("mould_index") or 0.0), h.dev_eui)
-    )
-    return HomeList(data=homes, count=len(homes))
+) -> Response:
+    """Homes by risk, highest first (then by mould index), with each home's open alert. The
+    answer (assessments and open alerts, as JSON) is built once for identical asks in the
+    cache's time (``api.cache``: 2 s), as device lists are: at 8 clients, reading the alerts
+    and rendering ~300 homes per request was most of its time."""
+
+    def body() -> bytes:
+        homes = _latest(scoped, None, days)
+        open_alerts = AlertStore(registry).open_ids()
+        for home in homes:
+            home.open_alert = open_alerts.get(home.dev_eui)
+        homes.sort(
+            key=lambda h: (-h.risk_level, -float(h.evidence.get("mould_index") or 0.0), h.dev_eui)
+        )
+        return HomeList(data=homes, count=len(homes)).model_dump_json().encode()
+
+    return Response(scoped.cached("homes_json", (days,), body), media_type="application/json")
 
 
 @router.get("/homes/{dev_eui}", response_model=HomeEvidence)

@@ -52,6 +52,16 @@ def test_actions_complete_steps_and_closing_blocks_old_evidence(store: AlertStor
     assert again is not None and again.id != alert.id
 
 
+def test_open_ids_name_each_homes_open_alert_as_the_full_list_does(store: AlertStore) -> None:
+    first = store.raise_level("aa", "h1", RiskLevel.HIGH, T0, {"mould_index": 1.0})
+    other = store.raise_level("bb", "h2", RiskLevel.SEVERE, T0, {})
+    closed = store.raise_level("cc", "h3", RiskLevel.HIGH, T0, {})
+    assert first is not None and other is not None and closed is not None
+    store.record(closed.id, "officer", "closed", at=T0 + timedelta(days=1))
+    assert store.open_ids() == {"aa": first.id, "bb": other.id}
+    assert store.open_ids() == {a.dev_eui: a.id for a in store.list(status="open")}
+
+
 def test_bad_actions(store: AlertStore) -> None:
     alert = store.raise_level("cc", "h3", RiskLevel.HIGH, T0, {})
     assert alert is not None
