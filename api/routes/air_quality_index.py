@@ -101,7 +101,13 @@ def _point(row: dict[str, Any]) -> DaqiPoint:
 
 @router.get("/sites", response_model=SiteDaqiList)
 def current_by_site(scoped: ScopedReadingsDep) -> SiteDaqiList:
-    """The newest index of every site (within the last two days), with health advice."""
+    """The newest index of every site (within the last two days), with health advice;
+    coalesced with identical asks (``api.cache``: every client of a city map asks this)."""
+    answer: SiteDaqiList = scoped.cached("daqi_sites", (), lambda: _current_by_site(scoped))
+    return answer
+
+
+def _current_by_site(scoped: ScopedReadingsDep) -> SiteDaqiList:
     since = int((datetime.now(UTC) - timedelta(days=2)).timestamp()) * 1_000_000_000
     series = scoped.query(
         f'SELECT {_SELECT} FROM "{DAQI}" WHERE {{privacy}} AND "level" = $level'
