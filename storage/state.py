@@ -431,8 +431,17 @@ class DeviceState:
 
     def record_rolled(self, measurement: str, from_ns: int, until_ns: int) -> None:
         """The rollup job computed [from_ns, until_ns): extend the span it holds when the two
-        touch or overlap; otherwise the new span replaces it (rollups must be contiguous)."""
+        touch or overlap; otherwise the new span replaces it (rollups must be contiguous).
+        Not past a mark made since the job's claim (an erasure or reclassification while it
+        ran: it may have read the points being deleted); the next run recomputes from there."""
         with self._registry.transaction() as conn:
+            marked = conn.execute(
+                "SELECT earliest_ns FROM rollup_watermark WHERE measurement = ?", (measurement,)
+            ).fetchone()
+            if marked is not None:
+                until_ns = min(until_ns, marked[0] - marked[0] % HOUR_NS)
+                if until_ns <= from_ns:
+                    return
             row = conn.execute(
                 "SELECT from_ns, until_ns FROM rollup_progress WHERE measurement = ?",
                 (measurement,),

@@ -138,6 +138,23 @@ def test_a_claim_given_back_merges_with_what_came_since(tmp_path: Path) -> None:
     )
 
 
+def test_a_mark_during_a_run_keeps_the_held_span_from_passing_it(tmp_path: Path) -> None:
+    """An erasure marks from hour 5 while the job computes hours 0-10: the job may have read
+    the erased points, so its span stops at hour 5 until the next run recomputes from there."""
+    state = DeviceState(open_registry(tmp_path / "r.sqlite3"))
+    state.claim_touched()
+    state.mark("climate", 5 * HOUR_NS + 7)
+    state.record_rolled("climate", 0, 10 * HOUR_NS)
+    assert state.rolled("climate") == (0, 5 * HOUR_NS)
+    state.record_rolled("climate", 6 * HOUR_NS, 10 * HOUR_NS)  # wholly past the mark
+    assert state.rolled("climate") == (0, 5 * HOUR_NS)
+    assert state.claim_touched().since == {"climate": 5 * HOUR_NS}
+    state.record_rolled("climate", 5 * HOUR_NS, 10 * HOUR_NS)  # the next run, no new mark
+    assert state.rolled("climate") == (0, 10 * HOUR_NS)
+    state.record_rolled("uplink", 0, 10 * HOUR_NS)  # other measurements are not held back
+    assert state.rolled("uplink") == (0, 10 * HOUR_NS)
+
+
 def test_privacy_erasure_and_reclassification(tmp_path: Path) -> None:
     registry = open_registry(tmp_path / "r.sqlite3")
     state = DeviceState(registry)
