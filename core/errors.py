@@ -185,6 +185,13 @@ class QueryError(PlatformError):
     code = "query"
 
 
+class QueryTimeoutError(QueryError):
+    """The time-series store did not answer a query within the client's timeout: the same
+    question over less data may still be answered (``insights.rollups`` halves its chunk)."""
+
+    code = "query_timeout"
+
+
 class DeleteUnsupportedError(QueryError):
     """The time-series store cannot delete points by predicate and time range.
 

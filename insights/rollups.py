@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
-from core.errors import QueryError
+from core.errors import QueryError, QueryTimeoutError
 from core.settings import InfluxSettings
 from storage.erasure import DeviceRange, V2Deleter, databases
 from storage.points import FieldValue, Point, make_point
@@ -263,7 +263,22 @@ class RollupJob:
 
         def hours(chunk: tuple[int, int]) -> list[Point]:
             a, b = chunk
-            return self._hourly(measurement, fields, a, b) + self._sites(measurement, fields, a, b)
+            try:
+                return self._hourly(measurement, fields, a, b) + self._sites(
+                    measurement, fields, a, b
+                )
+            except QueryTimeoutError:
+                # A busy server (or a dense fleet) did not answer a day's rows in time:
+                # the same hours in two halves, down to one hour, before giving up.
+                if b - a <= HOUR_NS:
+                    raise
+                middle = max(_floor(a + (b - a) // 2, HOUR_NS), a + HOUR_NS)
+                log.warning(
+                    "rollups measurement=%s timeout: splitting %d hours",
+                    measurement,
+                    (b - a) // HOUR_NS,
+                )
+                return hours((a, middle)) + hours((middle, b))
 
         def days(chunk: tuple[int, int]) -> list[Point]:
             return self._daily(measurement, fields, *chunk)

@@ -23,7 +23,7 @@ from typing import Any, Final, Literal
 import httpx
 import orjson
 
-from core.errors import QueryError
+from core.errors import QueryError, QueryTimeoutError
 from core.settings import InfluxSettings
 from storage.http import InfluxHttp
 from storage.schema import PRIVACY_PUBLIC
@@ -267,6 +267,8 @@ class InfluxQL(InfluxHttp):
                 response = self._client.get("/query", params=request)
             else:
                 response = self._client.post("/query", data=request)
+        except httpx.TimeoutException as exc:
+            raise QueryTimeoutError(f"{_short(q)}: {type(exc).__name__}: {exc}") from exc
         except httpx.HTTPError as exc:
             raise QueryError(f"{_short(q)}: {type(exc).__name__}: {exc}") from exc
         try:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from core.errors import QueryError
+from core.errors import QueryError, QueryTimeoutError
 from insights.rollups import RollupJob
 from storage.points import Point
 from storage.query import Series
@@ -153,3 +153,40 @@ def test_a_failed_run_gives_back_what_it_claimed(tmp_path: Path) -> None:
         {"air_quality": END_NS - 3 * DAY_NS},
     )
     assert job.state.rolled("air_quality") == (END_NS - 30 * DAY_NS, END_NS - 3 * DAY_NS)
+
+
+class SlowServer(Recorder):
+    """Times out on raw reads longer than ``longest`` (a busy server, a dense fleet)."""
+
+    def __init__(self, longest: int) -> None:
+        super().__init__()
+        self.longest = longest
+
+    def query(
+        self, q: str, params: dict[str, Any] | None = None, *, database: str | None = None
+    ) -> list[Series]:
+        found = RANGE.search(q)
+        if found and not found.group(1).endswith(("_1h", "_1d")):
+            if int(found.group(3)) - int(found.group(2)) > self.longest:
+                raise QueryTimeoutError("ReadTimeout: timed out")
+        return super().query(q, params, database=database)
+
+
+def test_a_timed_out_day_is_read_again_in_halves_down_to_an_hour(tmp_path: Path) -> None:
+    runner = SlowServer(longest=3 * HOUR_NS)
+    job = _job(tmp_path, runner)
+    job.run(END - timedelta(days=1), END)
+    assert runner.hours("climate") == set(range(END_NS - DAY_NS, END_NS, HOUR_NS))
+    assert all(b - a <= 3 * HOUR_NS for a, b in runner.reads["climate"])
+    assert job.state.rolled("climate") == (END_NS - DAY_NS, END_NS)
+
+
+def test_an_hour_that_still_times_out_fails_the_run_and_gives_its_claim_back(
+    tmp_path: Path,
+) -> None:
+    runner = SlowServer(longest=0)
+    job = _job(tmp_path, runner)
+    _touch(job.state, "climate", END_NS - 2 * DAY_NS)
+    with pytest.raises(QueryTimeoutError):
+        job.run(END - timedelta(hours=2), END)
+    assert job.state.claim_touched().hours["climate"] == frozenset({END_NS - 2 * DAY_NS})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.errors import QueryError
+from core.errors import QueryError, QueryTimeoutError
 from core.settings import InfluxSettings
 from leedswin.services import LocalInfluxDB, free_port
 from storage.influx import V1Sink
@@ -235,3 +236,14 @@ def test_quote_ident_round_trips_a_strange_measurement(
     with InfluxQL(settings) as client:
         (series,) = client.query(f"SELECT {quote_ident(field)} FROM {quote_ident(name)}")
     assert series.name == name and series.values == [[T0, 1.5]]
+
+
+def test_a_server_that_does_not_answer_in_time_is_a_timeout_error() -> None:
+    """A listening socket that never answers: the typed timeout the rollup job splits on."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        settings = InfluxSettings(url=f"http://127.0.0.1:{port}", database="x", timeout=0.2)
+        with InfluxQL(settings) as client, pytest.raises(QueryTimeoutError):
+            client.query("SELECT * FROM m")
