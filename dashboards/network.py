@@ -152,6 +152,18 @@ def build() -> Json:
             transformations=[MERGE],
             no_value="0",
         ),
+        stat(
+            "Dead letters",
+            "Uplink events the bridge refused (undecodable, unknown port, failed sanity"
+            " checks…) from public devices, in the selected range.",
+            [
+                target(
+                    "A", f'SELECT count("error") AS "refused" FROM "{DEAD_LETTER}" WHERE {REFUSED}'
+                )
+            ],
+            unit="short",
+            steps=thresholds((None, GREEN), (1, AMBER), (100, RED)),
+        ),
         bars(
             "Uplinks per minute by model",
             "Stored uplinks per minute, averaged over each interval (an hour at least: read"

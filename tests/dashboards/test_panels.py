@@ -109,7 +109,7 @@ def test_public_dashboards_never_return_home_data(filled: Filled) -> None:
                 leaked = [secret for secret in secrets if secret in text]
                 assert not leaked, f"{dashboard['uid']} {where} returned home data {leaked}"
                 checked += 1
-    assert checked > 70
+    assert checked > 80
 
 
 def test_housing_dashboard_shows_homes(filled: Filled) -> None:
