@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any, Final
 
-__all__ = ["ANSWER_TTL", "SPAN_ENTRIES", "SPAN_TTL", "Coalescer"]
+__all__ = ["ANSWER_TTL", "SPAN_BUCKETS", "SPAN_ENTRIES", "SPAN_TTL", "Coalescer"]
 
 #: Seconds an answer is served again to identical asks.
 ANSWER_TTL: Final = 2.0
@@ -34,26 +34,45 @@ MAX_ENTRIES: Final = 512
 #: reclassification (which end it); hours the rollup job recomputes inside it (late data) are
 #: seen within this time, on top of the job's own interval.
 SPAN_TTL: Final = 60.0
-#: Most rollup reads kept: one may hold a site's devices × the range's hours (a few MB).
+#: Most rollup reads kept, and the most buckets (or raw points) they may hold together: about
+#: 275 bytes each as Python objects, so about 80 MB. A site's 125 devices × 30 days of hours
+#: are 90,000; a read larger than the whole budget (every device of the city by hour) is
+#: shared with the asks waiting for it, not kept.
 SPAN_ENTRIES: Final = 64
+SPAN_BUCKETS: Final = 300_000
 
 
 class _Entry:
-    __slots__ = ("at", "done", "error", "value")
+    __slots__ = ("at", "cost", "done", "error", "value")
 
     def __init__(self) -> None:
         self.done = threading.Event()
         self.value: Any = None
         self.error: BaseException | None = None
         self.at = 0.0
+        self.cost = 0
 
 
 class Coalescer:
-    """Thread-safe: request handlers run in a thread pool."""
+    """Thread-safe: request handlers run in a thread pool.
 
-    def __init__(self, ttl: float = ANSWER_TTL, max_entries: int = MAX_ENTRIES) -> None:
+    ``cost``/``max_cost``: the answers kept together cost at most ``max_cost`` (say, buckets
+    held); the oldest go first, and an answer costing more than that on its own is shared
+    with the asks waiting for it but not kept."""
+
+    def __init__(
+        self,
+        ttl: float = ANSWER_TTL,
+        max_entries: int = MAX_ENTRIES,
+        *,
+        cost: Callable[[Any], int] | None = None,
+        max_cost: int | None = None,
+    ) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
+        self._cost = cost
+        self.max_cost = max_cost
+        self._held = 0
         self._lock = threading.Lock()
         self._entries: dict[Hashable, _Entry] = {}
         #: Answers computed, and asks served by another ask's computation (for tests, metrics).
@@ -86,23 +105,49 @@ class Coalescer:
         except BaseException as exc:
             entry.error = exc
             with self._lock:
-                if self._entries.get(key) is entry:
-                    del self._entries[key]
+                self._drop(key, entry)
             raise
         finally:
             entry.at = time.monotonic()
             entry.done.set()
+        if self._cost is not None and self.max_cost is not None:
+            cost = self._cost(entry.value)
+            with self._lock:
+                if self._entries.get(key) is entry:
+                    if cost > self.max_cost:
+                        self._drop(key, entry)
+                    else:
+                        entry.cost = cost
+                        self._held += cost
+                        self._shed(key)
         return entry.value
+
+    def _drop(self, key: Hashable, entry: _Entry) -> None:
+        if self._entries.get(key) is entry:
+            del self._entries[key]
+            self._held -= entry.cost
+
+    def _shed(self, keep: Hashable) -> None:
+        """Drop the oldest finished answers (not ``keep``) until the kept cost fits."""
+        assert self.max_cost is not None
+        if self._held <= self.max_cost:
+            return
+        finished = [(e.at, k) for k, e in self._entries.items() if e.done.is_set() and k != keep]
+        for _, key in sorted(finished, key=lambda pair: pair[0]):
+            self._drop(key, self._entries[key])
+            if self._held <= self.max_cost:
+                return
 
     def _prune(self, now: float) -> None:
         if len(self._entries) < self.max_entries:
             return
         for key, entry in list(self._entries.items()):
             if entry.done.is_set() and now - entry.at >= self.ttl:
-                del self._entries[key]
+                self._drop(key, entry)
         while len(self._entries) >= self.max_entries:
             # Still full of fresh answers: drop the oldest finished one.
             finished = [(e.at, k) for k, e in self._entries.items() if e.done.is_set()]
             if not finished:
                 break
-            del self._entries[min(finished, key=lambda pair: pair[0])[1]]
+            oldest = min(finished, key=lambda pair: pair[0])[1]
+            self._drop(oldest, self._entries[oldest])

@@ -19,11 +19,11 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
 
-from api.cache import SPAN_ENTRIES, SPAN_TTL, Coalescer
+from api.cache import SPAN_BUCKETS, SPAN_ENTRIES, SPAN_TTL, Coalescer
 from api.live import LiveHub
 from api.metrics import ApiMetrics
 from api.ratelimit import RateLimiter
-from api.scoped import Principal, PublicDevices, QueryRunner, ScopedReadings
+from api.scoped import Principal, PublicDevices, QueryRunner, ScopedReadings, span_size
 from core.settings import ApiSettings
 from storage.devices import DeviceRegistry
 from storage.registry import ApiKey, ApiKeys, Registry, Scope
@@ -57,7 +57,11 @@ class Services:
     #: Identical reads coalesced and kept ``api.cache.ANSWER_TTL`` seconds.
     answers: Coalescer = field(default_factory=Coalescer)
     #: Rollup rows of aggregates' whole hours, kept ``api.cache.SPAN_TTL`` seconds.
-    spans: Coalescer = field(default_factory=lambda: Coalescer(SPAN_TTL, SPAN_ENTRIES))
+    spans: Coalescer = field(
+        default_factory=lambda: Coalescer(
+            SPAN_TTL, SPAN_ENTRIES, cost=span_size, max_cost=SPAN_BUCKETS
+        )
+    )
 
     def __post_init__(self) -> None:
         if self.state is None:

@@ -96,6 +96,9 @@ _DEVICE_TAGS: Final = TAG_KEYS
 _HEX_EUI: Final = re.compile(r"[0-9a-f]{16}")
 #: Per group, per bucket time (ns): [count, sum, min, max].
 _Partials = dict[str, dict[int, list[float]]]
+#: How long after its end an hour's raw points may still change (uplinks a network server
+#: delivers late), so are kept only as long as answers (``_hour_points``).
+_SETTLED_NS: Final = 5 * 60 * 1_000_000_000
 #: Per group, an hour's raw values: (times in ns, sorted; values).
 _HourPoints = dict[str, tuple[np.ndarray, np.ndarray]]
 
@@ -439,29 +442,31 @@ class ScopedReadings:
         span = self._rolled_span(measurement, quantity, width, start, end)
         if span is None:
             return self._raw_aggregate(quantity, fn, every, start, end, group_by, filters)
-        lo, hi = span
+        lo, hi, marks = span
         tag = _GROUP_TAG[group_by]
         if fn in _QUANTILE_STAT:
             level = self._quantile_level(group_by, filters, width)
             if level is None:
                 return self._raw_aggregate(quantity, fn, every, start, end, group_by, filters)
-            found = self._quantiles(measurement, quantity, fn, level, (lo, hi), tag, filters)
+            found = self._quantiles(measurement, quantity, fn, level, (lo, hi), tag, filters, marks)
             for a, b in ((time_ns(start), lo), (hi, time_ns(end))):
                 if a < b:
-                    self._quantile_edge(measurement, quantity, fn, (a, b), group_by, filters, found)
+                    self._quantile_edge(
+                        measurement, quantity, fn, (a, b), group_by, filters, found, marks
+                    )
             return [AggregateRow(group, sorted(points)) for group, points in sorted(found.items())]
         level = self._additive_level(group_by, filters, width)
         if level is None:
             return self._raw_aggregate(quantity, fn, every, start, end, group_by, filters)
         stats = _NEEDED[fn]
         middle = self._rolled_partials(
-            measurement, quantity, every, (lo, hi), tag, filters, stats, level
+            measurement, quantity, every, (lo, hi), tag, filters, stats, level, marks
         )
         edges: _Partials = {}
         for edge_start, edge_end in ((time_ns(start), lo), (hi, time_ns(end))):
             if edge_start < edge_end:
                 edge = (edge_start, edge_end)
-                self._edge(measurement, quantity, every, edge, tag, filters, stats, edges)
+                self._edge(measurement, quantity, every, edge, tag, filters, stats, edges, marks)
         moments: dict[int, datetime] = {}  # groups share their bucket times
 
         def moment(t: int) -> datetime:
@@ -501,12 +506,14 @@ class ScopedReadings:
         span: tuple[int, int],
         tag: str,
         filters: dict[str, str | None],
+        marks: int,
     ) -> dict[str, list[tuple[datetime, float]]]:
-        """``_rollup_quantiles`` over the whole hours ``span``, kept in the span cache; a copy
-        the caller may extend."""
+        """``_rollup_quantiles`` over the whole hours ``span``, kept in the span cache (keyed by
+        ``marks`` too: ``DeviceState.held``); a copy the caller may extend."""
+        given = tuple(sorted(filters.items()))
         rolled: dict[str, list[tuple[datetime, float]]] = self.cached(
             "rollup quantiles",
-            (measurement, quantity, fn, level, span, tag, tuple(sorted(filters.items()))),
+            (measurement, quantity, fn, level, span, tag, given, marks),
             lambda: self._rollup_quantiles(
                 measurement, quantity, fn, level, span[0], span[1], tag, filters
             ),
@@ -524,14 +531,15 @@ class ScopedReadings:
         filters: dict[str, str | None],
         stats: tuple[str, ...],
         level: str,
+        marks: int,
     ) -> _Partials:
         """``stats`` per bucket and group over the whole hours ``span`` the rollups hold: daily
         rows for the whole days of day-wide buckets, hourly rows for the rest. Kept in the
-        span cache and shared: never modified."""
+        span cache (keyed by ``marks`` too: ``DeviceState.held``) and shared: never modified."""
         key = (measurement, quantity, every, span, tag, tuple(sorted(filters.items())), stats)
         partials: _Partials = self.cached(
             "rollup rows",
-            (*key, level),
+            (*key, level, marks),
             lambda: self._read_rolled(
                 measurement, quantity, every, span, tag, filters, stats, level
             ),
@@ -586,12 +594,14 @@ class ScopedReadings:
         hour: int,
         tag: str,
         filters: dict[str, str | None],
+        marks: int,
     ) -> _HourPoints:
         """``quantity``'s raw values per group in the hour from ``hour`` (ns). The partial
         hours at an aggregate's ends are cut from these, so requests whose ranges differ by
         less than an hour share one read: InfluxDB 1.x's cost is opening a cursor per series,
         however few points each holds. Kept like answers (2 s) while the hour is still
-        being written, like rollup rows (``SPAN_TTL``) once it is over."""
+        being written or may still get late uplinks, like rollup rows (``SPAN_TTL``, keyed by
+        ``marks`` too: an erasure's points are not served after it) once it is over."""
 
         def read() -> _HourPoints:
             where, params = _filters(filters)
@@ -615,8 +625,8 @@ class ScopedReadings:
                     found[s.tags.get(tag, "")] = (times[order], values[order])
             return found
 
-        args = (measurement, quantity, hour, tag, tuple(sorted(filters.items())))
-        over = hour + _HOUR_NS <= time.time_ns()
+        args = (measurement, quantity, hour, tag, tuple(sorted(filters.items())), marks)
+        over = hour + _HOUR_NS + _SETTLED_NS <= time.time_ns()
         points: _HourPoints = self.cached("hour points", args, read, span=over)
         return points
 
@@ -642,6 +652,7 @@ class ScopedReadings:
         filters: dict[str, str | None],
         stats: tuple[str, ...],
         into: _Partials,
+        marks: int,
     ) -> None:
         """``_partials`` of raw points over ``span``: the partial hours from ``_hour_points``,
         whole hours (the rollups not there yet) from InfluxDB."""
@@ -653,7 +664,7 @@ class ScopedReadings:
             hour = a - a % _HOUR_NS
             bucket = hour - hour % width  # buckets are whole hours: the hour is in one
             for group, (times, values) in self._hour_points(
-                measurement, quantity, hour, tag, filters
+                measurement, quantity, hour, tag, filters, marks
             ).items():
                 cut = values[np.searchsorted(times, a) : np.searchsorted(times, b)]
                 if not len(cut):
@@ -672,6 +683,7 @@ class ScopedReadings:
         group_by: GroupBy,
         filters: dict[str, str | None],
         into: dict[str, list[tuple[datetime, float]]],
+        marks: int,
     ) -> None:
         """Hourly ``fn`` of raw points over ``span``: partial hours from ``_hour_points``
         (InfluxDB's own definitions, ``_quantile``), whole hours from InfluxDB."""
@@ -684,7 +696,7 @@ class ScopedReadings:
         for a, b in partial:
             hour = a - a % _HOUR_NS
             for group, (times, values) in self._hour_points(
-                measurement, quantity, hour, tag, filters
+                measurement, quantity, hour, tag, filters, marks
             ).items():
                 value = _quantile(fn, values[np.searchsorted(times, a) : np.searchsorted(times, b)])
                 if value is not None:
@@ -710,16 +722,17 @@ class ScopedReadings:
 
     def _rolled_span(
         self, measurement: str, quantity: str, width: int, start: datetime, end: datetime
-    ) -> tuple[int, int] | None:
-        """[lo, hi): the whole hours of [start, end) the rollups hold, when rollups can answer."""
+    ) -> tuple[int, int, int] | None:
+        """(lo, hi, marks): [lo, hi) the whole hours of [start, end) the rollups hold, when
+        rollups can answer, and the measurement's marks so far (``DeviceState.held``)."""
         if self._state is None or width % _HOUR_NS or quantity not in rollup_fields(measurement):
             return None
-        rolled = self._state.rolled(measurement)
+        rolled, marks = self._state.held(measurement)
         if rolled is None:
             return None
         lo = max(-(-time_ns(start) // _HOUR_NS) * _HOUR_NS, rolled[0])
         hi = min(time_ns(end) // _HOUR_NS * _HOUR_NS, rolled[1])
-        return (lo, hi) if lo < hi else None
+        return (lo, hi, marks) if lo < hi else None
 
     def _quantile_level(
         self, group_by: GroupBy, filters: dict[str, str | None], width: int
@@ -850,6 +863,12 @@ class ScopedReadings:
         )
 
 
+def span_size(value: Any) -> int:
+    """Buckets (rollup rows, quantiles) or raw points a span-cache answer holds: its cost in
+    ``api.cache.Coalescer`` (``SPAN_BUCKETS``)."""
+    return sum(len(item[0]) if isinstance(item, tuple) else len(item) for item in value.values())
+
+
 def _quantile(fn: AggregateFn, values: np.ndarray) -> float | None:
     """InfluxDB 1.x's ``MEDIAN`` (the middle value; of two, the lower plus half the
     difference) or ``PERCENTILE(v, 95)`` (nearest rank: the value at index
@@ -889,4 +908,5 @@ __all__: Sequence[str] = [
     "PublicDevices",
     "ScopedReadings",
     "parse_duration",
+    "span_size",
 ]

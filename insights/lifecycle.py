@@ -219,16 +219,24 @@ def forget_derived(
     every site's over the hours and days the spans touch: ``insights.rollups.drop_rollups``,
     InfluxQL on 1.x, the delete API through ``v2`` on 2.x) and mark their hours for the next
     rollup run; re-derive the devices' state from what raw data remain. The hours are marked
-    first: should the deletes fail, the API already answers there from raw points. Raises
-    ``QueryError`` (``DeleteUnsupportedError`` on InfluxDB 3)."""
+    before the deletes (should they fail, the API already answers there from raw points) and
+    again after them (a rollup run in between took the first mark, and the deletes then
+    removed every site's rows it had recomputed). Raises ``QueryError``
+    (``DeleteUnsupportedError`` on InfluxDB 3)."""
     state = DeviceState(tenancies.registry)
+
+    def mark() -> None:
+        for span in spans:
+            for measurement in STATE_MEASUREMENTS:
+                state.mark(measurement, span.start_ns)
+
     with InfluxQL(influx) as reader:
         for span in spans:
             rows = rows_from_raw(reader, databases(influx), 0, span.dev_eui)
             state.replace(rows, [span.dev_eui])
-            for measurement in STATE_MEASUREMENTS:
-                state.mark(measurement, span.start_ns)
+    mark()
     drop_rollups(influx, spans, v2=v2)
+    mark()
 
 
 def _value(value: Any) -> Any:

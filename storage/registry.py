@@ -118,10 +118,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # recomputes those hours, not everything after the earliest. ``rollup_watermark`` now
     # holds only marks ("recompute from here on"); a step-2 file's rows there meant exactly
     # that (the earliest write, everything after it recomputed), so they stay as they are.
+    # ``rollup_marks`` counts the marks (erasure, reclassification) per measurement: the API
+    # keys what it keeps of rollups and raw hours by it, so nothing read before is served after.
     (
         "CREATE TABLE rollup_touched ("
         " measurement TEXT NOT NULL, hour_ns INTEGER NOT NULL,"
         " PRIMARY KEY (measurement, hour_ns)) WITHOUT ROWID",
+        "CREATE TABLE rollup_marks ("
+        " measurement TEXT PRIMARY KEY, marks INTEGER NOT NULL) WITHOUT ROWID",
     ),
 )
 

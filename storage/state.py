@@ -334,6 +334,11 @@ class DeviceState:
         with self._registry.transaction() as conn:
             conn.execute(_WATERMARK, (measurement, earliest_ns))
             conn.execute(
+                "INSERT INTO rollup_marks VALUES (?, 1)"
+                " ON CONFLICT (measurement) DO UPDATE SET marks = marks + 1",
+                (measurement,),
+            )
+            conn.execute(
                 "UPDATE rollup_progress SET until_ns = ? WHERE measurement = ? AND until_ns > ?",
                 (hour, measurement, hour),
             )
@@ -421,6 +426,19 @@ class DeviceState:
         with self._registry.transaction() as conn:
             conn.executemany(_WATERMARK, list(claim.since.items()))
             conn.executemany(_TOUCH, [(m, h) for m, hs in claim.hours.items() for h in hs])
+
+    def held(self, measurement: str) -> tuple[tuple[int, int] | None, int]:
+        """``rolled`` and how many marks ``measurement`` has had (erasure, reclassification),
+        in one read: a reader that keeps rollups or raw points keys them by both, so nothing
+        it read before a mark is served after it (the span alone may grow back the same)."""
+        row = self._registry.execute(
+            "SELECT p.from_ns, p.until_ns, m.marks FROM (SELECT ? AS measurement) AS q"
+            " LEFT JOIN rollup_progress AS p ON p.measurement = q.measurement"
+            " LEFT JOIN rollup_marks AS m ON m.measurement = q.measurement",
+            (measurement,),
+        ).fetchone()
+        span = (int(row[0]), int(row[1])) if row[0] is not None else None
+        return span, int(row[2] or 0)
 
     def rolled(self, measurement: str) -> tuple[int, int] | None:
         """[from_ns, until_ns): the whole hours the rollups of ``measurement`` hold, or None."""

@@ -41,11 +41,16 @@ def _move_state(
         state = DeviceState(conn)
         state.reclassify(dev_eui, privacy)
         if report.first_ns is not None and report.last_ns is not None:
-            # Marked first: should the deletes fail, the API answers there from raw points.
+            first = report.first_ns
+            # Marked before the deletes (should they fail, the API answers there from raw
+            # points) and after them (a rollup run in between took the first mark, and the
+            # deletes then removed the site rows it had recomputed).
             for measurement in STATE_MEASUREMENTS:
-                state.mark(measurement, report.first_ns)
+                state.mark(measurement, first)
             # InfluxQL DELETE on 1.x, the delete API on 2.x; InfluxDB 3 raises, never skips.
-            drop_rollups(influx, [DeviceRange(dev_eui, report.first_ns, report.last_ns + 1)])
+            drop_rollups(influx, [DeviceRange(dev_eui, first, report.last_ns + 1)])
+            for measurement in STATE_MEASUREMENTS:
+                state.mark(measurement, first)
     finally:
         conn.close()
 

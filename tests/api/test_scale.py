@@ -60,6 +60,21 @@ def test_answers_expire() -> None:
     assert cache.get("k", lambda: 3) == 3
 
 
+def test_kept_answers_fit_their_cost_budget_oldest_first() -> None:
+    """The span cache's budget (buckets held): the oldest answers go first, and one larger
+    than the whole budget is answered but not kept (a hostile ask cannot fill memory)."""
+    cache = Coalescer(ttl=60, cost=len, max_cost=10)
+    assert cache.get("a", lambda: [1] * 4) == [1] * 4
+    assert cache.get("b", lambda: [2] * 4) == [2] * 4
+    assert cache.get("a", lambda: ["new"]) == [1] * 4  # both kept: 8 of 10
+    assert cache.get("c", lambda: [3] * 4) == [3] * 4  # 12: the oldest, a, goes
+    assert cache.get("a", lambda: ["new"]) == ["new"]
+    assert cache.get("b", lambda: ["new"]) == [2] * 4
+    huge = cache.get("h", lambda: [0] * 11)
+    assert huge == [0] * 11 and cache.get("h", lambda: ["again"]) == ["again"]
+    assert cache._held <= 10  # noqa: SLF001
+
+
 @pytest.mark.integration
 def test_a_public_key_never_gets_an_answer_cached_for_a_housing_key(api: ApiHarness) -> None:
     """The housing key asks first; the public key's identical asks, within the cache's time,
