@@ -5,6 +5,7 @@ marks, pauses, the lookback, and a failed run giving its claim back."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -190,3 +191,21 @@ def test_an_hour_that_still_times_out_fails_the_run_and_gives_its_claim_back(
     with pytest.raises(QueryTimeoutError):
         job.run(END - timedelta(hours=2), END)
     assert job.state.claim_touched().hours["climate"] == frozenset({END_NS - 2 * DAY_NS})
+
+
+def test_sparse_hours_are_read_in_chunks_sized_by_what_the_last_gave(tmp_path: Path) -> None:
+    """A backfill of 100 days that gives few rows (here none) is read a day at a time only
+    until the first answers, then in chunks of up to 32 days: every hour still read once."""
+    runner = Recorder()
+    job = _job(tmp_path, runner)
+    job.state.record_rolled("climate", END_NS - DAY_NS, END_NS)
+    _touch(job.state, "climate", END_NS - 101 * DAY_NS)
+    job.run(END - timedelta(hours=1), END)
+    reads = sorted(runner.reads["climate"])
+    span = set(range(END_NS - 101 * DAY_NS, END_NS - DAY_NS, HOUR_NS))
+    assert span <= runner.hours("climate")
+    # Each hour once by device and once by site (climate is a reading measurement).
+    hours = Counter(h for a, b in reads for h in range(a, b, HOUR_NS))
+    assert set(hours.values()) == {2}
+    assert max(b - a for a, b in reads) == 32 * DAY_NS
+    assert len(reads) <= 2 * 7  # 1 + 1 + 32 + 32 + 32 + 2 days, and the run's own hour
