@@ -195,7 +195,7 @@ def test_an_hour_that_still_times_out_fails_the_run_and_gives_its_claim_back(
 
 def test_sparse_hours_are_read_in_chunks_sized_by_what_the_last_gave(tmp_path: Path) -> None:
     """A backfill of 100 days that gives few rows (here none) is read a day at a time only
-    until the first answers, then in chunks of up to 32 days: every hour still read once."""
+    until the first answers, then in chunks of up to 7 days: every hour still read once."""
     runner = Recorder()
     job = _job(tmp_path, runner)
     job.state.record_rolled("climate", END_NS - DAY_NS, END_NS)
@@ -207,5 +207,5 @@ def test_sparse_hours_are_read_in_chunks_sized_by_what_the_last_gave(tmp_path: P
     # Each hour once by device and once by site (climate is a reading measurement).
     hours = Counter(h for a, b in reads for h in range(a, b, HOUR_NS))
     assert set(hours.values()) == {2}
-    assert max(b - a for a, b in reads) == 32 * DAY_NS
-    assert len(reads) <= 2 * 7  # 1 + 1 + 32 + 32 + 32 + 2 days, and the run's own hour
+    assert max(b - a for a, b in reads) == 7 * DAY_NS
+    assert len(reads) <= 2 * 17  # 1 + 1 + 14 × 7 days, and the run's own hour
