@@ -245,6 +245,7 @@ class RollupJob:
         done: set[str] = set()
         try:
             for measurement in ROLLUP_SOURCES:
+                self._too_old(measurement, claim.hours.get(measurement, frozenset()), end_ns)
                 plan = _plan(
                     since_ns,
                     end_ns,
@@ -268,6 +269,21 @@ class RollupJob:
         finally:
             self.state.give_back(claim.only(m for m in ROLLUP_SOURCES if m not in done))
         return report
+
+    def _too_old(self, measurement: str, touched: frozenset[int], end_ns: int) -> None:
+        """Hours written before the lookback are not recomputed: say so, and let the held span
+        start after them, so the API answers there from raw points, not stale rollups."""
+        floor = end_ns - self.max_lookback_ns
+        old = [hour for hour in touched if hour < floor]
+        if old:
+            log.warning(
+                "rollups measurement=%s hours_older_than_lookback=%d newest=%d: not recomputed,"
+                " answered from raw points",
+                measurement,
+                len(old),
+                max(old),
+            )
+            self.state.trim_rolled(measurement, max(old) + HOUR_NS)
 
     def _fields(self, measurement: str) -> list[str]:
         """The rolled-up fields that exist (with a numeric type) in any database."""

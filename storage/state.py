@@ -447,6 +447,20 @@ class DeviceState:
         ).fetchone()
         return (int(row[0]), int(row[1])) if row else None
 
+    def trim_rolled(self, measurement: str, from_ns: int) -> None:
+        """The held span of ``measurement`` starts no earlier than ``from_ns``: the hours before
+        it changed and will not be recomputed (older than the rollup job's lookback), so the
+        API answers there from raw points."""
+        with self._registry.transaction() as conn:
+            conn.execute(
+                "UPDATE rollup_progress SET from_ns = ? WHERE measurement = ? AND from_ns < ?",
+                (from_ns, measurement, from_ns),
+            )
+            conn.execute(
+                "DELETE FROM rollup_progress WHERE measurement = ? AND until_ns <= from_ns",
+                (measurement,),
+            )
+
     def record_rolled(self, measurement: str, from_ns: int, until_ns: int) -> None:
         """The rollup job computed [from_ns, until_ns): extend the span it holds when the two
         touch or overlap; otherwise the new span replaces it (rollups must be contiguous).
