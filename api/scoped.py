@@ -56,6 +56,7 @@ from storage.schema import (
     rollup_fields,
 )
 from storage.state import DeviceState, StateRow
+from storage.stats import quantile
 
 PRIVACY_MARKER: Final = "{privacy}"
 
@@ -686,7 +687,7 @@ class ScopedReadings:
         marks: int,
     ) -> None:
         """Hourly ``fn`` of raw points over ``span``: partial hours from ``_hour_points``
-        (InfluxDB's own definitions, ``_quantile``), whole hours from InfluxDB."""
+        (InfluxDB's own definitions, ``storage.stats.quantile``), whole hours from InfluxDB."""
         tag = _GROUP_TAG[group_by]
         partial, whole = self._edge_parts(span)
         if whole is not None:
@@ -698,7 +699,7 @@ class ScopedReadings:
             for group, (times, values) in self._hour_points(
                 measurement, quantity, hour, tag, filters, marks
             ).items():
-                value = _quantile(fn, values[np.searchsorted(times, a) : np.searchsorted(times, b)])
+                value = quantile(fn, values[np.searchsorted(times, a) : np.searchsorted(times, b)])
                 if value is not None:
                     into.setdefault(group, []).append((ns_to_datetime(hour), value))
 
@@ -867,24 +868,6 @@ def span_size(value: Any) -> int:
     """Buckets (rollup rows, quantiles) or raw points a span-cache answer holds: its cost in
     ``api.cache.Coalescer`` (``SPAN_BUCKETS``)."""
     return sum(len(item[0]) if isinstance(item, tuple) else len(item) for item in value.values())
-
-
-def _quantile(fn: AggregateFn, values: np.ndarray) -> float | None:
-    """InfluxDB 1.x's ``MEDIAN`` (the middle value; of two, the lower plus half the
-    difference) or ``PERCENTILE(v, 95)`` (nearest rank: the value at index
-    ⌊n × 0.95 + 0.5⌋ − 1 of the sorted values; none when that is out of range), as its
-    ``query`` package computes them; None for no values."""
-    n = len(values)
-    if not n:
-        return None
-    ordered = np.sort(values)
-    if fn == "median":
-        if n % 2:
-            return float(ordered[n // 2])
-        low, high = float(ordered[n // 2 - 1]), float(ordered[n // 2])
-        return low + (high - low) / 2
-    rank = math.floor(n * 95 / 100 + 0.5) - 1
-    return float(ordered[rank]) if 0 <= rank < n else None
 
 
 def _combined(a: list[float], b: list[float]) -> list[float]:

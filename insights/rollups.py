@@ -11,9 +11,13 @@ What is exact (the API relies on it, ``tests/insights/test_rollups.py`` checks
 it against raw answers on InfluxDB): count, sum, min and max of any whole hours
 or days merge exactly (mean = Σsum / Σcount), per device and (public devices'
 readings) per site, hourly and daily; a site's hourly median or 95th
-percentile is InfluxDB's own ``MEDIAN``/``PERCENTILE`` of that hour's public
-values, so exact for that site-hour and for nothing longer (a median of medians
-is not a median). Medians and percentiles per device, of a longer bucket, or
+percentile is that hour's public values' ``MEDIAN``/``PERCENTILE`` as InfluxDB
+defines them, so exact for that site-hour and for nothing longer (a median of
+medians is not a median). The hourly rows are computed from the raw points in
+numpy (``storage.stats``): InfluxDB 1.6 returns a dense day of 1,000 devices'
+uplinks in 1.15 s but takes 3.2 s to aggregate them, and a site's quantiles cost it
+another query (a dense day per measurement: 2.1 s against 3.2 s for uplinks, 1.3
+against 2.8 for climate, 0.8 against 3.2 for air quality). Medians and percentiles per device, of a longer bucket, or
 for a housing key (home devices included) are computed from raw points.
 Per-device hourly quantiles were measured too costly to keep: InfluxDB 1.6
 spends about 5 µs per aggregate per hourly window, and 1,000 devices × 30 days
@@ -44,6 +48,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
+import numpy as np
+
 from core.errors import QueryError, QueryTimeoutError
 from core.settings import InfluxSettings
 from storage.erasure import DeviceRange, V2Deleter, databases
@@ -67,6 +73,7 @@ from storage.schema import (
     site_tags,
 )
 from storage.state import HOUR_NS, DeviceState
+from storage.stats import hourly, quantile
 
 __all__ = ["RollupJob", "RollupReport", "drop_rollups", "forget_rollups", "forget_rollups_v2"]
 
@@ -312,9 +319,7 @@ class RollupJob:
         def hours(chunk: tuple[int, int]) -> list[Point]:
             a, b = chunk
             try:
-                return self._hourly(measurement, fields, a, b) + self._sites(
-                    measurement, fields, a, b
-                )
+                return self._hours(measurement, fields, a, b)
             except QueryTimeoutError:
                 # A busy server (or a dense fleet) did not answer a day's rows in time:
                 # the same hours in two halves, down to one hour, before giving up.
@@ -346,50 +351,70 @@ class RollupJob:
             self.write(points)
         return len(points)
 
-    def _hourly(self, measurement: str, fields: list[str], a: int, b: int) -> list[Point]:
-        columns = ", ".join(
-            f"{_FN[stat]}({quote_ident(n)}) AS {quote_ident(rollup_field(n, stat))}"
-            for n in fields
-            for stat in rollup_stats(measurement, n)
-        )
+    def _hours(self, measurement: str, fields: list[str], a: int, b: int) -> list[Point]:
+        """Hourly rows of [a, b): per device (its tag set), and per site of its public devices'
+        readings, computed from the raw points (``storage.stats``: as InfluxDB's aggregates
+        compute them). InfluxDB 1.6 returns a dense day of 1,000 devices' uplinks in 1.15 s
+        and takes 3.7 s to aggregate them itself."""
+        columns = ", ".join(quote_ident(n) for n in fields)
         group = ", ".join(quote_ident(tag) for tag in TAG_KEYS)
         series = self.query.query(
             f"SELECT {columns} FROM {quote_ident(measurement)}"
-            f" WHERE time >= {a} AND time < {b} GROUP BY time(1h), {group} fill(none)"
-        )
-        target = ROLLUP_HOURLY[measurement]
-        return [
-            make_point(target, {**s.tags, LEVEL_TAG: LEVEL_DEVICE}, values, t)
-            for s in series
-            for t, values in _rows(s, fields)
-        ]
-
-    def _sites(self, measurement: str, fields: list[str], a: int, b: int) -> list[Point]:
-        """Hourly statistics per site of its public devices' readings."""
-        if measurement not in READING_MEASUREMENTS:
-            return []
-        columns = ", ".join(
-            f"COUNT({f}) AS {quote_ident(rollup_field(n, 'count'))},"
-            f" SUM({f}) AS {quote_ident(rollup_field(n, 'sum'))},"
-            f" MIN({f}) AS {quote_ident(rollup_field(n, 'min'))},"
-            f" MAX({f}) AS {quote_ident(rollup_field(n, 'max'))},"
-            f" MEDIAN({f}) AS {quote_ident(rollup_field(n, 'median'))},"
-            f" PERCENTILE({f}, 95) AS {quote_ident(rollup_field(n, 'p95'))}"
-            for n, f in ((n, quote_ident(n)) for n in fields)
-        )
-        series = self.query.query(
-            f"SELECT {columns} FROM {quote_ident(measurement)}"
-            f" WHERE \"privacy\" = '{PRIVACY_PUBLIC}' AND time >= {a} AND time < {b}"
-            ' GROUP BY time(1h), "site" fill(none)'
+            f" WHERE time >= {a} AND time < {b} GROUP BY {group}"
         )
         target = ROLLUP_HOURLY[measurement]
         points: list[Point] = []
+        sites: dict[str, list[tuple[np.ndarray, list[np.ndarray]]]] = {}
         for s in series:
+            times, columns_ = _columns(s, fields)
+            rows: dict[int, dict[str, FieldValue]] = {}
+            for name, values in zip(fields, columns_, strict=True):
+                stats = hourly(times, values)
+                wanted = rollup_stats(measurement, name)
+                for i, hour in enumerate(stats.hours.tolist()):
+                    row = rows.setdefault(hour, {})
+                    for stat, column in zip(
+                        ROLLUP_ADDITIVE,
+                        (stats.count, stats.total, stats.minimum, stats.maximum),
+                        strict=True,
+                    ):
+                        if stat in wanted:
+                            row[rollup_field(name, stat)] = float(column[i])
+            tags = {**s.tags, LEVEL_TAG: LEVEL_DEVICE}
+            points += [make_point(target, tags, row, hour) for hour, row in sorted(rows.items())]
             site = s.tags.get("site", "")
-            if site:
-                tags = site_tags(site, PRIVACY_PUBLIC, "")
-                points.extend(make_point(target, tags, values, t) for t, values in _rows(s, fields))
+            if (
+                measurement in READING_MEASUREMENTS
+                and site
+                and s.tags.get("privacy") == PRIVACY_PUBLIC
+            ):
+                sites.setdefault(site, []).append((times, columns_))
+        for site, parts in sorted(sites.items()):
+            points += self._site_hours(target, site, fields, parts)
         return points
+
+    @staticmethod
+    def _site_hours(
+        target: str, site: str, fields: list[str], parts: list[tuple[np.ndarray, list[np.ndarray]]]
+    ) -> list[Point]:
+        """Hourly statistics of a site's public devices' values together: count, sum, min,
+        max, median and 95th percentile (InfluxDB's definitions, ``storage.stats``)."""
+        times = np.concatenate([t for t, _ in parts])
+        rows: dict[int, dict[str, FieldValue]] = {}
+        for index, name in enumerate(fields):
+            stats = hourly(times, np.concatenate([c[index] for _, c in parts]))
+            for i, hour in enumerate(stats.hours.tolist()):
+                row = rows.setdefault(hour, {})
+                row[rollup_field(name, "count")] = float(stats.count[i])
+                row[rollup_field(name, "sum")] = float(stats.total[i])
+                row[rollup_field(name, "min")] = float(stats.minimum[i])
+                row[rollup_field(name, "max")] = float(stats.maximum[i])
+                for fn in ROLLUP_QUANTILES:
+                    value = quantile(fn, stats.segments[i])
+                    if value is not None:
+                        row[rollup_field(name, fn)] = value
+        tags = site_tags(site, PRIVACY_PUBLIC, "")
+        return [make_point(target, tags, row, hour) for hour, row in sorted(rows.items())]
 
     def _daily(self, measurement: str, fields: list[str], a: int, b: int) -> list[Point]:
         """Days from the hourly rows: per device, and per site (readings)."""
@@ -416,6 +441,33 @@ class RollupJob:
                 for t, values in _rows(s, fields)
             ]
         return points
+
+
+def _columns(series: Series, fields: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A raw series' times (ns) and each field's values (NaN where the point has none, or a
+    value that is not a number: ``_fields`` keeps numeric fields, but a shard may disagree)."""
+    rows = series.values
+    times = np.fromiter((row[0] for row in rows), np.int64, len(rows))
+    columns = []
+    for name in fields:
+        i = series.columns.index(name)
+        raw = [row[i] for row in rows]
+        try:
+            # None becomes NaN; a string or bool cannot be trusted to convert, so it is not.
+            if any(isinstance(v, str | bool) for v in raw):
+                raise ValueError(name)
+            columns.append(np.array(raw, dtype=np.float64))
+        except (TypeError, ValueError):
+            columns.append(
+                np.array(
+                    [
+                        v if isinstance(v, int | float) and not isinstance(v, bool) else np.nan
+                        for v in raw
+                    ],
+                    dtype=np.float64,
+                )
+            )
+    return times, columns
 
 
 def _rows(series: Series, fields: list[str]) -> list[tuple[int, dict[str, FieldValue]]]:

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from api.cache import SPAN_TTL, Coalescer
-from api.scoped import ScopedReadings, _quantile
+from api.scoped import ScopedReadings
 from core.settings import InfluxSettings
 from insights import lifecycle
 from insights.lifecycle import forget_derived
@@ -27,6 +27,7 @@ from storage.erasure import DeviceRange, databases, delete_points, measurements
 from storage.influx import make_sink
 from storage.points import encode, make_point
 from storage.query import InfluxQL, Series, time_ns
+from storage.stats import quantile
 from storage.tenancy import Tenancies
 from tests.insights.test_rollups import DAYS, HOUSING, PUBLIC, Rolled, _same, rolled
 
@@ -135,7 +136,7 @@ def quantile_db(influxdb: LocalInfluxDB) -> Iterator[InfluxQL]:
 @pytest.mark.parametrize(("fn", "sql"), [("median", 'MEDIAN("v")'), ("p95", 'PERCENTILE("v", 95)')])
 def test_partial_hour_quantiles_are_influxdbs_own(quantile_db: InfluxQL, fn: str, sql: str) -> None:
     ours = {
-        s.tags["n"]: _quantile(fn, np.array([v for _, v in s.values], dtype=np.float64))  # type: ignore[arg-type]
+        s.tags["n"]: quantile(fn, np.array([v for _, v in s.values], dtype=np.float64))  # type: ignore[arg-type]
         for s in quantile_db.query('SELECT "v" FROM "q" GROUP BY "n"')
     }
     theirs = {
@@ -146,9 +147,9 @@ def test_partial_hour_quantiles_are_influxdbs_own(quantile_db: InfluxQL, fn: str
     assert ours == theirs
 
 
-def test_no_values_have_no_quantile() -> None:
-    assert _quantile("median", np.array([])) is None
-    assert _quantile("p95", np.array([])) is None
+def test_no_values_have_noquantile() -> None:
+    assert quantile("median", np.array([])) is None
+    assert quantile("p95", np.array([])) is None
 
 
 def test_housing_answers_equal_raw_with_caches(rolled: Rolled) -> None:
