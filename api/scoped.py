@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, Protocol
@@ -31,6 +31,8 @@ import numpy as np
 from api.cache import Coalescer
 from decoders.registry import SPECS
 from storage.query import (
+    DAY_NS,
+    HOUR_NS,
     PUBLIC_TAGS,
     PublicTags,
     Series,
@@ -91,8 +93,6 @@ _NEEDED: Final[dict[str, tuple[str, ...]]] = {
 }
 _MERGE: Final = {"count": "SUM", "sum": "SUM", "min": "MIN", "max": "MAX"}
 _MERGE_RAW: Final = {"count": "COUNT", "sum": "SUM", "min": "MIN", "max": "MAX"}
-_HOUR_NS: Final = 3_600_000_000_000
-_DAY_NS: Final = 24 * _HOUR_NS
 _DEVICE_TAGS: Final = TAG_KEYS
 _HEX_EUI: Final = re.compile(r"[0-9a-f]{16}")
 #: Per group, per bucket time (ns): [count, sum, min, max].
@@ -537,10 +537,10 @@ class ScopedReadings:
         """``stats`` per bucket and group over the whole hours ``span`` the rollups hold: daily
         rows for the whole days of day-wide buckets, hourly rows for the rest. Kept in the
         span cache (keyed by ``marks`` too: ``DeviceState.held``) and shared: never modified."""
-        key = (measurement, quantity, every, span, tag, tuple(sorted(filters.items())), stats)
+        given = tuple(sorted(filters.items()))
         partials: _Partials = self.cached(
             "rollup rows",
-            (*key, level, marks),
+            (measurement, quantity, every, span, tag, given, stats, level, marks),
             lambda: self._read_rolled(
                 measurement, quantity, every, span, tag, filters, stats, level
             ),
@@ -561,9 +561,9 @@ class ScopedReadings:
     ) -> _Partials:
         lo, hi = span
         width = duration_ns(duration_literal(every))
-        day_lo, day_hi = -(-lo // _DAY_NS) * _DAY_NS, hi // _DAY_NS * _DAY_NS
+        day_lo, day_hi = -(-lo // DAY_NS) * DAY_NS, hi // DAY_NS * DAY_NS
         spans: list[tuple[int, int, dict[str, str]]] = [(lo, hi, ROLLUP_HOURLY)]
-        if width % _DAY_NS == 0 and day_lo < day_hi:
+        if width % DAY_NS == 0 and day_lo < day_hi:
             spans = [
                 (lo, day_lo, ROLLUP_HOURLY),
                 (day_lo, day_hi, ROLLUP_DAILY),
@@ -573,7 +573,7 @@ class ScopedReadings:
         for span_start, span_end, table in spans:
             if span_start < span_end:
                 # Buckets as wide as the rollup's rows: read the rows, nothing to aggregate.
-                rows = width == (_DAY_NS if table is ROLLUP_DAILY else _HOUR_NS)
+                rows = width == (DAY_NS if table is ROLLUP_DAILY else HOUR_NS)
                 self._partials(
                     table[measurement],
                     quantity,
@@ -606,7 +606,7 @@ class ScopedReadings:
 
         def read() -> _HourPoints:
             where, params = _filters(filters)
-            params.update(a=hour, b=hour + _HOUR_NS)
+            params.update(a=hour, b=hour + HOUR_NS)
             series = self.query(
                 f"SELECT {quote_ident(quantity)} FROM {quote_ident(measurement)}"
                 f' WHERE {PRIVACY_MARKER} AND time >= $a AND time < $b{where} GROUP BY "{tag}"',
@@ -627,17 +627,34 @@ class ScopedReadings:
             return found
 
         args = (measurement, quantity, hour, tag, tuple(sorted(filters.items())), marks)
-        over = hour + _HOUR_NS + _SETTLED_NS <= time.time_ns()
+        over = hour + HOUR_NS + _SETTLED_NS <= time.time_ns()
         points: _HourPoints = self.cached("hour points", args, read, span=over)
         return points
 
-    def _edge_parts(
-        self, span: tuple[int, int]
-    ) -> tuple[list[tuple[int, int]], tuple[int, int] | None]:
+    def _cuts(
+        self,
+        measurement: str,
+        quantity: str,
+        partial: list[tuple[int, int]],
+        tag: str,
+        filters: dict[str, str | None],
+        marks: int,
+    ) -> Iterator[tuple[int, str, np.ndarray]]:
+        """(hour, group, its values in [a, b)) of each partial hour [a, b), from
+        ``_hour_points``."""
+        for a, b in partial:
+            hour = a - a % HOUR_NS
+            for group, (times, values) in self._hour_points(
+                measurement, quantity, hour, tag, filters, marks
+            ).items():
+                yield hour, group, values[np.searchsorted(times, a) : np.searchsorted(times, b)]
+
+    @staticmethod
+    def _edge_parts(span: tuple[int, int]) -> tuple[list[tuple[int, int]], tuple[int, int] | None]:
         """[a, b) as the partial hours at its ends (each within one hour) and the whole hours
         between them (None if there are none)."""
         a, b = span
-        first, last = -(-a // _HOUR_NS) * _HOUR_NS, b // _HOUR_NS * _HOUR_NS
+        first, last = -(-a // HOUR_NS) * HOUR_NS, b // HOUR_NS * HOUR_NS
         if first > last:  # within one hour
             return [(a, b)], None
         partial = [(x, y) for x, y in ((a, first), (last, b)) if x < y]
@@ -661,19 +678,14 @@ class ScopedReadings:
         partial, whole = self._edge_parts(span)
         if whole is not None:
             self._partials(measurement, quantity, every, whole, tag, filters, stats, into)
-        for a, b in partial:
-            hour = a - a % _HOUR_NS
+        for hour, group, cut in self._cuts(measurement, quantity, partial, tag, filters, marks):
+            if not len(cut):
+                continue
             bucket = hour - hour % width  # buckets are whole hours: the hour is in one
-            for group, (times, values) in self._hour_points(
-                measurement, quantity, hour, tag, filters, marks
-            ).items():
-                cut = values[np.searchsorted(times, a) : np.searchsorted(times, b)]
-                if not len(cut):
-                    continue
-                stat = [float(len(cut)), float(cut.sum()), float(cut.min()), float(cut.max())]
-                buckets = into.setdefault(group, {})
-                held = buckets.get(bucket)
-                buckets[bucket] = stat if held is None else _combined(held, stat)
+            stat = [float(len(cut)), float(cut.sum()), float(cut.min()), float(cut.max())]
+            buckets = into.setdefault(group, {})
+            held = buckets.get(bucket)
+            buckets[bucket] = stat if held is None else _combined(held, stat)
 
     def _quantile_edge(
         self,
@@ -694,14 +706,10 @@ class ScopedReadings:
             first, last = (ns_to_datetime(t) for t in whole)
             for row in self._raw_aggregate(quantity, fn, "1h", first, last, group_by, filters):
                 into.setdefault(row.group, []).extend(row.points)
-        for a, b in partial:
-            hour = a - a % _HOUR_NS
-            for group, (times, values) in self._hour_points(
-                measurement, quantity, hour, tag, filters, marks
-            ).items():
-                value = quantile(fn, values[np.searchsorted(times, a) : np.searchsorted(times, b)])
-                if value is not None:
-                    into.setdefault(group, []).append((ns_to_datetime(hour), value))
+        for hour, group, cut in self._cuts(measurement, quantity, partial, tag, filters, marks):
+            value = quantile(fn, cut)
+            if value is not None:
+                into.setdefault(group, []).append((ns_to_datetime(hour), value))
 
     def _additive_level(
         self, group_by: GroupBy, filters: dict[str, str | None], width: int
@@ -717,7 +725,7 @@ class ScopedReadings:
             and all(filters.get(tag) is None for tag in filters if tag != "site")
         ):
             return LEVEL_SITE  # public devices only, as the rollups at this level
-        if width % _DAY_NS == 0 or (group_by == "device" and width == _HOUR_NS):
+        if width % DAY_NS == 0 or (group_by == "device" and width == HOUR_NS):
             return LEVEL_DEVICE
         return None
 
@@ -726,20 +734,20 @@ class ScopedReadings:
     ) -> tuple[int, int, int] | None:
         """(lo, hi, marks): [lo, hi) the whole hours of [start, end) the rollups hold, when
         rollups can answer, and the measurement's marks so far (``DeviceState.held``)."""
-        if self._state is None or width % _HOUR_NS or quantity not in rollup_fields(measurement):
+        if self._state is None or width % HOUR_NS or quantity not in rollup_fields(measurement):
             return None
         rolled, marks = self._state.held(measurement)
         if rolled is None:
             return None
-        lo = max(-(-time_ns(start) // _HOUR_NS) * _HOUR_NS, rolled[0])
-        hi = min(time_ns(end) // _HOUR_NS * _HOUR_NS, rolled[1])
+        lo = max(-(-time_ns(start) // HOUR_NS) * HOUR_NS, rolled[0])
+        hi = min(time_ns(end) // HOUR_NS * HOUR_NS, rolled[1])
         return (lo, hi, marks) if lo < hi else None
 
     def _quantile_level(
         self, group_by: GroupBy, filters: dict[str, str | None], width: int
     ) -> str | None:
         """The rollup level whose hourly quantiles are exactly the answer, or None (raw)."""
-        if width != _HOUR_NS or group_by != "site" or self.principal.sees_home:
+        if width != HOUR_NS or group_by != "site" or self.principal.sees_home:
             return None  # only public sites' hourly quantiles are kept
         if any(filters.get(tag) is not None for tag in filters if tag != "site"):
             return None  # site rollups are of all a site's devices

@@ -54,7 +54,7 @@ from core.errors import QueryError, QueryTimeoutError
 from core.settings import InfluxSettings
 from storage.erasure import DeviceRange, V2Deleter, databases
 from storage.points import FieldValue, Point, make_point
-from storage.query import InfluxQL, Series, quote_ident
+from storage.query import DAY_NS, HOUR_NS, InfluxQL, Series, quote_ident
 from storage.schema import (
     LEVEL_DEVICE,
     LEVEL_SITE,
@@ -72,14 +72,13 @@ from storage.schema import (
     rollup_stats,
     site_tags,
 )
-from storage.state import HOUR_NS, DeviceState
+from storage.state import DeviceState
 from storage.stats import hourly, quantile
 
 __all__ = ["RollupJob", "RollupReport", "drop_rollups", "forget_rollups", "forget_rollups_v2"]
 
 log = logging.getLogger(__name__)
 
-DAY_NS: Final = 24 * HOUR_NS
 #: InfluxQL function computing each statistic from raw points, and merging hourly ones.
 _FN: Final = {"count": "COUNT", "sum": "SUM", "min": "MIN", "max": "MAX"}
 _MERGE: Final = {"count": "SUM", "sum": "SUM", "min": "MIN", "max": "MAX"}
@@ -121,11 +120,13 @@ class RollupReport:
 
 @dataclass(frozen=True)
 class _Plan:
-    """A measurement's share of a run: spans to recompute, spans to record as held."""
+    """A measurement's share of a run: spans to recompute, spans to record as held, and the
+    touched hours too old to recompute (before the lookback)."""
 
     window: tuple[int, int] | None
     late: list[tuple[int, int]]
     record: list[tuple[int, int]]
+    old: list[int]
 
 
 def _floor(ns: int, step: int) -> int:
@@ -217,7 +218,7 @@ def _plan(
         outside = [h for h in outside if h >= span[0]]
     # Hours inside the span need no record; after it (a clock ahead) they may not get one.
     late += _runs_of(outside, HOUR_NS)
-    return _Plan(window, late, record)
+    return _Plan(window, late, record, sorted(h for h in touched if h < floor))
 
 
 class RollupJob:
@@ -253,7 +254,6 @@ class RollupJob:
         done: set[str] = set()
         try:
             for measurement in ROLLUP_SOURCES:
-                self._too_old(measurement, claim.hours.get(measurement, frozenset()), end_ns)
                 plan = _plan(
                     since_ns,
                     end_ns,
@@ -269,6 +269,8 @@ class RollupJob:
                     report.points += self._measurement(measurement, fields, spans)
                 for a, b in plan.record:
                     self.state.record_rolled(measurement, a, b)
+                if plan.old:
+                    self._too_old(measurement, plan.old)
                 if plan.window:
                     report.spans[measurement] = plan.window
                 if plan.late:
@@ -278,20 +280,17 @@ class RollupJob:
             self.state.give_back(claim.only(m for m in ROLLUP_SOURCES if m not in done))
         return report
 
-    def _too_old(self, measurement: str, touched: frozenset[int], end_ns: int) -> None:
+    def _too_old(self, measurement: str, old: list[int]) -> None:
         """Hours written before the lookback are not recomputed: say so, and let the held span
         start after them, so the API answers there from raw points, not stale rollups."""
-        floor = end_ns - self.max_lookback_ns
-        old = [hour for hour in touched if hour < floor]
-        if old:
-            log.warning(
-                "rollups measurement=%s hours_older_than_lookback=%d newest=%d: not recomputed,"
-                " answered from raw points",
-                measurement,
-                len(old),
-                max(old),
-            )
-            self.state.trim_rolled(measurement, max(old) + HOUR_NS)
+        log.warning(
+            "rollups measurement=%s hours_older_than_lookback=%d newest=%d: not recomputed,"
+            " answered from raw points",
+            measurement,
+            len(old),
+            old[-1],
+        )
+        self.state.trim_rolled(measurement, old[-1] + HOUR_NS)
 
     def _fields(self, measurement: str) -> list[str]:
         """The rolled-up fields that exist (with a numeric type) in any database."""

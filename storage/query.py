@@ -29,6 +29,8 @@ from storage.http import InfluxHttp
 from storage.schema import PRIVACY_PUBLIC
 
 __all__ = [
+    "DAY_NS",
+    "HOUR_NS",
     "InfluxQL",
     "Series",
     "duration_literal",
@@ -40,6 +42,10 @@ __all__ = [
 ]
 
 ParamValue = str | int | float
+
+#: An hour and a day in ns: the steps of ``GROUP BY time(1h)``/``time(1d)`` buckets and rollups.
+HOUR_NS: Final = 3_600_000_000_000
+DAY_NS: Final = 24 * HOUR_NS
 
 _READ_STATEMENTS = ("SELECT", "SHOW")
 _DURATION = re.compile(r"[1-9][0-9]{0,8}(ms|s|m|h|d|w)")

@@ -60,7 +60,7 @@ import orjson
 
 from core.errors import QueryError
 from storage.points import Point
-from storage.query import Series, quote_ident
+from storage.query import HOUR_NS, Series, quote_ident
 from storage.registry import Registry
 from storage.schema import PRIVACY_PUBLIC, READING_MEASUREMENTS, TAG_KEYS, UPLINK
 
@@ -173,8 +173,6 @@ def _numeric(fields: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-#: An hour in ns: the rollups' step, and what ``rollup_touched`` counts in.
-HOUR_NS: Final = 3_600_000_000_000
 #: A line-protocol line's measurement: ours are plain names (no escapes).
 _LINE_MEASUREMENT: Final = re.compile(rb"[A-Za-z0-9_]+(?=[, ])")
 
@@ -442,10 +440,7 @@ class DeviceState:
 
     def rolled(self, measurement: str) -> tuple[int, int] | None:
         """[from_ns, until_ns): the whole hours the rollups of ``measurement`` hold, or None."""
-        row = self._registry.execute(
-            "SELECT from_ns, until_ns FROM rollup_progress WHERE measurement = ?", (measurement,)
-        ).fetchone()
-        return (int(row[0]), int(row[1])) if row else None
+        return self.held(measurement)[0]
 
     def trim_rolled(self, measurement: str, from_ns: int) -> None:
         """The held span of ``measurement`` starts no earlier than ``from_ns``: the hours before

@@ -12,13 +12,14 @@ bits (the order of additions).
 from __future__ import annotations
 
 import math
-from typing import Final, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-__all__ = ["HourStats", "hourly", "quantile"]
+from storage.query import HOUR_NS
 
-HOUR_NS: Final = 3_600_000_000_000
+__all__ = ["HourStats", "hourly", "quantile"]
 
 Quantile = Literal["median", "p95"]
 
@@ -41,29 +42,34 @@ def quantile(fn: Quantile | str, values: np.ndarray) -> float | None:
     return float(ordered[rank]) if 0 <= rank < n else None
 
 
+@dataclass(frozen=True, slots=True)
 class HourStats:
     """Per hour with values: its start (ns) and the values' count, sum, min and max, as
     ``GROUP BY time(1h) fill(none)`` gives them; ``segments`` are the values of each hour
     (for quantiles)."""
 
-    __slots__ = ("count", "hours", "maximum", "minimum", "segments", "total")
-
-    def __init__(self, times: np.ndarray, values: np.ndarray) -> None:
-        known = ~np.isnan(values)
-        times, values = times[known], values[known]
-        order = np.argsort(times, kind="stable")
-        times, values = times[order], values[order]
-        hours = times - times % HOUR_NS
-        starts = np.flatnonzero(np.r_[True, hours[1:] != hours[:-1]]) if len(hours) else hours
-        self.hours = hours[starts]
-        self.count = np.diff(np.r_[starts, len(values)])
-        empty = not len(values)
-        self.total = np.add.reduceat(values, starts) if not empty else values
-        self.minimum = np.minimum.reduceat(values, starts) if not empty else values
-        self.maximum = np.maximum.reduceat(values, starts) if not empty else values
-        self.segments = np.split(values, starts[1:]) if not empty else []
+    hours: np.ndarray
+    count: np.ndarray
+    total: np.ndarray
+    minimum: np.ndarray
+    maximum: np.ndarray
+    segments: list[np.ndarray]
 
 
 def hourly(times: np.ndarray, values: np.ndarray) -> HourStats:
     """``HourStats`` of ``values`` (NaN: no value) at ``times`` (ns, any order)."""
-    return HourStats(times, values)
+    known = ~np.isnan(values)
+    order = np.argsort(times[known], kind="stable")
+    times, values = times[known][order], values[known][order]
+    if not len(values):
+        return HourStats(times, times, values, values, values, [])
+    hours = times - times % HOUR_NS
+    starts = np.flatnonzero(np.r_[True, hours[1:] != hours[:-1]])
+    return HourStats(
+        hours=hours[starts],
+        count=np.diff(np.r_[starts, len(values)]),
+        total=np.add.reduceat(values, starts),
+        minimum=np.minimum.reduceat(values, starts),
+        maximum=np.maximum.reduceat(values, starts),
+        segments=np.split(values, starts[1:]),
+    )
