@@ -151,24 +151,26 @@ class AuditRecorder:
             log.exception("event=audit_purge_failed")
 
     def _is_home(self, conn: Any, influx: InfluxQL, dev_eui: str) -> bool:
-        """The device registry, a tenancy placement or the home database says home."""
-        if dev_eui in self._devices.not_public():
-            return True
+        """The device registry, a tenancy placement or the home database says home. All three
+        are asked whatever the first says: this thread shares the machine with the requests,
+        and answering a registry-home DevEUI sooner let a public key tell it from a made-up
+        one by timing its next request (fresh-eyes review: 1.8 against 3.5 ms)."""
+        registered = dev_eui in self._devices.not_public()
         placed = conn.execute(
             "SELECT 1 FROM device_assignments WHERE dev_eui = ? LIMIT 1", (dev_eui,)
         ).fetchone()
-        if placed is not None:
-            return True
         try:
-            found = influx.query(
-                'SHOW TAG VALUES WITH KEY = "dev_eui" WHERE "dev_eui" = $dev',
-                {"dev": dev_eui},
-                database=self._influx.home_db,
+            found = bool(
+                influx.query(
+                    'SHOW TAG VALUES WITH KEY = "dev_eui" WHERE "dev_eui" = $dev',
+                    {"dev": dev_eui},
+                    database=self._influx.home_db,
+                )
             )
         except PlatformError as exc:
             # Unknown is treated as home: an attempt is recorded rather than lost.
-            return "database not found" not in str(exc)
-        return bool(found)
+            found = "database not found" not in str(exc)
+        return registered or placed is not None or found
 
     def _key(self, conn: Any, seen: Seen) -> tuple[str, str, str]:
         """(key id, name, scope) of the credential; the key was valid unless the answer was 401."""

@@ -31,6 +31,13 @@ LATEST = datetime(2262, 1, 1, tzinfo=UTC)
 
 NeedQuery = Annotated[Need | None, Query(description="damp, air_quality or footfall")]
 SiteQuery = Annotated[str | None, Query(pattern=_NAME, description="Site name")]
+CursorQuery = Annotated[
+    str | None,
+    Query(
+        pattern=_NAME,
+        description="`next_cursor` of the previous page (a group: site name or DevEUI): groups after it",
+    ),
+]
 ModelQuery = Annotated[str | None, Query(pattern=_NAME, description="Decoder model key")]
 DevEuiQuery = Annotated[str | None, Query(pattern=_EUI, description="16 hex digits")]
 DevEuiPath = Annotated[str, Path(pattern=_EUI, description="16 hex digits")]

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Response
 from api.deps import ScopedReadingsDep, SettingsDep
 from api.models import AggregatePublic
 from api.params import (
+    CursorQuery,
     DevEuiQuery,
     EndQuery,
     NeedQuery,
@@ -48,10 +49,7 @@ def get_aggregates(
     site: SiteQuery = None,
     dev_eui: DevEuiQuery = None,
     need: NeedQuery = None,
-    cursor: Annotated[
-        str | None,
-        Query(max_length=64, description="`next_cursor` of the previous page: groups after it"),
-    ] = None,
+    cursor: CursorQuery = None,
     limit: Annotated[
         int | None,
         Query(ge=1, le=10_000, description="Most groups per page (default: as many as fit)"),

@@ -7,11 +7,14 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 
+from api.audit import AuditRecorder
 from api.main import create_app
+from core.settings import InfluxSettings
 from leedswin.services import LocalInfluxDB, LocalMosquitto
 from storage.audit import AuditLog, AuditRecord
 from storage.influx import make_sink
@@ -205,3 +208,41 @@ def test_audit_bounds_the_log_cannot_hold_are_a_typed_422(
     assert response.status_code == 422, response.text
     (error,) = response.json()["detail"]
     assert error["loc"] == ["query", name] and "1970" in error["msg"]
+
+
+def test_a_registry_home_dev_eui_costs_the_audit_thread_what_any_other_does(
+    tmp_path: Path,
+) -> None:
+    """Fresh-eyes review: the thread answered a registry-home DevEUI at once and looked any
+    other up in SQLite and InfluxDB, so a public key timing its next request told them apart.
+    Now every DevEUI is looked up the same way."""
+    home, other = "70b3c2bbaca4b755", "fedcba9876543210"
+
+    class Devices:
+        def not_public(self) -> frozenset[str]:
+            return frozenset({home})
+
+    class Influx:
+        def __init__(self) -> None:
+            self.asked: list[str] = []
+
+        def query(self, q: str, params: dict[str, str], *, database: str) -> list[object]:
+            self.asked.append(q)
+            return []
+
+    registry = tmp_path / "r.sqlite3"
+    conn = open_registry(registry)
+    recorder = AuditRecorder(
+        registry,
+        InfluxSettings(url="http://127.0.0.1:1", database="x"),
+        Devices(),  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        timedelta(days=1),
+    )
+    asked = {}
+    for dev_eui, expected in ((home, True), (other, False)):
+        influx = Influx()
+        assert recorder._is_home(conn, influx, dev_eui) is expected  # type: ignore[arg-type]  # noqa: SLF001
+        asked[dev_eui] = influx.asked
+    assert asked[home] == asked[other] and len(asked[home]) == 1
+    conn.close()

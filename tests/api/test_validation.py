@@ -38,6 +38,9 @@ BAD_REQUESTS: list[tuple[str, dict[str, object], str]] = [
     ("/v1/aggregates", {"quantity": "temperature", "group_by": "ward"}, "group_by"),
     ("/v1/aggregates", {"quantity": "temperature", "site": "x' OR '1'='1"}, "site"),
     ("/v1/aggregates", {"quantity": "temperature", "dev_eui": "zz"}, "dev_eui"),
+    # A cursor is a group (site or DevEUI): anything else was compared and answered 200.
+    ("/v1/aggregates", {"quantity": "temperature", "cursor": "../../etc/passwd"}, "cursor"),
+    ("/v1/aggregates", {"quantity": "temperature", "cursor": "\x00\xff"}, "cursor"),
     ("/v1/devices", {"need": "happiness"}, "need"),
     ("/v1/latest", {}, "need"),
     (READINGS, {}, "quantity"),
