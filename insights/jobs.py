@@ -46,12 +46,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from core.errors import DecodeError, PermanentSinkError, PlatformError, RetryableSinkError
+from core.errors import (
+    DecodeError,
+    DeleteUnsupportedError,
+    PermanentSinkError,
+    PlatformError,
+    RetryableSinkError,
+)
 from core.settings import InfluxSettings, InsightsSettings
 from decoders import get_spec
 from decoders.spec import Counter
@@ -66,6 +72,7 @@ from storage.metrics import WriterMetrics
 from storage.points import FieldValue, Point, make_point
 from storage.query import InfluxQL
 from storage.registry import open_registry
+from storage.retention import expire_home
 from storage.state import DeviceState
 from storage.tenancy import Tenancies
 
@@ -789,12 +796,19 @@ class InsightsJobs:
         return points
 
 
+#: How often the scheduler deletes home data past their retention (``expire``).
+EXPIRY_EVERY: Final = timedelta(days=1)
+
+
 class InsightsScheduler:
     """Runs the jobs every ``settings.interval`` seconds until ``stop_event`` is set.
 
     Each run recomputes the last ``settings.recompute_hours`` complete hours,
     so late or replayed uplinks are folded in; points overwrite themselves.
-    Errors are logged and retried on the next tick, never fatal.
+    Errors are logged and retried on the next tick, never fatal. ``expire`` (given
+    the time, deletes home data past their retention: ``storage.retention.expire_home``)
+    runs at the first tick and then once every ``EXPIRY_EVERY``; a failed one is tried
+    again at the next tick.
     """
 
     def __init__(
@@ -804,17 +818,25 @@ class InsightsScheduler:
         *,
         jobs: InsightsJobs,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        expire: Callable[[datetime], int | None] | None = None,
     ) -> None:
         self.settings = settings
         self.stop_event = stop_event
         self.jobs = jobs
         self.clock = clock
+        self.expire = expire
+        #: When ``expire`` last succeeded.
+        self.last_expiry: datetime | None = None
         self.last_report: RunReport | None = None
         #: Runs that raised (each logged; the next tick runs as usual).
         self.failed_runs = 0
 
     def tick(self) -> RunReport:
         now = self.clock()
+        if self.expire is not None and (
+            self.last_expiry is None or now - self.last_expiry >= EXPIRY_EVERY
+        ):
+            self._expire(now)
         report = self.jobs.run(now - timedelta(hours=self.settings.recompute_hours), now)
         log.info(
             "insights run since=%s until=%s damp_points=%d alerts_opened=%d daqi_points=%d"
@@ -830,6 +852,22 @@ class InsightsScheduler:
         )
         self.last_report = report
         return report
+
+    def _expire(self, now: datetime) -> None:
+        assert self.expire is not None
+        try:
+            cutoff = self.expire(now)
+        except DeleteUnsupportedError as exc:
+            # InfluxDB 3: no delete API; the database's own retention period applies.
+            log.warning("event=home_expiry_unsupported error=%s", exc)
+            self.expire = None
+            return
+        except PlatformError as exc:
+            log.warning("event=home_expiry_failed error=%s code=%s", exc, exc.code)
+            return
+        self.last_expiry = now
+        if cutoff is not None:
+            log.info("event=home_expired before_ns=%d", cutoff)
 
     def run_forever(self) -> None:
         while not self.stop_event.is_set():
@@ -881,4 +919,6 @@ def run_scheduler(
 ) -> None:
     """What ``leedswin up`` runs in a thread: the scheduler until ``stop_event`` is set."""
     with open_jobs(settings, influx, registry) as jobs:
-        InsightsScheduler(settings, stop_event, jobs=jobs).run_forever()
+        InsightsScheduler(
+            settings, stop_event, jobs=jobs, expire=lambda now: expire_home(influx, now)
+        ).run_forever()

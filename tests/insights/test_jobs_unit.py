@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from core.errors import QueryError
+from core.errors import DeleteUnsupportedError, QueryError
 from core.settings import InsightsSettings
 from insights.jobs import InsightsJobs, InsightsScheduler, RunReport
 
@@ -127,3 +127,41 @@ def test_scheduler_survives_a_failed_run(caplog: pytest.LogCaptureFixture) -> No
     assert scheduler.last_report is not None
     [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert record.exc_info is not None and isinstance(record.exc_info[1], KeyError)
+
+
+def test_scheduler_expires_home_data_once_a_day_and_retries_a_failed_expiry() -> None:
+    """Home data past their retention go at the first tick and then daily (7-day shard
+    groups alone would keep them up to a week); a failed expiry is tried at the next tick,
+    and InfluxDB 3 (no delete API) stops the attempts."""
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    clock = [start]
+    expired: list[datetime] = []
+    failures = [QueryError("home InfluxDB down")]
+
+    def expire(now: datetime) -> int | None:
+        if failures:
+            raise failures.pop()
+        expired.append(now)
+        return 0
+
+    class Jobs:
+        def run(self, since: datetime, until: datetime) -> Any:
+            return RunReport(since=since, until=until)
+
+    scheduler = InsightsScheduler(
+        InsightsSettings(),
+        threading.Event(),
+        jobs=Jobs(),  # type: ignore[arg-type]
+        clock=lambda: clock[0],
+        expire=expire,
+    )
+    for minutes in (0, 5, 10, 24 * 60 + 4, 24 * 60 + 9):
+        clock[0] = start + timedelta(minutes=minutes)
+        scheduler.tick()
+    assert expired == [start + timedelta(minutes=5), start + timedelta(minutes=24 * 60 + 9)]
+    failures.append(DeleteUnsupportedError("InfluxDB 3 has no delete API"))
+    clock[0] += timedelta(days=1)
+    scheduler.tick()
+    assert scheduler.expire is None
+    clock[0] += timedelta(days=1)
+    assert scheduler.tick().until == clock[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,11 +18,13 @@ from leedswin.services import LocalInfluxDB
 from storage.influx import make_sink
 from storage.points import encode, make_point
 from storage.provision import apply_retention, shard_duration
+from storage.retention import duration_ns, expire_home
 from tests.conftest import influxql
 
 pytestmark = pytest.mark.integration
 
 H = 3_600_000_000_000
+DEV = "b000000000000001"
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +89,52 @@ def test_home_data_use_one_day_shard_groups_public_data_influxdbs_own(
     assert home[0]["values"][0][1:3] == ["9504h0m0s", "24h0m0s"]  # 396 days, 1-day shards
     public = influxql(quick_influx.url, "ret2", 'SHOW RETENTION POLICIES ON "ret2"')
     assert public[0]["values"][0][1:3] == ["17472h0m0s", "168h0m0s"]  # 104 weeks, 7-day shards
+
+
+def _times(server: LocalInfluxDB, database: str) -> list[int]:
+    series = influxql(server.url, database, "SELECT rh FROM climate", home=False)
+    return [row[0] for row in series[0]["values"]] if series else []
+
+
+def test_expire_home_deletes_home_points_past_their_retention_to_the_day(
+    quick_influx: LocalInfluxDB,
+) -> None:
+    """A 7-day shard group would keep a 396-day-old home point up to 7 days longer;
+    expire_home removes every home point older than the limit, in every measurement, and
+    leaves newer home points and all public ones."""
+    settings = InfluxSettings(url=quick_influx.url, database="ret4", home_retention="396d")
+    now = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+    limit = int(now.timestamp()) * 10**9 - 396 * 24 * H
+    times = (limit - 24 * H, limit - 1, limit, limit + H, limit + 395 * 24 * H)
+    sink = make_sink(settings)
+    sink.ensure_database()
+    sink.write(
+        encode(
+            [
+                make_point(measurement, {"dev_eui": DEV, "privacy": privacy}, {"rh": 60.0}, t)
+                for privacy in ("home", "public")
+                for measurement in ("climate", "damp_risk")
+                for t in times
+            ]
+        )
+    )
+    sink.close()
+    assert expire_home(settings, now) == limit
+    assert _times(quick_influx, "ret4_home") == [limit, limit + H, limit + 395 * 24 * H]
+    left = influxql(quick_influx.url, "ret4_home", "SELECT count(rh) FROM damp_risk", home=False)
+    assert left[0]["values"][0][1] == 3
+    assert _times(quick_influx, "ret4") == list(times)  # public data: InfluxDB's own policy
+    assert expire_home(settings, now) == limit  # idempotent
+    assert expire_home(settings.model_copy(update={"home_retention": "INF"}), now) is None
+    assert expire_home(settings.model_copy(update={"home_retention": None}), now) is None
+    assert _times(quick_influx, "ret4_home") == [limit, limit + H, limit + 395 * 24 * H]
+
+
+def test_duration_ns() -> None:
+    assert duration_ns("24h") == 24 * H and duration_ns("2w") == 14 * 24 * H
+    assert duration_ns("INF") is None and duration_ns(None) is None
+    with pytest.raises(ValueError, match="52w"):
+        duration_ns("13mo")
 
 
 def test_cli_applies_and_shows_the_policies(
