@@ -11,9 +11,10 @@ computed and the DevEUI is checked to be 16 hex digits before it is inlined
 InfluxDB 2.x: the delete API (``POST /api/v2/delete``) with a predicate
 ``dev_eui="…"`` and an inclusive [start, stop] range, through influxdb-client's
 ``DeleteApi``; the half-open range [a, b) becomes [a, b - 1 ns]. A delete
-predicate (InfluxDB 2.x docs, *Delete predicate syntax*) compares ``_measurement``
-and tags with ``=``/``!=`` joined by ``AND`` only (no ``OR``, no regular
-expressions, no fields). InfluxDB 3 Core and Enterprise have no delete API
+predicate (InfluxDB 2.x docs, *Delete predicate syntax*,
+https://docs.influxdata.com/influxdb/v2/reference/syntax/delete-predicate/) compares
+``_measurement`` and tags with ``=`` only, joined by ``AND`` (no ``!=``, no ``OR``,
+no regular expressions, no fields). InfluxDB 3 Core and Enterprise have no delete API
 (their v2 compatibility is ``/api/v2/write``; they delete only whole tables or
 databases) and answer the request 404: ``DeleteUnsupportedError``, never a
 silent success.
@@ -32,6 +33,7 @@ from core.settings import InfluxSettings
 from storage.query import InfluxQL, Series, quote_ident
 
 __all__ = [
+    "PROBE_MEASUREMENT",
     "DeviceRange",
     "V2Deleter",
     "count_points",
@@ -41,6 +43,8 @@ __all__ = [
 ]
 
 _EUI = re.compile(r"[0-9a-f]{16}")
+#: The measurement ``V2Deleter.check`` deletes from: no writer uses it, so nothing goes.
+PROBE_MEASUREMENT = "leedswin_delete_probe"
 _PAGE = 20_000
 
 
@@ -170,6 +174,23 @@ class V2Deleter:
             if bucket is None:
                 continue
             self._send(client, bucket, predicate, start_ns, end_ns)
+
+    def delete_in(self, bucket: str, predicate: str, start_ns: int, end_ns: int) -> None:
+        """``delete_where`` in one bucket only (``settings.bucket`` or ``home_bucket``, on its
+        server): a reclassification deletes different points in each. Same errors."""
+        if bucket == self.settings.home_bucket:
+            self._send(self._home_client, bucket, predicate, start_ns, end_ns)
+        elif bucket == self.settings.bucket:
+            self._send(self._client, bucket, predicate, start_ns, end_ns)
+        else:
+            raise ValueError(f"bucket {bucket!r} is neither the public nor the home bucket")
+
+    def check(self) -> None:
+        """Whether both buckets' servers can delete, asked with a delete that matches nothing
+        (measurement ``PROBE_MEASUREMENT``, which nothing writes, in the first second of 1970):
+        raises ``DeleteUnsupportedError`` (InfluxDB 3) or ``QueryError`` as a real delete
+        would, so a caller can refuse before it changes anything."""
+        self.delete_where(f'_measurement="{PROBE_MEASUREMENT}"', 0, 1_000_000_000)
 
     def _send(self, client: Any, bucket: str, predicate: str, start_ns: int, end_ns: int) -> None:
         from influxdb_client.rest import ApiException

@@ -21,7 +21,7 @@ from insights.jobs import open_jobs
 from insights.rollups import drop_rollups
 from storage.devices import set_privacy
 from storage.erasure import DeviceRange
-from storage.reclassify import MoveReport, delete_site_series, move_device
+from storage.reclassify import MoveReport, check_deletable, delete_site_series, move_device
 from storage.registry import open_registry
 from storage.schema import PRIVACY_HOME, PRIVACY_PUBLIC
 from storage.state import STATE_MEASUREMENTS, DeviceState
@@ -72,11 +72,16 @@ def register(app: typer.Typer) -> None:
         dev_eui = dev_eui.strip().lower()
         if privacy not in (PRIVACY_PUBLIC, PRIVACY_HOME):
             raise typer.BadParameter("--privacy must be public or home")
+        changed = False
         try:
             bridge: BridgeSettings = build(BridgeSettings, device_registry=registry)
             influx: InfluxSettings = build(InfluxSettings)
+            # Before the registry changes: InfluxDB 3 cannot delete the old points, and a
+            # registry saying home over history still public would hide that nothing moved.
+            check_deletable(influx, dev_eui)
             if bridge.device_registry is not None:
                 record = set_privacy(bridge.device_registry, dev_eui, privacy)
+                changed = True
                 typer.echo(f"registry {bridge.device_registry}: {record.dev_eui} is {privacy}")
             else:
                 typer.echo(
@@ -89,6 +94,13 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(str(exc)) from exc
         except PlatformError as exc:
             typer.echo(f"reclassify failed: {exc}", err=True)
+            if changed:
+                # New uplinks already go to the right database; a re-run moves what is left.
+                typer.echo(
+                    f"the registry already says {privacy}: run the same command again to"
+                    " finish moving the history",
+                    err=True,
+                )
             raise typer.Exit(1) from exc
         api: ApiSettings = build(ApiSettings)
         try:
