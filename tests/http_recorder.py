@@ -91,9 +91,10 @@ def _rfc3339_ns(text: str) -> int:
 
 def as_influxql_delete(predicate: str, start: str, stop: str) -> str:
     """A 2.x delete (``k="v" AND …`` over inclusive [start, stop]) as the 1.x InfluxQL ``DELETE``
-    that removes the same points: ``_measurement`` becomes ``FROM``, each tag a condition."""
+    that removes the same points: ``_measurement`` becomes ``FROM``, each tag a condition; an
+    empty predicate, every point in the range."""
     measurement, conditions = None, []
-    for term in predicate.split(" AND "):
+    for term in predicate.split(" AND ") if predicate else ():
         match = _PREDICATE_TERM.fullmatch(term)
         assert match, f"not a delete predicate term: {term!r}"
         key, value = match[1], re.sub(r"\\(.)", r"\1", match[2])

@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
+from core.errors import DeleteUnsupportedError
 from core.settings import InfluxSettings
 from leedswin.cli import app
 from leedswin.services import LocalInfluxDB
@@ -20,6 +22,7 @@ from storage.points import encode, make_point
 from storage.provision import apply_retention, shard_duration
 from storage.retention import duration_ns, expire_home
 from tests.conftest import influxql
+from tests.http_recorder import v2_front
 
 pytestmark = pytest.mark.integration
 
@@ -128,6 +131,52 @@ def test_expire_home_deletes_home_points_past_their_retention_to_the_day(
     assert expire_home(settings.model_copy(update={"home_retention": "INF"}), now) is None
     assert expire_home(settings.model_copy(update={"home_retention": None}), now) is None
     assert _times(quick_influx, "ret4_home") == [limit, limit + H, limit + 395 * 24 * H]
+
+
+def test_expire_home_on_v2_deletes_through_the_home_buckets_delete_api(
+    quick_influx: LocalInfluxDB,
+) -> None:
+    """2.x: the platform does not make buckets, so this is what holds home data to their limit:
+    one delete on the home bucket (none on the public one), every measurement, epoch to the
+    cut-off; InfluxDB 3 answers the delete API 404 and nothing is claimed."""
+    v1 = InfluxSettings(url=quick_influx.url, database="ret5", home_retention="396d")
+    now = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+    limit = int(now.timestamp()) * 10**9 - 396 * 24 * H
+    sink = make_sink(v1)
+    sink.ensure_database()
+    sink.write(
+        encode(
+            [
+                make_point("climate", {"dev_eui": DEV, "privacy": privacy}, {"rh": 60.0}, t)
+                for privacy in ("home", "public")
+                for t in (limit - H, limit + H)
+            ]
+        )
+    )
+    sink.close()
+    with v2_front(quick_influx.url) as front:
+        v2 = v1.model_copy(
+            update={
+                "url": front.url,
+                "org": "leeds",
+                "token": SecretStr("tok"),
+                "bucket": "ret5",
+                "home_bucket": "ret5_home",
+            }
+        )
+        assert expire_home(v2, now) == limit
+        [delete] = front.deletes()
+        assert delete["path"].startswith("/api/v2/delete?") and "bucket=ret5_home" in delete["path"]
+        assert delete["body"] == {
+            "start": "1970-01-01T00:00:00.000000000Z",
+            "stop": f"{datetime.fromtimestamp(limit // 10**9 - 1, UTC):%Y-%m-%dT%H:%M:%S}.999999999Z",
+            "predicate": "",
+        }
+        front.delete_status = 404
+        with pytest.raises(DeleteUnsupportedError):
+            expire_home(v2, now)
+    assert _times(quick_influx, "ret5_home") == [limit + H]
+    assert _times(quick_influx, "ret5") == [limit - H, limit + H]
 
 
 def test_duration_ns() -> None:
