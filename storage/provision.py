@@ -74,19 +74,18 @@ def _literal(text: str) -> str:
 _HOURS: Final = {"h": 1, "d": 24, "w": 168}
 
 
-def shard_duration(duration: str | None, *, home: bool) -> str | None:
-    """Shard group duration for a retention ``duration`` of home or public data.
+def shard_duration(duration: str | None) -> str | None:
+    """Shard group duration for a retention ``duration``: InfluxDB's own default (``1h`` under
+    two days, ``1d`` up to six months, ``7d`` beyond), for public and home data alike.
 
     InfluxDB enforces retention by dropping whole shard groups once their end is
     older than the policy, so data outlive it by up to one shard group, and every
-    query opens a cursor per series and shard group it spans.
-
-    - Home data: ``1d`` from two days up, else ``1h``: one day bounds the overrun of
-      personal data (InfluxDB's own default for policies over six months is 7d).
-    - Public data: InfluxDB's own default (``1h`` under two days, ``1d`` up to six
-      months, ``7d`` beyond): a 30-day question reads 5 shard groups instead of 30.
-      ``bench.api`` measured a per-device question over 30 days of hourly rollups at
-      0.26 s with weekly groups and 0.82 s with daily ones.
+    query opens a cursor per series and shard group it spans. ``bench.api``
+    measured the housing dashboard's 30 days (287 homes) at 2.6 s on 1-day groups
+    and 1.3 s on 7-day ones, and a per-device question over 30 days of hourly
+    rollups (1,000 devices) at 0.82 s and 0.26 s. Home data still go within a day
+    of their limit: the insights service deletes them daily
+    (``storage.retention.expire_home``).
 
     Set explicitly, because a policy may not be shorter than its shard groups
     (shortening ``autogen``'s 7d groups to 24h is refused). INF: none (InfluxDB's 7d).
@@ -96,18 +95,16 @@ def shard_duration(duration: str | None, *, home: bool) -> str | None:
     hours = int(duration[:-1]) * _HOURS[duration[-1]]
     if hours < 48:
         return "1h"
-    if home or hours <= 183 * 24:
+    if hours <= 183 * 24:
         return "1d"
     return "7d"
 
 
-def _retention(
-    client: InfluxQL, database: str, rp: str | None, duration: str | None, home: bool
-) -> None:
+def _retention(client: InfluxQL, database: str, rp: str | None, duration: str | None) -> None:
     """Make ``rp`` (default ``autogen``) the database's default policy with ``duration``."""
     name = quote_ident(rp or "autogen")
     where = f"{name} ON {quote_ident(database)} DURATION {duration or 'INF'}"
-    shard = shard_duration(duration, home=home)
+    shard = shard_duration(duration)
     shards = f" SHARD DURATION {shard}" if shard else ""
     try:
         client.query(
@@ -145,10 +142,10 @@ def _roles(server: Server, accounts: Mapping[Role, Account]) -> dict[Role, Accou
     return {role: account for role, account in accounts.items() if GRANTS[role][1] is not None}
 
 
-def _create_database(database: str, rp: str | None, duration: str | None, home: bool) -> str:
+def _create_database(database: str, rp: str | None, duration: str | None) -> str:
     # On a new database this makes ``rp`` its default policy, with the shard groups of
-    # ``shard_duration`` (home data go within a day of expiring); re-run unchanged, a no-op.
-    shard = shard_duration(duration, home=home)
+    # ``shard_duration``; re-run unchanged, a no-op.
+    shard = shard_duration(duration)
     return (
         f"CREATE DATABASE {quote_ident(database)} WITH DURATION {duration or 'INF'}"
         f" REPLICATION 1{f' SHARD DURATION {shard}' if shard else ''}"
@@ -185,7 +182,7 @@ def plan(
         f" {_literal(admin.password)} WITH ALL PRIVILEGES"
     ]
     statements += [
-        _create_database(database, rp, duration, home=bool(index))
+        _create_database(database, rp, duration)
         for database, rp, duration, index in _databases(settings, server)
     ]
     for role, account in _roles(server, accounts).items():
@@ -235,14 +232,13 @@ def _provision(
     )
     client = InfluxQL(as_admin, include_home=False)
     try:
-        for database, rp, duration, index in _databases(settings, server):
-            home = bool(index)
+        for database, rp, duration, _ in _databases(settings, server):
             try:
-                client.query(_create_database(database, rp, duration, home), database=database)
+                client.query(_create_database(database, rp, duration), database=database)
             except QueryError as exc:
                 if "conflicts with an existing policy" not in str(exc):
                     raise
-                _retention(client, database, rp, duration, home)
+                _retention(client, database, rp, duration)
         for role, account in _roles(server, accounts).items():
             user = quote_ident(account.username)
             password = _literal(account.password)
@@ -268,13 +264,13 @@ def apply_retention(settings: InfluxSettings) -> list[tuple[str, str, str]]:
     client = InfluxQL(settings, include_home=False)
     applied = []
     try:
-        for database, rp, duration, home in (
-            (settings.database, settings.retention_policy, settings.retention, False),
-            (settings.home_db, settings.home_retention_policy, settings.home_retention, True),
+        for database, rp, duration in (
+            (settings.database, settings.retention_policy, settings.retention),
+            (settings.home_db, settings.home_retention_policy, settings.home_retention),
         ):
             # ``database=`` sends it to the server holding that database (``home_url``).
             client.query(f"CREATE DATABASE {quote_ident(database)}", database=database)
-            _retention(client, database, rp, duration, home)
+            _retention(client, database, rp, duration)
             applied.append((database, rp or "autogen", duration or "INF"))
     finally:
         client.close()

@@ -3,12 +3,12 @@
 InfluxDB enforces a retention policy by dropping whole shard groups once their
 *end* is older than the policy (InfluxDB 1.x docs, "Database management:
 retention policy management"; 2.x, "Data retention"), so a point outlives its
-policy by up to one shard group. On 1.x the platform makes the home database's
-policy itself, with 1-day groups (``storage.provision.shard_duration``). On 2.x it
-does not create buckets: a home bucket made without a retention period keeps data
-forever, and with one and InfluxDB's default groups (7 days for periods over six
-months) up to a week past it. ``expire_home``, run daily by the insights service,
-deletes home points older than ``home_retention`` whatever the server's layout:
+policy by up to one shard group: 7 days for policies over six months, InfluxDB's
+default, which the home database keeps because one-day groups made every long
+question open seven times as many shards (``storage.provision.shard_duration``).
+On 2.x the platform does not create buckets at all. ``expire_home``, run at start
+and daily by the insights service, deletes home points older than
+``home_retention`` whatever the server's layout:
 
 - 1.x: ``DELETE WHERE time < …`` on the home database (InfluxQL DELETE without
   ``FROM`` covers every measurement and every retention policy of the database).

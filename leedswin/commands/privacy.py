@@ -154,6 +154,6 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"error: {exc}", err=True)
                 raise typer.Exit(1) from None
         for kind, database, duration in classes:
-            shard = shard_duration(duration, home=kind == "home") or "InfluxDB default"
+            shard = shard_duration(duration) or "InfluxDB default"
             state = "applied" if apply else "configured"
             typer.echo(f"{kind}\t{database}\t{duration or 'INF'}\tshard {shard}\t{state}")

@@ -78,18 +78,17 @@ def test_shortened_home_retention_removes_old_raw_data(quick_influx: LocalInflux
     assert _count(quick_influx, "ret", older=True) == 2  # public raw data: two years
 
 
-def test_home_data_use_one_day_shard_groups_public_data_influxdbs_own(
+def test_shard_groups_are_influxdbs_own_for_home_and_public_data(
     quick_influx: LocalInfluxDB,
 ) -> None:
-    assert shard_duration("396d", home=True) == "1d" and shard_duration("104w", home=True) == "1d"
-    assert shard_duration("24h", home=True) == "1h" and shard_duration("INF", home=True) is None
-    # Public: InfluxDB's own defaults (under 2 days, up to 6 months, beyond).
-    assert shard_duration("24h", home=False) == "1h"
-    assert shard_duration("90d", home=False) == "1d" and shard_duration("26w", home=False) == "1d"
-    assert shard_duration("104w", home=False) == "7d"
+    # InfluxDB's own defaults (under 2 days, up to 6 months, beyond); home data are held to
+    # their limit by expire_home, not by short groups that slow every long question.
+    assert shard_duration("24h") == "1h" and shard_duration("INF") is None
+    assert shard_duration("90d") == "1d" and shard_duration("26w") == "1d"
+    assert shard_duration("104w") == "7d" and shard_duration("396d") == "7d"
     apply_retention(InfluxSettings(url=quick_influx.url, database="ret2"))
     home = influxql(quick_influx.url, "ret2_home", 'SHOW RETENTION POLICIES ON "ret2_home"')
-    assert home[0]["values"][0][1:3] == ["9504h0m0s", "24h0m0s"]  # 396 days, 1-day shards
+    assert home[0]["values"][0][1:3] == ["9504h0m0s", "168h0m0s"]  # 396 days, 7-day shards
     public = influxql(quick_influx.url, "ret2", 'SHOW RETENTION POLICIES ON "ret2"')
     assert public[0]["values"][0][1:3] == ["17472h0m0s", "168h0m0s"]  # 104 weeks, 7-day shards
 
@@ -196,7 +195,7 @@ def test_cli_applies_and_shows_the_policies(
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
         "public\tret3\t104w\tshard 7d\tapplied",
-        "home\tret3_home\t57w\tshard 1d\tapplied",
+        "home\tret3_home\t57w\tshard 7d\tapplied",
     ]
     home = influxql(quick_influx.url, "ret3_home", 'SHOW RETENTION POLICIES ON "ret3_home"')
     assert home[0]["values"][0][1] == "9576h0m0s"
@@ -205,12 +204,12 @@ def test_cli_applies_and_shows_the_policies(
 def test_a_fresh_database_gets_its_shard_groups_from_the_start(
     quick_influx: LocalInfluxDB,
 ) -> None:
-    """``CREATE DATABASE`` itself carries the shard duration: on the home database 7-day
-    groups would keep expired home data up to a week past its retention; the public one
-    takes InfluxDB's own 7 days for its 2-year policy."""
+    """``CREATE DATABASE`` itself carries the shard duration of ``shard_duration``, not a
+    later ``ALTER`` that only shapes the groups created after it."""
     from storage.provision import Account, provision
 
-    provision(InfluxSettings(url=quick_influx.url, database="fresh1"), Account("root", "pw"), {})
+    settings = InfluxSettings(url=quick_influx.url, database="fresh1", home_retention="90d")
+    provision(settings, Account("root", "pw"), {})
     for database, shard in (("fresh1", "168h0m0s"), ("fresh1_home", "24h0m0s")):
         policies = influxql(quick_influx.url, database, f'SHOW RETENTION POLICIES ON "{database}"')
         assert policies[0]["values"][0][2] == shard, database
