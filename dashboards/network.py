@@ -42,18 +42,20 @@ DEVICES = f"{MATCH} AND $timeFilter"
 HOURLY = ROLLUP_HOURLY[UPLINK]
 ROLLED = f"\"{LEVEL_TAG}\" = '{LEVEL_DEVICE}' AND {DEVICES}"
 UPLINKS = rollup_field("f_cnt", "count")
-#: Per device: uplinks in the hours overlapping the last $silent_after ("recent", 0 when
-#: none) and in the range, both from the hourly rollups (one measurement, so the outer query
-#: merges the two per device): 'Silent after' counts in whole hours, up to an hour more.
-#: Two subqueries because InfluxDB pushes an outer time condition into a subquery, so
-#: "last uplink older than X" cannot be a time filter on last().
+#: Per device with uplinks in the range: its uplinks in the hours overlapping the last
+#: $silent_after ("recent", 0 when none), from the hourly rollups ('Silent after' counts in
+#: whole hours, up to an hour more). The range part only lists the devices: ``last()`` reads
+#: one row per device and shard where ``sum()`` read all 720 of a 30-day range (0.2 s
+#: instead of 0.6 s for 1,000 devices). Two subqueries because InfluxDB pushes an outer time
+#: condition into a subquery, so "last uplink older than X" cannot be a time filter on last().
 BY_DEVICE = 'GROUP BY "dev_eui", "site", "model"'
+RECENT_UPLINKS = "recent uplinks"
 RECENT = (
-    f'SELECT sum("recent") AS "recent", sum("total") AS "uplinks in range" FROM'
-    f' (SELECT sum("{UPLINKS}") AS "recent", sum("{UPLINKS}") * 0 AS "total" FROM "{HOURLY}"'
+    f'SELECT sum("recent") AS "recent" FROM'
+    f' (SELECT sum("{UPLINKS}") AS "recent" FROM "{HOURLY}"'
     f" WHERE \"{LEVEL_TAG}\" = '{LEVEL_DEVICE}' AND {MATCH}"
     f" AND time > now() - $silent_after - 1h {BY_DEVICE}),"
-    f' (SELECT sum("{UPLINKS}") * 0 AS "recent", sum("{UPLINKS}") AS "total" FROM "{HOURLY}"'
+    f' (SELECT last("{UPLINKS}") * 0 AS "recent" FROM "{HOURLY}"'
     f" WHERE {ROLLED} {BY_DEVICE}) {BY_DEVICE}"
 )
 #: Dead letters carry the device's tags when it was known (unknown devices count as home).
@@ -84,11 +86,14 @@ def build() -> Json:
         [
             target(
                 "A",
-                f'SELECT "uplinks in range" FROM ({RECENT}) WHERE "recent" = 0 {BY_DEVICE}',
+                f'SELECT "recent" AS "{RECENT_UPLINKS}" FROM ({RECENT})'
+                f' WHERE "recent" = 0 {BY_DEVICE}',
                 table=True,
             ),
         ],
-        transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True}}}],
+        transformations=[
+            {"id": "organize", "options": {"excludeByName": {"Time": True, RECENT_UPLINKS: True}}}
+        ],
     )
     intervals = table(
         "Reporting intervals",
@@ -148,7 +153,7 @@ def build() -> Json:
             [reuse(silent)],
             unit="short",
             steps=thresholds((None, GREEN), (1, RED)),
-            options=_summary("count", "uplinks in range"),
+            options=_summary("count", RECENT_UPLINKS),
             transformations=[MERGE],
             no_value="0",
         ),
@@ -180,7 +185,9 @@ def build() -> Json:
             width=24,
             unit="short",
             interval="1h",
-            max_points=240,
+            # 120 bars: 6-hour ones for 30 days. InfluxDB 1.6 pays per window and model:
+            # 3-hour windows took 0.4 s for 1,000 devices, 6-hour ones 0.2 s.
+            max_points=120,
             custom={"drawStyle": "bars", "fillOpacity": 80, "stacking": {"mode": "normal"}},
         ),
         silent,

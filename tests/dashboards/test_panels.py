@@ -122,7 +122,8 @@ def test_housing_dashboard_shows_homes(filled: Filled) -> None:
 
 
 def test_silent_devices_are_the_ones_that_went_quiet(filled: Filled) -> None:
-    """The quiet fleet stopped ~4 h ago after 10 uplinks each: with 'Silent after' = 2h, exactly its public devices show."""
+    """The quiet fleet stopped ~4 h ago after 10 uplinks each: with 'Silent after' = 2h, exactly
+    its public devices show (no uplinks recently; the active fleet's devices do not)."""
     [(_, dashboard)] = [(b, d) for b, d in built() if d["uid"] == "leedswin-network"]
     [panel] = [
         p for p in dashboard["panels"] if p["title"] == "Silent devices" and p["type"] == "table"
@@ -130,8 +131,9 @@ def test_silent_devices_are_the_ones_that_went_quiet(filled: Filled) -> None:
     series = run(filled, substitute(panel["targets"][0]["query"], defaults(dashboard)))
     quiet, _ = build_fleet(QUIET_SEED, QUIET_DEVICES, HOUR, 0)
     assert {s["tags"]["dev_eui"]: s["values"][0][1] for s in series} == {
-        d.dev_eui: 10 for d in quiet if d.privacy == "public"
+        d.dev_eui: 0 for d in quiet if d.privacy == "public"
     }
+    assert all(s["columns"] == ["time", "recent uplinks"] for s in series)
 
 
 def test_homes_by_risk_level_counts_every_home_once(filled: Filled) -> None:
