@@ -363,6 +363,9 @@ def _check_grants(settings: InfluxSettings, role: Role) -> Iterator[Check]:
         if settings.public_username:
             readers.append(_at(settings.public(), database))
         yield from _check_database(readers, database, rp, duration)
+    yield from _check_expired(
+        _at(settings, settings.home_db), settings.home_db, settings.home_retention
+    )
     for (database, _, _), privilege in zip(expected, GRANTS[role], strict=True):
         with _influx_client(_at(settings, database)) as client:
             readable, why = _can_read(client, database)
@@ -401,6 +404,43 @@ def _check_grants(settings: InfluxSettings, role: Role) -> Iterator[Check]:
                 yield _grant(
                     f"{settings.public_username} (public)", "write", database, writable, False, why
                 )
+
+
+def _check_expired(reader: InfluxSettings, database: str, duration: str | None) -> Iterator[Check]:
+    """No home point older than its retention and a day: the insights service deletes them
+    daily (``storage.retention.expire_home``); InfluxDB's 7-day shard groups alone keep them
+    up to a week longer."""
+    if not duration or duration == "INF":
+        return
+    label = f"no point in {database} older than its retention ({duration}) and a day"
+    with _influx_client(reader) as client:
+        response = client.get(
+            "/query",
+            params={
+                "db": database,
+                "q": f"SELECT * FROM /.*/ WHERE time < now() - {duration} - 1d LIMIT 1",
+            },
+        )
+    result = (response.json().get("results") or [{}])[0]
+    error = str(result.get("error") or "")
+    if _refused(error) or response.status_code in (401, 403):
+        yield Check(
+            label,
+            True,
+            "these credentials may not read it; run doctor as a reader (--role insights)",
+            skipped=True,
+        )
+        return
+    if error:
+        yield Check(label, "database not found" in error, error)
+        return
+    old = sorted(series["name"] for series in result.get("series") or [])
+    yield Check(
+        label,
+        not old,
+        f"expired home data in {', '.join(old)}: is the insights service running? It deletes"
+        " them at start and daily (`leedswin insights run`)",
+    )
 
 
 def _policies(readers: list[InfluxSettings], database: str) -> tuple[dict[str, Any], str]:
