@@ -796,8 +796,9 @@ class InsightsJobs:
         return points
 
 
-#: How often the scheduler deletes home data past their retention (``expire``).
-EXPIRY_EVERY: Final = timedelta(days=1)
+#: How often the scheduler deletes home data past their retention (``expire``): under a day,
+#: so that with the tick it runs on, home data never outlive their limit by a day.
+EXPIRY_EVERY: Final = timedelta(hours=23)
 
 
 class InsightsScheduler:
@@ -808,7 +809,8 @@ class InsightsScheduler:
     Errors are logged and retried on the next tick, never fatal. ``expire`` (given
     the time, deletes home data past their retention: ``storage.retention.expire_home``)
     runs at the first tick and then once every ``EXPIRY_EVERY``; a failed one is tried
-    again at the next tick.
+    again at the next tick, and a store that says it cannot delete (InfluxDB 3, or a
+    proxy's 404 that looks the same) again after ``EXPIRY_EVERY``, logged at ERROR each time.
     """
 
     def __init__(
@@ -858,9 +860,10 @@ class InsightsScheduler:
         try:
             cutoff = self.expire(now)
         except DeleteUnsupportedError as exc:
-            # InfluxDB 3: no delete API; the database's own retention period applies.
-            log.warning("event=home_expiry_unsupported error=%s", exc)
-            self.expire = None
+            # InfluxDB 3 (no delete API: its own retention period must hold the limit), or a
+            # 404 from a proxy while InfluxDB restarts: asked again, not given up for good.
+            log.error("event=home_expiry_unsupported error=%s", exc)
+            self.last_expiry = now
             return
         except PlatformError as exc:
             log.warning("event=home_expiry_failed error=%s code=%s", exc, exc.code)

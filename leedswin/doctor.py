@@ -37,7 +37,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from core.settings import DoctorSettings, GrafanaSettings, InfluxSettings, MqttSettings
-from storage.provision import GRANTS
+from storage.provision import GRANTS, shard_duration
 from storage.registry import SCHEMA_VERSION
 
 Role = Literal["bridge", "insights", "housing"]
@@ -408,7 +408,7 @@ def _check_grants(settings: InfluxSettings, role: Role) -> Iterator[Check]:
 
 def _check_expired(reader: InfluxSettings, database: str, duration: str | None) -> Iterator[Check]:
     """No home point older than its retention and a day: the insights service deletes them
-    daily (``storage.retention.expire_home``); InfluxDB's 7-day shard groups alone keep them
+    every 23 hours (``storage.retention.expire_home``); InfluxDB's 7-day shard groups alone keep them
     up to a week longer."""
     if not duration or duration == "INF":
         return
@@ -439,7 +439,7 @@ def _check_expired(reader: InfluxSettings, database: str, duration: str | None) 
         label,
         not old,
         f"expired home data in {', '.join(old)}: is the insights service running? It deletes"
-        " them at start and daily (`leedswin insights run`)",
+        " them at start and every 23 hours (`leedswin insights run`)",
     )
 
 
@@ -508,11 +508,14 @@ def _check_database(
         problems.append("not the default policy")
     if duration and duration != "INF" and _hours(policy.get("duration", "")) != _hours(duration):
         problems.append(f"duration {policy.get('duration')}, configured {duration}")
+    shard = shard_duration(duration)
     yield Check(
         label,
         not problems,
         "; ".join(problems)
-        + f': ALTER RETENTION POLICY "{name}" ON "{database}" DURATION {duration or "INF"} DEFAULT',
+        + f': ALTER RETENTION POLICY "{name}" ON "{database}" DURATION {duration or "INF"}'
+        + (f" SHARD DURATION {shard}" if shard else "")
+        + " DEFAULT (or `leedswin privacy retention --apply`)",
     )
 
 

@@ -6,9 +6,9 @@ retention policy management"; 2.x, "Data retention"), so a point outlives its
 policy by up to one shard group: 7 days for policies over six months, InfluxDB's
 default, which the home database keeps because one-day groups made every long
 question open seven times as many shards (``storage.provision.shard_duration``).
-On 2.x the platform does not create buckets at all. ``expire_home``, run at start
-and daily by the insights service, deletes home points older than
-``home_retention`` whatever the server's layout:
+On 2.x the platform does not create buckets at all. ``expire_home``, run by the
+insights service at start and every 23 hours (and by each ``insights run --once``),
+deletes home points older than ``home_retention`` whatever the server's layout:
 
 - 1.x: ``DELETE WHERE time < …`` on the home database (InfluxQL DELETE without
   ``FROM`` covers every measurement and every retention policy of the database).

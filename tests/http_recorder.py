@@ -94,9 +94,10 @@ def as_influxql_delete(predicate: str, start: str, stop: str) -> str:
     that removes the same points: ``_measurement`` becomes ``FROM``, each tag a condition; an
     empty predicate, every point in the range."""
     measurement, conditions = None, []
-    for term in predicate.split(" AND ") if predicate else ():
-        match = _PREDICATE_TERM.fullmatch(term)
-        assert match, f"not a delete predicate term: {term!r}"
+    terms = list(_PREDICATE_TERM.finditer(predicate))
+    # Terms joined by AND, read as InfluxDB's parser does: a quoted value may hold " AND ".
+    assert " AND ".join(t[0].strip() for t in terms) == predicate.strip(), predicate
+    for match in terms:
         key, value = match[1], re.sub(r"\\(.)", r"\1", match[2])
         if key == "_measurement":
             measurement = value

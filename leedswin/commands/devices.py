@@ -118,10 +118,19 @@ def register(app: typer.Typer) -> None:
             now = datetime.now(UTC)
             since = max(datetime.fromtimestamp(report.first_ns / 1e9, UTC), now - MAX_RECOMPUTE)
             until = min(datetime.fromtimestamp(report.last_ns / 1e9, UTC) + timedelta(hours=2), now)
-            for site in sorted(report.sites):
-                delete_site_series(influx, site, int(since.timestamp() * 1e9), report.last_ns)
-            with open_jobs(build(InsightsSettings), influx, api.registry) as jobs:
-                result = jobs.run(since, until)
+            try:
+                for site in sorted(report.sites):
+                    delete_site_series(influx, site, int(since.timestamp() * 1e9), report.last_ns)
+                with open_jobs(build(InsightsSettings), influx, api.registry) as jobs:
+                    result = jobs.run(since, until)
+            except (PlatformError, ValueError) as exc:
+                typer.echo(
+                    f"reclassify: the points moved, but recomputing the sites' DAQI and footfall"
+                    f" failed: {exc}; run `leedswin insights run --once --since"
+                    f" {max(1, (now - since).days + 1)}` to finish",
+                    err=True,
+                )
+                raise typer.Exit(1) from exc
             typer.echo(
                 f"derived series recomputed {result.since:%Y-%m-%d %H:%M}–{result.until:%Y-%m-%d %H:%M}"
                 f" UTC: {result.daqi_points} DAQI, {result.footfall_points} footfall points"

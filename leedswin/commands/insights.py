@@ -1,8 +1,9 @@
 """`leedswin insights run`: derived series (damp risk + alerts, DAQI, footfall counts).
 
-``--once`` computes a window and exits (backfill, with a progress bar);
-without it the scheduler runs every ``LEEDSWIN_INSIGHTS_INTERVAL`` seconds
-until interrupted, as it does inside ``leedswin up``.
+``--once`` computes a window, deletes home data past their retention and exits
+(backfill, with a progress bar); without it the scheduler runs every
+``LEEDSWIN_INSIGHTS_INTERVAL`` seconds until interrupted, as it does inside
+``leedswin up``, and deletes expired home data at start and every 23 hours.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from core.errors import ConfigError, PlatformError
+from core.errors import ConfigError, DeleteUnsupportedError, PlatformError
 from core.settings import ApiSettings, BridgeSettings, InfluxSettings, InsightsSettings, build
 from decoders.configured import ModelCatalog, install
 from insights.jobs import open_jobs, run_scheduler
+from storage.retention import expire_home
 
 
 def register(app: typer.Typer) -> None:
@@ -103,6 +105,15 @@ def register(app: typer.Typer) -> None:
         except PlatformError as exc:
             console.print(f"[red]insights failed[/red]: {exc}")
             raise typer.Exit(1) from exc
+        # As the service does at start: a run from cron or a timer keeps the limit too.
+        try:
+            expired = expire_home(influx, until)
+        except DeleteUnsupportedError as exc:
+            console.print(f"[yellow]home data not expired[/yellow]: {exc}")
+            expired = None
+        except PlatformError as exc:
+            console.print(f"[red]home data expiry failed[/red]: {exc}")
+            raise typer.Exit(1) from exc
         console.print(
             f"{report.since:%Y-%m-%d %H:%M}–{report.until:%Y-%m-%d %H:%M} UTC:"
             f" damp {report.damp_homes} homes / {report.damp_points} points,"
@@ -111,6 +122,9 @@ def register(app: typer.Typer) -> None:
             f" footfall {report.footfall_devices} counters / {report.footfall_points} points",
             soft_wrap=True,
         )
+        if expired is not None:
+            before = datetime.fromtimestamp(expired / 1e9, UTC)
+            console.print(f"home data before {before:%Y-%m-%d %H:%M} UTC deleted (retention)")
         for error in report.errors:
             console.print(f"[yellow]{error}[/yellow]")
         if report.errors:

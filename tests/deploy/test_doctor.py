@@ -279,6 +279,9 @@ def test_home_data_past_their_retention_are_named(broker, database, registry) ->
     label = "no point in aged_home older than its retention (1d) and a day"
     _, output = doctor(environment, "--role", "insights", "--skip-broker")
     assert any(label in line and "climate" in line for line in failures(output)), output
+    # The configured 1d is not the policy's 396d: the fix names the shard groups a 1-day
+    # policy needs (InfluxDB refuses a policy shorter than its groups).
+    assert 'DURATION 1d SHARD DURATION 1h DEFAULT' in output, output
     expire_home(insights, datetime.now(UTC))
     _, output = doctor(environment, "--role", "insights", "--skip-broker")
     assert f"ok    {label}" in output, output

@@ -129,14 +129,14 @@ def test_scheduler_survives_a_failed_run(caplog: pytest.LogCaptureFixture) -> No
     assert record.exc_info is not None and isinstance(record.exc_info[1], KeyError)
 
 
-def test_scheduler_expires_home_data_once_a_day_and_retries_a_failed_expiry() -> None:
-    """Home data past their retention go at the first tick and then daily (7-day shard
-    groups alone would keep them up to a week); a failed expiry is tried at the next tick,
-    and InfluxDB 3 (no delete API) stops the attempts."""
+def test_scheduler_expires_home_data_daily_and_retries_a_failed_expiry() -> None:
+    """Home data past their retention go at the first tick and then every 23 h (7-day shard
+    groups alone would keep them up to a week); a failed expiry is tried at the next tick, and
+    a store that says it cannot delete (InfluxDB 3, or a proxy's 404) again the next day."""
     start = datetime(2026, 12, 1, tzinfo=UTC)
     clock = [start]
     expired: list[datetime] = []
-    failures = [QueryError("home InfluxDB down")]
+    failures: list[Exception] = [QueryError("home InfluxDB down")]
 
     def expire(now: datetime) -> int | None:
         if failures:
@@ -155,13 +155,17 @@ def test_scheduler_expires_home_data_once_a_day_and_retries_a_failed_expiry() ->
         clock=lambda: clock[0],
         expire=expire,
     )
-    for minutes in (0, 5, 10, 24 * 60 + 4, 24 * 60 + 9):
+
+    def tick(minutes: int) -> None:
         clock[0] = start + timedelta(minutes=minutes)
         scheduler.tick()
-    assert expired == [start + timedelta(minutes=5), start + timedelta(minutes=24 * 60 + 9)]
-    failures.append(DeleteUnsupportedError("InfluxDB 3 has no delete API"))
-    clock[0] += timedelta(days=1)
-    scheduler.tick()
-    assert scheduler.expire is None
-    clock[0] += timedelta(days=1)
-    assert scheduler.tick().until == clock[0]
+
+    for minutes in (0, 5, 10, 23 * 60 + 4, 23 * 60 + 9):
+        tick(minutes)
+    assert expired == [start + timedelta(minutes=5), start + timedelta(minutes=23 * 60 + 9)]
+    failures.append(DeleteUnsupportedError("404 page not found"))
+    tick(46 * 60 + 10)
+    tick(46 * 60 + 15)  # not asked again within the day
+    assert len(expired) == 2 and scheduler.expire is not None
+    tick(69 * 60 + 10)
+    assert expired[-1] == start + timedelta(minutes=69 * 60 + 10)
