@@ -22,6 +22,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from core.errors import ConfigError
 
@@ -190,7 +191,7 @@ class LocalServer:
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def __enter__(self) -> LocalServer:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -312,15 +313,20 @@ class LocalInfluxDB(LocalServer):
         retention_check_interval: str = "30m",
         tls: ServerTls | None = None,
         access_log: bool = False,
+        snapshot_cold: str = "10m",
     ) -> None:
         """``retention_check_interval``: how often expired shard groups are dropped (tests of
         retention shorten InfluxDB's 30 min default). ``access_log``: every HTTP request,
-        query string included, in ``log_path`` (tests of what reaches which server)."""
+        query string included, in ``log_path`` (tests of what reaches which server).
+        ``snapshot_cold``: how long a shard takes no writes before its in-memory cache is
+        written to TSM files (InfluxDB's ``cache-snapshot-write-cold-duration``; benchmarks
+        shorten it so a bulk load's tail is on disk before they measure)."""
         super().__init__(root, port)
         self.rpc_port = free_port()
         self.auth = auth
         self.access_log = access_log
         self.retention_check_interval = retention_check_interval
+        self.snapshot_cold = snapshot_cold
         self.tls = tls
 
     @property
@@ -340,6 +346,7 @@ class LocalInfluxDB(LocalServer):
             f'  dir = "{self.root / "data"}"\n'
             f'  wal-dir = "{self.root / "wal"}"\n'
             "  query-log-enabled = false\n"
+            f'  cache-snapshot-write-cold-duration = "{self.snapshot_cold}"\n'
             "[monitor]\n"
             "  store-enabled = false\n"
             "[subscriber]\n"
