@@ -74,8 +74,8 @@ def homes_at(level: int) -> Json:
         chr(ord("A") + level),
         f'SELECT count("risk_level") AS "{LEVELS[level]}" FROM (SELECT max("risk_level")'
         f' AS "risk_level" FROM (SELECT last("risk_level") AS "risk_level" FROM "{DAMP_RISK}"'
-        f' WHERE {HOMES} GROUP BY "site", "dev_eui") GROUP BY "site")'
-        f' WHERE "risk_level" = {level}',
+        f' WHERE {HOMES} GROUP BY "site", "dev_eui") WHERE $timeFilter GROUP BY "site")'
+        f' WHERE "risk_level" = {level} AND $timeFilter',
     )
 
 

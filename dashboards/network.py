@@ -48,6 +48,8 @@ UPLINKS = rollup_field("f_cnt", "count")
 #: one row per device and shard where ``sum()`` read all 720 of a 30-day range (0.2 s
 #: instead of 0.6 s for 1,000 devices). Two subqueries because InfluxDB pushes an outer time
 #: condition into a subquery, so "last uplink older than X" cannot be a time filter on last().
+#: Every level repeats the range: without an outer time condition InfluxDB 1.x opens the
+#: subquery's series in every shard group of the retention (a year: 1.7 s instead of 0.3 s).
 BY_DEVICE = 'GROUP BY "dev_eui", "site", "model"'
 RECENT_UPLINKS = "recent uplinks"
 RECENT = (
@@ -56,7 +58,7 @@ RECENT = (
     f" WHERE \"{LEVEL_TAG}\" = '{LEVEL_DEVICE}' AND {MATCH}"
     f" AND time > now() - $silent_after - 1h {BY_DEVICE}),"
     f' (SELECT last("{UPLINKS}") * 0 AS "recent" FROM "{HOURLY}"'
-    f" WHERE {ROLLED} {BY_DEVICE}) {BY_DEVICE}"
+    f" WHERE {ROLLED} {BY_DEVICE}) WHERE $timeFilter {BY_DEVICE}"
 )
 #: Dead letters carry the device's tags when it was known (unknown devices count as home).
 REFUSED = '"privacy" = \'public\' AND "site" =~ /^$site$/ AND $timeFilter'
@@ -87,7 +89,7 @@ def build() -> Json:
             target(
                 "A",
                 f'SELECT "recent" AS "{RECENT_UPLINKS}" FROM ({RECENT})'
-                f' WHERE "recent" = 0 {BY_DEVICE}',
+                f' WHERE "recent" = 0 AND $timeFilter {BY_DEVICE}',
                 table=True,
             ),
         ],
@@ -337,7 +339,7 @@ def _per_device_mean(field: str) -> str:
     total, count = rollup_field(field, "sum"), rollup_field(field, "count")
     return (
         f'SELECT "{field}" FROM (SELECT sum("{total}") / sum("{count}") AS "{field}"'
-        f' FROM "{HOURLY}" WHERE {ROLLED} GROUP BY "dev_eui")'
+        f' FROM "{HOURLY}" WHERE {ROLLED} GROUP BY "dev_eui") WHERE $timeFilter'
     )
 
 

@@ -111,6 +111,19 @@ def test_privacy_filter_in_every_query(board: object, dashboard: dict) -> None:
     assert (board.folder.uid == "leedswin-housing") is restricted  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(("board", "dashboard"), built(), ids=BOARD_IDS)
+def test_every_select_of_a_panel_query_bounds_time(board: object, dashboard: dict) -> None:
+    """Each SELECT, subqueries' outer ones included, names a time range: without one InfluxDB
+    1.x opens the subquery's series in every shard group the retention holds (measured on a
+    year of history: 1.7 s instead of 0.3 s for the network dashboard's Silent devices)."""
+    for where, query in queries(dashboard):
+        if where.startswith("$"):
+            continue  # template variables: SHOW TAG VALUES, no time range in InfluxQL 1.x
+        selects = query.count("SELECT")
+        bounded = query.count("$timeFilter") + query.count("time > now()")
+        assert selects <= bounded, (where, query)
+
+
 def test_only_the_housing_dashboard_is_restricted() -> None:
     restricted = [board.uid for board in BOARDS if board.folder.restricted]
     assert restricted == ["leedswin-housing"]
