@@ -96,3 +96,26 @@ def test_validation_and_unknown_site(footfall_api: tuple[ApiHarness, datetime]) 
     api, _ = footfall_api
     assert api.get("/v1/footfall/sites/headrow", "public", period="week").status_code == 422
     assert api.get("/v1/footfall/sites/elsewhere", "public").status_code == 404
+
+
+def test_identical_asks_share_one_answer_and_different_ones_do_not(
+    footfall_api: tuple[ApiHarness, datetime],
+) -> None:
+    """The default range is shared by identical asks for the cache's 2 seconds (as the DAQI
+    list is); another period, range or site is its own ask, and a 404 is never kept."""
+    api, until = footfall_api
+    first = api.get("/v1/footfall/sites/headrow", "public").json()
+    assert api.get("/v1/footfall/sites/headrow", "public").json() == first
+    daily = api.get(
+        "/v1/footfall/sites/headrow",
+        "public",
+        period="day",
+        start=(until - 3 * 24 * HOUR).isoformat(),
+    ).json()
+    assert daily["period"] == "day" and first["period"] == "hour"
+    ranged = api.get(
+        "/v1/footfall/sites/headrow", "public", start=(until - 2 * HOUR).isoformat()
+    ).json()
+    assert ranged["count"] < first["count"]
+    for _ in range(2):
+        assert api.get("/v1/footfall/sites/elsewhere", "public").status_code == 404
