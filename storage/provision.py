@@ -28,7 +28,8 @@ from pydantic import SecretStr
 
 from core.errors import QueryError
 from core.settings import InfluxSettings
-from storage.query import InfluxQL, quote_ident
+from storage.query import HOUR_NS, InfluxQL, quote_ident
+from storage.retention import duration_ns
 
 __all__ = [
     "GRANTS",
@@ -71,9 +72,6 @@ def _literal(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-_HOURS: Final = {"h": 1, "d": 24, "w": 168}
-
-
 def shard_duration(duration: str | None) -> str | None:
     """Shard group duration for a retention ``duration``: InfluxDB's own default (``1h`` under
     two days, ``1d`` up to six months, ``7d`` beyond), for public and home data alike.
@@ -90,9 +88,10 @@ def shard_duration(duration: str | None) -> str | None:
     Set explicitly, because a policy may not be shorter than its shard groups
     (shortening ``autogen``'s 7d groups to 24h is refused). INF: none (InfluxDB's 7d).
     """
-    if not duration or duration == "INF":
+    keep = duration_ns(duration)
+    if keep is None:
         return None
-    hours = int(duration[:-1]) * _HOURS[duration[-1]]
+    hours = keep // HOUR_NS
     if hours < 48:
         return "1h"
     if hours <= 183 * 24:

@@ -27,11 +27,11 @@ from typing import Final
 
 from core.settings import InfluxSettings
 from storage.erasure import V2Deleter
-from storage.query import InfluxQL
+from storage.query import HOUR_NS, InfluxQL
 
 __all__ = ["duration_ns", "expire_home"]
 
-_UNIT_NS: Final = {"h": 3_600 * 10**9, "d": 86_400 * 10**9, "w": 7 * 86_400 * 10**9}
+_UNIT_NS: Final = {"h": HOUR_NS, "d": 24 * HOUR_NS, "w": 168 * HOUR_NS}
 _DURATION: Final = re.compile(r"(\d+)([hdw])")
 
 
